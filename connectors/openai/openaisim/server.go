@@ -1,0 +1,247 @@
+// Package openaisim simulates the read-only OpenAI Admin API of one
+// organization, for tests and `ogma dev`: a real HTTP server under the
+// vendor's own base path (/v1/organization/…) with the vendor's response
+// shapes, paging, limits and errors (../shared/vendor-apis.md §1), over a
+// deterministic organization made from a seed.
+//
+// It answers GET only and records every request it receives, so tests can
+// prove what a client did. It serves usage/completions (1d buckets, every
+// group_by dimension), users, projects and project API keys.
+package openaisim
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config describes the simulated organization. Zero fields take the defaults.
+type Config struct {
+	// Seed makes the organization; the same seed gives the same org. Default 1.
+	Seed int64
+	// Users is the number of members. Default 160 (more than one page of
+	// the users list at the maximum limit of 100).
+	Users int
+	// Projects is the number of projects. Default 8.
+	Projects int
+	// Days is how many days of usage the org has, up to and including today.
+	// Default 120.
+	Days int
+	// KeyGroupingFloor is the earliest start_time for which usage may be
+	// grouped by api_key_id (Unix seconds). Default 1764979200
+	// (2025-12-06T00:00:00Z), as observed on the live API.
+	KeyGroupingFloor int64
+	// Now is the simulator's clock. Default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Users == 0 {
+		c.Users = 160
+	}
+	if c.Projects == 0 {
+		c.Projects = 8
+	}
+	if c.Days == 0 {
+		c.Days = 120
+	}
+	if c.KeyGroupingFloor == 0 {
+		c.KeyGroupingFloor = 1764979200
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Key kinds, as printed by `ogma sim openai --print-keys`.
+const (
+	KeyFull      = "full"       // an unrestricted admin key
+	KeyUsageOnly = "usage_only" // an admin key with api.usage.read but not api.management.read
+	KeyProject   = "project"    // a project (inference) key: the wrong type
+	KeyRevoked   = "revoked"    // an admin key that was revoked
+	KeyUnknown   = "unknown"    // a well-formed admin key the vendor never issued
+)
+
+// KeyKinds lists the key kinds in print order.
+var KeyKinds = []string{KeyFull, KeyUsageOnly, KeyProject, KeyRevoked, KeyUnknown}
+
+// Request is one request the simulator received.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+}
+
+// Server is the simulator. It is an http.Handler, safe for concurrent use.
+type Server struct {
+	cfg   Config
+	org   *Org
+	keys  map[string]string // kind → key
+	first int64             // first day with usage
+	mux   *http.ServeMux
+
+	mu       sync.Mutex
+	requests []Request
+}
+
+// New returns a simulator of the organization cfg describes.
+func New(cfg Config) *Server {
+	cfg.defaults()
+	today := dayStart(cfg.Now().Unix())
+	first := today - int64(cfg.Days-1)*daySeconds
+	s := &Server{cfg: cfg, org: newOrg(cfg, first), first: first, keys: map[string]string{}}
+	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6b657973))
+	for _, kind := range KeyKinds {
+		prefix := "sk-admin-"
+		if kind == KeyProject {
+			prefix = "sk-proj-"
+		}
+		s.keys[kind] = prefix + randID(r, 48)
+	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/v1/organization/usage/completions", s.usageCompletions)
+	s.mux.HandleFunc("/v1/organization/users", s.users)
+	s.mux.HandleFunc("/v1/organization/projects", s.projects)
+	s.mux.HandleFunc("/v1/organization/projects/{project_id}/api_keys", s.projectAPIKeys)
+	return s
+}
+
+// Key returns the simulator's key of the given kind ([KeyFull], …).
+func (s *Server) Key(kind string) string { return s.keys[kind] }
+
+// Users returns the organization's members.
+func (s *Server) Users() []User { return slices.Clone(s.org.users) }
+
+// Projects returns the organization's projects.
+func (s *Server) Projects() []Project { return slices.Clone(s.org.projects) }
+
+// APIKeys returns every project API key of the organization.
+func (s *Server) APIKeys() []APIKey { return slices.Clone(s.org.keys) }
+
+// Completions returns the simulator's own completions bucket for the day
+// starting at day (UTC midnight), grouped by groupBy, as of its clock: what
+// GET usage/completions returns for that bucket.
+func (s *Server) Completions(day time.Time, groupBy []string) []CompletionsResult {
+	return s.org.completions(day.Unix(), s.cfg.Now().Unix(), groupBy, Filter{}, s.first)
+}
+
+// Restate changes the usage of a past day, as a vendor correcting a bucket
+// does: its first row gains extra input tokens. The day must have usage.
+func (s *Server) Restate(day time.Time, extra int64) {
+	s.org.mu.Lock()
+	defer s.org.mu.Unlock()
+	s.org.restate[day.Unix()] += extra
+}
+
+// Requests returns every request received so far, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.requests)
+}
+
+// ServeHTTP records the request, refuses anything but GET, checks the key,
+// and serves the endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()})
+	s.mu.Unlock()
+
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, http.StatusMethodNotAllowed, apiError{Type: "invalid_request_error",
+			Message: fmt.Sprintf("The simulator is read-only: %s is not allowed, only GET.", r.Method)})
+		return
+	}
+	scope := "api.usage.read"
+	if !strings.HasPrefix(r.URL.Path, "/v1/organization/usage/") && r.URL.Path != "/v1/organization/costs" {
+		scope = "api.management.read"
+	}
+	if err := s.authorize(r.Header.Get("Authorization"), scope); err != nil {
+		writeError(w, http.StatusUnauthorized, *err)
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) authorize(header, scope string) *apiError {
+	key, ok := strings.CutPrefix(header, "Bearer ")
+	switch {
+	case !ok || key == "":
+		return &apiError{Type: "invalid_request_error", Message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."}
+	case key == s.keys[KeyFull]:
+		return nil
+	case key == s.keys[KeyUsageOnly] && scope == "api.usage.read":
+		return nil
+	case key == s.keys[KeyUsageOnly], key == s.keys[KeyProject]:
+		return &apiError{Type: "invalid_request_error", Message: "You have insufficient permissions for this operation. Missing scopes: " + scope +
+			". Check that you have the correct role in your organization (Owner), and if you're using a restricted API key, that it has the necessary scopes."}
+	}
+	code := "invalid_api_key"
+	return &apiError{Type: "invalid_request_error", Code: &code,
+		Message: "Incorrect API key provided: " + redact(key) + ". You can find your API key at https://platform.openai.com/account/api-keys."}
+}
+
+// redact shows a key the way the vendor's errors do: a prefix and the last
+// four characters.
+func redact(key string) string {
+	if len(key) < 12 {
+		return "sk-***"
+	}
+	return key[:8] + strings.Repeat("*", 8) + key[len(key)-4:]
+}
+
+type apiError struct {
+	Message string  `json:"message"`
+	Type    string  `json:"type"`
+	Param   *string `json:"param"`
+	Code    *string `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, status int, e apiError) {
+	writeJSON(w, status, map[string]apiError{"error": e})
+}
+
+func badRequest(w http.ResponseWriter, param, code, msg string) {
+	e := apiError{Type: "invalid_request_error", Message: msg}
+	if param != "" {
+		e.Param = &param
+	}
+	if code != "" {
+		e.Code = &code
+	}
+	writeError(w, http.StatusBadRequest, e)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v) // a failed write means the client left
+}
+
+func dayStart(unix int64) int64 { return unix - ((unix%daySeconds)+daySeconds)%daySeconds }
+
+// intParam parses an optional integer parameter; ok is false after it wrote
+// a 400.
+func intParam(w http.ResponseWriter, q url.Values, name string, def int64) (int64, bool) {
+	v := q.Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		badRequest(w, name, "invalid_type", fmt.Sprintf("Invalid type for '%s': expected an integer, but got a string instead.", name))
+		return 0, false
+	}
+	return n, true
+}

@@ -1,0 +1,177 @@
+// Package control defines the records of ogma.control — tenants, vendor
+// integrations with their sealed admin keys, API token hashes, and what the
+// connectors observed of each integration — and folds them into [State].
+//
+// ogma.control is compacted: each record's key names what it describes, its
+// value is the latest JSON of it, and a nil value (tombstone) deletes it.
+// Every record lives on its tenant's partition ([topic.Layout]), so the
+// connector that owns a partition sees all of its tenants' records.
+//
+//	tenant/<tenant>                → Tenant
+//	integration/<tenant>/<vendor>  → Integration
+//	token/<sha256 of the token>    → Token
+//	observed/<tenant>/<vendor>     → Observed
+//	installation/partitions        → the partition count (package topic)
+package control
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+// Residency is where a tenant's data must stay.
+type Residency string
+
+// The residencies a tenant can have.
+const (
+	ResidencyUS Residency = "us"
+	ResidencyEU Residency = "eu"
+)
+
+// Tenant is one customer organization of the installation.
+type Tenant struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Residency Residency `json:"residency"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// Validate names the first bad field of t.
+func (t Tenant) Validate() error {
+	if !tenantID.MatchString(t.ID) {
+		return fmt.Errorf("tenant id %q: want 1-63 lowercase letters, digits or '-', starting with a letter or digit", t.ID)
+	}
+	if strings.TrimSpace(t.Name) == "" {
+		return fmt.Errorf("tenant %s: name is empty", t.ID)
+	}
+	if t.Residency != ResidencyUS && t.Residency != ResidencyEU {
+		return fmt.Errorf("tenant %s: residency %q: want us or eu", t.ID, t.Residency)
+	}
+	return nil
+}
+
+// Vendors Ogma reads.
+const (
+	OpenAI    = "openai"
+	Anthropic = "anthropic"
+)
+
+// Integration status values.
+const (
+	StatusOK         = "ok"
+	StatusKeyInvalid = "key_invalid"
+)
+
+// Integration is a tenant's connection to one vendor: its sealed admin key
+// and the key's generation, which grows by one each time a key is replaced.
+type Integration struct {
+	Tenant     string        `json:"tenant"`
+	Vendor     string        `json:"vendor"`
+	Generation int           `json:"generation"`
+	Sealed     seal.Envelope `json:"sealed"`
+	SealedAt   time.Time     `json:"sealed_at"`
+	Status     string        `json:"status"`
+}
+
+// Token is an API bearer token, stored by its hash only.
+type Token struct {
+	Hash      string    `json:"hash"`
+	Tenant    string    `json:"tenant"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Observed is what a connector has seen of an integration: the facts behind
+// the capability checklist of GET /me/capabilities.
+type Observed struct {
+	Tenant string `json:"tenant"`
+	Vendor string `json:"vendor"`
+	// Admin: the usage endpoint answered with this key.
+	Admin bool `json:"admin"`
+	// Costs: the cost endpoint answered.
+	Costs bool `json:"costs"`
+	// AuditLogs: an audit event was ingested.
+	AuditLogs bool `json:"audit_logs"`
+	// ProjectUsers: the organization's user list was readable and not empty.
+	ProjectUsers bool `json:"project_users"`
+	// PerUserBreakdown: usage grouped by user came back with user ids.
+	PerUserBreakdown bool `json:"per_user_breakdown"`
+	// Generation is the key generation these observations were made with.
+	Generation int `json:"generation"`
+}
+
+// Merge returns o with every flag that is set in n set too, for the same
+// generation; a newer generation starts over from n.
+func (o Observed) Merge(n Observed) Observed {
+	if n.Generation != o.Generation {
+		return n
+	}
+	o.Admin = o.Admin || n.Admin
+	o.Costs = o.Costs || n.Costs
+	o.AuditLogs = o.AuditLogs || n.AuditLogs
+	o.ProjectUsers = o.ProjectUsers || n.ProjectUsers
+	o.PerUserBreakdown = o.PerUserBreakdown || n.PerUserBreakdown
+	return o
+}
+
+// NewToken returns a new random bearer token and its hash.
+func NewToken() (token, hash string) {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand)
+	token = "ogma_" + base64.RawURLEncoding.EncodeToString(b)
+	return token, HashToken(token)
+}
+
+// HashToken returns the stored form of a bearer token: hex SHA-256.
+func HashToken(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// Record keys.
+func tenantKey(id string) string                  { return "tenant/" + id }
+func integrationKey(tenant, vendor string) string { return "integration/" + tenant + "/" + vendor }
+func tokenKey(hash string) string                 { return "token/" + hash }
+func observedKey(tenant, vendor string) string    { return "observed/" + tenant + "/" + vendor }
+
+func record(l topic.Layout, tenant, key string, v any) *kgo.Record {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("control: marshal %s: %v", key, err)) // our own plain structs
+	}
+	return l.Record(topic.Control, tenant, []byte(key), b)
+}
+
+// TenantRecord returns the ogma.control record of t.
+func TenantRecord(l topic.Layout, t Tenant) *kgo.Record {
+	return record(l, t.ID, tenantKey(t.ID), t)
+}
+
+// IntegrationRecord returns the ogma.control record of i.
+func IntegrationRecord(l topic.Layout, i Integration) *kgo.Record {
+	return record(l, i.Tenant, integrationKey(i.Tenant, i.Vendor), i)
+}
+
+// TokenRecord returns the ogma.control record of t.
+func TokenRecord(l topic.Layout, t Token) *kgo.Record {
+	return record(l, t.Tenant, tokenKey(t.Hash), t)
+}
+
+// ObservedRecord returns the ogma.control record of o.
+func ObservedRecord(l topic.Layout, o Observed) *kgo.Record {
+	return record(l, o.Tenant, observedKey(o.Tenant, o.Vendor), o)
+}

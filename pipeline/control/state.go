@@ -1,0 +1,120 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+// VendorKey names one tenant's integration with one vendor.
+type VendorKey struct {
+	Tenant string
+	Vendor string
+}
+
+// State is ogma.control folded: the latest value of every key. The zero value
+// is empty and ready to use. It is not safe for concurrent use; see [View].
+type State struct {
+	Tenants      map[string]Tenant
+	Integrations map[VendorKey]Integration
+	Tokens       map[string]Token // by hash
+	Observed     map[VendorKey]Observed
+}
+
+// Apply folds one ogma.control record into s. A record it cannot parse is an
+// error naming its offset; s is unchanged then.
+func (s *State) Apply(r *kgo.Record) error {
+	key := string(r.Key)
+	kind, rest, _ := strings.Cut(key, "/")
+	del := r.Value == nil
+	bad := func(err error) error {
+		return fmt.Errorf("control record %q at %d/%d: %w", key, r.Partition, r.Offset, err)
+	}
+	switch kind {
+	case "tenant":
+		if del {
+			delete(s.Tenants, rest)
+			return nil
+		}
+		var t Tenant
+		if err := json.Unmarshal(r.Value, &t); err != nil {
+			return bad(err)
+		}
+		setKey(&s.Tenants, t.ID, t)
+	case "integration":
+		tenant, vendor, _ := strings.Cut(rest, "/")
+		k := VendorKey{tenant, vendor}
+		if del {
+			delete(s.Integrations, k)
+			return nil
+		}
+		var i Integration
+		if err := json.Unmarshal(r.Value, &i); err != nil {
+			return bad(err)
+		}
+		setKey(&s.Integrations, k, i)
+	case "token":
+		if del {
+			delete(s.Tokens, rest)
+			return nil
+		}
+		var t Token
+		if err := json.Unmarshal(r.Value, &t); err != nil {
+			return bad(err)
+		}
+		setKey(&s.Tokens, t.Hash, t)
+	case "observed":
+		tenant, vendor, _ := strings.Cut(rest, "/")
+		k := VendorKey{tenant, vendor}
+		if del {
+			delete(s.Observed, k)
+			return nil
+		}
+		var o Observed
+		if err := json.Unmarshal(r.Value, &o); err != nil {
+			return bad(err)
+		}
+		setKey(&s.Observed, k, o)
+	}
+	// Other kinds (the partition count, later additions) are not state.
+	return nil
+}
+
+func setKey[K comparable, V any](m *map[K]V, k K, v V) {
+	if *m == nil {
+		*m = make(map[K]V)
+	}
+	(*m)[k] = v
+}
+
+// View is a [State] kept current by following ogma.control. It is safe for
+// concurrent use.
+type View struct {
+	mu sync.RWMutex
+	s  State
+}
+
+// Run follows every partition of ogma.control from its start until ctx ends,
+// calling caughtUp once the view holds everything committed when Run began.
+// A record that does not parse stops Run with its error.
+func (v *View) Run(ctx context.Context, dial topic.Dial, l topic.Layout, caughtUp func()) error {
+	return topic.Follow(ctx, dial, topic.Control, topic.Partitions(l.Partitions), func(r *kgo.Record) error {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		return v.s.Apply(r)
+	}, caughtUp)
+}
+
+// Read calls fn with the current state under a read lock; fn must not keep
+// references to its maps.
+func (v *View) Read(fn func(*State)) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	fn(&v.s)
+}
