@@ -15,6 +15,7 @@
 package control
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -84,7 +85,11 @@ type Integration struct {
 	Generation int           `json:"generation"`
 	Sealed     seal.Envelope `json:"sealed"`
 	SealedAt   time.Time     `json:"sealed_at"`
-	Status     string        `json:"status"`
+	// ConnectedAt is when the tenant first connected this vendor; every
+	// stream's history begins a backfill window before it, whatever key
+	// generation first reads it.
+	ConnectedAt time.Time `json:"connected_at"`
+	Status      string    `json:"status"`
 }
 
 // Token is an API bearer token, stored by its hash only.
@@ -174,4 +179,19 @@ func TokenRecord(l topic.Layout, t Token) *kgo.Record {
 // ObservedRecord returns the ogma.control record of o.
 func ObservedRecord(l topic.Layout, o Observed) *kgo.Record {
 	return record(l, o.Tenant, observedKey(o.Tenant, o.Vendor), o)
+}
+
+// Publish writes records to ogma.control and waits until they are stored.
+func Publish(ctx context.Context, dial topic.Dial, recs ...*kgo.Record) error {
+	cl, err := dial(topic.ProducerOpt())
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("publish control records: %w", err)
+	}
+	return nil
 }

@@ -1,0 +1,156 @@
+// Package openai reads an OpenAI organization through its read-only Admin
+// API: a client that only ever sends GET, the classification of the
+// vendor's errors, and the streams the connector polls (usage reports and
+// directory lists). Vendor shapes and quirks: ../shared/vendor-apis.md §1.
+package openai
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ogma-dev/ogma/pipeline/seal"
+)
+
+// Vendor is this vendor's name in envelopes, cursors and control records.
+const Vendor = "openai"
+
+// DefaultBaseURL is the vendor's API origin; paths start with /v1.
+const DefaultBaseURL = "https://api.openai.com"
+
+// ClientConfig configures a [Client].
+type ClientConfig struct {
+	// BaseURL is the API origin. Default [DefaultBaseURL]; a simulator's
+	// address in tests and `ogma dev`.
+	BaseURL string
+	// Timeout bounds each request. Default 60 s.
+	Timeout time.Duration
+	// HTTP is the client to send with. Default a new http.Client.
+	HTTP *http.Client
+}
+
+// Client sends GET requests to the Admin API. It is safe for concurrent use.
+type Client struct {
+	base    string
+	timeout time.Duration
+	http    *http.Client
+}
+
+// NewClient returns a client for cfg.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = DefaultBaseURL
+	}
+	if _, err := url.Parse(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("openai base url: %w", err)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = &http.Client{}
+	}
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), timeout: cfg.Timeout, http: cfg.HTTP}, nil
+}
+
+// ErrInvalidKey is matched by an [*APIError] whose code is invalid_api_key:
+// the key is malformed, revoked or unknown.
+var ErrInvalidKey = errors.New("openai: invalid api key")
+
+// APIError is an error answer of the vendor.
+type APIError struct {
+	Method, Path string
+	Status       int
+	Type, Code   string
+	Param        string
+	// Message is the vendor's message. Error leaves it out of 401 and 403
+	// answers, which may quote part of the key.
+	Message string
+	// MissingScopes lists the scopes a "Missing scopes" answer names.
+	MissingScopes []string
+}
+
+func (e *APIError) Error() string {
+	s := fmt.Sprintf("openai %s %s: %d", e.Method, e.Path, e.Status)
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	switch {
+	case len(e.MissingScopes) > 0:
+		s += ": missing scopes " + strings.Join(e.MissingScopes, ", ")
+	case e.Status != http.StatusUnauthorized && e.Status != http.StatusForbidden && e.Message != "":
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrInvalidKey) true for invalid-key answers.
+func (e *APIError) Is(target error) bool {
+	return target == ErrInvalidKey && e.Code == "invalid_api_key"
+}
+
+// get sends GET path?q with key and returns the body of a 2xx answer.
+func (c *Client) get(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	u := c.base + path
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("openai GET %s: %w", path, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key.Reveal())
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// *url.Error repeats the URL, which holds no key: keys go in headers.
+		return nil, fmt.Errorf("openai GET %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("openai GET %s: read body: %w", path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, parseError(path, resp.StatusCode, body)
+	}
+	return body, nil
+}
+
+func parseError(path string, status int, body []byte) *APIError {
+	e := &APIError{Method: http.MethodGet, Path: path, Status: status}
+	var env struct {
+		Error struct {
+			Message string  `json:"message"`
+			Type    string  `json:"type"`
+			Param   *string `json:"param"`
+			Code    *string `json:"code"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &env) == nil {
+		e.Message, e.Type = env.Error.Message, env.Error.Type
+		if env.Error.Param != nil {
+			e.Param = *env.Error.Param
+		}
+		if env.Error.Code != nil {
+			e.Code = *env.Error.Code
+		}
+	}
+	if _, rest, ok := strings.Cut(e.Message, "Missing scopes:"); ok {
+		rest, _, _ = strings.Cut(rest, ". ")
+		for s := range strings.SplitSeq(strings.TrimSuffix(strings.TrimSpace(rest), "."), ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				e.MissingScopes = append(e.MissingScopes, s)
+			}
+		}
+	}
+	return e
+}

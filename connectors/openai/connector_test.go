@@ -1,0 +1,405 @@
+package openai_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ogma-dev/ogma/connectors/openai"
+	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+)
+
+var simNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable clock for the connector.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type harness struct {
+	sim     *openaisim.Server
+	cluster *topictest.Cluster
+	clock   *clock
+	reg     *prometheus.Registry
+	conn    *poll.Connector
+	errc    chan error
+}
+
+func allStreams(c *openai.Client) []poll.Scheduled { return openai.Streams(c, 15*time.Minute, time.Hour) }
+
+func usageOnly(c *openai.Client) []poll.Scheduled { return openai.Streams(c, 15*time.Minute, time.Hour)[:1] }
+
+// start runs a connector for tenant "acme", connected at simNow with the
+// simulator's key of the given kind, against a fresh broker.
+func start(t *testing.T, keyKind string, cfg poll.Config, streams func(*openai.Client) []poll.Scheduled, opts ...kfake.Opt) *harness {
+	t.Helper()
+	h := &harness{
+		sim:     openaisim.New(openaisim.Config{Seed: 11, Now: func() time.Time { return simNow }}),
+		cluster: topictest.New(t, opts...),
+		clock:   &clock{t: simNow},
+		reg:     prometheus.NewRegistry(),
+		errc:    make(chan error, 1),
+	}
+	srv := httptest.NewServer(h.sim)
+	t.Cleanup(srv.Close)
+
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	if _, err := seal.CreateKeyFile(keyFile); err != nil {
+		t.Fatal(err)
+	}
+	kr, err := seal.LoadKeyring(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := kr.Seal(seal.NewSecret(h.sim.Key(keyKind)), "acme", openai.Vendor, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := h.cluster.Layout
+	err = control.Publish(t.Context(), h.cluster.Dial,
+		control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme", Residency: control.ResidencyUS, CreatedAt: simNow}),
+		control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: openai.Vendor, Generation: 1,
+			Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK}))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	client, err := openai.NewClient(openai.ClientConfig{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Tick == 0 {
+		cfg.Tick = 5 * time.Millisecond
+	}
+	cfg.SessionTimeout = 6 * time.Second
+	h.conn, err = poll.New(cfg, poll.Deps{
+		Dial: h.cluster.Dial, Layout: l, Keyring: kr,
+		Vendors:    map[string][]poll.Scheduled{openai.Vendor: streams(client)},
+		Registerer: h.reg, Now: h.clock.Now, Logger: testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	go func() { h.errc <- h.conn.Run(ctx) }()
+	t.Cleanup(func() {
+		// t.Context is canceled before Cleanup runs; Run returns then.
+		if err := <-h.errc; err != nil && ctx.Err() == nil {
+			t.Errorf("connector: %v", err)
+		}
+	})
+	return h
+}
+
+// waitPolls waits until stream has been polled successfully n times.
+func (h *harness) waitPolls(t *testing.T, stream string, n float64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%v ok polls of %s", n, stream), func() bool {
+		return testutil.ToFloat64(pollsOK(h.reg, stream)) >= n
+	})
+}
+
+// waitFor polls cond until it holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition under a deadline
+	}
+}
+
+func pollsOK(reg *prometheus.Registry, stream string) prometheus.Collector {
+	return collectorFunc(func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != "ogma_connector_polls_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, lp := range m.GetLabel() {
+					labels[lp.GetName()] = lp.GetValue()
+				}
+				if labels["stream"] == stream && labels["result"] == "ok" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	})
+}
+
+type collectorFunc func() float64
+
+func (f collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	ch <- prometheus.NewDesc("x", "x", nil, nil)
+}
+func (f collectorFunc) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("x", "x", nil, nil), prometheus.GaugeValue, f())
+}
+
+func rawOf(t *testing.T, recs []*kgo.Record, stream string) []*envelope.Raw {
+	t.Helper()
+	var out []*envelope.Raw
+	for _, r := range recs {
+		raw, err := envelope.Decode(r.Value)
+		if err != nil {
+			t.Fatalf("raw record at %d/%d: %v", r.Partition, r.Offset, err)
+		}
+		if string(r.Key) != raw.Key() {
+			t.Errorf("record key %q, want the envelope's identity %q", r.Key, raw.Key())
+		}
+		if raw.Stream == stream {
+			out = append(out, raw)
+		}
+	}
+	return out
+}
+
+// byBucket groups usage rows by bucket start.
+func byBucket(t *testing.T, raws []*envelope.Raw) map[int64][]openaisim.CompletionsResult {
+	t.Helper()
+	out := map[int64][]openaisim.CompletionsResult{}
+	for _, r := range raws {
+		if r.Bucket == nil {
+			t.Fatalf("usage record without bucket: %s", r.Key())
+		}
+		if _, ok := out[r.Bucket.Start]; !ok {
+			out[r.Bucket.Start] = []openaisim.CompletionsResult{}
+		}
+		if r.Data == nil {
+			if r.Bucket.Rows != 0 {
+				t.Errorf("bucket %d: record without data in a bucket of %d rows", r.Bucket.Start, r.Bucket.Rows)
+			}
+			continue
+		}
+		var res openaisim.CompletionsResult
+		if err := json.Unmarshal(r.Data, &res); err != nil {
+			t.Fatal(err)
+		}
+		out[r.Bucket.Start] = append(out[r.Bucket.Start], res)
+	}
+	return out
+}
+
+// Issue 2: raw records in ogma.raw equal the simulator's own rows for the
+// 90-day window, across many pages; a second poll of unchanged data
+// publishes nothing; a changed bucket publishes that bucket only.
+func TestRawEqualsSimulatorWindow(t *testing.T) {
+	h := start(t, openaisim.KeyFull, poll.Config{}, allStreams)
+	h.waitPolls(t, "usage.completions", 1)
+	h.waitPolls(t, "users", 1)
+	h.waitPolls(t, "project_api_keys", 1)
+
+	recs := h.cluster.Records(t, topic.Raw)
+	for _, r := range recs {
+		if r.Partition != topic.Partition("acme", h.cluster.Layout.Partitions) {
+			t.Fatalf("raw record on partition %d, want the tenant's %d", r.Partition, topic.Partition("acme", h.cluster.Layout.Partitions))
+		}
+	}
+	usage := rawOf(t, recs, "usage.completions")
+	buckets := byBucket(t, usage)
+	origin := simNow.Truncate(24*time.Hour).AddDate(0, 0, -90)
+	var rows int
+	for d := origin; !d.After(simNow); d = d.Add(24 * time.Hour) {
+		want := h.sim.Completions(d, openaisim.CompletionsGroupBy)
+		got, ok := buckets[d.Unix()]
+		if !ok {
+			t.Fatalf("bucket %s missing from ogma.raw", d.Format(time.DateOnly))
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("bucket %s differs from the simulator (-sim +raw):\n%s", d.Format(time.DateOnly), diff)
+		}
+		rows += len(want)
+		delete(buckets, d.Unix())
+	}
+	if len(buckets) != 0 {
+		t.Errorf("ogma.raw has %d buckets outside the 90-day window", len(buckets))
+	}
+	if rows < 5000 {
+		t.Errorf("only %d usage rows; the window should span many pages", rows)
+	}
+	var usageRequests int
+	for _, r := range h.sim.Requests() {
+		if r.Method != http.MethodGet {
+			t.Errorf("the connector sent %s %s", r.Method, r.Path)
+		}
+		if r.Path == "/v1/organization/usage/completions" {
+			usageRequests++
+		}
+	}
+	if usageRequests < 3 {
+		t.Errorf("usage read in %d requests, want several pages", usageRequests)
+	}
+
+	// Directory: every user, inside one complete snapshot.
+	users := rawOf(t, recs, "users")
+	var ids []string
+	for _, r := range users {
+		if r.Snapshot.Marker == envelope.Item {
+			var u openaisim.User
+			json.Unmarshal(r.Data, &u)
+			ids = append(ids, u.ID)
+		}
+	}
+	var want []string
+	for _, u := range h.sim.Users() {
+		want = append(want, u.ID)
+	}
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Errorf("users in ogma.raw differ from the simulator:\n%s", diff)
+	}
+	if first, last := users[0].Snapshot, users[len(users)-1].Snapshot; first.Marker != envelope.Begin || last.Marker != envelope.End || last.Count != len(want) || first.ID != last.ID {
+		t.Errorf("users walk not bracketed: first %+v, last %+v", first, last)
+	}
+	keys := 0
+	for _, r := range rawOf(t, recs, "project_api_keys") {
+		if r.Snapshot.Marker == envelope.Item {
+			keys++
+		}
+	}
+	if keys != len(h.sim.APIKeys()) {
+		t.Errorf("project api keys in ogma.raw = %d, want %d", keys, len(h.sim.APIKeys()))
+	}
+
+	// A second poll of unchanged data publishes nothing.
+	before := len(h.cluster.Records(t, topic.Raw))
+	h.clock.Add(16 * time.Minute)
+	h.waitPolls(t, "usage.completions", 2)
+	if after := len(h.cluster.Records(t, topic.Raw)); after != before {
+		t.Fatalf("unchanged re-poll published %d records", after-before)
+	}
+
+	// A restated bucket publishes that bucket alone.
+	restated := simNow.Truncate(24*time.Hour).AddDate(0, 0, -2)
+	h.sim.Restate(restated, 5000)
+	h.clock.Add(16 * time.Minute)
+	h.waitPolls(t, "usage.completions", 3)
+	all := h.cluster.Records(t, topic.Raw)
+	fresh := rawOf(t, all[before:], "usage.completions")
+	if len(fresh) == 0 {
+		t.Fatal("restated bucket was not published")
+	}
+	if diff := cmp.Diff(map[int64][]openaisim.CompletionsResult{restated.Unix(): h.sim.Completions(restated, openaisim.CompletionsGroupBy)},
+		byBucket(t, fresh)); diff != "" {
+		t.Errorf("re-poll after a restatement published (-want +got):\n%s", diff)
+	}
+}
+
+// Issue 2: a failure between fetch and commit leaves the cursor where it
+// was; the page is fetched again, and no raw record is visible twice to a
+// read-committed reader.
+func TestCursorNotAdvancedWhenPageCommitFails(t *testing.T) {
+	var failed atomic.Bool
+	h := start(t, openaisim.KeyFull, poll.Config{}, usageOnly)
+	h.cluster.Broker.Cluster().ControlKey(kmsg.EndTxn.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.EndTxnRequest)
+		if !r.Commit {
+			h.cluster.Broker.Cluster().KeepControl()
+			return nil, nil, false
+		}
+		failed.Store(true)
+		resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.InvalidTxnState.Code
+		return resp, nil, true
+	})
+	waitFor(t, "an aborted transaction", func() bool {
+		return testutil.ToFloat64(counter(h.reg, "ogma_connector_transactions_total", "result", "aborted")) >= 1
+	})
+	if !failed.Load() {
+		t.Fatal("the injected EndTxn failure never happened")
+	}
+	h.clock.Add(time.Minute) // the failed poll's retry is due
+	h.waitPolls(t, "usage.completions", 1)
+
+	// The first page was fetched twice: once for the failed commit, once again.
+	firstPages := 0
+	for _, r := range h.sim.Requests() {
+		if r.Path == "/v1/organization/usage/completions" && r.Query.Get("page") == "" {
+			firstPages++
+		}
+	}
+	if firstPages < 2 {
+		t.Errorf("first usage page fetched %d times, want it fetched again after the failed commit", firstPages)
+	}
+	seen := map[string]int{}
+	for _, r := range rawOf(t, h.cluster.Records(t, topic.Raw), "usage.completions") {
+		seen[r.Key()]++
+	}
+	for k, n := range seen {
+		if n != 1 {
+			t.Errorf("raw record %s visible %d times to a read-committed reader", k, n)
+		}
+	}
+	buckets := map[string]bool{}
+	for k := range seen {
+		buckets[k[:strings.LastIndex(k, "/")]] = true
+	}
+	if len(buckets) != 91 {
+		t.Errorf("buckets in ogma.raw = %d, want all 91 of the window", len(buckets))
+	}
+}
+
+func counter(reg *prometheus.Registry, name, label, value string) prometheus.Collector {
+	return collectorFunc(func() float64 {
+		mfs, _ := reg.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == label && lp.GetValue() == value {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	})
+}
+
+// testLogger logs to the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

@@ -1,0 +1,234 @@
+package openai
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+)
+
+// List is a directory stream: a complete walk of one entity list per poll
+// (users, projects), bracketed as one snapshot so that an object missing
+// from a complete walk can be told from one not yet read. A walk cut short
+// resumes after the last committed object of the same snapshot.
+type List struct {
+	Client *Client
+	// Stream is the stream name, e.g. "users".
+	Stream string
+	// Path is the list path, e.g. "/v1/organization/users".
+	Path string
+	// Query holds extra parameters sent on every page.
+	Query url.Values
+	// Limit is the objects per page. Default 100, the vendor's maximum.
+	Limit int
+}
+
+// Name returns the stream name.
+func (l *List) Name() string { return l.Stream }
+
+type listPage struct {
+	Data    []json.RawMessage `json:"data"`
+	LastID  *string           `json:"last_id"`
+	HasMore bool              `json:"has_more"`
+}
+
+// Poll walks the list; see [List].
+func (l *List) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
+	w := walker{stream: l.Name(), req: req, emit: emit}
+	w.begin()
+	err := l.Client.walk(ctx, req, l.Path, l.Query, l.Limit, w.cur.AfterID, func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
+		return w.pageAt(items, last, r, !more)
+	})
+	if err != nil {
+		return fmt.Errorf("poll %s: %w", l.Name(), err)
+	}
+	return nil
+}
+
+// ProjectAPIKeys walks every project's API keys as one snapshot
+// (stream "project_api_keys"), with owner_project_access=any so that keys
+// whose owner lost access still show. Its cursor's AfterID is
+// "<project id>/<last key id>".
+type ProjectAPIKeys struct {
+	Client *Client
+	Limit  int
+}
+
+// Name returns "project_api_keys".
+func (p *ProjectAPIKeys) Name() string { return "project_api_keys" }
+
+// Poll walks the keys of every project in list order.
+func (p *ProjectAPIKeys) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
+	var projects []string
+	err := p.Client.walk(ctx, req, "/v1/organization/projects", url.Values{"include_archived": {"true"}}, p.Limit, "",
+		func(items []json.RawMessage, _ string, _ bool, _ envelope.Request) error {
+			for _, it := range items {
+				projects = append(projects, objectID(it))
+			}
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("poll %s: list projects: %w", p.Name(), err)
+	}
+	w := walker{stream: p.Name(), req: req, emit: emit}
+	w.begin()
+	resumeProject, resumeKey, _ := strings.Cut(w.cur.AfterID, "/")
+	skipping := resumeProject != ""
+	for i, pid := range projects {
+		after := ""
+		if skipping {
+			if pid != resumeProject {
+				continue
+			}
+			skipping, after = false, resumeKey
+		}
+		lastProject := i == len(projects)-1
+		err := p.Client.walk(ctx, req, "/v1/organization/projects/"+url.PathEscape(pid)+"/api_keys",
+			url.Values{"owner_project_access": {"any"}}, p.Limit, after,
+			func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
+				pos := pid + "/" + last
+				if !more && !lastProject {
+					pos = projects[i+1] + "/"
+				}
+				return w.pageAt(items, pos, r, !more && lastProject)
+			})
+		if err != nil {
+			return fmt.Errorf("poll %s: project %s: %w", p.Name(), pid, err)
+		}
+	}
+	if len(projects) == 0 || skipping {
+		// Nothing to walk, or the project to resume in is gone: close the
+		// snapshot with what it holds.
+		return w.pageAt(nil, "", envelope.Request{Path: "/v1/organization/projects"}, true)
+	}
+	return nil
+}
+
+// walk pages through a list from after, calling fn per page.
+func (c *Client) walk(ctx context.Context, req poll.Request, path string, extra url.Values, limit int, after string,
+	fn func(items []json.RawMessage, last string, more bool, r envelope.Request) error) error {
+	if limit == 0 {
+		limit = 100
+	}
+	for {
+		q := url.Values{"limit": {strconv.Itoa(limit)}}
+		for k, v := range extra {
+			q[k] = v
+		}
+		if after != "" {
+			q.Set("after", after)
+		}
+		body, err := c.get(ctx, req.Key, path, q)
+		if err != nil {
+			return err
+		}
+		var p listPage
+		if err := json.Unmarshal(body, &p); err != nil {
+			return fmt.Errorf("decode %s: %w", path, err)
+		}
+		last := after
+		if p.LastID != nil {
+			last = *p.LastID
+		}
+		more := p.HasMore && last != after
+		if err := fn(p.Data, last, more, envelope.Request{Path: path, Query: q.Encode()}); err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		after = last
+	}
+}
+
+// walker turns list pages into snapshot-bracketed raw records and cursors.
+type walker struct {
+	stream string
+	req    poll.Request
+	emit   func(poll.Page) error
+	cur    poll.Cursor
+	begun  bool // the begin marker is still to be published
+}
+
+func (w *walker) begin() {
+	w.cur = w.req.Cursor
+	if w.cur.Snapshot == "" {
+		b := make([]byte, 8)
+		rand.Read(b) // never fails (crypto/rand)
+		w.cur.Snapshot, w.cur.AfterID, w.cur.Count, w.cur.State = hex.EncodeToString(b), "", 0, "walking"
+		w.begun = true
+	}
+}
+
+// pageAt publishes one page of a walk: its objects (after the begin marker
+// when the walk starts here), and the end marker when done.
+func (w *walker) pageAt(items []json.RawMessage, pos string, r envelope.Request, done bool) error {
+	fetched := w.req.Now().UTC()
+	rec := func(marker string, data json.RawMessage, count int) *envelope.Raw {
+		return &envelope.Raw{V: envelope.Version, Tenant: w.req.Tenant, Vendor: Vendor, Stream: w.stream,
+			Request: r, FetchedAt: fetched, Salt: envelope.NewSalt(),
+			Snapshot: &envelope.Snapshot{ID: w.cur.Snapshot, Marker: marker, Count: count}, Data: data}
+	}
+	var out poll.Page
+	if w.begun {
+		out.Records = append(out.Records, rec(envelope.Begin, nil, 0))
+		w.begun = false
+	}
+	for _, it := range items {
+		out.Records = append(out.Records, rec(envelope.Item, it, 0))
+		if w.stream == "users" && hasEmail(it) {
+			out.Observed.ProjectUsers = true
+		}
+	}
+	next := w.cur
+	next.Count += len(items)
+	next.AfterID = pos
+	if done {
+		out.Records = append(out.Records, rec(envelope.End, nil, next.Count))
+		next.Snapshot, next.AfterID, next.Count, next.State = "", "", 0, "idle"
+		next.WindowEnd = fetched
+	}
+	out.Cursor = next
+	if err := w.emit(out); err != nil {
+		return err
+	}
+	w.cur = next
+	return nil
+}
+
+func objectID(data json.RawMessage) string {
+	var o struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(data, &o) // a missing id reads as ""
+	return o.ID
+}
+
+func hasEmail(data json.RawMessage) bool {
+	var o struct {
+		Email *string `json:"email"`
+	}
+	return json.Unmarshal(data, &o) == nil && o.Email != nil && *o.Email != ""
+}
+
+func observedAdmin() control.Observed { return control.Observed{Admin: true} }
+
+// Streams returns the OpenAI streams Ogma polls, with their cadences:
+// usage every usageEvery, the directory every directoryEvery.
+func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Scheduled {
+	return []poll.Scheduled{
+		{Stream: &Usage{Client: c, Endpoint: "completions", GroupBy: []string{"api_key_id", "batch", "model", "project_id", "service_tier", "user_id"}}, Every: usageEvery},
+		{Stream: &List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: directoryEvery},
+		{Stream: &List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Query: url.Values{"include_archived": {"true"}}}, Every: directoryEvery},
+		{Stream: &ProjectAPIKeys{Client: c}, Every: directoryEvery},
+	}
+}
