@@ -55,9 +55,13 @@ type harness struct {
 	errc    chan error
 }
 
-func allStreams(c *openai.Client) []poll.Scheduled { return openai.Streams(c, 15*time.Minute, time.Hour) }
+func allStreams(c *openai.Client) []poll.Scheduled {
+	return openai.Streams(c, 15*time.Minute, time.Hour)
+}
 
-func usageOnly(c *openai.Client) []poll.Scheduled { return openai.Streams(c, 15*time.Minute, time.Hour)[:1] }
+func usageOnly(c *openai.Client) []poll.Scheduled {
+	return openai.Streams(c, 15*time.Minute, time.Hour)[:1]
+}
 
 // start runs a connector for tenant "acme", connected at simNow with the
 // simulator's key of the given kind, against a fresh broker.
