@@ -1,0 +1,53 @@
+// Package chtest gives each test a fresh database on a real ClickHouse
+// server: the one at $OGMA_TEST_CLICKHOUSE, default 127.0.0.1:9000, which
+// `make test` starts (deploy/clickhouse-local.sh).
+package chtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
+)
+
+// Addr returns the test server's native-protocol address.
+func Addr() string {
+	if a := os.Getenv("OGMA_TEST_CLICKHOUSE"); a != "" {
+		return a
+	}
+	return "127.0.0.1:9000"
+}
+
+// NewDB returns the config of a new, empty database, dropped when the test
+// ends. It fails the test when no server answers.
+func NewDB(t testing.TB) clickhouse.Config {
+	t.Helper()
+	b := make([]byte, 6)
+	rand.Read(b)
+	cfg := clickhouse.Config{Addr: Addr(), Database: "ogma_test_" + hex.EncodeToString(b), Timeout: 30 * time.Second}
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("clickhouse at %s: %v (run `make clickhouse` or set OGMA_TEST_CLICKHOUSE)", cfg.Addr, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		t.Fatalf("clickhouse at %s does not answer: %v (run `make clickhouse` or set OGMA_TEST_CLICKHOUSE)", cfg.Addr, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), 30*time.Second)
+		defer cancel()
+		if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+cfg.Database); err != nil {
+			t.Errorf("drop test database %s: %v", cfg.Database, err)
+		}
+		conn.Close()
+	})
+	return cfg
+}
