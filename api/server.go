@@ -1,0 +1,184 @@
+// Package api serves Ogma's query side: the gRPC service of proto/ogma/v1
+// (with server reflection, so grpcurl works), its REST face through
+// grpc-gateway, /healthz and /metrics.
+//
+// Every call but the health checks needs a bearer token; the token decides
+// the tenant, and no request can name another. REST calls go through the
+// gRPC server over loopback, so one set of interceptors guards both faces.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/ogma-dev/ogma/pipeline/control"
+	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
+)
+
+// Config configures the servers.
+type Config struct {
+	// HTTP is the REST (gateway), /healthz and /metrics address.
+	// Default "127.0.0.1:8080"; port 0 picks a free port.
+	HTTP string
+	// GRPC is the gRPC address. Default "127.0.0.1:9090".
+	GRPC string
+	// ShutdownTimeout bounds the graceful stop. Default 10 s.
+	ShutdownTimeout time.Duration
+}
+
+// Deps are the server's collaborators.
+type Deps struct {
+	// View is the installation's control state: tokens, tenants,
+	// integrations, observations. Required.
+	View *control.View
+	// Health answers /healthz; nil makes a new one with no roles.
+	Health *Health
+	// Metrics serves /metrics; nil serves none.
+	Metrics http.Handler
+	// Logger; nil discards.
+	Logger *slog.Logger
+}
+
+// Server is the API of one process.
+type Server struct {
+	ogmav1.UnimplementedOgmaServiceServer
+
+	cfg     Config
+	view    *control.View
+	health  *Health
+	metrics http.Handler
+	log     *slog.Logger
+
+	listening chan struct{}
+	once      sync.Once
+	httpAddr  string
+	grpcAddr  string
+}
+
+// New returns a server; it listens only in Run.
+func New(cfg Config, deps Deps) (*Server, error) {
+	if deps.View == nil {
+		return nil, errors.New("api: Deps.View is required")
+	}
+	if cfg.HTTP == "" {
+		cfg.HTTP = "127.0.0.1:8080"
+	}
+	if cfg.GRPC == "" {
+		cfg.GRPC = "127.0.0.1:9090"
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 10 * time.Second
+	}
+	if deps.Health == nil {
+		deps.Health = &Health{}
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, view: deps.View, health: deps.Health, metrics: deps.Metrics,
+		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
+}
+
+// Listening is closed once both listeners are open; then [Server.HTTPAddr]
+// and [Server.GRPCAddr] return the bound addresses.
+func (s *Server) Listening() <-chan struct{} { return s.listening }
+
+// HTTPAddr returns the bound REST address.
+func (s *Server) HTTPAddr() string { return s.httpAddr }
+
+// GRPCAddr returns the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcAddr }
+
+// Run serves until ctx ends, then stops gracefully within the shutdown
+// timeout and returns ctx.Err().
+func (s *Server) Run(ctx context.Context) error {
+	lg, err := net.Listen("tcp", s.cfg.GRPC)
+	if err != nil {
+		return fmt.Errorf("api: listen grpc: %w", err)
+	}
+	lh, err := net.Listen("tcp", s.cfg.HTTP)
+	if err != nil {
+		lg.Close()
+		return fmt.Errorf("api: listen http: %w", err)
+	}
+	s.grpcAddr, s.httpAddr = lg.Addr().String(), lh.Addr().String()
+
+	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth))
+	ogmav1.RegisterOgmaServiceServer(gs, s)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
+	gctx, cancelGateway := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelGateway()
+	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		// Field names as in the API documentation (audit_logs), and false
+		// flags shown rather than left out.
+		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+	}))
+	if err := ogmav1.RegisterOgmaServiceHandlerFromEndpoint(gctx, gw, s.grpcAddr,
+		[]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}); err != nil {
+		lg.Close()
+		lh.Close()
+		return fmt.Errorf("api: gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", s.health)
+	if s.metrics != nil {
+		mux.Handle("GET /metrics", s.metrics)
+	}
+	mux.Handle("/", gw)
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	g, gctxErr := errgroup.WithContext(ctx)
+	g.Go(func() error { return ignoreClosed(gs.Serve(lg)) })
+	g.Go(func() error { return ignoreClosed(hsrv.Serve(lh)) })
+	s.once.Do(func() { close(s.listening) })
+	s.log.InfoContext(ctx, "serving", "http", s.httpAddr, "grpc", s.grpcAddr)
+	g.Go(func() error {
+		<-gctxErr.Done()
+		// The parent ctx is done: stop within the shutdown timeout, then force.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := hsrv.Shutdown(sctx); err != nil {
+			hsrv.Close()
+		}
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-sctx.Done():
+			gs.Stop()
+			<-stopped
+		}
+		cancelGateway()
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,172 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+
+	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+)
+
+type fixture struct {
+	srv    *api.Server
+	health *api.Health
+	tokens map[string]string // tenant → token
+}
+
+// serve runs an API over a control topic holding two tenants: acme, whose
+// OpenAI key was observed working, and globex, with no key.
+func serve(t *testing.T) *fixture {
+	t.Helper()
+	c := topictest.New(t)
+	l := c.Layout
+	f := &fixture{health: &api.Health{}, tokens: map[string]string{}}
+	var recs []*kgo.Record
+	for _, id := range []string{"acme", "globex"} {
+		tok, hash := control.NewToken()
+		f.tokens[id] = tok
+		recs = append(recs,
+			control.TenantRecord(l, control.Tenant{ID: id, Name: id, Residency: control.ResidencyUS}),
+			control.TokenRecord(l, control.Token{Hash: hash, Tenant: id, Name: "test"}))
+	}
+	recs = append(recs,
+		control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI, Generation: 2, Status: control.StatusOK}),
+		control.ObservedRecord(l, control.Observed{Tenant: "acme", Vendor: control.OpenAI, Generation: 2, Admin: true, ProjectUsers: true}))
+	if err := control.Publish(t.Context(), c.Dial, recs...); err != nil {
+		t.Fatal(err)
+	}
+
+	view := &control.View{}
+	caughtUp := make(chan struct{})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{}, 2)
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	go func() { view.Run(ctx, c.Dial, l, func() { close(caughtUp) }); done <- struct{}{} }()
+	<-caughtUp
+
+	srv, err := api.New(api.Config{HTTP: "127.0.0.1:0", GRPC: "127.0.0.1:0"}, api.Deps{View: view, Health: f.health})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { srv.Run(ctx); done <- struct{}{} }()
+	<-srv.Listening()
+	f.srv = srv
+	return f
+}
+
+func (f *fixture) get(t *testing.T, path, token string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+f.srv.HTTPAddr()+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("GET %s: not JSON: %s", path, b)
+	}
+	return resp.StatusCode, v
+}
+
+func TestCapabilitiesScopedToTokenTenant(t *testing.T) {
+	f := serve(t)
+	cases := []struct {
+		name       string
+		token      string
+		wantStatus int
+		want       map[string]any
+	}{
+		{"acme sees its observed OpenAI flags", f.tokens["acme"], 200, map[string]any{
+			"tenant": "acme",
+			"openai": map[string]any{"admin": true, "costs": false, "audit_logs": false, "project_users": true, "per_user_breakdown": false},
+		}},
+		{"globex has no OpenAI block", f.tokens["globex"], 200, map[string]any{"tenant": "globex", "openai": nil}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := f.get(t, "/me/capabilities", tc.token)
+			if status != tc.wantStatus {
+				t.Fatalf("status = %d, want %d: %v", status, tc.wantStatus, body)
+			}
+			if diff := cmp.Diff(tc.want, body); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Issue 2: a bearer token on every call except /healthz; 401 without it.
+func TestUnauthenticatedCallsGet401(t *testing.T) {
+	f := serve(t)
+	for _, token := range []string{"", "ogma_not-a-token"} {
+		if status, body := f.get(t, "/me/capabilities", token); status != http.StatusUnauthorized {
+			t.Errorf("token %q: status = %d, want 401: %v", token, status, body)
+		}
+	}
+	if status, _ := f.get(t, "/healthz", ""); status != http.StatusOK {
+		t.Errorf("/healthz without a token = %d, want 200", status)
+	}
+}
+
+func TestHealthzWaitsForEveryRole(t *testing.T) {
+	f := serve(t)
+	ready := f.health.Add("connector")
+	status, body := f.get(t, "/healthz", "")
+	if status != http.StatusServiceUnavailable || body["waiting"].([]any)[0] != "connector" {
+		t.Errorf("/healthz with a role starting = %d %v, want 503 naming it", status, body)
+	}
+	ready()
+	if status, _ := f.get(t, "/healthz", ""); status != http.StatusOK {
+		t.Errorf("/healthz once every role is ready = %d, want 200", status)
+	}
+}
+
+// grpcurl works: server reflection lists the service without a token.
+func TestReflectionListsService(t *testing.T) {
+	f := serve(t)
+	conn, err := grpc.NewClient(f.srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	stream, err := rpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	found := false
+	for _, n := range names {
+		found = found || n == "ogma.v1.OgmaService"
+	}
+	if !found {
+		t.Errorf("reflection lists %v, want ogma.v1.OgmaService among them", names)
+	}
+}
