@@ -118,3 +118,14 @@ func (v *View) Read(fn func(*State)) {
 	defer v.mu.RUnlock()
 	fn(&v.s)
 }
+
+// Load reads every partition of ogma.control to its end and returns the
+// folded state.
+func Load(ctx context.Context, dial topic.Dial, l topic.Layout) (*State, error) {
+	var s State
+	err := topic.ReadToEnd(ctx, dial, topic.Control, topic.Partitions(l.Partitions), s.Apply)
+	if err != nil {
+		return nil, fmt.Errorf("load ogma.control: %w", err)
+	}
+	return &s, nil
+}

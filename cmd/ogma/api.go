@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/pipeline/control"
+)
+
+type apiConfig struct {
+	*common
+	server api.Config
+
+	// Set by `ogma dev`: the process's shared health and metrics, and a
+	// callback told the bound addresses.
+	health      *api.Health
+	gatherer    prometheus.Gatherer
+	onListening func(httpAddr, grpcAddr string)
+}
+
+func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Command {
+	cfg := &apiConfig{common: c}
+	if run == nil {
+		run = runAPI
+	}
+	cmd := &cobra.Command{
+		Use:   "api",
+		Short: "Serve the gRPC API and its REST face",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
+	}
+	addAPIFlags(cmd, cfg)
+	return cmd
+}
+
+func addAPIFlags(cmd *cobra.Command, cfg *apiConfig) {
+	cmd.Flags().StringVar(&cfg.server.HTTP, "http", "127.0.0.1:8080", "REST, /healthz and /metrics listen address")
+	cmd.Flags().StringVar(&cfg.server.GRPC, "grpc", "127.0.0.1:9090", "gRPC listen address")
+}
+
+// runAPI runs the API role until ctx ends: it follows ogma.control for
+// tokens and tenants, and serves.
+func runAPI(ctx context.Context, cfg *apiConfig) error {
+	log, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	dial, err := cfg.dial(log)
+	if err != nil {
+		return err
+	}
+	layout, err := cfg.layout(ctx, dial)
+	if err != nil {
+		return err
+	}
+	health := cfg.health
+	if health == nil {
+		health = &api.Health{}
+	}
+	gatherer := cfg.gatherer
+	if gatherer == nil {
+		gatherer = prometheus.DefaultGatherer
+	}
+	view := &control.View{}
+	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log,
+		Metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})})
+	if err != nil {
+		return err
+	}
+	controlReady, apiReady := health.Add("control"), health.Add("api")
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return view.Run(gctx, dial, layout, controlReady) })
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error {
+		select {
+		case <-srv.Listening():
+			apiReady()
+			if cfg.onListening != nil {
+				cfg.onListening(srv.HTTPAddr(), srv.GRPCAddr())
+			}
+		case <-gctx.Done():
+		}
+		return nil
+	})
+	return g.Wait()
+}

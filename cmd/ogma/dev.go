@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/pipeline/broker"
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
+)
+
+// demoTenant is the tenant `ogma dev` creates.
+const demoTenant = "demo"
+
+type devConfig struct {
+	*common
+	connect       connectConfig
+	api           apiConfig
+	kafkaListen   string
+	clickhouse    clickhouse.Config
+	simAddr       string
+	simSeed       int64
+	openaiKeyFile string
+}
+
+func newDevCmd(c *common, run func(context.Context, *devConfig) error) *cobra.Command {
+	cfg := &devConfig{common: c, connect: connectConfig{common: c}, api: apiConfig{common: c}}
+	if run == nil {
+		run = runDev
+	}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run every role in one process on embedded defaults, with a simulated OpenAI org when no key is given",
+		Long: `Run every role in one process: an embedded Kafka broker persisted under <data-dir>/kafka,
+ClickHouse at --clickhouse, the connector, the API, and — unless an OpenAI Admin key is given in
+OGMA_OPENAI_ADMIN_KEY or --openai-admin-key-file — an OpenAI simulator that a demo tenant is
+connected to. The demo tenant's API token is written to <data-dir>/token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("log-format") {
+				c.logFormat = "text"
+			}
+			return run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	addConnectFlags(cmd, &cfg.connect)
+	addAPIFlags(cmd, &cfg.api)
+	f.StringVar(&cfg.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker, when --kafka-brokers is not set")
+	f.StringVar(&cfg.clickhouse.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
+	f.StringVar(&cfg.clickhouse.Database, "clickhouse-db", "ogma", "ClickHouse database, created when missing")
+	f.StringVar(&cfg.simAddr, "sim-addr", "127.0.0.1:8787", "address of the OpenAI simulator, when no real key is given")
+	f.Int64Var(&cfg.simSeed, "sim-seed", devSeed, "seed of the simulated OpenAI organization")
+	f.StringVar(&cfg.openaiKeyFile, "openai-admin-key-file", "", "file holding a real OpenAI Admin key for the demo tenant (or set OGMA_OPENAI_ADMIN_KEY)")
+	return cmd
+}
+
+// runDev runs every role in this process until ctx ends.
+func runDev(ctx context.Context, cfg *devConfig) error {
+	log, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if cfg.masterKeyFile == "" {
+		cfg.masterKeyFile = filepath.Join(cfg.dataDir, "master.key")
+		created, err := seal.CreateKeyFile(cfg.masterKeyFile)
+		if err != nil {
+			return err
+		}
+		if created {
+			log.InfoContext(ctx, "master key created", "path", cfg.masterKeyFile)
+		}
+	}
+	kr, err := cfg.keyring()
+	if err != nil {
+		return err
+	}
+
+	var embedded *broker.Broker
+	if len(cfg.kafkaBrokers) == 0 {
+		embedded, err = broker.Start(broker.Config{Listen: cfg.kafkaListen, DataDir: filepath.Join(cfg.dataDir, "kafka")})
+		if err != nil {
+			return err
+		}
+		defer embedded.Close()
+		cfg.kafkaBrokers = embedded.Addrs()
+	}
+	dial, err := cfg.dial(log)
+	if err != nil {
+		return err
+	}
+	layout, err := cfg.layout(ctx, dial)
+	if err != nil {
+		return err
+	}
+
+	store, err := clickhouse.Open(ctx, cfg.clickhouse)
+	if err != nil {
+		return fmt.Errorf("%w (is ClickHouse running? `make run` starts it)", err)
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	key, simURL, err := cfg.vendorKey(gctx, g)
+	if err != nil {
+		return err
+	}
+	token, err := cfg.bootstrap(ctx, dial, layout, kr, key)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	health := &api.Health{}
+	cfg.connect.health, cfg.connect.registry = health, reg
+	cfg.api.health, cfg.api.gatherer = health, reg
+	cfg.api.onListening = func(httpAddr, grpcAddr string) {
+		cfg.banner(httpAddr, grpcAddr, simURL, token)
+	}
+	g.Go(func() error { return runConnect(gctx, &cfg.connect) })
+	g.Go(func() error { return runAPI(gctx, &cfg.api) })
+	return g.Wait()
+}
+
+// vendorKey returns the demo tenant's OpenAI key: a real one when given,
+// else the full admin key of a simulator it starts in g.
+func (cfg *devConfig) vendorKey(ctx context.Context, g *errgroup.Group) (seal.Secret, string, error) {
+	if v, ok := cfg.env("OGMA_OPENAI_ADMIN_KEY"); ok && strings.TrimSpace(v) != "" {
+		return seal.NewSecret(strings.TrimSpace(v)), "", nil
+	}
+	if cfg.openaiKeyFile != "" {
+		key, err := readSecretFile(cfg.openaiKeyFile)
+		return key, "", err
+	}
+	sim := openaisim.New(openaisim.Config{Seed: cfg.simSeed})
+	ln, err := net.Listen("tcp", cfg.simAddr)
+	if err != nil {
+		return seal.Secret{}, "", fmt.Errorf("openai simulator: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	cfg.connect.openaiBaseURL = url
+	g.Go(func() error { return serveHTTP(ctx, ln, sim) })
+	return seal.NewSecret(sim.Key(openaisim.KeyFull)), url, nil
+}
+
+// bootstrap makes sure the demo tenant exists with key connected, and that
+// <data-dir>/token holds a live token of it; it returns the token.
+func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, key seal.Secret) (string, error) {
+	now := time.Now().UTC()
+	st, err := control.Load(ctx, dial, l)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := st.Tenants[demoTenant]; !ok {
+		if err := createTenant(ctx, dial, l, control.Tenant{ID: demoTenant, Name: "Demo", Residency: control.ResidencyUS, CreatedAt: now}); err != nil {
+			return "", err
+		}
+	}
+	integ, ok := st.Integrations[control.VendorKey{Tenant: demoTenant, Vendor: control.OpenAI}]
+	current := false
+	if ok {
+		old, err := kr.Open(integ.Sealed, demoTenant, control.OpenAI, integ.Generation)
+		current = err == nil && old.Reveal() == key.Reveal()
+	}
+	if !current {
+		if err := connectKey(ctx, dial, l, kr, demoTenant, control.OpenAI, key, now); err != nil {
+			return "", err
+		}
+	}
+
+	path := filepath.Join(cfg.dataDir, "token")
+	if b, err := os.ReadFile(path); err == nil {
+		tok := strings.TrimSpace(string(b))
+		if t, ok := st.Tokens[control.HashToken(tok)]; ok && t.Tenant == demoTenant {
+			return tok, nil
+		}
+	}
+	tok, err := createToken(ctx, dial, l, demoTenant, "ogma dev", now)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write token: %w", err)
+	}
+	return tok, nil
+}
+
+func (cfg *devConfig) banner(httpAddr, grpcAddr, simURL, token string) {
+	tokenPath := filepath.Join(cfg.dataDir, "token")
+	w := cfg.stdout
+	fmt.Fprintf(w, "\nOgma dev is up. Tenant %q; its API token is in %s.\n\n", demoTenant, tokenPath)
+	fmt.Fprintf(w, "  REST + web   http://%s   (/healthz, /metrics, /me/capabilities)\n", httpAddr)
+	fmt.Fprintf(w, "  gRPC         %s   (grpcurl -plaintext %s list)\n", grpcAddr, grpcAddr)
+	fmt.Fprintf(w, "  Kafka        %s\n", strings.Join(cfg.kafkaBrokers, ","))
+	fmt.Fprintf(w, "  ClickHouse   %s/%s\n", cfg.clickhouse.Addr, cfg.clickhouse.Database)
+	if simURL != "" {
+		fmt.Fprintf(w, "  OpenAI sim   %s/v1/organization/…   (keys: ogma sim openai --print-keys)\n", simURL)
+	}
+	fmt.Fprintf(w, "\nTry:\n  curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s/me/capabilities\n\n", tokenPath, httpAddr)
+}

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for one writer and many readers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// devRun is one `ogma dev` running in-process.
+type devRun struct {
+	stdout, stderr *syncBuffer
+	cancel         context.CancelFunc
+	done           chan error
+	http, kafka    string
+}
+
+var (
+	restURL  = regexp.MustCompile(`REST \+ web\s+http://(\S+)`)
+	kafkaURL = regexp.MustCompile(`Kafka\s+(\S+)`)
+)
+
+// startDev runs `ogma dev` with args on free ports and waits until it has
+// printed its banner, or until it exits.
+func startDev(t *testing.T, dataDir, db string, args ...string) (*devRun, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	d := &devRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	root := newRootCmd(envOf(nil), runners{})
+	root.SetOut(d.stdout)
+	root.SetErr(d.stderr)
+	root.SetArgs(append([]string{"dev", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
+		"--kafka-listen", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--clickhouse", chtest.Addr(), "--clickhouse-db", db,
+		"--log-level", "debug"}, args...))
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		d.done <- root.ExecuteContext(ctx)
+	}()
+	// Whatever happens, the process is gone before the test's temp dirs are.
+	t.Cleanup(func() { cancel(); <-exited })
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-d.done:
+			cancel()
+			return nil, err
+		default:
+		}
+		if m := restURL.FindStringSubmatch(d.stdout.String()); m != nil {
+			d.http = m[1]
+			d.kafka = kafkaURL.FindStringSubmatch(d.stdout.String())[1]
+			return d, nil
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("ogma dev printed no banner within 60 s; stderr:\n%s", d.stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition under a deadline
+	}
+}
+
+// stop stops the process and checks it exited cleanly.
+func (d *devRun) stop(t *testing.T) {
+	t.Helper()
+	d.cancel()
+	if err := <-d.done; err != nil && !strings.Contains(err.Error(), "context canceled") {
+		t.Errorf("ogma dev exited with %v", err)
+	}
+}
+
+func (d *devRun) get(t *testing.T, path, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+d.http+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metric returns the sum of a counter's samples whose labels contain every
+// given pair, from /metrics.
+func (d *devRun) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	_, body := d.get(t, "/metrics", "")
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(body))
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for i := 0; i+1 < len(labels); i += 2 {
+			ok = ok && strings.Contains(line, labels[i]+`="`+labels[i+1]+`"`)
+		}
+		if ok {
+			v, _ := strconv.ParseFloat(line[strings.LastIndex(line, " ")+1:], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition under a deadline
+	}
+}
+
+func rawRecords(t *testing.T, kafka string, name string) []*kgo.Record {
+	t.Helper()
+	dial := topic.Seeds([]string{kafka})
+	l, err := topic.Ensure(t.Context(), dial, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*kgo.Record
+	parts := topic.Partitions(l.Partitions)
+	if name == topic.Anchors {
+		parts = []int32{0}
+	}
+	if err := topic.ReadToEnd(t.Context(), dial, name, parts, func(r *kgo.Record) error {
+		out = append(out, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Issue 2: `ogma dev` serves /me/capabilities with openai.admin true; a
+// restart on the same data dir keeps topics, records, cursors and group
+// offsets, and does not backfill again; a mismatched partition count is
+// refused with a clear message; kcat lists the topics; and the sealed key
+// is nowhere in clear.
+func TestDevEndToEndAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole system twice")
+	}
+	dataDir := t.TempDir()
+	db := chtest.NewDB(t).Database
+	d, err := startDev(t, dataDir, db, "--kafka-partitions", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := os.ReadFile(filepath.Join(dataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dataDir, "token")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	if fi, _ := os.Stat(filepath.Join(dataDir, "master.key")); fi.Mode().Perm() != 0o600 {
+		t.Errorf("master key mode %v, want 0600", fi.Mode().Perm())
+	}
+	tok := strings.TrimSpace(string(token))
+	waitUntil(t, "/healthz 200", func() bool { s, _ := d.get(t, "/healthz", ""); return s == 200 })
+	waitUntil(t, "openai.admin true", func() bool {
+		_, body := d.get(t, "/me/capabilities", tok)
+		var caps struct{ Openai struct{ Admin bool } }
+		json.Unmarshal([]byte(body), &caps)
+		return caps.Openai.Admin
+	})
+	if s, _ := d.get(t, "/me/capabilities", ""); s != http.StatusUnauthorized {
+		t.Errorf("/me/capabilities without a token = %d, want 401", s)
+	}
+	for _, stream := range []string{"usage.completions", "users", "projects", "project_api_keys"} {
+		waitUntil(t, stream+" polled", func() bool {
+			return d.metric(t, "ogma_connector_polls_total", "stream", stream, "result", "ok") >= 1
+		})
+	}
+
+	// kcat, a librdkafka client, lists every topic of the embedded broker.
+	out, err := exec.CommandContext(t.Context(), "kcat", "-L", "-b", d.kafka, "-m", "10").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kcat -L (make test installs kcat): %v\n%s", err, out)
+	}
+	for _, s := range topic.All {
+		if !strings.Contains(string(out), `topic "`+s.Name+`"`) {
+			t.Errorf("kcat -L does not list %s:\n%s", s.Name, out)
+		}
+	}
+
+	// A group offset committed now must survive the restart.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: topic.Raw, Partition: 0, At: 1})
+	if _, err := adm.CommitOffsets(t.Context(), "restart-probe", offs); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	before := rawRecords(t, d.kafka, topic.Raw)
+	cursors := rawRecords(t, d.kafka, topic.Cursors)
+	d.stop(t)
+
+	// Restart on the same data dir.
+	d, err = startDev(t, dataDir, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dataDir, "token")); string(got) != string(token) {
+		t.Error("restart replaced a live token")
+	}
+	waitUntil(t, "a usage poll after restart", func() bool {
+		return d.metric(t, "ogma_connector_polls_total", "stream", "usage.completions", "result", "ok") >= 1
+	})
+	if s, _ := d.get(t, "/me/capabilities", tok); s != 200 {
+		t.Errorf("the token from before the restart gets %d", s)
+	}
+	after := rawRecords(t, d.kafka, topic.Raw)
+	if len(after) < len(before) {
+		t.Fatalf("ogma.raw lost records over the restart: %d → %d", len(before), len(after))
+	}
+	trailing := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Unix()
+	for _, r := range after[len(before):] {
+		raw, err := envelope.Decode(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.Bucket != nil && raw.Bucket.Start < trailing {
+			t.Fatalf("after the restart, bucket %d was published again: a second backfill", raw.Bucket.Start)
+		}
+	}
+	if got := rawRecords(t, d.kafka, topic.Cursors); len(got) < len(cursors) {
+		t.Errorf("cursors lost over the restart: %d → %d", len(cursors), len(got))
+	}
+	cl, err = kgo.NewClient(kgo.SeedBrokers(d.kafka))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := kadm.NewClient(cl).FetchOffsets(t.Context(), "restart-probe")
+	cl.Close()
+	if o, ok := fetched.Lookup(topic.Raw, 0); err != nil || !ok || o.At != 1 {
+		t.Errorf("group offset after restart = %+v (%v), want 1", o, err)
+	}
+	controlRecs := rawRecords(t, d.kafka, topic.Control)
+	d.stop(t)
+
+	// A different partition count is refused, clearly.
+	_, err = startDev(t, dataDir, db, "--kafka-partitions", "4")
+	if err == nil || !strings.Contains(err.Error(), "partition count mismatch") || !strings.Contains(err.Error(), "records 3") {
+		t.Errorf("restart with --kafka-partitions 4 = %v, want a partition count mismatch naming 3", err)
+	}
+
+	// The sealed key is nowhere in clear.
+	key := openaisim.New(openaisim.Config{Seed: devSeed}).Key(openaisim.KeyFull)
+	secret := key[len(key)-20:] // an unredacted tail is a leak too
+	check := func(where string, b []byte) {
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("the admin key appears in clear in %s", where)
+		}
+	}
+	for _, recs := range [][]*kgo.Record{after, controlRecs, cursors} {
+		for _, r := range recs {
+			check(r.Topic+" record "+string(r.Key), append(r.Key, r.Value...))
+		}
+	}
+	check("the log", []byte(d.stderr.String()+d.stdout.String()))
+	filepath.WalkDir(dataDir, func(path string, e fs.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			b, _ := os.ReadFile(path)
+			check(path, b)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+// common holds the settings every role shares.
+type common struct {
+	logLevel        string
+	logFormat       string
+	kafkaBrokers    []string
+	kafkaPartitions int32
+	masterKeyFile   string
+	dataDir         string
+
+	env    func(string) (string, bool)
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// runners replace roles' run functions, for tests that only parse; a nil
+// field runs the real role.
+type runners struct {
+	dev     func(context.Context, *devConfig) error
+	connect func(context.Context, *connectConfig) error
+	api     func(context.Context, *apiConfig) error
+}
+
+func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
+	c := &common{env: env}
+	root := &cobra.Command{
+		Use:           "ogma",
+		Short:         "Ogma audits AI-vendor usage from the vendors' read-only Admin APIs",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			c.stdout, c.stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return applySettings(cmd, env)
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.String("config", "", "YAML config file; keys are flag names, nested or dotted (kafka.brokers) (env OGMA_CONFIG)")
+	pf.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	pf.StringSliceVar(&c.kafkaBrokers, "kafka-brokers", nil, "Kafka seed brokers, host:port[,host:port]")
+	pf.Int32Var(&c.kafkaPartitions, "kafka-partitions", 0,
+		"partition count N of the partitioned topics; 0 takes the one recorded in ogma.control ("+fmt.Sprint(topic.DefaultPartitions)+" for a new installation)")
+	pf.StringVar(&c.masterKeyFile, "master-key-file", "", "file of the installation master key that seals admin keys (Tink keyset)")
+	pf.StringVar(&c.dataDir, "data-dir", ".ogma", "directory for the local state of ogma dev: embedded Kafka, master key, API token")
+
+	root.AddCommand(
+		newDevCmd(c, r.dev),
+		newConnectCmd(c, r.connect),
+		newAPICmd(c, r.api),
+		newSimCmd(c, nil),
+		newTenantCmd(c, nil),
+		newTokenCmd(c, nil),
+	)
+	documentEnv(root)
+	return root
+}
+
+// logger builds the process logger on stderr.
+func (c *common) logger() (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch c.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(c.stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(c.stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want json or text", c.logFormat)
+}
+
+// dial returns the connection to the configured Kafka cluster.
+func (c *common) dial(log *slog.Logger) (topic.Dial, error) {
+	if len(c.kafkaBrokers) == 0 {
+		return nil, errors.New("no Kafka: set --kafka-brokers (OGMA_KAFKA_BROKERS), or run `ogma dev` for an embedded broker")
+	}
+	// kgo's info lines come per connection and per transaction: below
+	// debug, only its warnings and errors are worth a line.
+	h := log.With("component", "kafka").Handler()
+	if !h.Enabled(context.Background(), slog.LevelDebug) {
+		h = atLeast{Handler: h, min: slog.LevelWarn}
+	}
+	return topic.Seeds(c.kafkaBrokers, kgo.WithLogger(kslog.New(slog.New(h)))), nil
+}
+
+// atLeast drops records below min.
+type atLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return atLeast{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h atLeast) WithGroup(name string) slog.Handler {
+	return atLeast{Handler: h.Handler.WithGroup(name), min: h.min}
+}
+
+// layout checks (or, for a new installation, records) the topics and the
+// partition count.
+func (c *common) layout(ctx context.Context, dial topic.Dial) (topic.Layout, error) {
+	return topic.Ensure(ctx, dial, c.kafkaPartitions)
+}
+
+// keyring loads the master key named by --master-key-file.
+func (c *common) keyring() (*seal.Keyring, error) {
+	if c.masterKeyFile == "" {
+		return nil, errors.New("no master key: set OGMA_MASTER_KEY_FILE (or --master-key-file) to the installation master key file")
+	}
+	return seal.LoadKeyring(c.masterKeyFile)
+}
+
+// readSecretFile reads a secret (an admin key) from a file, trimmed.
+func readSecretFile(path string) (seal.Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return seal.Secret{}, fmt.Errorf("read key file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return seal.Secret{}, fmt.Errorf("key file %s is empty", filepath.Base(path))
+	}
+	return seal.NewSecret(s), nil
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+)
+
+type simConfig struct {
+	*common
+	addr      string
+	sim       openaisim.Config
+	printKeys bool
+}
+
+// devSeed is the simulator seed of `ogma dev`, and the default of `ogma sim`.
+const devSeed = 1
+
+func newSimCmd(c *common, run func(context.Context, *simConfig) error) *cobra.Command {
+	cmd := &cobra.Command{Use: "sim", Short: "Run a simulated vendor Admin API"}
+	cfg := &simConfig{common: c}
+	if run == nil {
+		run = runSimOpenAI
+	}
+	oa := &cobra.Command{
+		Use:   "openai",
+		Short: "Simulate an OpenAI organization's Admin API (GET only) under /v1/organization/…",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
+	}
+	f := oa.Flags()
+	f.StringVar(&cfg.addr, "addr", "127.0.0.1:8787", "listen address")
+	f.Int64Var(&cfg.sim.Seed, "seed", devSeed, "seed of the simulated organization")
+	f.IntVar(&cfg.sim.Users, "users", 160, "members of the organization")
+	f.IntVar(&cfg.sim.Projects, "projects", 8, "projects of the organization")
+	f.IntVar(&cfg.sim.Days, "days", 120, "days of usage history up to today")
+	f.BoolVar(&cfg.printKeys, "print-keys", false, "print one key of each kind as kind<TAB>key and exit")
+	cmd.AddCommand(oa)
+	return cmd
+}
+
+func runSimOpenAI(ctx context.Context, cfg *simConfig) error {
+	sim := openaisim.New(cfg.sim)
+	if cfg.printKeys {
+		for _, k := range openaisim.KeyKinds {
+			fmt.Fprintf(cfg.stdout, "%s\t%s\n", k, sim.Key(k))
+		}
+		return nil
+	}
+	log, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("sim: %w", err)
+	}
+	log.InfoContext(ctx, "openai simulator serving", "addr", ln.Addr().String())
+	return serveHTTP(ctx, ln, sim)
+}
+
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+type tenantConfig struct {
+	*common
+	tenant        control.Tenant
+	residency     string
+	openaiKeyFile string
+}
+
+func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *cobra.Command {
+	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants"}
+	cfg := &tenantConfig{common: c}
+	if run == nil {
+		run = runTenantCreate
+	}
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a tenant, optionally connecting its OpenAI Admin key, and print its id",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
+	}
+	f := create.Flags()
+	f.StringVar(&cfg.tenant.ID, "id", "", "tenant id: lowercase letters, digits and '-'")
+	f.StringVar(&cfg.tenant.Name, "name", "", "display name")
+	f.StringVar(&cfg.residency, "residency", "us", "where the tenant's data must stay: us or eu")
+	f.StringVar(&cfg.openaiKeyFile, "openai-admin-key-file", "", "file holding the tenant's OpenAI Admin key (sk-admin-…), sealed on the spot")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func runTenantCreate(ctx context.Context, cfg *tenantConfig) error {
+	log, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	dial, err := cfg.dial(log)
+	if err != nil {
+		return err
+	}
+	layout, err := cfg.layout(ctx, dial)
+	if err != nil {
+		return err
+	}
+	t := cfg.tenant
+	t.Residency, t.CreatedAt = control.Residency(cfg.residency), time.Now().UTC()
+	var key seal.Secret
+	var kr *seal.Keyring
+	if cfg.openaiKeyFile != "" {
+		if key, err = readSecretFile(cfg.openaiKeyFile); err != nil {
+			return err
+		}
+		if kr, err = cfg.keyring(); err != nil {
+			return err
+		}
+	}
+	if err := createTenant(ctx, dial, layout, t); err != nil {
+		return err
+	}
+	if kr != nil {
+		if err := connectKey(ctx, dial, layout, kr, t.ID, control.OpenAI, key, t.CreatedAt); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(cfg.stdout, t.ID)
+	return nil
+}
+
+// createTenant records a new tenant; an existing id is an error.
+func createTenant(ctx context.Context, dial topic.Dial, l topic.Layout, t control.Tenant) error {
+	if err := t.Validate(); err != nil {
+		return err
+	}
+	st, err := control.Load(ctx, dial, l)
+	if err != nil {
+		return err
+	}
+	if _, ok := st.Tenants[t.ID]; ok {
+		return fmt.Errorf("tenant %s already exists", t.ID)
+	}
+	return control.Publish(ctx, dial, control.TenantRecord(l, t))
+}
+
+// connectKey seals key as the next generation of the tenant's integration
+// with vendor and records it; the first connect time is kept across keys.
+func connectKey(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, tenant, vendor string, key seal.Secret, now time.Time) error {
+	st, err := control.Load(ctx, dial, l)
+	if err != nil {
+		return err
+	}
+	if _, ok := st.Tenants[tenant]; !ok {
+		return fmt.Errorf("no tenant %s", tenant)
+	}
+	integ := st.Integrations[control.VendorKey{Tenant: tenant, Vendor: vendor}]
+	integ.Tenant, integ.Vendor, integ.Generation = tenant, vendor, integ.Generation+1
+	if integ.ConnectedAt.IsZero() {
+		integ.ConnectedAt = now
+	}
+	integ.SealedAt, integ.Status = now, control.StatusOK
+	if integ.Sealed, err = kr.Seal(key, tenant, vendor, integ.Generation); err != nil {
+		return err
+	}
+	return control.Publish(ctx, dial, control.IntegrationRecord(l, integ))
+}

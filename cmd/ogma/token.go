@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+type tokenConfig struct {
+	*common
+	tenant string
+	name   string
+}
+
+func newTokenCmd(c *common, run func(context.Context, *tokenConfig) error) *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Manage API bearer tokens"}
+	cfg := &tokenConfig{common: c}
+	if run == nil {
+		run = runTokenCreate
+	}
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a bearer token for a tenant and print it (only its hash is stored)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
+	}
+	create.Flags().StringVar(&cfg.tenant, "tenant", "", "tenant id")
+	create.Flags().StringVar(&cfg.name, "name", "cli", "what the token is for")
+	cmd.AddCommand(create)
+	return cmd
+}
+
+func runTokenCreate(ctx context.Context, cfg *tokenConfig) error {
+	log, err := cfg.logger()
+	if err != nil {
+		return err
+	}
+	dial, err := cfg.dial(log)
+	if err != nil {
+		return err
+	}
+	layout, err := cfg.layout(ctx, dial)
+	if err != nil {
+		return err
+	}
+	tok, err := createToken(ctx, dial, layout, cfg.tenant, cfg.name, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(cfg.stdout, tok)
+	return nil
+}
+
+// createToken records the hash of a new token for tenant and returns the
+// token, which exists nowhere else.
+func createToken(ctx context.Context, dial topic.Dial, l topic.Layout, tenant, name string, now time.Time) (string, error) {
+	st, err := control.Load(ctx, dial, l)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := st.Tenants[tenant]; !ok {
+		return "", fmt.Errorf("no tenant %q", tenant)
+	}
+	tok, hash := control.NewToken()
+	if err := control.Publish(ctx, dial, control.TokenRecord(l, control.Token{Hash: hash, Tenant: tenant, Name: name, CreatedAt: now})); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
