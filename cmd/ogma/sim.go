@@ -41,7 +41,7 @@ func newSimCmd(c *common, run func(context.Context, *simConfig) error) *cobra.Co
 	f.IntVar(&cfg.sim.Users, "users", 160, "members of the organization")
 	f.IntVar(&cfg.sim.Projects, "projects", 8, "projects of the organization")
 	f.IntVar(&cfg.sim.Days, "days", 120, "days of usage history up to today")
-	f.BoolVar(&cfg.printKeys, "print-keys", false, "print one key of each kind as kind<TAB>key and exit")
+	f.BoolVar(&cfg.printKeys, "print-keys", false, "print one key of each kind (full, usage_only, project, revoked, unknown) as kind, a tab, the key; then exit")
 	cmd.AddCommand(oa)
 	return cmd
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -151,14 +150,4 @@ func Partitions(n int32) []int32 {
 		ps[i] = int32(i)
 	}
 	return ps
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[int32]V) []int32 {
-	ks := make([]int32, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

@@ -1,0 +1,84 @@
+# Ogma. `make help` lists the targets. Every target installs what it needs.
+
+# Tool versions.
+STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+# Debian packages: ClickHouse server (tests and `make run`), kcat (the
+# librdkafka check of the embedded broker), protoc (make proto).
+DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler
+
+GO          ?= go
+DATA_DIR    ?= .ogma
+FUZZTIME    ?= 10s
+# Generated files must not depend on where the checkout is.
+PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
+	--plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \
+	--plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) \
+	--plugin=protoc-gen-grpc-gateway=$$($(GO) tool -n protoc-gen-grpc-gateway) \
+	--plugin=protoc-gen-openapiv2=$$($(GO) tool -n protoc-gen-openapiv2) \
+	--go_out=proto --go_opt=paths=source_relative \
+	--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
+	--grpc-gateway_out=proto --grpc-gateway_opt=paths=source_relative \
+	--openapiv2_out=proto
+
+.PHONY: help deps clickhouse build run test test-long bench fuzz proto check-generated lint update-golden
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+deps: ## install the Debian packages that are missing
+	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo ">> installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+clickhouse: deps ## start ClickHouse (data in $(DATA_DIR)/clickhouse) unless one answers on 127.0.0.1:9000
+	@deploy/clickhouse-local.sh $(DATA_DIR)/clickhouse
+
+build: ## build bin/ogma
+	@echo ">> building bin/ogma"
+	@$(GO) build -o bin/ogma ./cmd/ogma
+
+run: clickhouse build ## run the whole system on embedded defaults (ogma dev)
+	@echo ">> ogma dev (Ctrl-C stops it; state stays in $(DATA_DIR))"
+	@bin/ogma dev --data-dir $(DATA_DIR)
+
+test: clickhouse check-generated lint ## lint, then every test with -race, then a short fuzz of each target
+	@echo ">> go test -race ./..."
+	@$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+test-long: clickhouse ## the tests, with their long runs (OGMA_LONG=1)
+	@echo ">> go test -race (long)"
+	@OGMA_LONG=1 $(GO) test -race -count=1 -timeout 60m ./...
+
+bench: clickhouse ## the benchmarks, with their figures
+	@echo ">> go test -bench"
+	@$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s)
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo ">> fuzz $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+proto: deps ## regenerate the Go, gateway and OpenAPI code of proto/ (offline)
+	@echo ">> protoc proto/ogma/v1"
+	@protoc $(PROTOC_FLAGS) proto/ogma/v1/*.proto
+
+check-generated: proto ## fail when the generated code differs from the .proto files
+	@echo ">> checking generated code"
+	@git diff --exit-code -- proto || (echo "generated code is stale: run make proto and commit" >&2; exit 1)
+
+lint: ## gofmt, go vet, staticcheck
+	@echo ">> gofmt"
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	@echo ">> go vet"
+	@$(GO) vet ./...
+	@echo ">> staticcheck"
+	@$(GO) run $(STATICCHECK) ./...
+
+update-golden: ## rewrite the golden files under testdata/ (review the diff)
+	@OGMA_UPDATE_GOLDEN=1 $(GO) test -count=1 ./...

@@ -1,0 +1,82 @@
+package control_test
+
+import (
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+var l = topic.Layout{Partitions: 6}
+
+func TestStateKeepsLatestAndDeletesOnTombstone(t *testing.T) {
+	var s control.State
+	apply := func(r *kgo.Record) {
+		t.Helper()
+		if err := s.Apply(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme", Residency: control.ResidencyUS}))
+	apply(control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme Corp", Residency: control.ResidencyEU}))
+	apply(control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI, Generation: 1}))
+	apply(control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI, Generation: 2}))
+	tok, hash := control.NewToken()
+	apply(control.TokenRecord(l, control.Token{Hash: hash, Tenant: "acme"}))
+	apply(control.ObservedRecord(l, control.Observed{Tenant: "acme", Vendor: control.OpenAI, Admin: true, Generation: 2}))
+
+	if got := s.Tenants["acme"]; got.Name != "Acme Corp" || got.Residency != control.ResidencyEU {
+		t.Errorf("tenant = %+v, want the latest record", got)
+	}
+	k := control.VendorKey{Tenant: "acme", Vendor: control.OpenAI}
+	if s.Integrations[k].Generation != 2 || !s.Observed[k].Admin {
+		t.Errorf("integration %+v, observed %+v", s.Integrations[k], s.Observed[k])
+	}
+	if s.Tokens[control.HashToken(tok)].Tenant != "acme" {
+		t.Error("token not found by the hash of its value")
+	}
+
+	tomb := control.TokenRecord(l, control.Token{Hash: hash, Tenant: "acme"})
+	tomb.Value = nil
+	apply(tomb)
+	if _, ok := s.Tokens[hash]; ok {
+		t.Error("a tombstone did not delete the token")
+	}
+	if err := s.Apply(&kgo.Record{Key: []byte("tenant/x"), Value: []byte("{")}); err == nil {
+		t.Error("a record that does not parse was accepted")
+	}
+}
+
+func TestTenantValidate(t *testing.T) {
+	cases := []struct {
+		t  control.Tenant
+		ok bool
+	}{
+		{control.Tenant{ID: "acme-1", Name: "Acme", Residency: "us"}, true},
+		{control.Tenant{ID: "Acme", Name: "Acme", Residency: "us"}, false},
+		{control.Tenant{ID: "acme", Name: " ", Residency: "us"}, false},
+		{control.Tenant{ID: "acme", Name: "Acme", Residency: "mars"}, false},
+		{control.Tenant{ID: "", Name: "Acme", Residency: "eu"}, false},
+	}
+	for _, tc := range cases {
+		if err := tc.t.Validate(); (err == nil) != tc.ok {
+			t.Errorf("Validate(%+v) = %v, want ok=%v", tc.t, err, tc.ok)
+		}
+	}
+}
+
+// Records of one tenant all land on the tenant's partition.
+func TestRecordsPlacedByTenant(t *testing.T) {
+	want := topic.Partition("acme", 6)
+	for _, r := range []*kgo.Record{
+		control.TenantRecord(l, control.Tenant{ID: "acme"}),
+		control.TokenRecord(l, control.Token{Tenant: "acme", Hash: "ff"}),
+		control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: "openai"}),
+	} {
+		if r.Partition != want {
+			t.Errorf("%s on partition %d, want %d", r.Key, r.Partition, want)
+		}
+	}
+}

@@ -1,0 +1,105 @@
+package seal_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ogma-dev/ogma/pipeline/seal"
+)
+
+const sentinel = "sk-admin-SENTINEL-0123456789abcdefghij"
+
+func keyring(t *testing.T) (*seal.Keyring, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "master.key")
+	created, err := seal.CreateKeyFile(path)
+	if err != nil || !created {
+		t.Fatalf("CreateKeyFile = %v, %v", created, err)
+	}
+	kr, err := seal.LoadKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr, path
+}
+
+func TestSealOpensOnlyForItsTenantVendorAndGeneration(t *testing.T) {
+	kr, _ := keyring(t)
+	env, err := kr.Seal(seal.NewSecret(sentinel), "acme", "openai", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(env.Ciphertext, []byte(sentinel)) || bytes.Contains(env.WrappedDEK, []byte(sentinel)) {
+		t.Fatal("the envelope holds the secret in clear")
+	}
+	got, err := kr.Open(env, "acme", "openai", 2)
+	if err != nil || got.Reveal() != sentinel {
+		t.Fatalf("Open = %q, %v; want the secret", got.Reveal(), err)
+	}
+	tampered := env
+	tampered.Ciphertext = append([]byte(nil), env.Ciphertext...)
+	tampered.Ciphertext[len(tampered.Ciphertext)-1] ^= 1
+	other, _ := keyring(t)
+	cases := []struct {
+		name           string
+		kr             *seal.Keyring
+		env            seal.Envelope
+		tenant, vendor string
+		gen            int
+	}{
+		{"another tenant", kr, env, "globex", "openai", 2},
+		{"another vendor", kr, env, "acme", "anthropic", 2},
+		{"an older generation replayed as current", kr, env, "acme", "openai", 3},
+		{"tampered ciphertext", kr, tampered, "acme", "openai", 2},
+		{"another master key", other, env, "acme", "openai", 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := tc.kr.Open(tc.env, tc.tenant, tc.vendor, tc.gen); !errors.Is(err, seal.ErrOpen) {
+				t.Errorf("Open = %v, want ErrOpen", err)
+			}
+		})
+	}
+}
+
+// A secret redacts itself in every printed, logged or marshaled form.
+func TestSecretRedacts(t *testing.T) {
+	s := seal.NewSecret(sentinel)
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "key", s)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("x", "key", s)
+	j, _ := json.Marshal(struct{ Key seal.Secret }{s})
+	forms := []string{
+		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x", s, s, s, s, s, s),
+		fmt.Sprintf("%v", struct{ K seal.Secret }{s}), string(j), logs.String(), fmt.Errorf("wrap %v", s).Error(),
+	}
+	for _, f := range forms {
+		if strings.Contains(f, "SENTINEL") {
+			t.Errorf("secret leaked: %s", f)
+		}
+	}
+	if !strings.Contains(string(j), seal.Redacted) {
+		t.Errorf("JSON = %s, want %s", j, seal.Redacted)
+	}
+}
+
+func TestKeyFileIsPrivateAndNeverOverwritten(t *testing.T) {
+	_, path := keyring(t)
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("master key mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	before, _ := os.ReadFile(path)
+	created, err := seal.CreateKeyFile(path)
+	after, _ := os.ReadFile(path)
+	if created || err != nil || !bytes.Equal(before, after) {
+		t.Errorf("CreateKeyFile over an existing key = %v, %v; it must leave it alone", created, err)
+	}
+}
