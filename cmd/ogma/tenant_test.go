@@ -1,0 +1,107 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+)
+
+// ogma runs the CLI in-process and returns what it printed.
+func ogma(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd(envOf(env), runners{})
+	var out, errOut strings.Builder
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.ExecuteContext(t.Context())
+	return out.String(), err
+}
+
+// Issue 2: `ogma tenant create` records the tenant and seals its key;
+// `ogma token create` prints a token whose hash alone is stored.
+func TestTenantAndTokenCreate(t *testing.T) {
+	c := topictest.New(t)
+	dir := t.TempDir()
+	masterKey := filepath.Join(dir, "master.key")
+	if _, err := seal.CreateKeyFile(masterKey); err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "key.txt")
+	os.WriteFile(keyFile, []byte(sentinelKey+"\n"), 0o600)
+	env := map[string]string{"OGMA_KAFKA_BROKERS": c.Broker.Addrs()[0], "OGMA_MASTER_KEY_FILE": masterKey}
+
+	out, err := ogma(t, env, "tenant", "create", "--id", "acme", "--name", "Acme", "--residency", "eu", "--openai-admin-key-file", keyFile)
+	if err != nil || strings.TrimSpace(out) != "acme" {
+		t.Fatalf("tenant create = %q, %v", out, err)
+	}
+	if _, err := ogma(t, env, "tenant", "create", "--id", "acme", "--name", "Again"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("creating acme twice = %v, want already exists", err)
+	}
+	if _, err := ogma(t, env, "tenant", "create", "--id", "x", "--name", "X", "--residency", "mars"); err == nil || !strings.Contains(err.Error(), "residency") {
+		t.Errorf("residency mars = %v, want an error naming residency", err)
+	}
+	tok, err := ogma(t, env, "token", "create", "--tenant", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok = strings.TrimSpace(tok)
+	if _, err := ogma(t, env, "token", "create", "--tenant", "nobody"); err == nil {
+		t.Error("a token for a missing tenant was created")
+	}
+
+	st, err := control.Load(t.Context(), c.Dial, c.Layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ten := st.Tenants["acme"]; ten.Residency != control.ResidencyEU || ten.Name != "Acme" {
+		t.Errorf("tenant = %+v", ten)
+	}
+	if st.Tokens[control.HashToken(tok)].Tenant != "acme" {
+		t.Error("the printed token's hash is not recorded for acme")
+	}
+	for h := range st.Tokens {
+		if strings.Contains(tok, h) || h == tok {
+			t.Error("the token is stored in clear")
+		}
+	}
+	integ := st.Integrations[control.VendorKey{Tenant: "acme", Vendor: control.OpenAI}]
+	kr, _ := seal.LoadKeyring(masterKey)
+	key, err := kr.Open(integ.Sealed, "acme", control.OpenAI, integ.Generation)
+	if err != nil || key.Reveal() != sentinelKey || integ.Generation != 1 {
+		t.Errorf("sealed key generation %d opens to a different key (%v)", integ.Generation, err)
+	}
+	for _, r := range c.Records(t, "ogma.control") {
+		if strings.Contains(string(r.Value), "SENTINEL") {
+			t.Errorf("ogma.control record %s holds the key in clear", r.Key)
+		}
+	}
+}
+
+const sentinelKey = "sk-admin-SENTINEL-abcdefghijklmnopqrstuvwxyz012345"
+
+// Issue 2: --print-keys prints one key of each kind, deterministic for the
+// seed `ogma dev` uses.
+func TestSimPrintKeys(t *testing.T) {
+	out, err := ogma(t, nil, "sim", "openai", "--print-keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := openaisim.New(openaisim.Config{Seed: devSeed})
+	var want strings.Builder
+	for _, k := range openaisim.KeyKinds {
+		want.WriteString(k + "\t" + sim.Key(k) + "\n")
+	}
+	if out != want.String() {
+		t.Errorf("--print-keys printed\n%s\nwant\n%s", out, want.String())
+	}
+	if !strings.HasPrefix(sim.Key(openaisim.KeyFull), "sk-admin-") || !strings.HasPrefix(sim.Key(openaisim.KeyProject), "sk-proj-") {
+		t.Error("key kinds do not carry the vendor's prefixes")
+	}
+}
