@@ -20,7 +20,7 @@ echo ">> starting clickhouse-server, data in $dir"
 mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
 # Overrides after "--" replace the packaged config's paths and listeners, so the server runs
 # unprivileged of /var/lib and only on loopback.
-nohup clickhouse-server --config-file=/etc/clickhouse-server/config.xml --pid-file="$dir/clickhouse.pid" -- \
+nohup clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- \
 	--path="$dir/data/" --tmp_path="$dir/tmp/" --user_files_path="$dir/user_files/" \
 	--format_schema_path="$dir/format_schemas/" \
 	--logger.log="$dir/log/server.log" --logger.errorlog="$dir/log/server.err.log" --logger.level=warning \
