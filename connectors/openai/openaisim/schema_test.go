@@ -10,8 +10,8 @@ import (
 )
 
 // vendorSpec is the vendor's published OpenAPI document of the Admin API
-// (../shared/vendor-specs/README.md).
-const vendorSpec = "../../../../shared/vendor-specs/openai-admin-openapi.json"
+// (testdata/README.md).
+const vendorSpec = "testdata/openai-admin-openapi.json"
 
 // spec is the part of an OpenAPI 3.1 document a response check needs.
 type spec struct {
