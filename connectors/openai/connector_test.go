@@ -407,3 +407,28 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// DESIGN "Settlement": a bucket is chained once it settles, so the
+// connector publishes today's bucket again when it settles, even unchanged.
+func TestBucketRepublishedWhenItSettles(t *testing.T) {
+	h := start(t, openaisim.KeyFull, poll.Config{}, usageOnly)
+	h.waitPolls(t, "usage.completions", 1)
+	before := len(h.cluster.Records(t, topic.Raw))
+
+	today := simNow.Truncate(24 * time.Hour)
+	h.clock.Add(today.Add(24*time.Hour + 61*time.Minute).Sub(simNow)) // tomorrow, past the 1 h grace
+	h.waitPolls(t, "usage.completions", 2)
+	fresh := rawOf(t, h.cluster.Records(t, topic.Raw)[before:], "usage.completions")
+	if diff := cmp.Diff(map[int64][]openaisim.CompletionsResult{today.Unix(): h.sim.Completions(today, openaisim.CompletionsGroupBy)},
+		byBucket(t, fresh)); diff != "" {
+		t.Errorf("after settling, the poll published (-want +got):\n%s", diff)
+	}
+
+	// Settled and unchanged: nothing more.
+	before = len(h.cluster.Records(t, topic.Raw))
+	h.clock.Add(16 * time.Minute)
+	h.waitPolls(t, "usage.completions", 3)
+	if after := len(h.cluster.Records(t, topic.Raw)); after != before {
+		t.Errorf("a settled, unchanged bucket was published again (%d records)", after-before)
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/settle"
 )
 
 const day = 24 * time.Hour
@@ -26,7 +27,8 @@ const day = 24 * time.Hour
 // then re-reads the trailing window — the last TrailingDays settled days and
 // today's open bucket — and publishes a bucket only when the digest of its
 // rows differs from the one last published, so unchanged data publishes
-// nothing and a restated or growing bucket publishes that bucket alone.
+// nothing and a restated or growing bucket publishes that bucket alone. A
+// bucket is also published when it settles ([settle.Settled]).
 type Usage struct {
 	Client *Client
 	// Endpoint is the usage endpoint, e.g. "completions".
@@ -109,6 +111,11 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 		for _, b := range p.Data {
 			bstart := time.Unix(b.StartTime, 0).UTC()
 			d := digest(b.Results)
+			if settle.Settled(time.Unix(b.EndTime, 0), fetched, settle.Grace(u.Name())) {
+				// A bucket is published once more when it settles, so that
+				// its rows get chained even if they did not change.
+				d += "/settled"
+			}
 			if !bstart.Before(trailStart) {
 				if next.Digests[b.StartTime] == d {
 					continue
