@@ -46,15 +46,7 @@ func addAPIFlags(cmd *cobra.Command, cfg *apiConfig) {
 // runAPI runs the API role until ctx ends: it follows ogma.control for
 // tokens and tenants, and serves.
 func runAPI(ctx context.Context, cfg *apiConfig) error {
-	log, err := cfg.logger()
-	if err != nil {
-		return err
-	}
-	dial, err := cfg.dial(log)
-	if err != nil {
-		return err
-	}
-	layout, err := cfg.layout(ctx, dial)
+	log, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {
 		return err
 	}

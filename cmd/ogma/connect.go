@@ -54,15 +54,7 @@ func addConnectFlags(cmd *cobra.Command, cfg *connectConfig) {
 
 // runConnect runs the connector role until ctx ends.
 func runConnect(ctx context.Context, cfg *connectConfig) error {
-	log, err := cfg.logger()
-	if err != nil {
-		return err
-	}
-	dial, err := cfg.dial(log)
-	if err != nil {
-		return err
-	}
-	layout, err := cfg.layout(ctx, dial)
+	log, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {
 		return err
 	}

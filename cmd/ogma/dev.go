@@ -102,11 +102,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 		defer embedded.Close()
 		cfg.kafkaBrokers = embedded.Addrs()
 	}
-	dial, err := cfg.dial(log)
-	if err != nil {
-		return err
-	}
-	layout, err := cfg.layout(ctx, dial)
+	_, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {
 		return err
 	}

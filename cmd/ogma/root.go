@@ -122,10 +122,20 @@ func (h atLeast) WithGroup(name string) slog.Handler {
 	return atLeast{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
-// layout checks (or, for a new installation, records) the topics and the
-// partition count.
-func (c *common) layout(ctx context.Context, dial topic.Dial) (topic.Layout, error) {
-	return topic.Ensure(ctx, dial, c.kafkaPartitions)
+// kafka is every role's start: the logger, the connection to Kafka, and
+// the topics and partition count checked (or, for a new installation,
+// created and recorded).
+func (c *common) kafka(ctx context.Context) (*slog.Logger, topic.Dial, topic.Layout, error) {
+	log, err := c.logger()
+	if err != nil {
+		return nil, nil, topic.Layout{}, err
+	}
+	dial, err := c.dial(log)
+	if err != nil {
+		return nil, nil, topic.Layout{}, err
+	}
+	layout, err := topic.Ensure(ctx, dial, c.kafkaPartitions)
+	return log, dial, layout, err
 }
 
 // keyring loads the master key named by --master-key-file.

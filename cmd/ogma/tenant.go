@@ -41,15 +41,7 @@ func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *co
 }
 
 func runTenantCreate(ctx context.Context, cfg *tenantConfig) error {
-	log, err := cfg.logger()
-	if err != nil {
-		return err
-	}
-	dial, err := cfg.dial(log)
-	if err != nil {
-		return err
-	}
-	layout, err := cfg.layout(ctx, dial)
+	_, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {
 		return err
 	}

@@ -36,15 +36,7 @@ func newTokenCmd(c *common, run func(context.Context, *tokenConfig) error) *cobr
 }
 
 func runTokenCreate(ctx context.Context, cfg *tokenConfig) error {
-	log, err := cfg.logger()
-	if err != nil {
-		return err
-	}
-	dial, err := cfg.dial(log)
-	if err != nil {
-		return err
-	}
-	layout, err := cfg.layout(ctx, dial)
+	_, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {
 		return err
 	}
