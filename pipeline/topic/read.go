@@ -16,8 +16,7 @@ type Dial func(opts ...kgo.Opt) (*kgo.Client, error)
 // Seeds returns a Dial for the given seed brokers and base options.
 func Seeds(brokers []string, base ...kgo.Opt) Dial {
 	return func(opts ...kgo.Opt) (*kgo.Client, error) {
-		all := append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, base...)
-		cl, err := kgo.NewClient(append(all, opts...)...)
+		cl, err := kgo.NewClient(append(Opts(brokers, base...), opts...)...)
 		if err != nil {
 			return nil, fmt.Errorf("kafka client: %w", err)
 		}
@@ -25,12 +24,33 @@ func Seeds(brokers []string, base ...kgo.Opt) Dial {
 	}
 }
 
+// Opts returns the client options of the given seed brokers and base
+// options, for clients that must be built by kgo itself (a
+// GroupTransactSession).
+func Opts(brokers []string, base ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, base...)
+}
+
 // ReadToEnd calls fn, in offset order per partition, for every committed
 // record of the given partitions of topic, from the log start up to the last
 // stable offset as of the call. Records of aborted transactions are skipped.
 // An error from fn stops the read and is returned.
 func ReadToEnd(ctx context.Context, dial Dial, topic string, partitions []int32, fn func(*kgo.Record) error) error {
-	return follow(ctx, dial, topic, partitions, fn, nil, false)
+	return follow(ctx, dial, topic, startOf(partitions), fn, nil, false)
+}
+
+// ReadFrom is ReadToEnd from the given offset of each partition on.
+func ReadFrom(ctx context.Context, dial Dial, topic string, from map[int32]int64, fn func(*kgo.Record) error) error {
+	return follow(ctx, dial, topic, from, fn, nil, false)
+}
+
+// startOf maps each partition to the log start.
+func startOf(partitions []int32) map[int32]int64 {
+	m := make(map[int32]int64, len(partitions))
+	for _, p := range partitions {
+		m[p] = 0
+	}
+	return m
 }
 
 // Follow is ReadToEnd that keeps going: it calls caughtUp once, after every
@@ -38,10 +58,10 @@ func ReadToEnd(ctx context.Context, dial Dial, topic string, partitions []int32,
 // then goes on calling fn for new records until ctx ends, when it returns
 // ctx.Err().
 func Follow(ctx context.Context, dial Dial, topic string, partitions []int32, fn func(*kgo.Record) error, caughtUp func()) error {
-	return follow(ctx, dial, topic, partitions, fn, caughtUp, true)
+	return follow(ctx, dial, topic, startOf(partitions), fn, caughtUp, true)
 }
 
-func follow(ctx context.Context, dial Dial, topic string, partitions []int32, fn func(*kgo.Record) error, caughtUp func(), forever bool) error {
+func follow(ctx context.Context, dial Dial, topic string, from map[int32]int64, fn func(*kgo.Record) error, caughtUp func(), forever bool) error {
 	adm, err := dial()
 	if err != nil {
 		return err
@@ -57,17 +77,20 @@ func follow(ctx context.Context, dial Dial, topic string, partitions []int32, fn
 		return fmt.Errorf("list end offsets of %s: %w", topic, err)
 	}
 
-	want := make(map[int32]int64, len(partitions)) // partition → end offset still to reach
-	offsets := make(map[int32]kgo.Offset, len(partitions))
-	for _, p := range partitions {
+	want := make(map[int32]int64, len(from)) // partition → end offset still to reach
+	offsets := make(map[int32]kgo.Offset, len(from))
+	for p, start := range from {
 		o, ok := ends.Lookup(topic, p)
 		if !ok {
 			return fmt.Errorf("read %s: no partition %d", topic, p)
 		}
-		if o.Offset > 0 {
+		if o.Offset > start {
 			want[p] = o.Offset
 		}
 		offsets[p] = kgo.NewOffset().AtStart()
+		if start > 0 {
+			offsets[p] = kgo.NewOffset().At(start)
+		}
 	}
 	done := func() bool {
 		if len(want) > 0 {

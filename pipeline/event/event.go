@@ -1,0 +1,159 @@
+// Package event defines the chained event, v1 — the format every verifier
+// recomputes, frozen once data exists.
+//
+// The hashed object is the RFC 8785 (JCS) canonical form of
+//
+//	{"v":1, "tenant":"…", "seq":N, "prev":"<hex>", "kind":"fact|manifest|identity|link",
+//	 "vendor":"openai|anthropic|ogma", "stream":"…", "key":{…}, "rev":R,
+//	 "observed_at":"<RFC 3339>", "data_digest":"<hex>"}
+//
+// and hash = hex(SHA-256(canonical)). seq starts at 1 per tenant; the first
+// prev is 64 zeros. The vendor's object is kept beside the hashed event as
+// data = JCS(object), with a salt of 32 random bytes:
+// data_digest = hex(SHA-256(salt ‖ data)). Dedupe compares the unsalted
+// content digest hex(SHA-256(data)), which is never published. Erasing a
+// person deletes data and salt; the chain still verifies.
+package event
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gowebpki/jcs"
+)
+
+// Version is the event format version.
+const Version = 1
+
+// Kinds of event.
+const (
+	Fact     = "fact"
+	Manifest = "manifest"
+	Identity = "identity"
+	Link     = "link"
+)
+
+// Genesis is the prev of a tenant's first event.
+var Genesis = strings.Repeat("0", 64)
+
+// Event is the hashed part of a chained event.
+type Event struct {
+	V      int    `json:"v"`
+	Tenant string `json:"tenant"`
+	Seq    uint64 `json:"seq"`
+	Prev   string `json:"prev"`
+	Kind   string `json:"kind"`
+	Vendor string `json:"vendor"`
+	Stream string `json:"stream"`
+	// Key is the natural identity, a JSON object in canonical form.
+	Key        json.RawMessage `json:"key"`
+	Rev        uint32          `json:"rev"`
+	ObservedAt string          `json:"observed_at"`
+	DataDigest string          `json:"data_digest"`
+}
+
+// Canonical returns the JCS bytes of e: exactly what is hashed.
+func (e *Event) Canonical() ([]byte, error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("event: marshal: %w", err)
+	}
+	return Canonicalize(b)
+}
+
+// Canonicalize returns the RFC 8785 canonical form of a JSON text.
+func Canonicalize(b []byte) ([]byte, error) {
+	c, err := jcs.Transform(b)
+	if err != nil {
+		return nil, fmt.Errorf("event: canonicalize: %w", err)
+	}
+	return c, nil
+}
+
+// Hash returns hex(SHA-256(canonical)).
+func Hash(canonical []byte) string {
+	h := sha256.Sum256(canonical)
+	return hex.EncodeToString(h[:])
+}
+
+// DataDigest returns hex(SHA-256(salt ‖ data)) for a hex salt and the
+// canonical data bytes.
+func DataDigest(saltHex string, data []byte) (string, error) {
+	salt, err := hex.DecodeString(saltHex)
+	if err != nil || len(salt) != 32 {
+		return "", fmt.Errorf("event: salt must be 32 bytes of hex, got %q", saltHex)
+	}
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ContentDigest returns hex(SHA-256(data)): what dedupe compares.
+func ContentDigest(data []byte) string {
+	h := sha256.Sum256(data)
+	return hex.EncodeToString(h[:])
+}
+
+// Time formats an instant as observed_at: RFC 3339 in UTC, with as many
+// fractional digits as it has.
+func Time(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+// Record is the value of an ogma.events record: the event, its canonical
+// bytes and hash, the data and salt kept beside it, and where it came from
+// in ogma.raw.
+type Record struct {
+	Event     Event           `json:"event"`
+	Canonical string          `json:"canonical"`
+	Hash      string          `json:"hash"`
+	Data      json.RawMessage `json:"data"`
+	Salt      string          `json:"salt"`
+	Source    Source          `json:"source"`
+}
+
+// Source is the raw record an event was made from: the last one, for
+// events made from several (manifests, absent revisions).
+type Source struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+}
+
+// Seal completes e — the data digest of data under salt, then the canonical
+// bytes and the hash — and returns the record to publish.
+func Seal(e Event, data []byte, salt string, src Source) (*Record, error) {
+	d, err := DataDigest(salt, data)
+	if err != nil {
+		return nil, err
+	}
+	e.V, e.DataDigest = Version, d
+	c, err := e.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	return &Record{Event: e, Canonical: string(c), Hash: Hash(c), Data: data, Salt: salt, Source: src}, nil
+}
+
+// Marshal returns r's JSON.
+func (r *Record) Marshal() []byte {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("event: marshal record: %v", err)) // plain struct, canonical data
+	}
+	return b
+}
+
+// DecodeRecord parses an ogma.events record value.
+func DecodeRecord(b []byte) (*Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("event record: %w", err)
+	}
+	if r.Event.V != Version {
+		return nil, fmt.Errorf("event record: version %d, want %d", r.Event.V, Version)
+	}
+	return &r, nil
+}

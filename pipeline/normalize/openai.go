@@ -1,0 +1,125 @@
+package normalize
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/event"
+)
+
+// openAIDirectory maps a directory stream to the object its key names.
+var openAIDirectory = map[string]string{
+	"users":            "user",
+	"projects":         "project",
+	"project_api_keys": "project_api_key",
+}
+
+// IsDirectory reports whether stream is a directory (identity) stream.
+func IsDirectory(vendor, stream string) bool {
+	_, ok := openAIDirectory[stream]
+	return vendor == "openai" && ok
+}
+
+// IsReport reports whether stream is a report stream (bucketed facts).
+func IsReport(vendor, stream string) bool {
+	return vendor == "openai" && strings.HasPrefix(stream, "usage.")
+}
+
+func openAI(r *envelope.Raw) (Fact, error) {
+	m, err := decode(r.Data)
+	if err != nil {
+		return Fact{}, bad("data: %v", err)
+	}
+	data, err := canonical(m)
+	if err != nil {
+		return Fact{}, bad("data: %v", err)
+	}
+	switch {
+	case IsReport(r.Vendor, r.Stream):
+		if r.Bucket == nil {
+			return Fact{}, bad("%s record without a bucket", r.Stream)
+		}
+		key, err := UsageKey(r.Stream, r.Bucket, r.GroupSet, m)
+		if err != nil {
+			return Fact{}, err
+		}
+		return Fact{Kind: event.Fact, Key: key, Data: data, Digest: event.ContentDigest(data)}, nil
+	case IsDirectory(r.Vendor, r.Stream):
+		id, _ := m["id"].(string)
+		if id == "" {
+			return Fact{}, bad("%s object without an id", r.Stream)
+		}
+		key, err := DirectoryKey(r.Stream, id)
+		if err != nil {
+			return Fact{}, err
+		}
+		d, err := DirectoryDigest(data)
+		if err != nil {
+			return Fact{}, bad("data: %v", err)
+		}
+		return Fact{Kind: event.Identity, Key: key, Data: data, Digest: d}, nil
+	}
+	return Fact{}, bad("unknown openai stream %q", r.Stream)
+}
+
+// UsageKey returns the key of a usage row: {endpoint, bucket_start,
+// bucket_width, group_set, <each dimension>: value or ""}.
+func UsageKey(stream string, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
+	if !slices.IsSorted(groupSet) {
+		return nil, bad("group set %v is not sorted", groupSet)
+	}
+	k := map[string]any{
+		"endpoint":     strings.TrimPrefix(stream, "usage."),
+		"bucket_start": event.Time(time.Unix(b.Start, 0)),
+		"bucket_width": b.Width,
+		"group_set":    nonNil(groupSet),
+	}
+	for _, dim := range groupSet {
+		if _, clash := k[dim]; clash {
+			return nil, bad("group dimension %q clashes with a key field", dim)
+		}
+		v, err := dimValue(row[dim])
+		if err != nil {
+			return nil, bad("dimension %s: %v", dim, err)
+		}
+		k[dim] = v
+	}
+	return mustCanonical(k)
+}
+
+// ManifestKey returns the key of a bucket's manifest: {endpoint, group_set,
+// bucket_start}.
+func ManifestKey(stream string, b *envelope.Bucket, groupSet []string) ([]byte, error) {
+	return mustCanonical(map[string]any{
+		"endpoint":     strings.TrimPrefix(stream, "usage."),
+		"group_set":    nonNil(groupSet),
+		"bucket_start": event.Time(time.Unix(b.Start, 0)),
+	})
+}
+
+// DirectoryKey returns the key of a directory object: {object, id}.
+func DirectoryKey(stream, id string) ([]byte, error) {
+	obj, ok := openAIDirectory[stream]
+	if !ok {
+		return nil, bad("unknown directory stream %q", stream)
+	}
+	return mustCanonical(map[string]any{"object": obj, "id": id})
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func mustCanonical(v any) ([]byte, error) {
+	b, err := canonical(v)
+	if err != nil {
+		return nil, fmt.Errorf("normalize: key: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,31 @@
+package process
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	records *prometheus.CounterVec
+	txns    *prometheus.CounterVec
+	restore prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ogma_processor_records_total",
+			Help: "Raw records processed, by outcome: emitted (made an event), deduped, provisional, deadlettered, skipped (already events).",
+		}, []string{"outcome"}),
+		txns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ogma_processor_transactions_total",
+			Help: "Processor transactions by result: committed, aborted.",
+		}, []string{"result"}),
+		restore: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "ogma_processor_restore_duration_seconds",
+			Help:    "Time to bring a partition's state up to date from ogma.events on assignment.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.records, m.txns, m.restore)
+	}
+	return m
+}

@@ -1,0 +1,335 @@
+// Package process is the exactly-once processor: it consumes ogma.raw
+// read-committed in a GroupTransactSession and, per batch, produces the
+// chained events (ogma.events), open buckets (ogma.provisional) and records
+// it cannot use (ogma.deadletter), and commits its offsets, in one
+// transaction.
+//
+// Its transform is pure (see transform): the same state and input give
+// byte-identical output, so a batch aborted and read again produces the
+// same records. Its state — each tenant's head, the dedupe map, directory
+// walks in progress, the last raw offset — lives in a local Pebble store
+// that is only a checkpoint: on assignment it is brought up to date from
+// ogma.events, the source of truth, and raw records already turned into
+// events are skipped. State changes reach the store only after the
+// transaction reports committed.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+// Config configures a [Processor].
+type Config struct {
+	// Group is the consumer group on ogma.raw. Default "ogma-process".
+	Group string
+	// TransactionalID must be unique and stable per instance; two live
+	// instances with one id fence each other. Default "ogma-process-0".
+	TransactionalID string
+	// StateDir is the Pebble store's directory. Required.
+	StateDir string
+	// BucketWait bounds how long a batch that ends inside a bucket waits
+	// for the bucket's other rows. Default 5 s.
+	BucketWait time.Duration
+	// SessionTimeout is the group session timeout. Default 45 s.
+	SessionTimeout time.Duration
+}
+
+// Deps are a Processor's collaborators.
+type Deps struct {
+	// Dial opens side clients (restoring state from ogma.events).
+	Dial topic.Dial
+	// Session are the client options (seeds, logger) of the transactional
+	// session, which kgo builds itself.
+	Session []kgo.Opt
+	Layout  topic.Layout
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Registerer for metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// OnCommit, if set, is called after each committed batch; for tests.
+	OnCommit func()
+}
+
+// Processor is the exactly-once processor of one instance.
+type Processor struct {
+	cfg     Config
+	deps    Deps
+	log     *slog.Logger
+	metrics *metrics
+
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	mu      sync.Mutex
+	revoked map[int32]bool // partitions to forget before the next batch
+}
+
+// New returns a processor; it does nothing until Run.
+func New(cfg Config, deps Deps) (*Processor, error) {
+	if cfg.Group == "" {
+		cfg.Group = "ogma-process"
+	}
+	if cfg.TransactionalID == "" {
+		cfg.TransactionalID = "ogma-process-0"
+	}
+	if cfg.BucketWait == 0 {
+		cfg.BucketWait = 5 * time.Second
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 45 * time.Second
+	}
+	switch {
+	case cfg.StateDir == "":
+		return nil, errors.New("process: Config.StateDir is required")
+	case deps.Dial == nil:
+		return nil, errors.New("process: Deps.Dial is required")
+	case deps.Layout.Partitions <= 0:
+		return nil, errors.New("process: Deps.Layout has no partitions")
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Processor{cfg: cfg, deps: deps, log: deps.Logger.With("component", "processor"),
+		metrics: newMetrics(deps.Registerer), ready: make(chan struct{}), revoked: map[int32]bool{}}, nil
+}
+
+// Ready is closed once the processor has joined its group.
+func (p *Processor) Ready() <-chan struct{} { return p.ready }
+
+// partState is what the loop keeps of an assigned partition.
+type partState struct {
+	skipThrough int64 // raw records up to here are already events
+}
+
+// Run consumes until ctx ends (returning ctx.Err()) or a Kafka error that
+// no retry can fix.
+func (p *Processor) Run(ctx context.Context) error {
+	store, err := OpenStore(p.cfg.StateDir, p.log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	forget := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, part := range m[topic.Raw] {
+			p.revoked[part] = true
+		}
+	}
+	sess, err := kgo.NewGroupTransactSession(append(slices.Clone(p.deps.Session),
+		topic.ProducerOpt(),
+		kgo.TransactionalID(p.cfg.TransactionalID),
+		kgo.ConsumerGroup(p.cfg.Group),
+		kgo.ConsumeTopics(topic.Raw),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Offsets committed by a transaction still open are not trusted.
+		kgo.RequireStableFetchOffsets(),
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+			p.readyOnce.Do(func() { close(p.ready) })
+		}),
+		kgo.OnPartitionsRevoked(forget),
+		kgo.OnPartitionsLost(forget),
+	)...)
+	if err != nil {
+		return fmt.Errorf("process: session: %w", err)
+	}
+	defer sess.Close()
+
+	parts := map[int32]*partState{}
+	for {
+		fetches := sess.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if fetches.IsClientClosed() {
+			return errors.New("process: client closed")
+		}
+		for _, fe := range fetches.Errors() {
+			p.log.WarnContext(ctx, "fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+		}
+		p.mu.Lock()
+		for part := range p.revoked {
+			delete(parts, part)
+		}
+		clear(p.revoked)
+		p.mu.Unlock()
+
+		byPart := map[int32][]*kgo.Record{}
+		fetches.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
+		if len(byPart) == 0 {
+			continue
+		}
+		if err := p.batch(ctx, sess, store, parts, byPart); err != nil {
+			return err
+		}
+	}
+}
+
+// batch runs one transaction over the records polled, polling more while a
+// partition's records end inside a bucket.
+func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, store *Store, parts map[int32]*partState, byPart map[int32][]*kgo.Record) error {
+	for part, recs := range byPart {
+		if _, ok := parts[part]; !ok {
+			st, err := p.restore(ctx, store, part, recs[0].Offset)
+			if err != nil {
+				return err
+			}
+			parts[part] = st
+		}
+	}
+	deadline := time.Now().Add(p.cfg.BucketWait)
+	var ts []*transform
+	for {
+		ts = ts[:0]
+		incomplete := false
+		for _, part := range slices.Sorted(maps.Keys(byPart)) {
+			t := newTransform(store, part, p.deps.Layout)
+			inc, err := t.run(byPart[part], parts[part].skipThrough, !time.Now().Before(deadline))
+			if err != nil {
+				return fmt.Errorf("process partition %d: %w", part, err)
+			}
+			incomplete = incomplete || inc
+			ts = append(ts, t)
+		}
+		if !incomplete {
+			break
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		more := sess.PollFetches(wctx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		more.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
+	}
+
+	p.log.DebugContext(ctx, "batch transformed", "partitions", len(ts))
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("process: begin: %w", err)
+	}
+	promise := kgo.AbortingFirstErrPromise(sess.Client())
+	var out []*kgo.Record
+	for _, t := range ts {
+		for _, r := range t.out {
+			sess.Client().Produce(ctx, r, promise.Promise())
+			out = append(out, r)
+		}
+	}
+	produceErr := promise.Err()
+	p.log.DebugContext(ctx, "produced", "records", len(out), "err", produceErr)
+	committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
+	if err != nil {
+		return fmt.Errorf("process: end transaction: %w", err)
+	}
+	if !committed {
+		// A rebalance or a failed produce: the session rewound to the
+		// committed offsets; the state changes are dropped with the batch.
+		p.metrics.txns.WithLabelValues("aborted").Inc()
+		p.log.InfoContext(ctx, "transaction aborted", "err", produceErr)
+		return nil
+	}
+	p.metrics.txns.WithLabelValues("committed").Inc()
+	p.log.DebugContext(ctx, "committed", "records", len(out))
+
+	lastEvent := map[int32]int64{}
+	for _, r := range out {
+		if r.Topic == topic.Events {
+			lastEvent[r.Partition] = max(lastEvent[r.Partition], r.Offset)
+		}
+	}
+	for _, t := range ts {
+		ck := Checkpoint{Raw: max(t.lastRaw, parts[t.p].skipThrough), Events: -1}
+		var old Checkpoint
+		if ok, err := t.ov.getJSON(checkpointKey(t.p), &old); err != nil {
+			return err
+		} else if ok {
+			ck.Events = old.Events
+		}
+		if e, ok := lastEvent[t.p]; ok {
+			ck.Events = e
+		}
+		t.ov.setJSON(checkpointKey(t.p), ck)
+		if err := t.ov.commit(); err != nil {
+			return err
+		}
+		parts[t.p].skipThrough = ck.Raw
+		for outcome, n := range t.counts {
+			p.metrics.records.WithLabelValues(outcome).Add(float64(n))
+		}
+	}
+	if p.deps.OnCommit != nil {
+		p.deps.OnCommit()
+	}
+	return nil
+}
+
+// restore brings the store's state of partition part up to date with
+// ogma.events and returns where raw processing resumes. firstRaw is the
+// offset of the first raw record this session fetched for the partition.
+func (p *Processor) restore(ctx context.Context, store *Store, part int32, firstRaw int64) (*partState, error) {
+	start := time.Now()
+	ov := newOverlay(store)
+	ck := Checkpoint{Raw: -1, Events: -1}
+	if _, err := ov.getJSON(checkpointKey(part), &ck); err != nil {
+		return nil, err
+	}
+	applied := 0
+	err := topic.ReadFrom(ctx, p.deps.Dial, topic.Events, map[int32]int64{part: ck.Events + 1}, func(r *kgo.Record) error {
+		rec, err := event.DecodeRecord(r.Value)
+		if err != nil {
+			return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
+		}
+		e := rec.Event
+		if event.Hash([]byte(rec.Canonical)) != rec.Hash {
+			return fmt.Errorf("ogma.events %d/%d: hash does not match its canonical bytes", r.Partition, r.Offset)
+		}
+		ov.setJSON(headKey(part, e.Tenant), Head{Seq: e.Seq, Hash: rec.Hash})
+		digest := event.ContentDigest(rec.Data)
+		if e.Kind == event.Identity {
+			if digest, err = normalize.DirectoryDigest(rec.Data); err != nil {
+				return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
+			}
+		}
+		ov.setJSON(dedupeKey(part, e.Tenant, e.Stream, e.Key), Entry{Digest: digest, Rev: e.Rev,
+			DataDigest: e.DataDigest, Absent: string(rec.Data) == "null"})
+		ck.Raw = max(ck.Raw, rec.Source.Offset)
+		ck.Events = r.Offset
+		applied++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore partition %d: %w", part, err)
+	}
+	// Directory walks in progress are trusted only if the store saw every
+	// raw record before this session's first.
+	if firstRaw != ck.Raw+1 {
+		ov.dropPrefix("s/" + pfx(part))
+		ov.dropPrefix("n/" + pfx(part))
+	}
+	ov.setJSON(checkpointKey(part), ck)
+	if err := ov.commit(); err != nil {
+		return nil, err
+	}
+	p.metrics.restore.Observe(time.Since(start).Seconds())
+	p.log.InfoContext(ctx, "partition restored", "partition", part, "events_applied", applied,
+		"raw_offset", ck.Raw, "duration", time.Since(start))
+	return &partState{skipThrough: ck.Raw}, nil
+}
+

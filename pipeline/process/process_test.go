@@ -1,0 +1,341 @@
+package process_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/ogma-dev/ogma/connectors/openai"
+	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/process"
+	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+)
+
+var simNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+type pipeline struct {
+	sim      *openaisim.Server
+	simClock *clock
+	clock    *clock
+	cluster  *topictest.Cluster
+	commits  atomic.Int64
+	stateDir string
+	polls    *prometheus.Registry
+}
+
+// newPipeline runs the simulator, a connector polling it for tenant "acme"
+// and a processor, on a fresh broker.
+func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled) *pipeline {
+	t.Helper()
+	p := &pipeline{simClock: &clock{t: simNow}, clock: &clock{t: simNow}, cluster: topictest.New(t),
+		stateDir: t.TempDir(), polls: prometheus.NewRegistry()}
+	p.sim = openaisim.New(openaisim.Config{Seed: 3, Users: 30, Projects: 3, Now: p.simClock.Now})
+	srv := httptest.NewServer(p.sim)
+	t.Cleanup(srv.Close)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	seal.CreateKeyFile(keyFile)
+	kr, _ := seal.LoadKeyring(keyFile)
+	sealed, _ := kr.Seal(seal.NewSecret(p.sim.Key(openaisim.KeyFull)), "acme", openai.Vendor, 1)
+	l := p.cluster.Layout
+	if err := control.Publish(t.Context(), p.cluster.Dial,
+		control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme", Residency: control.ResidencyUS}),
+		control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: openai.Vendor, Generation: 1,
+			Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK})); err != nil {
+		t.Fatal(err)
+	}
+	client, _ := openai.NewClient(openai.ClientConfig{BaseURL: srv.URL})
+	conn, err := poll.New(poll.Config{Tick: 5 * time.Millisecond, SessionTimeout: 6 * time.Second}, poll.Deps{
+		Dial: p.cluster.Dial, Layout: l, Keyring: kr, Now: p.clock.Now, Registerer: p.polls,
+		Vendors: map[string][]poll.Scheduled{openai.Vendor: streams(client)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{}, 2)
+	go func() { conn.Run(ctx); done <- struct{}{} }()
+	p.startProcessor(t, ctx, done)
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return p
+}
+
+func (p *pipeline) startProcessor(t *testing.T, ctx context.Context, done chan struct{}) {
+	proc, err := process.New(process.Config{StateDir: p.stateDir, BucketWait: 2 * time.Second, SessionTimeout: 6 * time.Second},
+		process.Deps{Dial: p.cluster.Dial, Session: topic.Opts(p.cluster.Broker.Addrs()), Layout: p.cluster.Layout,
+			OnCommit: func() { p.commits.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		if err := proc.Run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("processor: %v", err)
+		}
+		done <- struct{}{}
+	}()
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling a condition under a deadline
+	}
+}
+
+// caughtUp reports whether the processor has committed past every
+// committed raw record.
+func (p *pipeline) caughtUp(t *testing.T) bool {
+	last := map[int32]int64{}
+	for _, r := range p.cluster.Records(t, topic.Raw) {
+		last[r.Partition] = r.Offset
+	}
+	cl, err := p.cluster.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	committed, err := kadm.NewClient(cl).FetchOffsets(t.Context(), "ogma-process")
+	if err != nil {
+		return false
+	}
+	for part, off := range last {
+		if c, ok := committed.Lookup(topic.Raw, part); !ok || c.At <= off {
+			return false
+		}
+	}
+	return true
+}
+
+// settle waits until the raw topic is fully processed after a poll.
+func (p *pipeline) settle(t *testing.T, polls float64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%v usage polls", polls), func() bool { return pollCount(p.polls) >= polls })
+	waitFor(t, "the processor to catch up", func() bool { return p.caughtUp(t) })
+}
+
+func pollCount(reg *prometheus.Registry) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "ogma_connector_polls_total" {
+			continue
+		}
+		var n float64
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "stream" && lp.GetValue() == "usage.completions" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	return 0
+}
+
+// ledgerEvent is an ogma.events record as a stranger reads it: plain JSON,
+// no code of the processor.
+type ledgerEvent struct {
+	Event struct {
+		Tenant     string          `json:"tenant"`
+		Seq        uint64          `json:"seq"`
+		Prev       string          `json:"prev"`
+		Kind       string          `json:"kind"`
+		Stream     string          `json:"stream"`
+		Key        json.RawMessage `json:"key"`
+		Rev        uint32          `json:"rev"`
+		DataDigest string          `json:"data_digest"`
+	} `json:"event"`
+	Canonical string          `json:"canonical"`
+	Hash      string          `json:"hash"`
+	Data      json.RawMessage `json:"data"`
+	Salt      string          `json:"salt"`
+}
+
+func (p *pipeline) events(t *testing.T) []ledgerEvent {
+	t.Helper()
+	var out []ledgerEvent
+	for _, r := range p.cluster.Records(t, topic.Events) {
+		var e ledgerEvent
+		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// verifyChain recomputes the chain independently: hash = SHA-256 of the
+// canonical bytes, each prev the hash before, seq contiguous from 1 per
+// tenant, data_digest = SHA-256(salt ‖ data), and the canonical bytes
+// holding the event's fields.
+func verifyChain(t *testing.T, evs []ledgerEvent) {
+	t.Helper()
+	prev := map[string]string{}
+	seq := map[string]uint64{}
+	for _, e := range evs {
+		h := sha256.Sum256([]byte(e.Canonical))
+		if hex.EncodeToString(h[:]) != e.Hash {
+			t.Fatalf("%s seq %d: hash is not SHA-256 of its canonical bytes", e.Event.Tenant, e.Event.Seq)
+		}
+		want := prev[e.Event.Tenant]
+		if want == "" {
+			want = "0000000000000000000000000000000000000000000000000000000000000000"
+		}
+		if e.Event.Prev != want {
+			t.Fatalf("%s seq %d: prev %s, want %s", e.Event.Tenant, e.Event.Seq, e.Event.Prev, want)
+		}
+		if e.Event.Seq != seq[e.Event.Tenant]+1 {
+			t.Fatalf("%s: seq %d follows %d", e.Event.Tenant, e.Event.Seq, seq[e.Event.Tenant])
+		}
+		salt, _ := hex.DecodeString(e.Salt)
+		d := sha256.Sum256(append(salt, e.Data...))
+		if len(salt) != 32 || hex.EncodeToString(d[:]) != e.Event.DataDigest {
+			t.Fatalf("%s seq %d: data_digest does not match SHA-256(salt ‖ data)", e.Event.Tenant, e.Event.Seq)
+		}
+		var canon map[string]any
+		if err := json.Unmarshal([]byte(e.Canonical), &canon); err != nil {
+			t.Fatal(err)
+		}
+		if canon["prev"] != e.Event.Prev || canon["data_digest"] != e.Event.DataDigest || canon["v"] != float64(1) {
+			t.Fatalf("%s seq %d: canonical bytes do not hold the event", e.Event.Tenant, e.Event.Seq)
+		}
+		if !bytes.HasPrefix([]byte(e.Canonical), []byte(`{"data_digest":`)) {
+			t.Fatalf("canonical form is not key-sorted JCS: %.40s", e.Canonical)
+		}
+		prev[e.Event.Tenant], seq[e.Event.Tenant] = e.Hash, e.Event.Seq
+	}
+}
+
+func usageOnly(c *openai.Client) []poll.Scheduled {
+	return openai.Streams(c, 15*time.Minute, time.Hour)[:1]
+}
+
+// Issue 3: the chain recomputes independently; unchanged re-fetches make no
+// event; a restated past bucket makes exactly one new event with rev 1 and
+// an updated manifest; today's growing bucket is provisional only, and is
+// chained once it settles.
+func TestChainDedupeAndSettlement(t *testing.T) {
+	p := newPipeline(t, usageOnly)
+	p.settle(t, 1)
+	evs := p.events(t)
+	verifyChain(t, evs)
+	if len(evs) == 0 {
+		t.Fatal("no events")
+	}
+	today := simNow.Truncate(24 * time.Hour)
+	var facts, manifests int
+	for _, e := range evs {
+		var k struct {
+			BucketStart string `json:"bucket_start"`
+		}
+		json.Unmarshal(e.Event.Key, &k)
+		if k.BucketStart == today.Format(time.RFC3339) {
+			t.Fatalf("today's open bucket was chained: %s", e.Event.Key)
+		}
+		switch e.Event.Kind {
+		case "fact":
+			facts++
+		case "manifest":
+			manifests++
+		}
+		if e.Event.Rev != 0 {
+			t.Errorf("first pass made rev %d", e.Event.Rev)
+		}
+	}
+	if manifests != 90 {
+		t.Errorf("manifests = %d, want one per settled day of the 90-day window", manifests)
+	}
+	var wantFacts int
+	for d := today.AddDate(0, 0, -90); d.Before(today); d = d.Add(24 * time.Hour) {
+		wantFacts += len(p.sim.Completions(d, openaisim.CompletionsGroupBy))
+	}
+	if facts != wantFacts {
+		t.Errorf("facts = %d, want the simulator's %d rows", facts, wantFacts)
+	}
+	prov := p.cluster.Records(t, topic.Provisional)
+	if len(prov) == 0 || !bytes.Contains(prov[len(prov)-1].Key, []byte(fmt.Sprint(today.Unix()))) {
+		t.Errorf("today's bucket is not in ogma.provisional")
+	}
+
+	// Unchanged re-fetch: no event.
+	p.clock.Set(simNow.Add(16 * time.Minute))
+	p.settle(t, 2)
+	if n := len(p.events(t)); n != len(evs) {
+		t.Fatalf("an unchanged re-fetch made %d events", n-len(evs))
+	}
+
+	// A restated past bucket: one new fact with rev 1 and an updated manifest.
+	restated := today.AddDate(0, 0, -2)
+	p.sim.Restate(restated, 777)
+	p.clock.Set(simNow.Add(32 * time.Minute))
+	p.settle(t, 3)
+	all := p.events(t)
+	verifyChain(t, all)
+	fresh := all[len(evs):]
+	if len(fresh) != 2 || fresh[0].Event.Kind != "fact" || fresh[0].Event.Rev != 1 || fresh[1].Event.Kind != "manifest" || fresh[1].Event.Rev != 1 {
+		var got []string
+		for _, e := range fresh {
+			got = append(got, fmt.Sprintf("%s rev %d", e.Event.Kind, e.Event.Rev))
+		}
+		t.Fatalf("restatement made %v, want [fact rev 1, manifest rev 1]", got)
+	}
+
+	// Today settles: the simulator moves to tomorrow, the connector past
+	// the grace; today's rows are chained, with their manifest.
+	p.simClock.Set(today.Add(24*time.Hour + 2*time.Hour))
+	p.clock.Set(today.Add(24*time.Hour + 2*time.Hour))
+	p.settle(t, 4)
+	settled := p.events(t)[len(all):]
+	verifyChain(t, p.events(t))
+	wantToday := len(p.sim.Completions(today, openaisim.CompletionsGroupBy))
+	var todayFacts int
+	for _, e := range settled {
+		var k struct {
+			BucketStart string `json:"bucket_start"`
+		}
+		json.Unmarshal(e.Event.Key, &k)
+		if e.Event.Kind == "fact" && k.BucketStart == today.Format(time.RFC3339) {
+			todayFacts++
+		}
+	}
+	if todayFacts != wantToday {
+		t.Errorf("after settling, %d facts of today were chained, want %d", todayFacts, wantToday)
+	}
+	var tomb bool
+	for _, r := range p.cluster.Records(t, topic.Provisional) {
+		tomb = tomb || (r.Value == nil && bytes.Contains(r.Key, []byte(fmt.Sprint(today.Unix()))))
+	}
+	if !tomb {
+		t.Error("the settled bucket's provisional record was not deleted")
+	}
+}

@@ -1,0 +1,229 @@
+package process
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Store is the processor's local state, in Pebble so that the dedupe map
+// does not live in the Go heap. Everything in it can be rebuilt from
+// ogma.events; it is a checkpoint, not the source of truth. Keys are
+// namespaced by raw partition:
+//
+//	h/<p>/<tenant>                         → head {seq, hash}
+//	d/<p>/<tenant>/<stream>/<key JCS>      → dedupe entry {digest, rev, data_digest, absent}
+//	s/<p>/<tenant>/<stream>                → the snapshot (directory walk) in progress
+//	n/<p>/<tenant>/<stream>/<snap>/<key>   → an object seen by that walk
+//	c/<p>                                  → checkpoint {raw, events offsets}
+//
+// A Store is used by one goroutine at a time.
+type Store struct {
+	db *pebble.DB
+}
+
+// OpenStore opens (or creates) the store in dir; Pebble's own messages go
+// to log (nil discards).
+func OpenStore(dir string, log *slog.Logger) (*Store, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleLogger{log.With("component", "pebble")}})
+	if err != nil {
+		return nil, fmt.Errorf("open state store %s: %w", dir, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// pebbleLogger sends Pebble's messages to slog: its info lines are routine
+// (WAL replay, compactions), so they go to debug.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) { l.log.Debug(fmt.Sprintf(format, args...)) }
+func (l pebbleLogger) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
+
+// Fatalf is called on corruption Pebble cannot go on from.
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.log.Error(msg)
+	panic("pebble: " + msg)
+}
+
+// Close closes the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+func (s *Store) get(k string) ([]byte, bool, error) {
+	v, c, err := s.db.Get([]byte(k))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("state get: %w", err)
+	}
+	defer c.Close()
+	return slices.Clone(v), true, nil
+}
+
+// keys returns the keys under prefix, in order.
+func (s *Store) keys(prefix string) ([]string, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefix), UpperBound: []byte(prefix + "\xff")})
+	if err != nil {
+		return nil, fmt.Errorf("state scan: %w", err)
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; ok = it.Next() {
+		out = append(out, string(it.Key()))
+	}
+	return out, it.Error()
+}
+
+// Head is a tenant's chain head.
+type Head struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Entry is the dedupe state of one key: the content digest and revision of
+// its latest event, and that event's data digest.
+type Entry struct {
+	Digest     string `json:"digest"`
+	Rev        uint32 `json:"rev"`
+	DataDigest string `json:"data_digest"`
+	Absent     bool   `json:"absent,omitempty"`
+}
+
+// Checkpoint is how far the store has applied: the last raw offset
+// processed and the last ogma.events offset reflected.
+type Checkpoint struct {
+	Raw    int64 `json:"raw"`
+	Events int64 `json:"events"`
+}
+
+func pfx(p int32) string { return strconv.Itoa(int(p)) + "/" }
+
+func headKey(p int32, tenant string) string { return "h/" + pfx(p) + tenant }
+func dedupeKey(p int32, tenant, stream string, key []byte) string {
+	return dedupePrefix(p, tenant, stream) + string(key)
+}
+func dedupePrefix(p int32, tenant, stream string) string { return "d/" + pfx(p) + tenant + "/" + stream + "/" }
+func snapKey(p int32, tenant, stream string) string       { return "s/" + pfx(p) + tenant + "/" + stream }
+func seenPrefix(p int32, tenant, stream, snap string) string {
+	return "n/" + pfx(p) + tenant + "/" + stream + "/" + snap + "/"
+}
+func checkpointKey(p int32) string { return "c/" + strconv.Itoa(int(p)) }
+
+// overlay is a batch's changes on top of the store: reads see them first;
+// they reach Pebble only once the batch's transaction committed.
+type overlay struct {
+	s       *Store
+	writes  map[string][]byte // nil value: deleted
+	dropped []string          // prefixes deleted (snapshots closed)
+}
+
+func newOverlay(s *Store) *overlay { return &overlay{s: s, writes: map[string][]byte{}} }
+
+func (o *overlay) get(k string) ([]byte, bool, error) {
+	if v, ok := o.writes[k]; ok {
+		return v, v != nil, nil
+	}
+	for _, p := range o.dropped {
+		if strings.HasPrefix(k, p) {
+			return nil, false, nil
+		}
+	}
+	return o.s.get(k)
+}
+
+func (o *overlay) set(k string, v []byte) { o.writes[k] = v }
+func (o *overlay) del(k string)           { o.writes[k] = nil }
+
+// dropPrefix deletes every key under p. Nothing may be written under p
+// afterwards in the same overlay.
+func (o *overlay) dropPrefix(p string) {
+	for k := range o.writes {
+		if strings.HasPrefix(k, p) {
+			delete(o.writes, k)
+		}
+	}
+	o.dropped = append(o.dropped, p)
+}
+
+// keys returns the keys under prefix as the overlay sees them, in order.
+func (o *overlay) keys(prefix string) ([]string, error) {
+	base, err := o.s.keys(prefix)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range base {
+		if _, ok, _ := o.get(k); ok {
+			out = append(out, k)
+			seen[k] = true
+		}
+	}
+	for k, v := range o.writes {
+		if v != nil && strings.HasPrefix(k, prefix) && !seen[k] {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (o *overlay) getJSON(k string, v any) (bool, error) {
+	b, ok, err := o.get(k)
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("state %q: %w", k, err)
+	}
+	return true, nil
+}
+
+func (o *overlay) setJSON(k string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("process: marshal state: %v", err)) // plain structs
+	}
+	o.set(k, b)
+}
+
+// commit writes the overlay to Pebble in one synced batch.
+func (o *overlay) commit() error {
+	b := o.s.db.NewBatch()
+	defer b.Close()
+	keys := make([]string, 0, len(o.writes))
+	for k := range o.writes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		var err error
+		if v := o.writes[k]; v == nil {
+			err = b.Delete([]byte(k), nil)
+		} else {
+			err = b.Set([]byte(k), v, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("state batch: %w", err)
+		}
+	}
+	for _, p := range o.dropped {
+		if err := b.DeleteRange([]byte(p), []byte(p+"\xff"), nil); err != nil {
+			return fmt.Errorf("state batch: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("state commit: %w", err)
+	}
+	return nil
+}

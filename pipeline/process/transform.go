@@ -1,0 +1,378 @@
+package process
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/settle"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+// Outcomes of a raw record, for metrics.
+const (
+	outcomeEmitted     = "emitted"
+	outcomeDeduped     = "deduped"
+	outcomeProvisional = "provisional"
+	outcomeDeadletter  = "deadlettered"
+	outcomeSkipped     = "skipped"
+)
+
+// transform turns the raw records of one partition, in offset order, into
+// output records and the state changes they imply. It is pure: it reads
+// the state store, never the clock or the network, and iterates nothing in
+// map order, so the same state and input give byte-identical output.
+// incomplete reports that the input ends inside a bucket whose other rows
+// have not been read yet.
+type transform struct {
+	p      int32
+	layout topic.Layout
+	ov     *overlay
+	out    []*kgo.Record
+	counts map[string]int
+	// lastRaw is the offset of the last raw record processed.
+	lastRaw int64
+}
+
+func newTransform(s *Store, p int32, l topic.Layout) *transform {
+	return &transform{p: p, layout: l, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1}
+}
+
+type row struct {
+	raw   *envelope.Raw
+	src   event.Source
+	value []byte // the record as read, for the deadletter
+}
+
+// run processes recs; skipThrough is the last raw offset already turned
+// into events. It returns whether the input ends inside a bucket; with
+// flush, such a bucket's rows are deadlettered instead.
+func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (incomplete bool, err error) {
+	var bucket []row
+	for _, r := range recs {
+		if r.Offset <= skipThrough {
+			t.counts[outcomeSkipped]++
+			continue
+		}
+		t.lastRaw = r.Offset
+		src := event.Source{Partition: r.Partition, Offset: r.Offset}
+		raw, derr := envelope.Decode(r.Value)
+		if derr != nil {
+			t.deadletter(r, derr.Error())
+			continue
+		}
+		switch {
+		case raw.Bucket != nil:
+			if len(bucket) > 0 && !sameBucket(bucket[0].raw, raw) {
+				// The previous bucket ended early: its rows are not all here.
+				for _, b := range bucket {
+					t.deadletterRaw(b, "bucket cut short: another bucket started before its last row")
+				}
+				bucket = nil
+			}
+			bucket = append(bucket, row{raw, src, r.Value})
+			if raw.Bucket.Rows == 0 || raw.Bucket.Row == raw.Bucket.Rows-1 {
+				if err := t.bucket(bucket); err != nil {
+					return false, err
+				}
+				bucket = nil
+			}
+		case raw.Snapshot != nil:
+			if err := t.snapshot(raw, src, r); err != nil {
+				return false, err
+			}
+		default:
+			t.deadletter(r, "envelope has neither a bucket nor a snapshot")
+		}
+	}
+	if flush {
+		for _, b := range bucket {
+			t.deadletterRaw(b, "bucket cut short: the batch ended before its last row")
+		}
+		return false, nil
+	}
+	return len(bucket) > 0, nil
+}
+
+func sameBucket(a, b *envelope.Raw) bool {
+	return a.Tenant == b.Tenant && a.Stream == b.Stream && a.Bucket.Start == b.Bucket.Start &&
+		a.Bucket.Rows == b.Bucket.Rows && a.FetchedAt.Equal(b.FetchedAt) && b.Bucket.Row > 0
+}
+
+// bucket handles one complete bucket as the vendor returned it.
+func (t *transform) bucket(rows []row) error {
+	first := rows[0].raw
+	b := first.Bucket
+	last := rows[len(rows)-1].src
+	if b.Rows != 0 && len(rows) != b.Rows {
+		for _, r := range rows {
+			t.deadletterRaw(r, fmt.Sprintf("bucket has %d of its %d rows", len(rows), b.Rows))
+		}
+		return nil
+	}
+	end := time.Unix(b.End, 0)
+	if !settle.Settled(end, first.FetchedAt, settle.Grace(first.Stream)) {
+		t.provisional(rows)
+		for range rows {
+			t.counts[outcomeProvisional]++
+		}
+		return nil
+	}
+
+	type entry struct{ key, dataDigest string }
+	var entries []entry
+	for _, r := range rows {
+		if r.raw.Data == nil {
+			continue // the record of an empty bucket
+		}
+		f, err := normalize.Normalize(r.raw)
+		if err != nil {
+			t.deadletterRaw(r, err.Error())
+			continue
+		}
+		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src)
+		if err != nil {
+			return err
+		}
+		t.count(emitted)
+		entries = append(entries, entry{string(f.Key), dd})
+	}
+	if b.Rows == 0 {
+		t.counts[outcomeDeduped]++
+	}
+
+	// The manifest: how many rows the vendor returned, and a digest over
+	// their keys and data digests, in key order.
+	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	h := sha256.New()
+	for _, e := range entries {
+		h.Write([]byte(e.key))
+		h.Write([]byte{'\n'})
+		h.Write([]byte(e.dataDigest))
+		h.Write([]byte{'\n'})
+	}
+	mdata, err := json.Marshal(map[string]any{
+		"bucket_end": event.Time(end),
+		"rows":       b.Rows,
+		"digest":     hex.EncodeToString(h.Sum(nil)),
+	})
+	if err != nil {
+		return err
+	}
+	mdata, err = event.Canonicalize(mdata)
+	if err != nil {
+		return err
+	}
+	mkey, err := normalize.ManifestKey(first.Stream, b, first.GroupSet)
+	if err != nil {
+		return err
+	}
+	salts := sha256.New()
+	for _, r := range rows {
+		s, _ := hex.DecodeString(r.raw.Salt)
+		salts.Write(s)
+	}
+	mf := normalize.Fact{Kind: event.Manifest, Key: mkey, Data: mdata, Digest: event.ContentDigest(mdata)}
+	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last); err != nil {
+		return err
+	}
+	// The bucket is settled: its provisional rows are gone.
+	t.out = append(t.out, t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), nil))
+	return nil
+}
+
+func (t *transform) count(emitted bool) {
+	if emitted {
+		t.counts[outcomeEmitted]++
+	} else {
+		t.counts[outcomeDeduped]++
+	}
+}
+
+// fact chains f unless its content is unchanged since its last event, and
+// returns the data digest of the key's current event.
+func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source) (string, bool, error) {
+	dk := dedupeKey(t.p, raw.Tenant, raw.Stream, f.Key)
+	var ent Entry
+	had, err := t.ov.getJSON(dk, &ent)
+	if err != nil {
+		return "", false, err
+	}
+	if had && !ent.Absent && ent.Digest == f.Digest {
+		return ent.DataDigest, false, nil
+	}
+	rev := uint32(0)
+	if had {
+		rev = ent.Rev + 1
+	}
+	rec, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, src)
+	if err != nil {
+		return "", false, err
+	}
+	t.ov.setJSON(dk, Entry{Digest: f.Digest, Rev: rev, DataDigest: rec.Event.DataDigest, Absent: string(f.Data) == "null"})
+	return rec.Event.DataDigest, true, nil
+}
+
+// emit appends the next event of tenant's chain.
+func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt string, src event.Source) (*event.Record, error) {
+	hk := headKey(t.p, tenant)
+	head := Head{Hash: event.Genesis}
+	if _, err := t.ov.getJSON(hk, &head); err != nil {
+		return nil, err
+	}
+	rec, err := event.Seal(event.Event{
+		Tenant: tenant, Seq: head.Seq + 1, Prev: head.Hash, Kind: kind, Vendor: vendor, Stream: stream,
+		Key: key, Rev: rev, ObservedAt: event.Time(observed),
+	}, data, salt, src)
+	if err != nil {
+		return nil, err
+	}
+	t.ov.setJSON(hk, Head{Seq: rec.Event.Seq, Hash: rec.Hash})
+	t.out = append(t.out, t.layout.Record(topic.Events, tenant, []byte(tenant+"/"+strconv.FormatUint(rec.Event.Seq, 10)), rec.Marshal()))
+	return rec, nil
+}
+
+type snapState struct {
+	ID    string `json:"id"`
+	Count int    `json:"count"`
+}
+
+// snapshot handles one marker or object of a directory walk.
+func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record) error {
+	sk := snapKey(t.p, raw.Tenant, raw.Stream)
+	var cur snapState
+	if _, err := t.ov.getJSON(sk, &cur); err != nil {
+		return err
+	}
+	switch raw.Snapshot.Marker {
+	case envelope.Begin:
+		if cur.ID != "" {
+			t.ov.dropPrefix(seenPrefix(t.p, raw.Tenant, raw.Stream, cur.ID))
+		}
+		t.ov.setJSON(sk, snapState{ID: raw.Snapshot.ID})
+		t.counts[outcomeDeduped]++
+	case envelope.Item:
+		f, err := normalize.Normalize(raw)
+		if err != nil {
+			t.deadletter(r, err.Error())
+			return nil
+		}
+		_, emitted, err := t.fact(raw, f, raw.Salt, src)
+		if err != nil {
+			return err
+		}
+		t.count(emitted)
+		if cur.ID == raw.Snapshot.ID {
+			t.ov.set(seenPrefix(t.p, raw.Tenant, raw.Stream, cur.ID)+string(f.Key), []byte{})
+			cur.Count++
+			t.ov.setJSON(sk, cur)
+		}
+	case envelope.End:
+		t.counts[outcomeDeduped]++
+		// Absence is provable only from a walk seen whole, begin to end.
+		if cur.ID != raw.Snapshot.ID || cur.Count != raw.Snapshot.Count {
+			return nil
+		}
+		seen := seenPrefix(t.p, raw.Tenant, raw.Stream, cur.ID)
+		prefix := dedupePrefix(t.p, raw.Tenant, raw.Stream)
+		keys, err := t.ov.keys(prefix)
+		if err != nil {
+			return err
+		}
+		endSalt, _ := hex.DecodeString(raw.Salt)
+		for _, dk := range keys {
+			key := dk[len(prefix):]
+			if _, ok, err := t.ov.get(seen + key); err != nil || ok {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			var ent Entry
+			if _, err := t.ov.getJSON(dk, &ent); err != nil {
+				return err
+			}
+			if ent.Absent {
+				continue
+			}
+			// An absent revision: data null, salt derived from the end
+			// marker's so that replays are identical.
+			s := sha256.New()
+			s.Write(endSalt)
+			s.Write([]byte(key))
+			f := normalize.Fact{Kind: event.Identity, Key: []byte(key), Data: []byte("null"), Digest: event.ContentDigest([]byte("null"))}
+			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src); err != nil {
+				return err
+			}
+		}
+		t.ov.dropPrefix(seen)
+		t.ov.del(sk)
+	default:
+		t.deadletter(r, fmt.Sprintf("unknown snapshot marker %q", raw.Snapshot.Marker))
+	}
+	return nil
+}
+
+// Provisional is the value of an ogma.provisional record: an open bucket,
+// served flagged and never chained.
+type Provisional struct {
+	Tenant    string            `json:"tenant"`
+	Vendor    string            `json:"vendor"`
+	Stream    string            `json:"stream"`
+	Bucket    envelope.Bucket   `json:"bucket"`
+	GroupSet  []string          `json:"group_set"`
+	FetchedAt time.Time         `json:"fetched_at"`
+	Rows      []json.RawMessage `json:"rows"`
+}
+
+func provisionalKey(r *envelope.Raw) []byte {
+	return []byte(r.Tenant + "/" + r.Vendor + "/" + r.Stream + "/" + strconv.FormatInt(r.Bucket.Start, 10))
+}
+
+func (t *transform) provisional(rows []row) {
+	first := rows[0].raw
+	p := Provisional{Tenant: first.Tenant, Vendor: first.Vendor, Stream: first.Stream, Bucket: *first.Bucket,
+		GroupSet: first.GroupSet, FetchedAt: first.FetchedAt, Rows: []json.RawMessage{}}
+	p.Bucket.Row = 0
+	for _, r := range rows {
+		if r.raw.Data != nil {
+			p.Rows = append(p.Rows, r.raw.Data)
+		}
+	}
+	v, err := json.Marshal(p)
+	if err != nil {
+		panic(fmt.Sprintf("process: marshal provisional: %v", err)) // raw data was valid JSON
+	}
+	t.out = append(t.out, t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), v))
+}
+
+// Deadletter is the value of an ogma.deadletter record.
+type Deadletter struct {
+	Reason string       `json:"reason"`
+	Source event.Source `json:"source"`
+	Raw    string       `json:"raw"` // base64 of the record value
+}
+
+func (t *transform) deadletter(r *kgo.Record, reason string) {
+	t.counts[outcomeDeadletter]++
+	v, _ := json.Marshal(Deadletter{Reason: reason, Source: event.Source{Partition: r.Partition, Offset: r.Offset},
+		Raw: base64.StdEncoding.EncodeToString(r.Value)})
+	t.out = append(t.out, &kgo.Record{Topic: topic.Deadletter, Partition: t.p,
+		Key: []byte(strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)), Value: v})
+}
+
+func (t *transform) deadletterRaw(r row, reason string) {
+	t.deadletter(&kgo.Record{Partition: r.src.Partition, Offset: r.src.Offset, Value: r.value}, reason)
+}
+
