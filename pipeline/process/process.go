@@ -332,4 +332,3 @@ func (p *Processor) restore(ctx context.Context, store *Store, part int32, first
 		"raw_offset", ck.Raw, "duration", time.Since(start))
 	return &partState{skipThrough: ck.Raw}, nil
 }
-

@@ -45,7 +45,7 @@ func OpenStore(dir string, log *slog.Logger) (*Store, error) {
 // (WAL replay, compactions), so they go to debug.
 type pebbleLogger struct{ log *slog.Logger }
 
-func (l pebbleLogger) Infof(format string, args ...any) { l.log.Debug(fmt.Sprintf(format, args...)) }
+func (l pebbleLogger) Infof(format string, args ...any)  { l.log.Debug(fmt.Sprintf(format, args...)) }
 func (l pebbleLogger) Errorf(format string, args ...any) { l.log.Error(fmt.Sprintf(format, args...)) }
 
 // Fatalf is called on corruption Pebble cannot go on from.
@@ -112,8 +112,10 @@ func headKey(p int32, tenant string) string { return "h/" + pfx(p) + tenant }
 func dedupeKey(p int32, tenant, stream string, key []byte) string {
 	return dedupePrefix(p, tenant, stream) + string(key)
 }
-func dedupePrefix(p int32, tenant, stream string) string { return "d/" + pfx(p) + tenant + "/" + stream + "/" }
-func snapKey(p int32, tenant, stream string) string       { return "s/" + pfx(p) + tenant + "/" + stream }
+func dedupePrefix(p int32, tenant, stream string) string {
+	return "d/" + pfx(p) + tenant + "/" + stream + "/"
+}
+func snapKey(p int32, tenant, stream string) string { return "s/" + pfx(p) + tenant + "/" + stream }
 func seenPrefix(p int32, tenant, stream, snap string) string {
 	return "n/" + pfx(p) + tenant + "/" + stream + "/" + snap + "/"
 }

@@ -375,4 +375,3 @@ func (t *transform) deadletter(r *kgo.Record, reason string) {
 func (t *transform) deadletterRaw(r row, reason string) {
 	t.deadletter(&kgo.Record{Partition: r.src.Partition, Offset: r.src.Offset, Value: r.value}, reason)
 }
-
