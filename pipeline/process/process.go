@@ -151,6 +151,16 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("process: session: %w", err)
 	}
 	defer sess.Close()
+	// Initializing the producer id now fences a previous incarnation with
+	// this transactional id and aborts its open transaction, whose pending
+	// offset commit would otherwise hold the group's offsets unstable
+	// until the transaction times out.
+	ictx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, _, err = sess.Client().ProducerID(ictx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("process: init producer id: %w", err)
+	}
 
 	parts := map[int32]*partState{}
 	for {

@@ -16,6 +16,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
@@ -47,15 +51,16 @@ type pipeline struct {
 	clock    *clock
 	cluster  *topictest.Cluster
 	commits  atomic.Int64
+	restarts atomic.Int64
 	stateDir string
 	polls    *prometheus.Registry
 }
 
 // newPipeline runs the simulator, a connector polling it for tenant "acme"
 // and a processor, on a fresh broker.
-func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled) *pipeline {
+func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled, opts ...kfake.Opt) *pipeline {
 	t.Helper()
-	p := &pipeline{simClock: &clock{t: simNow}, clock: &clock{t: simNow}, cluster: topictest.New(t),
+	p := &pipeline{simClock: &clock{t: simNow}, clock: &clock{t: simNow}, cluster: topictest.New(t, opts...),
 		stateDir: t.TempDir(), polls: prometheus.NewRegistry()}
 	p.sim = openaisim.New(openaisim.Config{Seed: 3, Users: 30, Projects: 3, Now: p.simClock.Now})
 	srv := httptest.NewServer(p.sim)
@@ -81,24 +86,27 @@ func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled) *p
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{}, 2)
 	go func() { conn.Run(ctx); done <- struct{}{} }()
-	p.startProcessor(t, ctx, done)
+	go func() { p.runProcessor(t, ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	return p
 }
 
-func (p *pipeline) startProcessor(t *testing.T, ctx context.Context, done chan struct{}) {
-	proc, err := process.New(process.Config{StateDir: p.stateDir, BucketWait: 2 * time.Second, SessionTimeout: 6 * time.Second},
-		process.Deps{Dial: p.cluster.Dial, Session: topic.Opts(p.cluster.Broker.Addrs()), Layout: p.cluster.Layout,
-			OnCommit: func() { p.commits.Add(1) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		if err := proc.Run(ctx); err != nil && ctx.Err() == nil {
-			t.Errorf("processor: %v", err)
+// runProcessor runs the processor until ctx ends; like a supervised role,
+// it is started again when it exits with an error.
+func (p *pipeline) runProcessor(t *testing.T, ctx context.Context) {
+	for ctx.Err() == nil {
+		proc, err := process.New(process.Config{StateDir: p.stateDir, BucketWait: 2 * time.Second, SessionTimeout: 6 * time.Second},
+			process.Deps{Dial: p.cluster.Dial, Session: topic.Opts(p.cluster.Broker.Addrs()), Layout: p.cluster.Layout,
+				OnCommit: func() { p.commits.Add(1) }})
+		if err != nil {
+			t.Error(err)
+			return
 		}
-		done <- struct{}{}
-	}()
+		if err := proc.Run(ctx); err != nil && ctx.Err() == nil {
+			p.restarts.Add(1)
+			t.Logf("processor exited, restarting: %v", err)
+		}
+	}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -337,5 +345,64 @@ func TestChainDedupeAndSettlement(t *testing.T) {
 	}
 	if !tomb {
 		t.Error("the settled bucket's provisional record was not deleted")
+	}
+}
+
+// Issue 3: an aborted transaction (EndTxn failing) leaves state and heads as
+// if the batch never ran, and the retry produces the same bytes.
+func TestAbortedBatchRetriesByteIdentical(t *testing.T) {
+	var failed atomic.Bool
+	var c *kfake.Cluster
+	p := newPipeline(t, usageOnly, kfake.BrokerConfigs(map[string]string{}))
+	c = p.cluster.Broker.Cluster()
+	c.ControlKey(kmsg.EndTxn.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.EndTxnRequest)
+		if r.TransactionalID != "ogma-process-0" || !r.Commit || failed.Load() {
+			c.KeepControl()
+			return nil, nil, false
+		}
+		failed.Store(true)
+		resp := r.ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.InvalidTxnState.Code
+		return resp, nil, true
+	})
+	p.settle(t, 1)
+	if !failed.Load() || p.restarts.Load() == 0 {
+		t.Fatalf("the injected failure did not happen (failed %v, restarts %d)", failed.Load(), p.restarts.Load())
+	}
+	committed := p.events(t)
+	verifyChain(t, committed)
+
+	// Read everything, aborted records included: the aborted attempt made
+	// exactly the bytes its retry committed.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.cluster.Broker.Addrs()...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic.Events: {topic.Partition("acme", topictest.Partitions): kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var all [][]byte
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	for len(all) < len(committed)+1 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		fs.EachRecord(func(r *kgo.Record) { all = append(all, r.Value) })
+	}
+	if len(all) <= len(committed) {
+		t.Fatalf("read %d records uncommitted, %d committed: the aborted attempt left nothing to compare", len(all), len(committed))
+	}
+	aborted := all[:len(all)-len(committed)]
+	for i, v := range aborted {
+		var e ledgerEvent
+		json.Unmarshal(v, &e)
+		want, _ := json.Marshal(committed[i])
+		got, _ := json.Marshal(e)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("aborted record %d differs from its retry:\n%s\n%s", i, got, want)
+		}
 	}
 }
