@@ -48,6 +48,8 @@ type Deps struct {
 	View *control.View
 	// Health answers /healthz; nil makes a new one with no roles.
 	Health *Health
+	// Usage answers /v1/usage; nil makes it unavailable.
+	Usage UsageReader
 	// Metrics serves /metrics; nil serves none.
 	Metrics http.Handler
 	// Logger; nil discards.
@@ -62,6 +64,7 @@ type Server struct {
 	view    *control.View
 	health  *Health
 	metrics http.Handler
+	usage   UsageReader
 	log     *slog.Logger
 
 	listening chan struct{}
@@ -90,7 +93,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, view: deps.View, health: deps.Health, metrics: deps.Metrics,
+	return &Server{cfg: cfg, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage,
 		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
 }
 

@@ -10,11 +10,13 @@ import (
 
 	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
 )
 
 type apiConfig struct {
 	*common
-	server api.Config
+	server     api.Config
+	clickhouse clickhouse.Config
 
 	// Set by `ogma dev`: the process's shared health and metrics, and a
 	// callback told the bound addresses.
@@ -35,6 +37,7 @@ func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Co
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addAPIFlags(cmd, cfg)
+	addClickHouseFlags(cmd, &cfg.clickhouse)
 	return cmd
 }
 
@@ -58,8 +61,13 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
 	}
+	store, err := clickhouse.Open(ctx, cfg.clickhouse)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	view := &control.View{}
-	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log,
+	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store,
 		Metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})})
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ const demoTenant = "demo"
 type devConfig struct {
 	*common
 	connect       connectConfig
+	process       processConfig
+	sink          sinkConfig
 	api           apiConfig
 	kafkaListen   string
 	clickhouse    clickhouse.Config
@@ -38,7 +40,8 @@ type devConfig struct {
 }
 
 func newDevCmd(c *common, run func(context.Context, *devConfig) error) *cobra.Command {
-	cfg := &devConfig{common: c, connect: connectConfig{common: c}, api: apiConfig{common: c}}
+	cfg := &devConfig{common: c, connect: connectConfig{common: c}, process: processConfig{common: c},
+		sink: sinkConfig{common: c}, api: apiConfig{common: c}}
 	if run == nil {
 		run = runDev
 	}
@@ -46,7 +49,7 @@ func newDevCmd(c *common, run func(context.Context, *devConfig) error) *cobra.Co
 		Use:   "dev",
 		Short: "Run every role in one process on embedded defaults, with a simulated OpenAI org when no key is given",
 		Long: `Run every role in one process: an embedded Kafka broker persisted under <data-dir>/kafka,
-ClickHouse at --clickhouse, the connector, the API, and — unless an OpenAI Admin key is given in
+ClickHouse at --clickhouse, the connector, the processor, the ClickHouse sink, the API, and — unless an OpenAI Admin key is given in
 OGMA_OPENAI_ADMIN_KEY or --openai-admin-key-file — an OpenAI simulator that a demo tenant is
 connected to. The demo tenant's API token is written to <data-dir>/token.`,
 		Args: cobra.NoArgs,
@@ -59,6 +62,7 @@ connected to. The demo tenant's API token is written to <data-dir>/token.`,
 	}
 	f := cmd.Flags()
 	addConnectFlags(cmd, &cfg.connect)
+	addProcessFlags(cmd, &cfg.process)
 	addAPIFlags(cmd, &cfg.api)
 	f.StringVar(&cfg.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker, when --kafka-brokers is not set")
 	f.StringVar(&cfg.clickhouse.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
@@ -130,11 +134,15 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	health := &api.Health{}
 	cfg.connect.health, cfg.connect.registry = health, reg
-	cfg.api.health, cfg.api.gatherer = health, reg
+	cfg.process.health, cfg.process.registry = health, reg
+	cfg.sink.health, cfg.sink.registry, cfg.sink.clickhouse = health, reg, cfg.clickhouse
+	cfg.api.health, cfg.api.gatherer, cfg.api.clickhouse = health, reg, cfg.clickhouse
 	cfg.api.onListening = func(httpAddr, grpcAddr string) {
 		cfg.banner(httpAddr, grpcAddr, simURL, token)
 	}
 	g.Go(func() error { return runConnect(gctx, &cfg.connect) })
+	g.Go(func() error { return runProcess(gctx, &cfg.process) })
+	g.Go(func() error { return runSinkClickHouse(gctx, &cfg.sink) })
 	g.Go(func() error { return runAPI(gctx, &cfg.api) })
 	return g.Wait()
 }
@@ -213,5 +221,7 @@ func (cfg *devConfig) banner(httpAddr, grpcAddr, simURL, token string) {
 	if simURL != "" {
 		fmt.Fprintf(w, "  OpenAI sim   %s/v1/organization/…   (keys: ogma sim openai --print-keys)\n", simURL)
 	}
-	fmt.Fprintf(w, "\nTry:\n  curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s/me/capabilities\n\n", tokenPath, httpAddr)
+	fmt.Fprintf(w, "\nTry:\n  curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s/me/capabilities\n", tokenPath, httpAddr)
+	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $(cat %s)\" 'http://%s/v1/usage?start=%s&end=%s&group_by=model'\n\n",
+		tokenPath, httpAddr, time.Now().UTC().AddDate(0, 0, -30).Format(time.DateOnly), time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly))
 }

@@ -37,6 +37,8 @@ type common struct {
 type runners struct {
 	dev     func(context.Context, *devConfig) error
 	connect func(context.Context, *connectConfig) error
+	process func(context.Context, *processConfig) error
+	sink    func(context.Context, *sinkConfig) error
 	api     func(context.Context, *apiConfig) error
 }
 
@@ -65,6 +67,8 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 	root.AddCommand(
 		newDevCmd(c, r.dev),
 		newConnectCmd(c, r.connect),
+		newProcessCmd(c, r.process),
+		newSinkCmd(c, r.sink),
 		newAPICmd(c, r.api),
 		newSimCmd(c, nil),
 		newTenantCmd(c, nil),
@@ -95,13 +99,18 @@ func (c *common) dial(log *slog.Logger) (topic.Dial, error) {
 	if len(c.kafkaBrokers) == 0 {
 		return nil, errors.New("no Kafka: set --kafka-brokers (OGMA_KAFKA_BROKERS), or run `ogma dev` for an embedded broker")
 	}
+	return topic.Seeds(c.kafkaBrokers, c.kafkaBase(log)...), nil
+}
+
+// kafkaBase is the client options every Kafka client of a role shares.
+func (c *common) kafkaBase(log *slog.Logger) []kgo.Opt {
 	// kgo's info lines come per connection and per transaction: below
 	// debug, only its warnings and errors are worth a line.
 	h := log.With("component", "kafka").Handler()
 	if !h.Enabled(context.Background(), slog.LevelDebug) {
 		h = atLeast{Handler: h, min: slog.LevelWarn}
 	}
-	return topic.Seeds(c.kafkaBrokers, kgo.WithLogger(kslog.New(slog.New(h)))), nil
+	return []kgo.Opt{kgo.WithLogger(kslog.New(slog.New(h)))}
 }
 
 // atLeast drops records below min.

@@ -33,4 +33,60 @@ var Migrations = []Migration{
 			ORDER BY (tenant, seq, hash)`,
 		},
 	},
+	{
+		Version: 2,
+		Name:    "usage projections",
+		Statements: []string{
+			// Settled usage facts, one row per fact key; the latest revision
+			// (highest seq) wins on merge and under FINAL.
+			`CREATE TABLE IF NOT EXISTS usage (
+				tenant String,
+				vendor String,
+				stream String,
+				key String,
+				primary_set UInt8,
+				day Date,
+				bucket_start DateTime('UTC'),
+				model String,
+				user_id String,
+				project_id String,
+				api_key_id String,
+				batch String,
+				service_tier String,
+				input_tokens Int64,
+				input_cached_tokens Int64,
+				output_tokens Int64,
+				num_model_requests Int64,
+				rev UInt32,
+				seq UInt64
+			) ENGINE = ReplacingMergeTree(seq)
+			ORDER BY (tenant, vendor, stream, key)`,
+			// Open buckets as last fetched. Each ogma.provisional record is one
+			// version (its offset) of a bucket: kind 0 a row, 1 the bucket
+			// settled (its rows are facts now), 2 the bucket was empty. Reads
+			// take each bucket's highest version.
+			`CREATE TABLE IF NOT EXISTS usage_provisional (
+				tenant String,
+				vendor String,
+				stream String,
+				bucket_start DateTime('UTC'),
+				version Int64,
+				kind UInt8,
+				row UInt32,
+				day Date,
+				model String,
+				user_id String,
+				project_id String,
+				api_key_id String,
+				batch String,
+				service_tier String,
+				input_tokens Int64,
+				input_cached_tokens Int64,
+				output_tokens Int64,
+				num_model_requests Int64,
+				fetched_at DateTime('UTC')
+			) ENGINE = ReplacingMergeTree
+			ORDER BY (tenant, vendor, stream, bucket_start, version, row)`,
+		},
+	},
 }

@@ -25,6 +25,244 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetUsageRequest selects and groups usage.
+type GetUsageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, inclusive: an RFC 3339 full-date (2026-11-01), UTC.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Last day, exclusive: an RFC 3339 full-date, UTC.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// Comma-separated dimensions to group by, any of day, model, user,
+	// project, api_key; none sums everything.
+	GroupBy string `protobuf:"bytes,3,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// openai, anthropic, or all (the default).
+	Vendor        string `protobuf:"bytes,4,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUsageRequest) Reset() {
+	*x = GetUsageRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUsageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUsageRequest) ProtoMessage() {}
+
+func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
+func (*GetUsageRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetUsageRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetGroupBy() string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+// UsageReport is the usage of the requested window.
+type UsageReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*UsageRow            `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageReport) Reset() {
+	*x = UsageReport{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageReport) ProtoMessage() {}
+
+func (x *UsageReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
+func (*UsageReport) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *UsageReport) GetRows() []*UsageRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// UsageRow is one group's token sums. Only the requested dimensions are set.
+type UsageRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Day   *string                `protobuf:"bytes,1,opt,name=day,proto3,oneof" json:"day,omitempty"`
+	Model *string                `protobuf:"bytes,2,opt,name=model,proto3,oneof" json:"model,omitempty"`
+	// The vendor user id ("" when the vendor named none).
+	User              *string `protobuf:"bytes,3,opt,name=user,proto3,oneof" json:"user,omitempty"`
+	Project           *string `protobuf:"bytes,4,opt,name=project,proto3,oneof" json:"project,omitempty"`
+	ApiKey            *string `protobuf:"bytes,5,opt,name=api_key,json=apiKey,proto3,oneof" json:"api_key,omitempty"`
+	InputTokens       int64   `protobuf:"varint,6,opt,name=input_tokens,json=inputTokens,proto3" json:"input_tokens,omitempty"`
+	InputCachedTokens int64   `protobuf:"varint,7,opt,name=input_cached_tokens,json=inputCachedTokens,proto3" json:"input_cached_tokens,omitempty"`
+	OutputTokens      int64   `protobuf:"varint,8,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
+	NumModelRequests  int64   `protobuf:"varint,9,opt,name=num_model_requests,json=numModelRequests,proto3" json:"num_model_requests,omitempty"`
+	// The row sums buckets that are still open: not chained, may change.
+	Provisional   bool `protobuf:"varint,10,opt,name=provisional,proto3" json:"provisional,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UsageRow) Reset() {
+	*x = UsageRow{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UsageRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UsageRow) ProtoMessage() {}
+
+func (x *UsageRow) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
+func (*UsageRow) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UsageRow) GetDay() string {
+	if x != nil && x.Day != nil {
+		return *x.Day
+	}
+	return ""
+}
+
+func (x *UsageRow) GetModel() string {
+	if x != nil && x.Model != nil {
+		return *x.Model
+	}
+	return ""
+}
+
+func (x *UsageRow) GetUser() string {
+	if x != nil && x.User != nil {
+		return *x.User
+	}
+	return ""
+}
+
+func (x *UsageRow) GetProject() string {
+	if x != nil && x.Project != nil {
+		return *x.Project
+	}
+	return ""
+}
+
+func (x *UsageRow) GetApiKey() string {
+	if x != nil && x.ApiKey != nil {
+		return *x.ApiKey
+	}
+	return ""
+}
+
+func (x *UsageRow) GetInputTokens() int64 {
+	if x != nil {
+		return x.InputTokens
+	}
+	return 0
+}
+
+func (x *UsageRow) GetInputCachedTokens() int64 {
+	if x != nil {
+		return x.InputCachedTokens
+	}
+	return 0
+}
+
+func (x *UsageRow) GetOutputTokens() int64 {
+	if x != nil {
+		return x.OutputTokens
+	}
+	return 0
+}
+
+func (x *UsageRow) GetNumModelRequests() int64 {
+	if x != nil {
+		return x.NumModelRequests
+	}
+	return 0
+}
+
+func (x *UsageRow) GetProvisional() bool {
+	if x != nil {
+		return x.Provisional
+	}
+	return false
+}
+
 // GetCapabilitiesRequest has no fields: the tenant comes from the token.
 type GetCapabilitiesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -34,7 +272,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +284,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +297,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -75,7 +313,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -87,7 +325,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -100,7 +338,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -138,7 +376,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -150,7 +388,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -163,7 +401,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -205,7 +443,33 @@ var File_ogma_v1_ogma_proto protoreflect.FileDescriptor
 
 const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
-	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"\x18\n" +
+	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"l\n" +
+	"\x0fGetUsageRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
+	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
+	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"4\n" +
+	"\vUsageReport\x12%\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\x8d\x03\n" +
+	"\bUsageRow\x12\x15\n" +
+	"\x03day\x18\x01 \x01(\tH\x00R\x03day\x88\x01\x01\x12\x19\n" +
+	"\x05model\x18\x02 \x01(\tH\x01R\x05model\x88\x01\x01\x12\x17\n" +
+	"\x04user\x18\x03 \x01(\tH\x02R\x04user\x88\x01\x01\x12\x1d\n" +
+	"\aproject\x18\x04 \x01(\tH\x03R\aproject\x88\x01\x01\x12\x1c\n" +
+	"\aapi_key\x18\x05 \x01(\tH\x04R\x06apiKey\x88\x01\x01\x12!\n" +
+	"\finput_tokens\x18\x06 \x01(\x03R\vinputTokens\x12.\n" +
+	"\x13input_cached_tokens\x18\a \x01(\x03R\x11inputCachedTokens\x12#\n" +
+	"\routput_tokens\x18\b \x01(\x03R\foutputTokens\x12,\n" +
+	"\x12num_model_requests\x18\t \x01(\x03R\x10numModelRequests\x12 \n" +
+	"\vprovisional\x18\n" +
+	" \x01(\bR\vprovisionalB\x06\n" +
+	"\x04_dayB\b\n" +
+	"\x06_modelB\a\n" +
+	"\x05_userB\n" +
+	"\n" +
+	"\b_projectB\n" +
+	"\n" +
+	"\b_api_key\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"[\n" +
 	"\fCapabilities\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x123\n" +
@@ -216,9 +480,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2r\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xc1\x01\n" +
 	"\vOgmaService\x12c\n" +
-	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilitiesB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
+	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
+	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usageB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
 
 var (
 	file_ogma_v1_ogma_proto_rawDescOnce sync.Once
@@ -232,21 +497,27 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_ogma_v1_ogma_proto_goTypes = []any{
-	(*GetCapabilitiesRequest)(nil), // 0: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),           // 1: ogma.v1.Capabilities
-	(*OpenAICapabilities)(nil),     // 2: ogma.v1.OpenAICapabilities
+	(*GetUsageRequest)(nil),        // 0: ogma.v1.GetUsageRequest
+	(*UsageReport)(nil),            // 1: ogma.v1.UsageReport
+	(*UsageRow)(nil),               // 2: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil), // 3: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),           // 4: ogma.v1.Capabilities
+	(*OpenAICapabilities)(nil),     // 5: ogma.v1.OpenAICapabilities
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
-	2, // 0: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	0, // 1: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	1, // 2: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	5, // 1: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	3, // 2: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	0, // 3: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	4, // 4: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	1, // 5: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -254,13 +525,14 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
+	file_ogma_v1_ogma_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	OgmaService_GetCapabilities_FullMethodName = "/ogma.v1.OgmaService/GetCapabilities"
+	OgmaService_GetUsage_FullMethodName        = "/ogma.v1.OgmaService/GetUsage"
 )
 
 // OgmaServiceClient is the client API for OgmaService service.
@@ -35,6 +36,10 @@ type OgmaServiceClient interface {
 	// GetCapabilities reports what the tenant's vendor integrations expose, as
 	// observed by the connectors.
 	GetCapabilities(ctx context.Context, in *GetCapabilitiesRequest, opts ...grpc.CallOption) (*Capabilities, error)
+	// GetUsage sums token usage per group over settled facts of each
+	// endpoint's primary group set, and adds the open buckets as last
+	// fetched, flagged provisional.
+	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*UsageReport, error)
 }
 
 type ogmaServiceClient struct {
@@ -55,6 +60,16 @@ func (c *ogmaServiceClient) GetCapabilities(ctx context.Context, in *GetCapabili
 	return out, nil
 }
 
+func (c *ogmaServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*UsageReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UsageReport)
+	err := c.cc.Invoke(ctx, OgmaService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OgmaServiceServer is the server API for OgmaService service.
 // All implementations must embed UnimplementedOgmaServiceServer
 // for forward compatibility.
@@ -65,6 +80,10 @@ type OgmaServiceServer interface {
 	// GetCapabilities reports what the tenant's vendor integrations expose, as
 	// observed by the connectors.
 	GetCapabilities(context.Context, *GetCapabilitiesRequest) (*Capabilities, error)
+	// GetUsage sums token usage per group over settled facts of each
+	// endpoint's primary group set, and adds the open buckets as last
+	// fetched, flagged provisional.
+	GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error)
 	mustEmbedUnimplementedOgmaServiceServer()
 }
 
@@ -77,6 +96,9 @@ type UnimplementedOgmaServiceServer struct{}
 
 func (UnimplementedOgmaServiceServer) GetCapabilities(context.Context, *GetCapabilitiesRequest) (*Capabilities, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCapabilities not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
 func (UnimplementedOgmaServiceServer) mustEmbedUnimplementedOgmaServiceServer() {}
 func (UnimplementedOgmaServiceServer) testEmbeddedByValue()                     {}
@@ -117,6 +139,24 @@ func _OgmaService_GetCapabilities_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OgmaService_GetUsage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUsageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetUsage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetUsage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OgmaService_ServiceDesc is the grpc.ServiceDesc for OgmaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -127,6 +167,10 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCapabilities",
 			Handler:    _OgmaService_GetCapabilities_Handler,
+		},
+		{
+			MethodName: "GetUsage",
+			Handler:    _OgmaService_GetUsage_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,110 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
+)
+
+// UsageReader answers usage queries; *clickhouse.Store is one.
+type UsageReader interface {
+	Usage(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, error)
+}
+
+// usageDims lists the group_by dimensions in the order the error names them.
+var usageDims = []string{"day", "model", "user", "project", "api_key"}
+
+func badRequest(format string, a ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, a...)
+}
+
+// parseUsage checks a usage request and names what is wrong with it.
+func parseUsage(tenant string, req *ogmav1.GetUsageRequest) (clickhouse.UsageQuery, error) {
+	q := clickhouse.UsageQuery{Tenant: tenant}
+	day := func(name, v string) (time.Time, error) {
+		if v == "" {
+			return time.Time{}, badRequest("%s is required: an RFC 3339 date such as 2026-11-01", name)
+		}
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return time.Time{}, badRequest("%s %q is not an RFC 3339 date (YYYY-MM-DD)", name, v)
+		}
+		return t, nil
+	}
+	var err error
+	if q.Start, err = day("start", req.GetStart()); err != nil {
+		return q, err
+	}
+	if q.End, err = day("end", req.GetEnd()); err != nil {
+		return q, err
+	}
+	if !q.End.After(q.Start) {
+		return q, badRequest("end %s must be after start %s (start is inclusive, end exclusive)", req.GetEnd(), req.GetStart())
+	}
+	if q.End.Sub(q.Start) > 366*24*time.Hour {
+		return q, badRequest("the window from %s to %s is longer than 366 days", req.GetStart(), req.GetEnd())
+	}
+	seen := map[string]bool{}
+	for d := range strings.SplitSeq(req.GetGroupBy(), ",") {
+		d = strings.TrimSpace(d)
+		if d == "" {
+			continue
+		}
+		if _, ok := clickhouse.UsageDims[d]; !ok {
+			return q, badRequest("group_by: unknown dimension %q; want any of %s", d, strings.Join(usageDims, ", "))
+		}
+		if seen[d] {
+			return q, badRequest("group_by: %q given twice", d)
+		}
+		seen[d] = true
+		q.GroupBy = append(q.GroupBy, d)
+	}
+	switch v := req.GetVendor(); v {
+	case "", "all":
+	case "openai", "anthropic":
+		q.Vendor = v
+	default:
+		return q, badRequest("vendor %q: want openai, anthropic or all", v)
+	}
+	return q, nil
+}
+
+// GetUsage returns the tenant's token sums; see the proto.
+func (s *Server) GetUsage(ctx context.Context, req *ogmav1.GetUsageRequest) (*ogmav1.UsageReport, error) {
+	q, err := parseUsage(tenantOf(ctx), req)
+	if err != nil {
+		return nil, err
+	}
+	if s.usage == nil {
+		return nil, status.Error(codes.Unavailable, "usage is not served by this process: no ClickHouse configured")
+	}
+	rows, err := s.usage.Usage(ctx, q)
+	if err != nil {
+		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
+		return nil, status.Error(codes.Unavailable, fmt.Sprintf("usage query failed: %v", err))
+	}
+	out := &ogmav1.UsageReport{Rows: make([]*ogmav1.UsageRow, 0, len(rows))}
+	for _, r := range rows {
+		row := &ogmav1.UsageRow{InputTokens: r.InputTokens, InputCachedTokens: r.InputCachedTokens,
+			OutputTokens: r.OutputTokens, NumModelRequests: r.NumModelRequests, Provisional: r.Provisional}
+		set := func(dim string, field **string) {
+			if v, ok := r.Dims[dim]; ok {
+				*field = &v
+			}
+		}
+		set("day", &row.Day)
+		set("model", &row.Model)
+		set("user", &row.User)
+		set("project", &row.Project)
+		set("api_key", &row.ApiKey)
+		out.Rows = append(out.Rows, row)
+	}
+	return out, nil
+}

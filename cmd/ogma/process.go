@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/pipeline/process"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+type processConfig struct {
+	*common
+	process process.Config
+
+	// Set by `ogma dev`.
+	health   *api.Health
+	registry prometheus.Registerer
+}
+
+func newProcessCmd(c *common, run func(context.Context, *processConfig) error) *cobra.Command {
+	cfg := &processConfig{common: c}
+	if run == nil {
+		run = runProcess
+	}
+	cmd := &cobra.Command{
+		Use:   "process",
+		Short: "Turn ogma.raw into the chained events, exactly once",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
+	}
+	addProcessFlags(cmd, cfg)
+	return cmd
+}
+
+func addProcessFlags(cmd *cobra.Command, cfg *processConfig) {
+	f := cmd.Flags()
+	f.StringVar(&cfg.process.TransactionalID, "process-id", "ogma-process-0",
+		"transactional id of this processor instance: unique and stable per instance")
+	f.StringVar(&cfg.process.StateDir, "process-state-dir", "", "the processor's local state store (default <data-dir>/process/<process-id>)")
+}
+
+func runProcess(ctx context.Context, cfg *processConfig) error {
+	log, dial, layout, err := cfg.kafka(ctx)
+	if err != nil {
+		return err
+	}
+	pc := cfg.process
+	if pc.StateDir == "" {
+		pc.StateDir = filepath.Join(cfg.dataDir, "process", pc.TransactionalID)
+	}
+	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, cfg.kafkaBase(log)...),
+		Layout: layout, Logger: log, Registerer: cfg.registry})
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return proc.Run(gctx) })
+	if cfg.health != nil {
+		ready := cfg.health.Add("processor")
+		g.Go(func() error { markReady(gctx, proc.Ready(), ready); return nil })
+	}
+	return g.Wait()
+}

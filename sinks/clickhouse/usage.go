@@ -1,0 +1,108 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// UsageDims are the dimensions usage can be grouped by, with their columns.
+var UsageDims = map[string]string{
+	"day":     "toString(day)",
+	"model":   "model",
+	"user":    "user_id",
+	"project": "project_id",
+	"api_key": "api_key_id",
+}
+
+// UsageQuery asks for token sums of one tenant.
+type UsageQuery struct {
+	Tenant string
+	// Start is inclusive, End exclusive; both are UTC days.
+	Start, End time.Time
+	// GroupBy holds keys of UsageDims, in output order.
+	GroupBy []string
+	// Vendor narrows to one vendor; "" is all.
+	Vendor string
+}
+
+// UsageRow is one group's sums.
+type UsageRow struct {
+	// Dims holds the group's value of each GroupBy dimension.
+	Dims                                                           map[string]string
+	InputTokens, InputCachedTokens, OutputTokens, NumModelRequests int64
+	// Provisional rows come from buckets not settled yet.
+	Provisional bool
+}
+
+// Usage sums settled usage facts of the primary group set (the latest
+// revision of each), then open buckets as last fetched, flagged
+// provisional.
+func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	var cols []string
+	for _, d := range q.GroupBy {
+		c, ok := UsageDims[d]
+		if !ok {
+			return nil, fmt.Errorf("usage: unknown dimension %q", d)
+		}
+		cols = append(cols, c)
+	}
+	sel, group := "", ""
+	if len(cols) > 0 {
+		sel = strings.Join(cols, ", ") + ", "
+		group = " GROUP BY " + strings.Join(cols, ", ") + " ORDER BY " + strings.Join(cols, ", ")
+	}
+	sums := "sum(input_tokens), sum(input_cached_tokens), sum(output_tokens), sum(num_model_requests)"
+	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
+	vendor, args := "", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}
+	if q.Vendor != "" {
+		vendor, args = " AND vendor = ?", append(args, q.Vendor)
+	}
+	settled := "SELECT " + sel + sums + " FROM usage FINAL WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1" + vendor + group
+	out, err := s.usageRows(ctx, settled, args, len(cols), q.GroupBy, false)
+	if err != nil {
+		return nil, err
+	}
+	latest := "SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start"
+	open := "SELECT " + sel + sums + " FROM usage_provisional WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND kind = 0" + vendor +
+		" AND (vendor, stream, bucket_start, version) IN (" + latest + ")" + group
+	prov, err := s.usageRows(ctx, open, append(args, q.Tenant), len(cols), q.GroupBy, true)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, prov...), nil
+}
+
+func (s *Store) usageRows(ctx context.Context, query string, args []any, ncols int, dims []string, provisional bool) ([]UsageRow, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("usage query: %w", err)
+	}
+	defer rows.Close()
+	var out []UsageRow
+	for rows.Next() {
+		vals := make([]string, ncols)
+		var r UsageRow
+		dest := make([]any, 0, ncols+4)
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		dest = append(dest, &r.InputTokens, &r.InputCachedTokens, &r.OutputTokens, &r.NumModelRequests)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("usage query: %w", err)
+		}
+		if r.NumModelRequests == 0 && r.InputTokens == 0 && r.OutputTokens == 0 && ncols == 0 && provisional {
+			continue // no open bucket at all
+		}
+		r.Dims = map[string]string{}
+		for i, d := range dims {
+			r.Dims[d] = vals[i]
+		}
+		r.Provisional = provisional
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
