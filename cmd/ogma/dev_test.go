@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
@@ -18,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -220,6 +224,44 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		})
 	}
 
+	// Issue 3: /v1/usage over the 90-day window equals the simulator's own
+	// totals, grouped by model and by user; today's open bucket is there,
+	// flagged provisional.
+	sim := openaisim.New(openaisim.Config{Seed: devSeed})
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	start := today.AddDate(0, 0, -90)
+	for _, dim := range []string{"model", "user"} {
+		want := map[string]int64{}
+		for day := start; day.Before(today); day = day.Add(24 * time.Hour) {
+			for _, r := range sim.Completions(day, openaisim.CompletionsGroupBy) {
+				k := deref(r.Model)
+				if dim == "user" {
+					k = deref(r.UserID)
+				}
+				want[k] += r.InputTokens + r.OutputTokens
+			}
+		}
+		waitUntil(t, "/v1/usage by "+dim+" to equal the simulator", func() bool {
+			got := map[string]int64{}
+			for _, r := range d.usage(t, tok, start, today, dim) {
+				got[r.dims[dim]] += r.input + r.output
+			}
+			return fmt.Sprint(got) == fmt.Sprint(want)
+		})
+	}
+	waitUntil(t, "a provisional row for today", func() bool {
+		for _, r := range d.usage(t, tok, today, today.Add(24*time.Hour), "day") {
+			if r.provisional && r.dims["day"] == today.Format(time.DateOnly) && r.input > 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if s, body := d.get(t, "/v1/usage?start=2026-01-02&end=2026-01-01", tok); s != http.StatusBadRequest || !strings.Contains(body, "must be after start") {
+		t.Errorf("a reversed window = %d %s, want 400 naming the problem", s, body)
+	}
+	ledgerBefore := verifyLedger(t, db)
+
 	// kcat, a librdkafka client, lists every topic of the embedded broker.
 	out, err := exec.CommandContext(t.Context(), "kcat", "-L", "-b", d.kafka, "-m", "10").CombinedOutput()
 	if err != nil {
@@ -247,8 +289,10 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	cursors := rawRecords(t, d.kafka, topic.Cursors)
 	d.stop(t)
 
-	// Restart on the same data dir.
-	d, err = startDev(t, dataDir, db)
+	// Restart on the same data dir, now with the key of another
+	// organization (another simulator seed): the key is re-sealed as a new
+	// generation, and the other org's data makes new events on the chain.
+	d, err = startDev(t, dataDir, db, "--sim-seed", "2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,6 +332,16 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		t.Errorf("group offset after restart = %+v (%v), want 1", o, err)
 	}
 	controlRecs := rawRecords(t, d.kafka, topic.Control)
+	eventRecs := rawRecords(t, d.kafka, topic.Events)
+	// Issue 3: after the restart, no event is duplicated and seq continues.
+	waitUntil(t, "the ledger to take the events after the restart", func() bool {
+		return d.metric(t, "ogma_processor_transactions_total", "result", "committed") >= 1
+	})
+	events := len(rawRecords(t, d.kafka, topic.Events))
+	waitUntil(t, "the ledger to hold every event of ogma.events", func() bool { return ledgerCount(t, db) == events })
+	if after := verifyLedger(t, db); after <= ledgerBefore || after != events {
+		t.Errorf("ledger after the restart: %d events (before %d, in Kafka %d)", after, ledgerBefore, events)
+	}
 	d.stop(t)
 
 	// A different partition count is refused, clearly.
@@ -297,14 +351,19 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	}
 
 	// The sealed key is nowhere in clear.
-	key := openaisim.New(openaisim.Config{Seed: devSeed}).Key(openaisim.KeyFull)
-	secret := key[len(key)-20:] // an unredacted tail is a leak too
+	var secrets []string
+	for _, seed := range []int64{devSeed, 2} {
+		key := openaisim.New(openaisim.Config{Seed: seed}).Key(openaisim.KeyFull)
+		secrets = append(secrets, key[len(key)-20:]) // an unredacted tail is a leak too
+	}
 	check := func(where string, b []byte) {
-		if bytes.Contains(b, []byte(secret)) {
-			t.Errorf("the admin key appears in clear in %s", where)
+		for _, secret := range secrets {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("the admin key appears in clear in %s", where)
+			}
 		}
 	}
-	for _, recs := range [][]*kgo.Record{after, controlRecs, cursors} {
+	for _, recs := range [][]*kgo.Record{after, controlRecs, cursors, eventRecs} {
 		for _, r := range recs {
 			check(r.Topic+" record "+string(r.Key), append(r.Key, r.Value...))
 		}
@@ -317,4 +376,107 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+type usageRow struct {
+	dims          map[string]string
+	input, output int64
+	provisional   bool
+}
+
+func (d *devRun) usage(t *testing.T, tok string, start, end time.Time, groupBy string) []usageRow {
+	t.Helper()
+	status, body := d.get(t, "/v1/usage?start="+start.Format(time.DateOnly)+"&end="+end.Format(time.DateOnly)+"&group_by="+groupBy, tok)
+	if status != 200 {
+		t.Fatalf("/v1/usage = %d %s", status, body)
+	}
+	var resp struct {
+		Rows []map[string]any `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		t.Fatal(err)
+	}
+	var out []usageRow
+	for _, r := range resp.Rows {
+		u := usageRow{dims: map[string]string{}}
+		for _, dim := range []string{"day", "model", "user", "project", "api_key"} {
+			if v, ok := r[dim].(string); ok {
+				u.dims[dim] = v
+			}
+		}
+		u.input, _ = strconv.ParseInt(fmt.Sprint(r["input_tokens"]), 10, 64)
+		u.output, _ = strconv.ParseInt(fmt.Sprint(r["output_tokens"]), 10, 64)
+		u.provisional, _ = r["provisional"].(bool)
+		out = append(out, u)
+	}
+	return out
+}
+
+// verifyLedger recomputes the ClickHouse ledger independently — hash =
+// SHA-256(canonical), prev links, seq contiguous from 1 with no duplicate,
+// data_digest = SHA-256(salt ‖ data) — and returns its event count.
+func verifyLedger(t *testing.T, db string) int {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows, err := conn.Query(t.Context(), "SELECT tenant, seq, prev, hash, canonical, data, salt, data_digest FROM events FINAL ORDER BY tenant, seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	var lastTenant, lastHash string
+	var lastSeq uint64
+	for rows.Next() {
+		var tenant, prev, hash, canonical, data, salt, digest string
+		var seq uint64
+		if err := rows.Scan(&tenant, &seq, &prev, &hash, &canonical, &data, &salt, &digest); err != nil {
+			t.Fatal(err)
+		}
+		if tenant != lastTenant {
+			lastTenant, lastHash, lastSeq = tenant, strings.Repeat("0", 64), 0
+		}
+		if seq != lastSeq+1 {
+			t.Fatalf("%s: seq %d after %d (a gap or a duplicate)", tenant, seq, lastSeq)
+		}
+		h := sha256.Sum256([]byte(canonical))
+		if hex.EncodeToString(h[:]) != hash || prev != lastHash {
+			t.Fatalf("%s seq %d: hash or prev does not recompute", tenant, seq)
+		}
+		s, _ := hex.DecodeString(salt)
+		dd := sha256.Sum256(append(s, data...))
+		if hex.EncodeToString(dd[:]) != digest || !strings.Contains(canonical, `"data_digest":"`+digest+`"`) {
+			t.Fatalf("%s seq %d: data_digest does not recompute", tenant, seq)
+		}
+		lastHash, lastSeq = hash, seq
+		n++
+	}
+	if n == 0 {
+		t.Fatal("the ledger is empty")
+	}
+	return n
+}
+
+func ledgerCount(t *testing.T, db string) int {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(t.Context(), "SELECT count() FROM events FINAL").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return int(n)
 }

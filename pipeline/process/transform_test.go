@@ -1,0 +1,124 @@
+package process
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+)
+
+var fetched = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// walk returns the raw records of one complete directory walk of users.
+func walk(snap string, users ...string) []*kgo.Record {
+	var recs []*kgo.Record
+	add := func(marker string, data string, count int) {
+		r := &envelope.Raw{V: 1, Tenant: "acme", Vendor: "openai", Stream: "users", FetchedAt: fetched,
+			Salt: strings.Repeat("ab", 32), Snapshot: &envelope.Snapshot{ID: snap, Marker: marker, Count: count}}
+		if data != "" {
+			r.Data = json.RawMessage(data)
+		}
+		recs = append(recs, &kgo.Record{Value: r.Marshal()})
+	}
+	add(envelope.Begin, "", 0)
+	for _, u := range users {
+		add(envelope.Item, u, 0)
+	}
+	add(envelope.End, "", len(users))
+	return recs
+}
+
+// runBatch transforms recs as one committed batch and returns the events.
+func runBatch(t *testing.T, s *Store, recs []*kgo.Record) []*event.Record {
+	t.Helper()
+	tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+	if _, err := tr.run(recs, -1, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.ov.commit(); err != nil {
+		t.Fatal(err)
+	}
+	var out []*event.Record
+	for _, r := range tr.out {
+		if r.Topic == topic.Events {
+			e, err := event.DecodeRecord(r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// DESIGN "Directory snapshots": an object missing from a complete walk
+// becomes an absent revision; using a key (last_used_at) is not a change.
+func TestDirectoryWalksMakeAbsentRevisions(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ada := `{"id":"user-1","email":"ada@example.com","api_key_last_used_at":1}`
+	alan := `{"id":"user-2","email":"alan@example.com"}`
+
+	evs := runBatch(t, s, walk("s1", ada, alan))
+	if len(evs) != 2 || evs[0].Event.Kind != event.Identity || evs[0].Event.Rev != 0 {
+		t.Fatalf("first walk made %d events, want 2 identity events at rev 0", len(evs))
+	}
+
+	// ada used a key (only *_last_used_at changed); alan is gone.
+	evs = runBatch(t, s, walk("s2", strings.Replace(ada, `"api_key_last_used_at":1`, `"api_key_last_used_at":99`, 1)))
+	if len(evs) != 1 {
+		t.Fatalf("second walk made %d events, want only alan's absent revision", len(evs))
+	}
+	if e := evs[0]; string(e.Data) != "null" || e.Event.Rev != 1 || !strings.Contains(string(e.Event.Key), "user-2") || e.Event.Seq != 3 {
+		t.Errorf("absent revision = %s rev %d seq %d, want user-2's null data at rev 1, seq 3", e.Event.Key, e.Event.Rev, e.Event.Seq)
+	}
+
+	// Still gone: nothing new. Back again: a new revision.
+	if evs := runBatch(t, s, walk("s3", ada)); len(evs) != 0 {
+		t.Errorf("a third walk without alan made %d events", len(evs))
+	}
+	evs = runBatch(t, s, walk("s4", ada, alan))
+	if len(evs) != 1 || evs[0].Event.Rev != 2 {
+		t.Fatalf("alan's return made %v, want one event at rev 2", evs)
+	}
+
+	// A walk seen only in part (its begin marker missing) proves nothing.
+	part := walk("s5", ada)[1:]
+	if evs := runBatch(t, s, part); len(evs) != 0 {
+		t.Errorf("a walk without its begin made %d events", len(evs))
+	}
+}
+
+// The transform is pure: the same state and input give the same bytes.
+func TestTransformIsDeterministic(t *testing.T) {
+	var outs [][]*kgo.Record
+	for range 2 {
+		s, err := OpenStore(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+		if _, err := tr.run(walk("s1", `{"id":"user-1"}`, `{"id":"user-2"}`), -1, true); err != nil {
+			t.Fatal(err)
+		}
+		outs = append(outs, tr.out)
+		s.Close()
+	}
+	if len(outs[0]) != len(outs[1]) {
+		t.Fatal("different record counts")
+	}
+	for i := range outs[0] {
+		if string(outs[0][i].Value) != string(outs[1][i].Value) || string(outs[0][i].Key) != string(outs[1][i].Key) {
+			t.Fatalf("record %d differs between two runs", i)
+		}
+	}
+}
