@@ -1,6 +1,9 @@
 package process
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 )
 
 // Store is the processor's local state, in Pebble so that the dedupe map
@@ -18,7 +23,7 @@ import (
 // namespaced by raw partition:
 //
 //	h/<p>/<tenant>                         → head {seq, hash}
-//	d/<p>/<tenant>/<stream>/<key JCS>      → dedupe entry {digest, rev, data_digest, absent}
+//	d/<p>/<tenant>/<stream>/<key>          → dedupe entry (binary: absent, rev, digest, data_digest)
 //	s/<p>/<tenant>/<stream>                → the snapshot (directory walk) in progress
 //	n/<p>/<tenant>/<stream>/<snap>/<key>   → an object seen by that walk
 //	c/<p>                                  → checkpoint {raw, events offsets}
@@ -99,6 +104,39 @@ type Entry struct {
 	Absent     bool   `json:"absent,omitempty"`
 }
 
+// entrySize is the binary form: flags, rev, digest, data digest.
+const entrySize = 1 + 4 + 32 + 32
+
+func (e Entry) marshal() []byte {
+	b := make([]byte, entrySize)
+	if e.Absent {
+		b[0] = 1
+	}
+	binary.BigEndian.PutUint32(b[1:], e.Rev)
+	hex.Decode(b[5:37], []byte(e.Digest))
+	hex.Decode(b[37:], []byte(e.DataDigest))
+	return b
+}
+
+func unmarshalEntry(b []byte) (Entry, error) {
+	if len(b) != entrySize {
+		return Entry{}, fmt.Errorf("dedupe entry of %d bytes, want %d", len(b), entrySize)
+	}
+	return Entry{Absent: b[0]&1 != 0, Rev: binary.BigEndian.Uint32(b[1:]),
+		Digest: hex.EncodeToString(b[5:37]), DataDigest: hex.EncodeToString(b[37:])}, nil
+}
+
+func (o *overlay) getEntry(k string) (Entry, bool, error) {
+	b, ok, err := o.get(k)
+	if err != nil || !ok {
+		return Entry{}, false, err
+	}
+	e, err := unmarshalEntry(b)
+	return e, err == nil, err
+}
+
+func (o *overlay) setEntry(k string, e Entry) { o.set(k, e.marshal()) }
+
 // Checkpoint is how far the store has applied: the last raw offset
 // processed and the last ogma.events offset reflected.
 type Checkpoint struct {
@@ -109,8 +147,16 @@ type Checkpoint struct {
 func pfx(p int32) string { return strconv.Itoa(int(p)) + "/" }
 
 func headKey(p int32, tenant string) string { return "h/" + pfx(p) + tenant }
+
+// dedupeKey keeps directory keys readable — the end of a walk scans them
+// to find what is absent — and stores every other key as its SHA-256,
+// which is all a lookup needs and a fraction of a usage key's size.
 func dedupeKey(p int32, tenant, stream string, key []byte) string {
-	return dedupePrefix(p, tenant, stream) + string(key)
+	if normalize.IsDirectory("openai", stream) {
+		return dedupePrefix(p, tenant, stream) + string(key)
+	}
+	h := sha256.Sum256(key)
+	return dedupePrefix(p, tenant, stream) + string(h[:])
 }
 func dedupePrefix(p int32, tenant, stream string) string {
 	return "d/" + pfx(p) + tenant + "/" + stream + "/"

@@ -204,8 +204,7 @@ func (t *transform) count(emitted bool) {
 // returns the data digest of the key's current event.
 func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source) (string, bool, error) {
 	dk := dedupeKey(t.p, raw.Tenant, raw.Stream, f.Key)
-	var ent Entry
-	had, err := t.ov.getJSON(dk, &ent)
+	ent, had, err := t.ov.getEntry(dk)
 	if err != nil {
 		return "", false, err
 	}
@@ -220,7 +219,7 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	if err != nil {
 		return "", false, err
 	}
-	t.ov.setJSON(dk, Entry{Digest: f.Digest, Rev: rev, DataDigest: rec.Event.DataDigest, Absent: string(f.Data) == "null"})
+	t.ov.setEntry(dk, Entry{Digest: f.Digest, Rev: rev, DataDigest: rec.Event.DataDigest, Absent: string(f.Data) == "null"})
 	return rec.Event.DataDigest, true, nil
 }
 
@@ -299,8 +298,8 @@ func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record)
 				}
 				continue
 			}
-			var ent Entry
-			if _, err := t.ov.getJSON(dk, &ent); err != nil {
+			ent, _, err := t.ov.getEntry(dk)
+			if err != nil {
 				return err
 			}
 			if ent.Absent {

@@ -1,0 +1,97 @@
+package event_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/ogma-dev/ogma/pipeline/event"
+)
+
+// vector is the README's test vector: an event's fields, its data and
+// salt, and what they must give.
+type vector struct {
+	Event      event.Event     `json:"event"`
+	Data       string          `json:"data"` // the exact bytes: JCS of the vendor object
+	Salt       string          `json:"salt"`
+	DataDigest string          `json:"data_digest"`
+	Canonical  string          `json:"canonical"`
+	Hash       string          `json:"hash"`
+}
+
+const vectorFile = "testdata/vector.json"
+
+func sample() vector {
+	return vector{
+		Event: event.Event{Tenant: "acme", Seq: 1, Prev: event.Genesis, Kind: event.Fact, Vendor: "openai",
+			Stream: "usage.completions", Rev: 0, ObservedAt: "2026-11-27T12:00:00Z",
+			Key: json.RawMessage(`{"api_key_id":"key_abc","batch":"false","bucket_start":"2026-11-26T00:00:00Z","bucket_width":"1d",` +
+				`"endpoint":"completions","group_set":["api_key_id","batch","model","project_id","service_tier","user_id"],` +
+				`"model":"gpt-6-sol","project_id":"proj_abc","service_tier":"default","user_id":"user-abc"}`)},
+		Data: (`{"api_key_id":"key_abc","batch":false,"input_cached_tokens":400,"input_tokens":1000,` +
+			`"model":"gpt-6-sol","num_model_requests":5,"object":"organization.usage.completions.result",` +
+			`"output_tokens":500,"project_id":"proj_abc","service_tier":"default","user_id":"user-abc"}`),
+		Salt: "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+	}
+}
+
+// The event format is frozen: this vector, published in the README, must
+// keep giving the same canonical bytes and hash (OGMA_UPDATE_GOLDEN=1 writes
+// it, which must never be needed again once data exists).
+func TestVector(t *testing.T) {
+	v := sample()
+	rec, err := event.Seal(v.Event, []byte(v.Data), v.Salt, event.Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Event, v.DataDigest, v.Canonical, v.Hash = rec.Event, rec.Event.DataDigest, rec.Canonical, rec.Hash
+	got, _ := json.MarshalIndent(v, "", "  ")
+	if os.Getenv("OGMA_UPDATE_GOLDEN") != "" {
+		if _, err := os.Stat(vectorFile); err != nil {
+			os.WriteFile(vectorFile, append(got, '\n'), 0o644)
+		}
+	}
+	want, err := os.ReadFile(vectorFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w vector
+	if err := json.Unmarshal(want, &w); err != nil {
+		t.Fatal(err)
+	}
+	if w.Canonical != v.Canonical || w.Hash != v.Hash || w.DataDigest != v.DataDigest {
+		t.Fatalf("the v1 format changed:\ngot  %s\nwant %s", got, want)
+	}
+	// The file's own event fields seal to its canonical bytes.
+	again, err := event.Seal(w.Event, []byte(w.Data), w.Salt, event.Source{})
+	if err != nil || again.Canonical != w.Canonical || again.Hash != w.Hash {
+		t.Fatalf("the vector's event does not seal to its canonical bytes (%v)", err)
+	}
+	// And independently of the package: the hash is SHA-256 of the bytes,
+	// the data digest SHA-256 of salt ‖ data.
+	h := sha256.Sum256([]byte(w.Canonical))
+	salt, _ := hex.DecodeString(w.Salt)
+	d := sha256.Sum256(append(salt, w.Data...))
+	if hex.EncodeToString(h[:]) != w.Hash || hex.EncodeToString(d[:]) != w.DataDigest {
+		t.Error("the vector does not recompute with plain SHA-256")
+	}
+}
+
+// Canonicalizing twice changes nothing; key order and whitespace of the
+// input do not matter.
+func FuzzCanonicalize(f *testing.F) {
+	f.Add([]byte(`{"b":1,"a":[true,null,"x"],"c":{"z":0.5,"y":1e3}}`))
+	f.Add([]byte(`{"a": "\u00e9", "b": -0.0}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := event.Canonicalize(b)
+		if err != nil {
+			return
+		}
+		again, err := event.Canonicalize(c)
+		if err != nil || string(again) != string(c) {
+			t.Fatalf("canonicalizing twice changed %s into %s (%v)", c, again, err)
+		}
+	})
+}
