@@ -13,12 +13,12 @@ import (
 // vector is the README's test vector: an event's fields, its data and
 // salt, and what they must give.
 type vector struct {
-	Event      event.Event     `json:"event"`
-	Data       string          `json:"data"` // the exact bytes: JCS of the vendor object
-	Salt       string          `json:"salt"`
-	DataDigest string          `json:"data_digest"`
-	Canonical  string          `json:"canonical"`
-	Hash       string          `json:"hash"`
+	Event      event.Event `json:"event"`
+	Data       string      `json:"data"` // the exact bytes: JCS of the vendor object
+	Salt       string      `json:"salt"`
+	DataDigest string      `json:"data_digest"`
+	Canonical  string      `json:"canonical"`
+	Hash       string      `json:"hash"`
 }
 
 const vectorFile = "testdata/vector.json"
