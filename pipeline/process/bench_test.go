@@ -1,0 +1,133 @@
+package process_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/process"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+)
+
+// benchRows is the number of raw usage rows each benchmark iteration reads.
+const benchRows = 20000
+
+// seedRaw fills ogma.raw with settled usage buckets of 100 distinct rows
+// each, every row a new fact, for one tenant.
+func seedRaw(b *testing.B, c *topictest.Cluster) int {
+	cl, err := c.Dial(topic.ProducerOpt())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cl.Close()
+	group := []string{"api_key_id", "batch", "model", "project_id", "service_tier", "user_id"}
+	var recs []*kgo.Record
+	for i := range benchRows {
+		day := int64(1780000000/86400+i/100) * 86400
+		r := &envelope.Raw{V: 1, Tenant: "acme", Vendor: "openai", Stream: "usage.completions",
+			FetchedAt: time.Unix(day+3*86400, 0).UTC(), Salt: envelope.NewSalt(), GroupSet: group,
+			Bucket: &envelope.Bucket{Start: day, End: day + 86400, Width: "1d", Rows: 100, Row: i % 100},
+			Data: json.RawMessage(fmt.Sprintf(`{"object":"organization.usage.completions.result","input_tokens":%d,"output_tokens":%d,`+
+				`"input_cached_tokens":0,"num_model_requests":3,"project_id":"proj_abc","user_id":"user-%d","api_key_id":"key_%d",`+
+				`"model":"gpt-6-sol","batch":false,"service_tier":"default"}`, 1000+i, 500+i, i%100, i%100))}
+		recs = append(recs, c.Layout.Record(topic.Raw, "acme", []byte(r.Key()), r.Marshal()))
+	}
+	if err := cl.ProduceSync(b.Context(), recs...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	return len(recs)
+}
+
+// drained waits until group has committed every raw record.
+func drained(b *testing.B, c *topictest.Cluster, group string, n int) {
+	cl, _ := c.Dial()
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	part := c.Layout.Partition("acme")
+	for {
+		offs, err := adm.FetchOffsets(b.Context(), group)
+		if err == nil {
+			if o, ok := offs.Lookup(topic.Raw, part); ok && o.At >= int64(n) {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition
+	}
+}
+
+// BenchmarkProcessor runs the processor over 20k raw usage rows beside a
+// bare GroupTransactSession copy loop over the same input, in one run.
+func BenchmarkProcessor(b *testing.B) {
+	c := topictest.New(b)
+	n := seedRaw(b, c)
+	iter := 0
+	b.Run("loop=copy", func(b *testing.B) {
+		for b.Loop() {
+			iter++
+			group := "bench-copy-" + strconv.Itoa(iter)
+			ctx, cancel := context.WithCancel(b.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); copyLoop(ctx, b, c, group) }()
+			drained(b, c, group, n)
+			cancel()
+			<-done
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+	})
+	b.Run("loop=processor", func(b *testing.B) {
+		for b.Loop() {
+			iter++
+			group := "bench-process-" + strconv.Itoa(iter)
+			proc, err := process.New(process.Config{Group: group, TransactionalID: group, StateDir: b.TempDir()},
+				process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(b.Context())
+			done := make(chan struct{})
+			go func() { defer close(done); proc.Run(ctx) }()
+			drained(b, c, group, n)
+			cancel()
+			<-done
+		}
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
+
+// copyLoop is the baseline: the same exactly-once session, copying each raw
+// record to ogma.deadletter unchanged.
+func copyLoop(ctx context.Context, b *testing.B, c *topictest.Cluster, group string) {
+	sess, err := kgo.NewGroupTransactSession(append(topic.Opts(c.Broker.Addrs()),
+		topic.ProducerOpt(), kgo.TransactionalID(group), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic.Raw),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets())...)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer sess.Close()
+	for {
+		fs := sess.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err := sess.Begin(); err != nil {
+			b.Error(err)
+			return
+		}
+		p := kgo.AbortingFirstErrPromise(sess.Client())
+		fs.EachRecord(func(r *kgo.Record) {
+			sess.Client().Produce(ctx, &kgo.Record{Topic: topic.Deadletter, Partition: r.Partition, Key: r.Key, Value: r.Value}, p.Promise())
+		})
+		if _, err := sess.End(ctx, kgo.TransactionEndTry(p.Err() == nil)); err != nil {
+			return
+		}
+	}
+}
