@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -94,4 +95,20 @@ func FuzzCanonicalize(f *testing.F) {
 			t.Fatalf("canonicalizing twice changed %s into %s (%v)", c, again, err)
 		}
 	})
+}
+
+// The README publishes the vector; it must be this one.
+func TestReadmeShowsVector(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w vector
+	b, _ := os.ReadFile(vectorFile)
+	json.Unmarshal(b, &w)
+	for _, s := range []string{w.Canonical, w.Hash, w.DataDigest, w.Data, w.Salt} {
+		if !strings.Contains(string(readme), s) {
+			t.Errorf("README does not show %.60s…", s)
+		}
+	}
 }
