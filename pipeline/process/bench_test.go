@@ -107,7 +107,7 @@ func BenchmarkProcessor(b *testing.B) {
 func copyLoop(ctx context.Context, b *testing.B, c *topictest.Cluster, group string) {
 	sess, err := kgo.NewGroupTransactSession(append(topic.Opts(c.Broker.Addrs()),
 		topic.ProducerOpt(), kgo.TransactionalID(group), kgo.ConsumerGroup(group), kgo.ConsumeTopics(topic.Raw),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.RequireStableFetchOffsets())...)
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
 		b.Error(err)
 		return

@@ -136,9 +136,9 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.TransactionalID(p.cfg.TransactionalID),
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(topic.Raw),
+		// kgo always fetches group offsets with RequireStable: offsets that a
+		// transaction still open committed are not trusted.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		// Offsets committed by a transaction still open are not trusted.
-		kgo.RequireStableFetchOffsets(),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
