@@ -1,0 +1,145 @@
+package clickhouse_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
+	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// chain returns n sealed events of tenant, with data tagged by variant so
+// that two variants fork at seq 1.
+func chain(t *testing.T, tenant, variant string, n int) []*event.Record {
+	t.Helper()
+	var out []*event.Record
+	prev := event.Genesis
+	for i := 1; i <= n; i++ {
+		rec, err := event.Seal(event.Event{Tenant: tenant, Seq: uint64(i), Prev: prev, Kind: event.Identity, Vendor: "openai",
+			Stream: "users", Key: []byte(`{"id":"user-` + variant + `","object":"user"}`), ObservedAt: "2026-11-27T12:00:00Z"},
+			[]byte(`{"id":"user-`+variant+`"}`), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = rec.Hash
+		out = append(out, rec)
+	}
+	return out
+}
+
+func count(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(t.Context(), "SELECT count() FROM events FINAL WHERE tenant = ?", tenant).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// Issue 3: the sink is idempotent under redelivery, and refuses a tenant
+// whose ClickHouse ledger is ahead of Kafka's (a lost broker state must not
+// overwrite history), while other tenants go on.
+func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
+	cfg := chtest.NewDB(t)
+	store, err := clickhouse.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c := topictest.New(t)
+	produce := func(recs ...*event.Record) {
+		cl, _ := c.Dial(topic.ProducerOpt())
+		defer cl.Close()
+		var krs []*kgo.Record
+		for _, r := range recs {
+			krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
+		}
+		if err := cl.ProduceSync(t.Context(), krs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(group string, reg *prometheus.Registry) (stop func()) {
+		var r prometheus.Registerer // a nil *Registry must not become a non-nil interface
+		if reg != nil {
+			r = reg
+		}
+		sink, err := clickhouse.NewSink(clickhouse.SinkConfig{Group: group, FlushEvery: 50 * time.Millisecond}, store,
+			clickhouse.SinkDeps{Dial: c.Dial, Registerer: r})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { defer close(done); sink.Run(ctx) }()
+		return func() { cancel(); <-done }
+	}
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(30 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(10 * time.Millisecond) // polling a condition under a deadline
+		}
+	}
+
+	acme := chain(t, "acme", "a", 3)
+	produce(acme...)
+	stop := run("sink-1", nil)
+	waitFor("acme's 3 events", func() bool { return count(t, cfg, "acme") == 3 })
+	stop()
+
+	// Redelivery: a second group reads everything again; nothing doubles.
+	stop = run("sink-2", nil)
+	produce(chain(t, "globex", "g", 2)...)
+	waitFor("globex's events", func() bool { return count(t, cfg, "globex") == 2 })
+	if n := count(t, cfg, "acme"); n != 3 {
+		t.Errorf("after redelivery acme has %d events, want 3", n)
+	}
+	stop()
+
+	// Kafka lost acme's history and started over with other events: the
+	// sink refuses acme rather than write a fork, and goes on with globex.
+	reg := prometheus.NewRegistry()
+	stop = run("sink-3", reg)
+	defer stop()
+	produce(chain(t, "acme", "other", 4)...)
+	produce(chain(t, "globex", "g", 3)...)
+	waitFor("globex's third event", func() bool { return count(t, cfg, "globex") == 3 })
+	waitFor("acme refused", func() bool {
+		return testutil.ToFloat64(refusedCounter(reg)) == 1
+	})
+	if n := count(t, cfg, "acme"); n != 3 {
+		t.Errorf("acme has %d ledger rows after the diverged history, want its 3 original", n)
+	}
+}
+
+func refusedCounter(reg *prometheus.Registry) prometheus.Collector {
+	mfs, _ := reg.Gather()
+	v := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "ogma_sink_clickhouse_tenants_refused_total" {
+			v = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x", Help: "x"}, func() float64 { return v })
+}
