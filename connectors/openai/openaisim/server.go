@@ -40,7 +40,19 @@ type Config struct {
 	KeyGroupingFloor int64
 	// Now is the simulator's clock. Default time.Now.
 	Now func() time.Time
+	// Tier is the organization's plan: TierPayg (default) or
+	// TierEnterprise. Audit logs have events only on Enterprise.
+	Tier string
+	// AuditDisabled leaves audit logging off, as an Owner must enable it:
+	// the endpoint answers, with no events.
+	AuditDisabled bool
 }
+
+// Tiers of an organization.
+const (
+	TierPayg       = "payg"
+	TierEnterprise = "enterprise"
+)
 
 func (c *Config) defaults() {
 	if c.Seed == 0 {
@@ -60,6 +72,9 @@ func (c *Config) defaults() {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Tier == "" {
+		c.Tier = TierPayg
 	}
 }
 
@@ -92,6 +107,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
+	revoked  map[string]bool // key kinds revoked mid-run
 }
 
 // New returns a simulator of the organization cfg describes.
@@ -99,7 +115,7 @@ func New(cfg Config) *Server {
 	cfg.defaults()
 	today := dayStart(cfg.Now().Unix())
 	first := today - int64(cfg.Days-1)*daySeconds
-	s := &Server{cfg: cfg, org: newOrg(cfg, first), first: first, keys: map[string]string{}}
+	s := &Server{cfg: cfg, org: newOrg(cfg, first), first: first, keys: map[string]string{}, revoked: map[string]bool{}}
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6b657973))
 	for _, kind := range KeyKinds {
 		prefix := "sk-admin-"
@@ -110,6 +126,8 @@ func New(cfg Config) *Server {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/v1/organization/usage/completions", s.usageCompletions)
+	s.mux.HandleFunc("/v1/organization/costs", s.costsHandler)
+	s.mux.HandleFunc("/v1/organization/audit_logs", s.auditLogsHandler)
 	s.mux.HandleFunc("/v1/organization/users", s.users)
 	s.mux.HandleFunc("/v1/organization/projects", s.projects)
 	s.mux.HandleFunc("/v1/organization/projects/{project_id}/api_keys", s.projectAPIKeys)
@@ -141,6 +159,14 @@ func (s *Server) Restate(day time.Time, extra int64) {
 	s.org.mu.Lock()
 	defer s.org.mu.Unlock()
 	s.org.restate[day.Unix()] += extra
+}
+
+// Revoke revokes the key of the given kind: from now on it is answered as
+// an invalid key, as after an Owner deletes it.
+func (s *Server) Revoke(kind string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked[kind] = true
 }
 
 // Requests returns every request received so far, in order.
@@ -176,7 +202,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) authorize(header, scope string) *apiError {
 	key, ok := strings.CutPrefix(header, "Bearer ")
+	revoked := false
+	s.mu.Lock()
+	for kind := range s.revoked {
+		revoked = revoked || key == s.keys[kind]
+	}
+	s.mu.Unlock()
 	switch {
+	case revoked:
+		// answered as an unknown key, below
 	case !ok || key == "":
 		return &apiError{Type: "invalid_request_error", Message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."}
 	case key == s.keys[KeyFull]:

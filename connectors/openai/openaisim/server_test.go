@@ -51,7 +51,9 @@ func do(t *testing.T, srv *httptest.Server, method, key, path string, q url.Valu
 }
 
 func TestResponsesFollowVendorSchemas(t *testing.T) {
-	sim, srv := newSim(t)
+	sim := openaisim.New(openaisim.Config{Seed: 7, Now: func() time.Time { return now }, Tier: openaisim.TierEnterprise})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
 	s := loadSpec(t)
 	key := sim.Key(openaisim.KeyFull)
 	start := now.AddDate(0, 0, -40).Unix()
@@ -64,6 +66,9 @@ func TestResponsesFollowVendorSchemas(t *testing.T) {
 		{"/v1/organization/usage/completions", "/organization/usage/completions",
 			url.Values{"start_time": {itoa(start)}}},
 		{"/v1/organization/users", "/organization/users", url.Values{"limit": {"100"}}},
+		{"/v1/organization/costs", "/organization/costs",
+			url.Values{"start_time": {itoa(start)}, "limit": {"30"}, "group_by[]": openaisim.CostsGroupBy}},
+		{"/v1/organization/audit_logs", "/organization/audit_logs", url.Values{"limit": {"50"}}},
 		{"/v1/organization/projects", "/organization/projects", nil},
 		{"/v1/organization/projects/" + sim.Projects()[0].ID + "/api_keys", "/organization/projects/{project_id}/api_keys",
 			url.Values{"owner_project_access": {"any"}, "limit": {"100"}}},
@@ -187,6 +192,10 @@ func TestRejects(t *testing.T) {
 			url.Values{"start_time": {"1764000000"}, "group_by[]": {"api_key_id"}}, 400, "invalid_request_error", "1764979200"},
 		{"page token with another query", "GET", full, "/v1/organization/usage/completions",
 			url.Values{"start_time": {start}, "limit": {"2"}, "page": {token}}, 400, "invalid_request_error", "page token"},
+		{"costs limit over 180", "GET", full, "/v1/organization/costs",
+			url.Values{"start_time": {start}, "limit": {"366"}}, 400, "invalid_request_error", "Limit must be less than or equal to 180"},
+		{"costs bucket_width 1h", "GET", full, "/v1/organization/costs",
+			url.Values{"start_time": {start}, "bucket_width": {"1h"}}, 400, "invalid_request_error", "'1d'"},
 		{"list limit over 100", "GET", full, "/v1/organization/users",
 			url.Values{"limit": {"101"}}, 400, "invalid_request_error", "Invalid limit provided: 101"},
 		{"POST", "POST", full, "/v1/organization/users", nil, 405, nil, "only GET"},
@@ -266,5 +275,45 @@ func TestDeterministic(t *testing.T) {
 	}
 	if a.Users()[5] != b.Users()[5] {
 		t.Error("users differ")
+	}
+}
+
+// Audit logs have events only on Enterprise with audit logging enabled; the
+// endpoint answers either way.
+func TestAuditLogsByTier(t *testing.T) {
+	cases := []struct {
+		tier     string
+		disabled bool
+		want     bool
+	}{
+		{openaisim.TierPayg, false, false},
+		{openaisim.TierEnterprise, true, false},
+		{openaisim.TierEnterprise, false, true},
+	}
+	for _, tc := range cases {
+		sim := openaisim.New(openaisim.Config{Seed: 7, Now: func() time.Time { return now }, Tier: tc.tier, AuditDisabled: tc.disabled})
+		srv := httptest.NewServer(sim)
+		status, body := get(t, srv, sim.Key(openaisim.KeyFull), "/v1/organization/audit_logs", nil)
+		srv.Close()
+		if status != 200 {
+			t.Fatalf("%s disabled=%v: status %d", tc.tier, tc.disabled, status)
+		}
+		if got := len(body["data"].([]any)) > 0; got != tc.want {
+			t.Errorf("%s disabled=%v: events = %v, want %v", tc.tier, tc.disabled, got, tc.want)
+		}
+	}
+}
+
+// A key revoked mid-run is answered as an invalid key from then on.
+func TestRevokeMidRun(t *testing.T) {
+	sim, srv := newSim(t)
+	key := sim.Key(openaisim.KeyFull)
+	if status, _ := get(t, srv, key, "/v1/organization/users", nil); status != 200 {
+		t.Fatalf("before revoking: %d", status)
+	}
+	sim.Revoke(openaisim.KeyFull)
+	status, body := get(t, srv, key, "/v1/organization/users", nil)
+	if status != 401 || body["error"].(map[string]any)["code"] != "invalid_api_key" {
+		t.Errorf("after revoking: %d %v, want 401 invalid_api_key", status, body)
 	}
 }
