@@ -41,7 +41,10 @@ func newSimCmd(c *common, run func(context.Context, *simConfig) error) *cobra.Co
 	f.IntVar(&cfg.sim.Users, "users", 160, "members of the organization")
 	f.IntVar(&cfg.sim.Projects, "projects", 8, "projects of the organization")
 	f.IntVar(&cfg.sim.Days, "days", 120, "days of usage history up to today")
-	f.BoolVar(&cfg.printKeys, "print-keys", false, "print one key of each kind (full, usage_only, project, revoked, unknown) as kind, a tab, the key; then exit")
+	f.StringVar(&cfg.sim.Tier, "tier", openaisim.TierPayg, "the organization's plan: payg or enterprise (audit events only on enterprise)")
+	f.BoolVar(&cfg.sim.AuditDisabled, "audit-disabled", false, "audit logging not enabled by an Owner: the audit-log endpoint answers empty")
+	f.BoolVar(&cfg.sim.NoUserData, "no-user-data", false, "usage comes back with null user ids, as for an org exposing no user-level data")
+	f.BoolVar(&cfg.printKeys, "print-keys", false, "print one key of each kind (full, usage_only, no_usage, project, revoked, unknown) as kind, a tab, the key; then exit")
 	cmd.AddCommand(oa)
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,8 +96,33 @@ func (e *APIError) Is(target error) bool {
 	return target == ErrInvalidKey && e.Code == "invalid_api_key"
 }
 
-// get sends GET path?q with key and returns the body of a 2xx answer.
+// attempts is how many times a request is sent when the vendor answers 429
+// or 5xx.
+const attempts = 3
+
+// get sends GET path?q with key and returns the body of a 2xx answer. A 429
+// or 5xx is tried again, after the vendor's Retry-After (at most 10 s) or a
+// short backoff, up to [attempts] times.
 func (c *Client) get(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, error) {
+	for n := 1; ; n++ {
+		body, retryAfter, err := c.once(ctx, key, path, q)
+		var api *APIError
+		if err == nil || n == attempts || !errors.As(err, &api) || (api.Status != http.StatusTooManyRequests && api.Status < 500) {
+			return body, err
+		}
+		wait := time.Duration(100<<n) * time.Millisecond
+		if retryAfter > 0 {
+			wait = min(retryAfter, 10*time.Second)
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("openai GET %s: %w", path, ctx.Err())
+		}
+	}
+}
+
+func (c *Client) once(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	u := c.base + path
@@ -105,24 +131,25 @@ func (c *Client) get(ctx context.Context, key seal.Secret, path string, q url.Va
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, fmt.Errorf("openai GET %s: %w", path, err)
+		return nil, 0, fmt.Errorf("openai GET %s: %w", path, err)
 	}
 	req.Header.Set("Authorization", "Bearer "+key.Reveal())
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// *url.Error repeats the URL, which holds no key: keys go in headers.
-		return nil, fmt.Errorf("openai GET %s: %w", path, err)
+		return nil, 0, fmt.Errorf("openai GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("openai GET %s: read body: %w", path, err)
+		return nil, 0, fmt.Errorf("openai GET %s: read body: %w", path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, parseError(path, resp.StatusCode, body)
+		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return nil, time.Duration(secs) * time.Second, parseError(path, resp.StatusCode, body)
 	}
-	return body, nil
+	return body, 0, nil
 }
 
 func parseError(path string, status int, body []byte) *APIError {

@@ -46,12 +46,14 @@ type Usage struct {
 // Name returns "usage.<endpoint>".
 func (u *Usage) Name() string { return "usage." + u.Endpoint }
 
+type usageBucket struct {
+	StartTime int64             `json:"start_time"`
+	EndTime   int64             `json:"end_time"`
+	Results   []json.RawMessage `json:"results"`
+}
+
 type usagePage struct {
-	Data []struct {
-		StartTime int64             `json:"start_time"`
-		EndTime   int64             `json:"end_time"`
-		Results   []json.RawMessage `json:"results"`
-	} `json:"data"`
+	Data     []usageBucket `json:"data"`
 	HasMore  bool   `json:"has_more"`
 	NextPage string `json:"next_page"`
 }

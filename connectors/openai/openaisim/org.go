@@ -107,6 +107,7 @@ type usageRow struct {
 type Org struct {
 	seed     uint64
 	days     int
+	noUsers  bool
 	users    []User
 	projects []Project
 	keys     []APIKey
@@ -138,7 +139,7 @@ func randID(r *rand.Rand, n int) string {
 // its first day of usage.
 func newOrg(cfg Config, epoch int64) *Org {
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6f7267))
-	o := &Org{seed: uint64(cfg.Seed), days: cfg.Days, byDay: map[int64][]usageRow{}, restate: map[int64]int64{}}
+	o := &Org{seed: uint64(cfg.Seed), days: cfg.Days, noUsers: cfg.NoUserData, byDay: map[int64][]usageRow{}, restate: map[int64]int64{}}
 	founded := epoch - 30*daySeconds
 	for i := range cfg.Projects {
 		o.projects = append(o.projects, Project{
@@ -213,7 +214,7 @@ func (o *Org) dayRows(day int64) []usageRow {
 			continue
 		}
 		user := ""
-		if k.Owner.User != nil {
+		if k.Owner.User != nil && !o.noUsers {
 			user = k.Owner.User.ID
 		}
 		for _, m := range pick(r, models, 1+r.IntN(2)) {

@@ -46,6 +46,9 @@ type Config struct {
 	// AuditDisabled leaves audit logging off, as an Owner must enable it:
 	// the endpoint answers, with no events.
 	AuditDisabled bool
+	// NoUserData makes usage come back with null user ids even when grouped
+	// by user, as for an organization that exposes no user-level data.
+	NoUserData bool
 }
 
 // Tiers of an organization.
@@ -82,13 +85,14 @@ func (c *Config) defaults() {
 const (
 	KeyFull      = "full"       // an unrestricted admin key
 	KeyUsageOnly = "usage_only" // an admin key with api.usage.read but not api.management.read
+	KeyNoUsage   = "no_usage"   // an admin key with api.management.read but not api.usage.read
 	KeyProject   = "project"    // a project (inference) key: the wrong type
 	KeyRevoked   = "revoked"    // an admin key that was revoked
 	KeyUnknown   = "unknown"    // a well-formed admin key the vendor never issued
 )
 
 // KeyKinds lists the key kinds in print order.
-var KeyKinds = []string{KeyFull, KeyUsageOnly, KeyProject, KeyRevoked, KeyUnknown}
+var KeyKinds = []string{KeyFull, KeyUsageOnly, KeyNoUsage, KeyProject, KeyRevoked, KeyUnknown}
 
 // Request is one request the simulator received.
 type Request struct {
@@ -108,6 +112,7 @@ type Server struct {
 	mu       sync.Mutex
 	requests []Request
 	revoked  map[string]bool // key kinds revoked mid-run
+	failures []int           // statuses to answer the next requests with
 }
 
 // New returns a simulator of the organization cfg describes.
@@ -169,6 +174,14 @@ func (s *Server) Revoke(kind string) {
 	s.revoked[kind] = true
 }
 
+// Fail makes the next len(statuses) requests fail with those statuses, in
+// order (a 429 comes with Retry-After: 1), as an overloaded vendor does.
+func (s *Server) Fail(statuses ...int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, statuses...)
+}
+
 // Requests returns every request received so far, in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -181,7 +194,18 @@ func (s *Server) Requests() []Request {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query()})
+	fail := 0
+	if len(s.failures) > 0 {
+		fail, s.failures = s.failures[0], s.failures[1:]
+	}
 	s.mu.Unlock()
+	if fail != 0 {
+		if fail == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "1")
+		}
+		writeError(w, fail, apiError{Type: "server_error", Message: fmt.Sprintf("The simulator was told to fail this request with %d.", fail)})
+		return
+	}
 
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -215,9 +239,9 @@ func (s *Server) authorize(header, scope string) *apiError {
 		return &apiError{Type: "invalid_request_error", Message: "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."}
 	case key == s.keys[KeyFull]:
 		return nil
-	case key == s.keys[KeyUsageOnly] && scope == "api.usage.read":
+	case key == s.keys[KeyUsageOnly] && scope == "api.usage.read", key == s.keys[KeyNoUsage] && scope != "api.usage.read":
 		return nil
-	case key == s.keys[KeyUsageOnly], key == s.keys[KeyProject]:
+	case key == s.keys[KeyUsageOnly], key == s.keys[KeyNoUsage], key == s.keys[KeyProject]:
 		return &apiError{Type: "invalid_request_error", Message: "You have insufficient permissions for this operation. Missing scopes: " + scope +
 			". Check that you have the correct role in your organization (Owner), and if you're using a restricted API key, that it has the necessary scopes."}
 	}
