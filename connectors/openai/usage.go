@@ -54,8 +54,8 @@ type usageBucket struct {
 
 type usagePage struct {
 	Data     []usageBucket `json:"data"`
-	HasMore  bool   `json:"has_more"`
-	NextPage string `json:"next_page"`
+	HasMore  bool          `json:"has_more"`
+	NextPage string        `json:"next_page"`
 }
 
 // Poll reads the window of req.Cursor page by page; see [Usage].
