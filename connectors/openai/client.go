@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
 
@@ -92,9 +93,14 @@ func (e *APIError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrInvalidKey) true for invalid-key answers.
+// The connector asks poll.ErrKeyInvalid, vendor-neutral.
 func (e *APIError) Is(target error) bool {
-	return target == ErrInvalidKey && e.Code == "invalid_api_key"
+	return (target == ErrInvalidKey || target == poll.ErrKeyInvalid) && e.Code == "invalid_api_key"
 }
+
+// Scopes returns the scopes a "Missing scopes" answer names: the connector
+// skips a stream the key may not read.
+func (e *APIError) Scopes() []string { return e.MissingScopes }
 
 // attempts is how many times a request is sent when the vendor answers 429
 // or 5xx.

@@ -47,6 +47,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type harness struct {
+	kr      *seal.Keyring
 	sim     *openaisim.Server
 	cluster *topictest.Cluster
 	clock   *clock
@@ -85,6 +86,7 @@ func start(t *testing.T, keyKind string, cfg poll.Config, streams func(*openai.C
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.kr = kr
 	sealed, err := kr.Seal(seal.NewSecret(h.sim.Key(keyKind)), "acme", openai.Vendor, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -430,5 +432,115 @@ func TestBucketRepublishedWhenItSettles(t *testing.T) {
 	h.waitPolls(t, "usage.completions", 3)
 	if after := len(h.cluster.Records(t, topic.Raw)); after != before {
 		t.Errorf("a settled, unchanged bucket was published again (%d records)", after-before)
+	}
+}
+
+// connect seals the simulator's key of kind as the next generation.
+func (h *harness) connect(t *testing.T, kind string, gen int) {
+	t.Helper()
+	sealed, err := h.kr.Seal(seal.NewSecret(h.sim.Key(kind)), "acme", openai.Vendor, gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := control.Publish(t.Context(), h.cluster.Dial, control.IntegrationRecord(h.cluster.Layout, control.Integration{
+		Tenant: "acme", Vendor: openai.Vendor, Generation: gen, Sealed: sealed, SealedAt: h.clock.Now(), ConnectedAt: simNow,
+		Status: control.StatusOK})); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (h *harness) state(t *testing.T) *control.State {
+	t.Helper()
+	st, err := control.Load(t.Context(), h.cluster.Dial, h.cluster.Layout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (h *harness) cursor(t *testing.T, stream string) (poll.Cursor, bool) {
+	t.Helper()
+	var c poll.Cursor
+	found := false
+	for _, r := range h.cluster.Records(t, topic.Cursors) {
+		if string(r.Key) == "acme/openai/"+stream {
+			json.Unmarshal(r.Value, &c)
+			found = true
+		}
+	}
+	return c, found
+}
+
+// Issue 4: a key without the management scope skips the directory streams,
+// with the reason and their cursors untouched, while usage flows; a full
+// key later backfills the directory over the whole window, with no
+// duplicates.
+func TestRestrictedKeyThenFullKey(t *testing.T) {
+	h := start(t, openaisim.KeyUsageOnly, poll.Config{}, allStreams)
+	h.waitPolls(t, "usage.completions", 1)
+	waitFor(t, "the users stream marked skipped", func() bool {
+		return strings.Contains(h.state(t).Streams["acme/openai/users"].Skipped, "api.management.read")
+	})
+	if _, ok := h.cursor(t, "users"); ok {
+		t.Fatal("a skipped stream got a cursor")
+	}
+	if len(rawOf(t, h.cluster.Records(t, topic.Raw), "users")) != 0 {
+		t.Fatal("a skipped stream published records")
+	}
+	usageBefore := len(rawOf(t, h.cluster.Records(t, topic.Raw), "usage.completions"))
+
+	h.connect(t, openaisim.KeyFull, 2)
+	h.waitPolls(t, "users", 1)
+	h.waitPolls(t, "project_api_keys", 1)
+	c, ok := h.cursor(t, "users")
+	if want := simNow.Truncate(24*time.Hour).AddDate(0, 0, -90); !ok || !c.Origin.Equal(want) {
+		t.Errorf("users cursor origin = %v (found %v), want connect − 90 d = %v", c.Origin, ok, want)
+	}
+	if st := h.state(t).Streams["acme/openai/users"]; st.Skipped != "" {
+		t.Errorf("users still skipped with the full key: %q", st.Skipped)
+	}
+	items := 0
+	for _, r := range rawOf(t, h.cluster.Records(t, topic.Raw), "users") {
+		if r.Snapshot.Marker == envelope.Item {
+			items++
+		}
+	}
+	if items != len(h.sim.Users()) {
+		t.Errorf("users backfilled = %d, want %d", items, len(h.sim.Users()))
+	}
+	seen := map[string]bool{}
+	usage := rawOf(t, h.cluster.Records(t, topic.Raw), "usage.completions")
+	for _, r := range usage {
+		if seen[r.Key()] {
+			t.Fatalf("usage record %s published twice", r.Key())
+		}
+		seen[r.Key()] = true
+	}
+	if len(usage) != usageBefore {
+		t.Errorf("the new key republished usage: %d → %d records", usageBefore, len(usage))
+	}
+}
+
+// Issue 4: a key revoked mid-run turns the integration key_invalid within
+// one poll, and no further vendor call is made for the tenant.
+func TestRevokedKeyStopsPolling(t *testing.T) {
+	h := start(t, openaisim.KeyFull, poll.Config{}, usageOnly)
+	h.waitPolls(t, "usage.completions", 1)
+	h.sim.Revoke(openaisim.KeyFull)
+	h.clock.Add(16 * time.Minute)
+	waitFor(t, "key_invalid", func() bool {
+		st := h.state(t)
+		k := control.VendorKey{Tenant: "acme", Vendor: openai.Vendor}
+		return st.Integrations[k].Status == control.StatusKeyInvalid && !st.Observed[k].Admin
+	})
+	calls := len(h.sim.Requests())
+	h.clock.Add(2 * time.Hour) // every stream is due many times over
+	// Absence cannot be waited for: give the 5 ms tick twenty turns.
+	time.Sleep(100 * time.Millisecond)
+	if got := len(h.sim.Requests()); got != calls {
+		t.Errorf("%d vendor calls after the key was found invalid", got-calls)
+	}
+	if st := h.state(t).Streams["acme/openai/usage.completions"]; !strings.Contains(st.Error, "connect a new key") {
+		t.Errorf("stream status error = %q, want it to say what to do", st.Error)
 	}
 }

@@ -35,10 +35,16 @@ type partition struct {
 	cursors  map[string]Cursor
 	observed map[control.VendorKey]control.Observed
 	due      map[string]time.Time // cursor key → next poll
+	// rejected holds the key generation the vendor rejected, per
+	// integration, so that not one more call is made with it.
+	rejected map[control.VendorKey]int
+	// gens is the key generation last polled per integration: a new key
+	// makes every stream of it due at once.
+	gens map[control.VendorKey]int
 }
 
 func newPartition(c *Connector, p int32) *partition {
-	return &partition{c: c, p: p, log: c.log.With("partition", p), due: map[string]time.Time{}}
+	return &partition{c: c, p: p, log: c.log.With("partition", p), due: map[string]time.Time{}, rejected: map[control.VendorKey]int{}, gens: map[control.VendorKey]int{}}
 }
 
 // run follows the partition's control records and, once it has caught up
@@ -141,12 +147,16 @@ func (w *partition) pollDue(ctx context.Context) error {
 	var jobs []job
 	w.mu.Lock()
 	for k, integ := range w.state.Integrations {
-		if _, ok := w.state.Tenants[k.Tenant]; !ok || integ.Status == control.StatusKeyInvalid {
+		if _, ok := w.state.Tenants[k.Tenant]; !ok || integ.Status == control.StatusKeyInvalid || w.rejected[k] == integ.Generation {
 			continue
 		}
 		for _, s := range w.c.deps.Vendors[k.Vendor] {
 			jobs = append(jobs, job{integ: integ, stream: s})
+			if w.gens[k] != integ.Generation {
+				delete(w.due, Cursor{Tenant: k.Tenant, Vendor: k.Vendor, Stream: s.Stream.Name()}.Key())
+			}
 		}
+		w.gens[k] = integ.Generation
 		if _, ok := w.observed[k]; !ok {
 			w.observed[k] = w.state.Observed[k]
 		}
@@ -156,9 +166,11 @@ func (w *partition) pollDue(ctx context.Context) error {
 	slices.SortFunc(jobs, func(a, b job) int {
 		return strings.Compare(a.integ.Tenant+"/"+a.integ.Vendor+"/"+a.stream.Stream.Name(), b.integ.Tenant+"/"+b.integ.Vendor+"/"+b.stream.Stream.Name())
 	})
+	invalid := map[control.VendorKey]bool{}
 	for _, j := range jobs {
+		vk := control.VendorKey{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor}
 		key := Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: j.stream.Stream.Name()}.Key()
-		if now.Before(w.due[key]) {
+		if invalid[vk] || now.Before(w.due[key]) {
 			continue
 		}
 		err := w.pollOne(ctx, j)
@@ -171,14 +183,57 @@ func (w *partition) pollDue(ctx context.Context) error {
 				return fmt.Errorf("after %w: %w", err, rerr)
 			}
 		}
-		if err != nil {
-			w.log.WarnContext(ctx, "poll failed", "tenant", j.integ.Tenant, "vendor", j.integ.Vendor,
-				"stream", j.stream.Stream.Name(), "err", err)
-			w.due[key] = now.Add(w.c.cfg.RetryAfter)
+		status := control.StreamStatus{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: j.stream.Stream.Name(), LastPoll: now}
+		var sc scoped
+		switch {
+		case errors.Is(err, ErrKeyInvalid):
+			// No retry: the key will not heal. The stream stops until a new
+			// key is connected; the cursors stay where they are.
+			invalid[vk] = true
+			w.rejected[vk] = j.integ.Generation
+			w.log.WarnContext(ctx, "key rejected by the vendor", "tenant", j.integ.Tenant, "vendor", j.integ.Vendor, "stream", status.Stream)
+			if err := w.invalidate(ctx, j.integ, status); err != nil {
+				return err
+			}
 			continue
+		case errors.As(err, &sc) && len(sc.Scopes()) > 0:
+			status.Skipped = "the key lacks " + strings.Join(sc.Scopes(), ", ")
+			w.due[key] = now.Add(j.stream.Every)
+		case err != nil:
+			w.log.WarnContext(ctx, "poll failed", "tenant", j.integ.Tenant, "vendor", j.integ.Vendor,
+				"stream", status.Stream, "err", err)
+			status.Error = err.Error()
+			w.due[key] = now.Add(w.c.cfg.RetryAfter)
+		default:
+			w.due[key] = now.Add(j.stream.Every)
 		}
-		w.due[key] = now.Add(j.stream.Every)
+		if err := w.send(ctx, control.StreamStatusRecord(w.c.deps.Layout, status)); err != nil {
+			w.log.WarnContext(ctx, "stream status not recorded", "tenant", j.integ.Tenant, "stream", status.Stream, "err", err)
+			if rerr := w.reopen(ctx); rerr != nil {
+				return rerr
+			}
+		}
 	}
+	return nil
+}
+
+// invalidate records that the vendor rejected integ's key: status
+// key_invalid, admin no longer observed.
+func (w *partition) invalidate(ctx context.Context, integ control.Integration, status control.StreamStatus) error {
+	l := w.c.deps.Layout
+	integ.Status = control.StatusKeyInvalid
+	vk := control.VendorKey{Tenant: integ.Tenant, Vendor: integ.Vendor}
+	obs := w.observed[vk]
+	obs.Tenant, obs.Vendor, obs.Generation, obs.Admin = integ.Tenant, integ.Vendor, integ.Generation, false
+	status.Error = "the vendor rejected the key (revoked, rotated or deleted): connect a new key"
+	err := w.send(ctx, control.IntegrationRecord(l, integ), control.ObservedRecord(l, obs), control.StreamStatusRecord(l, status))
+	if err != nil {
+		if rerr := w.reopen(ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return nil // the next tick sees the key rejected again and retries this
+	}
+	w.observed[vk] = obs
 	return nil
 }
 
@@ -215,6 +270,26 @@ func (w *partition) pollOne(ctx context.Context, j job) error {
 	return err
 }
 
+// send produces recs in one transaction. A failure is a *kafkaError: the
+// producer must be reopened.
+func (w *partition) send(ctx context.Context, recs ...*kgo.Record) error {
+	if err := w.prod.BeginTransaction(); err != nil {
+		return &kafkaError{fmt.Errorf("begin transaction: %w", err)}
+	}
+	promise := kgo.AbortingFirstErrPromise(w.prod)
+	for _, r := range recs {
+		w.prod.Produce(ctx, r, promise.Promise())
+	}
+	produceErr := promise.Err()
+	commitErr := w.prod.EndTransaction(ctx, kgo.TransactionEndTry(produceErr == nil))
+	if err := errors.Join(produceErr, commitErr); err != nil {
+		w.c.metrics.txns.WithLabelValues("aborted").Inc()
+		return &kafkaError{err}
+	}
+	w.c.metrics.txns.WithLabelValues("committed").Inc()
+	return nil
+}
+
 // commit writes one page — its raw records, the stream's cursor, and the
 // observed capabilities when they changed — in one transaction, and only
 // then takes the cursor as current. A page that changes nothing is skipped.
@@ -222,6 +297,7 @@ func (w *partition) commit(ctx context.Context, integ control.Integration, strea
 	l := w.c.deps.Layout
 	pg.Cursor.Tenant, pg.Cursor.Vendor, pg.Cursor.Stream = integ.Tenant, integ.Vendor, stream
 	ckey := pg.Cursor.Key()
+	pg.Cursor.Rows = w.cursors[ckey].Rows + int64(len(pg.Records))
 	vk := control.VendorKey{Tenant: integ.Tenant, Vendor: integ.Vendor}
 	obs := pg.Observed
 	obs.Tenant, obs.Vendor, obs.Generation = integ.Tenant, integ.Vendor, integ.Generation
@@ -240,20 +316,9 @@ func (w *partition) commit(ctx context.Context, integ control.Integration, strea
 		recs = append(recs, control.ObservedRecord(l, merged))
 	}
 
-	if err := w.prod.BeginTransaction(); err != nil {
-		return &kafkaError{fmt.Errorf("begin transaction: %w", err)}
+	if err := w.send(ctx, recs...); err != nil {
+		return fmt.Errorf("write %s page of %d records: %w", stream, len(pg.Records), err)
 	}
-	promise := kgo.AbortingFirstErrPromise(w.prod)
-	for _, r := range recs {
-		w.prod.Produce(ctx, r, promise.Promise())
-	}
-	produceErr := promise.Err()
-	commitErr := w.prod.EndTransaction(ctx, kgo.TransactionEndTry(produceErr == nil))
-	if err := errors.Join(produceErr, commitErr); err != nil {
-		w.c.metrics.txns.WithLabelValues("aborted").Inc()
-		return &kafkaError{fmt.Errorf("write %s page of %d records: %w", stream, len(pg.Records), err)}
-	}
-	w.c.metrics.txns.WithLabelValues("committed").Inc()
 	w.c.metrics.records.WithLabelValues(integ.Vendor, stream).Add(float64(len(pg.Records)))
 	w.cursors[ckey] = pg.Cursor
 	w.observed[vk] = merged

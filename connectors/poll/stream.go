@@ -14,12 +14,22 @@ package poll
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
+
+// ErrKeyInvalid is matched (errors.Is) by a vendor error saying the key is
+// malformed, revoked or unknown: the integration turns key_invalid and its
+// streams stop until a new key is connected.
+var ErrKeyInvalid = errors.New("poll: the vendor rejected the key")
+
+// scoped is a vendor error naming scopes the key lacks: the stream is
+// skipped, its cursor untouched.
+type scoped interface{ Scopes() []string }
 
 // Stream is one vendor stream (usage of one endpoint, a directory list).
 // Implementations are safe for concurrent use by many tenants.
@@ -82,6 +92,8 @@ type Cursor struct {
 	// it has listed so far.
 	Snapshot string `json:"snapshot,omitempty"`
 	Count    int    `json:"count,omitempty"`
+	// Rows counts the raw records committed for the stream.
+	Rows int64 `json:"rows,omitempty"`
 	// Digests maps each bucket start of the trailing window (Unix seconds)
 	// to the digest of its rows as last published.
 	Digests map[int64]string `json:"digests,omitempty"`

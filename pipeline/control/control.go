@@ -11,6 +11,7 @@
 //	integration/<tenant>/<vendor>  → Integration
 //	token/<sha256 of the token>    → Token
 //	observed/<tenant>/<vendor>     → Observed
+//	stream/<tenant>/<vendor>/<s>   → StreamStatus
 //	installation/partitions        → the partition count (package topic)
 package control
 
@@ -89,7 +90,36 @@ type Integration struct {
 	// stream's history begins a backfill window before it, whatever key
 	// generation first reads it.
 	ConnectedAt time.Time `json:"connected_at"`
-	Status      string    `json:"status"`
+	// Hint shows the key the way the vendor's console does
+	// (sk-admin...wxyz), so a person can tell keys apart.
+	Hint   string `json:"hint"`
+	Status string `json:"status"`
+}
+
+// KeyHint returns a key's hint in the vendor's style: its prefix and last
+// four characters (sk-admin...wxyz). Shorter keys show nothing.
+func KeyHint(key string) string {
+	if len(key) < 16 {
+		return "…"
+	}
+	prefix := key[:3]
+	for _, p := range []string{"sk-admin", "sk-proj", "sk-svcacct", "sk-ant-admin01"} {
+		if strings.HasPrefix(key, p) {
+			prefix = p
+		}
+	}
+	return prefix + "..." + key[len(key)-4:]
+}
+
+// StreamStatus is how a connector's last poll of one stream of a tenant
+// went: when, and why it was skipped (a scope the key lacks).
+type StreamStatus struct {
+	Tenant   string    `json:"tenant"`
+	Vendor   string    `json:"vendor"`
+	Stream   string    `json:"stream"`
+	LastPoll time.Time `json:"last_poll"`
+	Skipped  string    `json:"skipped,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // Token is an API bearer token, stored by its hash only.
@@ -152,6 +182,9 @@ func tenantKey(id string) string                  { return "tenant/" + id }
 func integrationKey(tenant, vendor string) string { return "integration/" + tenant + "/" + vendor }
 func tokenKey(hash string) string                 { return "token/" + hash }
 func observedKey(tenant, vendor string) string    { return "observed/" + tenant + "/" + vendor }
+func streamKey(tenant, vendor, stream string) string {
+	return "stream/" + tenant + "/" + vendor + "/" + stream
+}
 
 func record(l topic.Layout, tenant, key string, v any) *kgo.Record {
 	b, err := json.Marshal(v)
@@ -174,6 +207,17 @@ func IntegrationRecord(l topic.Layout, i Integration) *kgo.Record {
 // TokenRecord returns the ogma.control record of t.
 func TokenRecord(l topic.Layout, t Token) *kgo.Record {
 	return record(l, t.Tenant, tokenKey(t.Hash), t)
+}
+
+// StreamStatusRecord returns the ogma.control record of s.
+func StreamStatusRecord(l topic.Layout, s StreamStatus) *kgo.Record {
+	return record(l, s.Tenant, streamKey(s.Tenant, s.Vendor, s.Stream), s)
+}
+
+// Tombstone returns the record that deletes r's key.
+func Tombstone(r *kgo.Record) *kgo.Record {
+	r.Value = nil
+	return r
 }
 
 // ObservedRecord returns the ogma.control record of o.

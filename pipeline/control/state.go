@@ -25,6 +25,7 @@ type State struct {
 	Integrations map[VendorKey]Integration
 	Tokens       map[string]Token // by hash
 	Observed     map[VendorKey]Observed
+	Streams      map[string]StreamStatus // by "<tenant>/<vendor>/<stream>"
 }
 
 // Apply folds one ogma.control record into s. A record it cannot parse is an
@@ -81,6 +82,16 @@ func (s *State) Apply(r *kgo.Record) error {
 			return bad(err)
 		}
 		setKey(&s.Observed, k, o)
+	case "stream":
+		if del {
+			delete(s.Streams, rest)
+			return nil
+		}
+		var st StreamStatus
+		if err := json.Unmarshal(r.Value, &st); err != nil {
+			return bad(err)
+		}
+		setKey(&s.Streams, rest, st)
 	}
 	// Other kinds (the partition count, later additions) are not state.
 	return nil
