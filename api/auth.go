@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 
 	"github.com/ogma-dev/ogma/pipeline/control"
 )
@@ -39,7 +38,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 		}
 	}
 	if token == "" {
-		return nil, status.Error(codes.Unauthenticated, "missing bearer token: send Authorization: Bearer <token>")
+		return nil, codeError(codes.Unauthenticated, "unauthenticated", "Missing bearer token: send Authorization: Bearer <token>.")
 	}
 	hash := control.HashToken(token)
 	var tenant string
@@ -51,7 +50,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 		}
 	})
 	if tenant == "" {
-		return nil, status.Error(codes.Unauthenticated, "unknown or revoked bearer token")
+		return nil, codeError(codes.Unauthenticated, "unauthenticated", "Unknown or revoked bearer token.")
 	}
 	return context.WithValue(ctx, tenantKey{}, tenant), nil
 }

@@ -50,6 +50,8 @@ type Deps struct {
 	Health *Health
 	// Usage answers /v1/usage; nil makes it unavailable.
 	Usage UsageReader
+	// Integrations connects vendor keys; nil makes it unavailable.
+	Integrations *Integrations
 	// Metrics serves /metrics; nil serves none.
 	Metrics http.Handler
 	// Logger; nil discards.
@@ -65,6 +67,7 @@ type Server struct {
 	health  *Health
 	metrics http.Handler
 	usage   UsageReader
+	integ   *Integrations
 	log     *slog.Logger
 
 	listening chan struct{}
@@ -93,7 +96,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage,
+	return &Server{cfg: cfg, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations,
 		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
 }
 
@@ -129,7 +132,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	gctx, cancelGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelGateway()
-	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+	gw := runtime.NewServeMux(runtime.WithErrorHandler(writeError), runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 		// Field names as in the API documentation (audit_logs), and false
 		// flags shown rather than left out.
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},

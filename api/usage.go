@@ -22,7 +22,7 @@ type UsageReader interface {
 var usageDims = []string{"day", "model", "user", "project", "api_key"}
 
 func badRequest(format string, a ...any) error {
-	return status.Errorf(codes.InvalidArgument, format, a...)
+	return codeError(codes.InvalidArgument, "malformed_request", fmt.Sprintf(format, a...))
 }
 
 // parseUsage checks a usage request and names what is wrong with it.

@@ -6,17 +6,21 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/connectors/openai"
+	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 )
 
 type apiConfig struct {
 	*common
-	server     api.Config
-	clickhouse clickhouse.Config
+	server        api.Config
+	clickhouse    clickhouse.Config
+	openaiBaseURL string
 
 	// Set by `ogma dev`: the process's shared health and metrics, and a
 	// callback told the bound addresses.
@@ -37,6 +41,7 @@ func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Co
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addAPIFlags(cmd, cfg)
+	addAPIVendorFlags(cmd, cfg)
 	addClickHouseFlags(cmd, &cfg.clickhouse)
 	return cmd
 }
@@ -44,6 +49,10 @@ func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Co
 func addAPIFlags(cmd *cobra.Command, cfg *apiConfig) {
 	cmd.Flags().StringVar(&cfg.server.HTTP, "http", "127.0.0.1:8080", "REST, /healthz and /metrics listen address")
 	cmd.Flags().StringVar(&cfg.server.GRPC, "grpc", "127.0.0.1:9090", "gRPC listen address")
+}
+
+func addAPIVendorFlags(cmd *cobra.Command, cfg *apiConfig) {
+	cmd.Flags().StringVar(&cfg.openaiBaseURL, "openai-base-url", openai.DefaultBaseURL, "OpenAI API origin (a simulator's address in tests)")
 }
 
 // runAPI runs the API role until ctx ends: it follows ogma.control for
@@ -66,15 +75,26 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 		return err
 	}
 	defer store.Close()
-	view := &control.View{}
-	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store,
+	kr, err := cfg.keyring()
+	if err != nil {
+		return err
+	}
+	client, err := openai.NewClient(openai.ClientConfig{BaseURL: cfg.openaiBaseURL})
+	if err != nil {
+		return err
+	}
+	view, cursors := &control.View{}, &poll.CursorView{}
+	integ := &api.Integrations{OpenAI: client, Keyring: kr, Layout: layout, Cursors: cursors,
+		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, recs...) }}
+	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store, Integrations: integ,
 		Metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})})
 	if err != nil {
 		return err
 	}
-	controlReady, apiReady := health.Add("control"), health.Add("api")
+	controlReady, cursorsReady, apiReady := health.Add("control"), health.Add("cursors"), health.Add("api")
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return view.Run(gctx, dial, layout, controlReady) })
+	g.Go(func() error { return cursors.Run(gctx, dial, layout, cursorsReady) })
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error {
 		select {

@@ -137,6 +137,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	cfg.process.health, cfg.process.registry = health, reg
 	cfg.sink.health, cfg.sink.registry, cfg.sink.clickhouse = health, reg, cfg.clickhouse
 	cfg.api.health, cfg.api.gatherer, cfg.api.clickhouse = health, reg, cfg.clickhouse
+	cfg.api.openaiBaseURL = cfg.connect.openaiBaseURL
 	cfg.api.onListening = func(httpAddr, grpcAddr string) {
 		cfg.banner(httpAddr, grpcAddr, simURL, token)
 	}

@@ -222,6 +222,9 @@ func hasEmail(data json.RawMessage) bool {
 
 func observedAdmin() control.Observed { return control.Observed{Admin: true} }
 
+// StreamNames lists the streams of [Streams], in order.
+var StreamNames = []string{"usage.completions", "users", "projects", "project_api_keys"}
+
 // Streams returns the OpenAI streams Ogma polls, with their cadences:
 // usage every usageEvery, the directory every directoryEvery.
 func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Scheduled {

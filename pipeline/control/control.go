@@ -96,6 +96,19 @@ type Integration struct {
 	Status string `json:"status"`
 }
 
+// Next returns the integration's next key generation, as connected at now
+// with a key of the given hint; the first connect time is kept, since every
+// stream's history begins a backfill window before it. The caller seals
+// the key for the returned generation.
+func (i Integration) Next(tenant, vendor, hint string, now time.Time) Integration {
+	i.Tenant, i.Vendor, i.Generation = tenant, vendor, i.Generation+1
+	if i.ConnectedAt.IsZero() {
+		i.ConnectedAt = now
+	}
+	i.SealedAt, i.Status, i.Hint = now, StatusOK, hint
+	return i
+}
+
 // KeyHint returns a key's hint in the vendor's style: its prefix and last
 // four characters (sk-admin...wxyz). Shorter keys show nothing.
 func KeyHint(key string) string {

@@ -25,6 +25,614 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ConnectRequest carries an admin key, write-only: no response returns it.
+type ConnectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AdminKey      string                 `protobuf:"bytes,1,opt,name=admin_key,json=adminKey,proto3" json:"admin_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConnectRequest) Reset() {
+	*x = ConnectRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConnectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConnectRequest) ProtoMessage() {}
+
+func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
+func (*ConnectRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ConnectRequest) GetAdminKey() string {
+	if x != nil {
+		return x.AdminKey
+	}
+	return ""
+}
+
+// CapabilityFlag is one line of the checklist and why.
+type CapabilityFlag struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         bool                   `protobuf:"varint,1,opt,name=value,proto3" json:"value,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CapabilityFlag) Reset() {
+	*x = CapabilityFlag{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CapabilityFlag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CapabilityFlag) ProtoMessage() {}
+
+func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CapabilityFlag.ProtoReflect.Descriptor instead.
+func (*CapabilityFlag) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CapabilityFlag) GetValue() bool {
+	if x != nil {
+		return x.Value
+	}
+	return false
+}
+
+func (x *CapabilityFlag) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Checklist is what a key exposes of the organization.
+type Checklist struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Admin            *CapabilityFlag        `protobuf:"bytes,1,opt,name=admin,proto3" json:"admin,omitempty"`
+	Costs            *CapabilityFlag        `protobuf:"bytes,2,opt,name=costs,proto3" json:"costs,omitempty"`
+	AuditLogs        *CapabilityFlag        `protobuf:"bytes,3,opt,name=audit_logs,json=auditLogs,proto3" json:"audit_logs,omitempty"`
+	ProjectUsers     *CapabilityFlag        `protobuf:"bytes,4,opt,name=project_users,json=projectUsers,proto3" json:"project_users,omitempty"`
+	PerUserBreakdown *CapabilityFlag        `protobuf:"bytes,5,opt,name=per_user_breakdown,json=perUserBreakdown,proto3" json:"per_user_breakdown,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Checklist) Reset() {
+	*x = Checklist{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Checklist) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Checklist) ProtoMessage() {}
+
+func (x *Checklist) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Checklist.ProtoReflect.Descriptor instead.
+func (*Checklist) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Checklist) GetAdmin() *CapabilityFlag {
+	if x != nil {
+		return x.Admin
+	}
+	return nil
+}
+
+func (x *Checklist) GetCosts() *CapabilityFlag {
+	if x != nil {
+		return x.Costs
+	}
+	return nil
+}
+
+func (x *Checklist) GetAuditLogs() *CapabilityFlag {
+	if x != nil {
+		return x.AuditLogs
+	}
+	return nil
+}
+
+func (x *Checklist) GetProjectUsers() *CapabilityFlag {
+	if x != nil {
+		return x.ProjectUsers
+	}
+	return nil
+}
+
+func (x *Checklist) GetPerUserBreakdown() *CapabilityFlag {
+	if x != nil {
+		return x.PerUserBreakdown
+	}
+	return nil
+}
+
+// ListIntegrationsRequest has no fields: the tenant comes from the token.
+type ListIntegrationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListIntegrationsRequest) Reset() {
+	*x = ListIntegrationsRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListIntegrationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListIntegrationsRequest) ProtoMessage() {}
+
+func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
+func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+}
+
+// Integrations lists the tenant's vendor integrations.
+type Integrations struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Integrations  []*Integration         `protobuf:"bytes,1,rep,name=integrations,proto3" json:"integrations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Integrations) Reset() {
+	*x = Integrations{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Integrations) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Integrations) ProtoMessage() {}
+
+func (x *Integrations) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Integrations.ProtoReflect.Descriptor instead.
+func (*Integrations) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Integrations) GetIntegrations() []*Integration {
+	if x != nil {
+		return x.Integrations
+	}
+	return nil
+}
+
+// Integration is the state of one vendor connection.
+type Integration struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Vendor    string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	Connected bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	// ok, key_invalid or backfilling.
+	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	Region string `protobuf:"bytes,4,opt,name=region,proto3" json:"region,omitempty"`
+	// RFC 3339.
+	SealedAt   string `protobuf:"bytes,5,opt,name=sealed_at,json=sealedAt,proto3" json:"sealed_at,omitempty"`
+	Generation int32  `protobuf:"varint,6,opt,name=generation,proto3" json:"generation,omitempty"`
+	// The key as the vendor's console shows it (sk-admin...wxyz).
+	KeyHint  string         `protobuf:"bytes,7,opt,name=key_hint,json=keyHint,proto3" json:"key_hint,omitempty"`
+	Streams  []*StreamState `protobuf:"bytes,8,rep,name=streams,proto3" json:"streams,omitempty"`
+	Backfill *Backfill      `protobuf:"bytes,9,opt,name=backfill,proto3" json:"backfill,omitempty"`
+	// What to do, when something needs doing.
+	Action        string `protobuf:"bytes,10,opt,name=action,proto3" json:"action,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Integration) Reset() {
+	*x = Integration{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Integration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Integration) ProtoMessage() {}
+
+func (x *Integration) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Integration.ProtoReflect.Descriptor instead.
+func (*Integration) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Integration) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *Integration) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *Integration) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *Integration) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *Integration) GetSealedAt() string {
+	if x != nil {
+		return x.SealedAt
+	}
+	return ""
+}
+
+func (x *Integration) GetGeneration() int32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *Integration) GetKeyHint() string {
+	if x != nil {
+		return x.KeyHint
+	}
+	return ""
+}
+
+func (x *Integration) GetStreams() []*StreamState {
+	if x != nil {
+		return x.Streams
+	}
+	return nil
+}
+
+func (x *Integration) GetBackfill() *Backfill {
+	if x != nil {
+		return x.Backfill
+	}
+	return nil
+}
+
+func (x *Integration) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+// StreamState is one stream's progress.
+type StreamState struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Stream string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	// RFC 3339 times; empty when not yet.
+	LastPoll    string `protobuf:"bytes,2,opt,name=last_poll,json=lastPoll,proto3" json:"last_poll,omitempty"`
+	WindowStart string `protobuf:"bytes,3,opt,name=window_start,json=windowStart,proto3" json:"window_start,omitempty"`
+	WindowEnd   string `protobuf:"bytes,4,opt,name=window_end,json=windowEnd,proto3" json:"window_end,omitempty"`
+	Rows        int64  `protobuf:"varint,5,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Why the stream is skipped (a scope the key lacks), or empty.
+	Skipped       string `protobuf:"bytes,6,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	Error         string `protobuf:"bytes,7,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamState) Reset() {
+	*x = StreamState{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamState) ProtoMessage() {}
+
+func (x *StreamState) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
+func (*StreamState) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StreamState) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *StreamState) GetLastPoll() string {
+	if x != nil {
+		return x.LastPoll
+	}
+	return ""
+}
+
+func (x *StreamState) GetWindowStart() string {
+	if x != nil {
+		return x.WindowStart
+	}
+	return ""
+}
+
+func (x *StreamState) GetWindowEnd() string {
+	if x != nil {
+		return x.WindowEnd
+	}
+	return ""
+}
+
+func (x *StreamState) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *StreamState) GetSkipped() string {
+	if x != nil {
+		return x.Skipped
+	}
+	return ""
+}
+
+func (x *StreamState) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// Backfill is the usage history read so far, in daily buckets.
+type Backfill struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Done          int32                  `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
+	Total         int32                  `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Backfill) Reset() {
+	*x = Backfill{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Backfill) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Backfill) ProtoMessage() {}
+
+func (x *Backfill) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
+func (*Backfill) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Backfill) GetDone() int32 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *Backfill) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+// DisconnectRequest has no fields: the tenant comes from the token.
+type DisconnectRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisconnectRequest) Reset() {
+	*x = DisconnectRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisconnectRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisconnectRequest) ProtoMessage() {}
+
+func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
+func (*DisconnectRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
+}
+
+// DisconnectResponse confirms the disconnection.
+type DisconnectResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Disconnected  bool                   `protobuf:"varint,1,opt,name=disconnected,proto3" json:"disconnected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisconnectResponse) Reset() {
+	*x = DisconnectResponse{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisconnectResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisconnectResponse) ProtoMessage() {}
+
+func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
+func (*DisconnectResponse) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DisconnectResponse) GetDisconnected() bool {
+	if x != nil {
+		return x.Disconnected
+	}
+	return false
+}
+
 // GetUsageRequest selects and groups usage.
 type GetUsageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -43,7 +651,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -55,7 +663,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -68,7 +676,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetUsageRequest) GetStart() string {
@@ -109,7 +717,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +729,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +742,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -165,7 +773,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +785,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +798,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -272,7 +880,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +892,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +905,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -313,7 +921,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -325,7 +933,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -338,7 +946,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -376,7 +984,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +996,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +1009,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -443,7 +1051,51 @@ var File_ogma_v1_ogma_proto protoreflect.FileDescriptor
 
 const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
-	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"l\n" +
+	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"-\n" +
+	"\x0eConnectRequest\x12\x1b\n" +
+	"\tadmin_key\x18\x01 \x01(\tR\badminKey\">\n" +
+	"\x0eCapabilityFlag\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\bR\x05value\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa6\x02\n" +
+	"\tChecklist\x12-\n" +
+	"\x05admin\x18\x01 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x05admin\x12-\n" +
+	"\x05costs\x18\x02 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x05costs\x126\n" +
+	"\n" +
+	"audit_logs\x18\x03 \x01(\v2\x17.ogma.v1.CapabilityFlagR\tauditLogs\x12<\n" +
+	"\rproject_users\x18\x04 \x01(\v2\x17.ogma.v1.CapabilityFlagR\fprojectUsers\x12E\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x10perUserBreakdown\"\x19\n" +
+	"\x17ListIntegrationsRequest\"H\n" +
+	"\fIntegrations\x128\n" +
+	"\fintegrations\x18\x01 \x03(\v2\x14.ogma.v1.IntegrationR\fintegrations\"\xc2\x02\n" +
+	"\vIntegration\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x1c\n" +
+	"\tconnected\x18\x02 \x01(\bR\tconnected\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x16\n" +
+	"\x06region\x18\x04 \x01(\tR\x06region\x12\x1b\n" +
+	"\tsealed_at\x18\x05 \x01(\tR\bsealedAt\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x06 \x01(\x05R\n" +
+	"generation\x12\x19\n" +
+	"\bkey_hint\x18\a \x01(\tR\akeyHint\x12.\n" +
+	"\astreams\x18\b \x03(\v2\x14.ogma.v1.StreamStateR\astreams\x12-\n" +
+	"\bbackfill\x18\t \x01(\v2\x11.ogma.v1.BackfillR\bbackfill\x12\x16\n" +
+	"\x06action\x18\n" +
+	" \x01(\tR\x06action\"\xc8\x01\n" +
+	"\vStreamState\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x1b\n" +
+	"\tlast_poll\x18\x02 \x01(\tR\blastPoll\x12!\n" +
+	"\fwindow_start\x18\x03 \x01(\tR\vwindowStart\x12\x1d\n" +
+	"\n" +
+	"window_end\x18\x04 \x01(\tR\twindowEnd\x12\x12\n" +
+	"\x04rows\x18\x05 \x01(\x03R\x04rows\x12\x18\n" +
+	"\askipped\x18\x06 \x01(\tR\askipped\x12\x14\n" +
+	"\x05error\x18\a \x01(\tR\x05error\"4\n" +
+	"\bBackfill\x12\x12\n" +
+	"\x04done\x18\x01 \x01(\x05R\x04done\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x05R\x05total\"\x13\n" +
+	"\x11DisconnectRequest\"8\n" +
+	"\x12DisconnectResponse\x12\"\n" +
+	"\fdisconnected\x18\x01 \x01(\bR\fdisconnected\"l\n" +
 	"\x0fGetUsageRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
@@ -480,10 +1132,14 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xc1\x01\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xe4\x04\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
-	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usageB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
+	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12j\n" +
+	"\x0eValidateOpenAI\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/integrations/openai:validate\x12`\n" +
+	"\rConnectOpenAI\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\x1a\x17/v1/integrations/openai\x12e\n" +
+	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12l\n" +
+	"\x10DisconnectOpenAI\x12\x1a.ogma.v1.DisconnectRequest\x1a\x1b.ogma.v1.DisconnectResponse\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/v1/integrations/openaiB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
 
 var (
 	file_ogma_v1_ogma_proto_rawDescOnce sync.Once
@@ -497,27 +1153,53 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_ogma_v1_ogma_proto_goTypes = []any{
-	(*GetUsageRequest)(nil),        // 0: ogma.v1.GetUsageRequest
-	(*UsageReport)(nil),            // 1: ogma.v1.UsageReport
-	(*UsageRow)(nil),               // 2: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil), // 3: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),           // 4: ogma.v1.Capabilities
-	(*OpenAICapabilities)(nil),     // 5: ogma.v1.OpenAICapabilities
+	(*ConnectRequest)(nil),          // 0: ogma.v1.ConnectRequest
+	(*CapabilityFlag)(nil),          // 1: ogma.v1.CapabilityFlag
+	(*Checklist)(nil),               // 2: ogma.v1.Checklist
+	(*ListIntegrationsRequest)(nil), // 3: ogma.v1.ListIntegrationsRequest
+	(*Integrations)(nil),            // 4: ogma.v1.Integrations
+	(*Integration)(nil),             // 5: ogma.v1.Integration
+	(*StreamState)(nil),             // 6: ogma.v1.StreamState
+	(*Backfill)(nil),                // 7: ogma.v1.Backfill
+	(*DisconnectRequest)(nil),       // 8: ogma.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),      // 9: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),         // 10: ogma.v1.GetUsageRequest
+	(*UsageReport)(nil),             // 11: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 12: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 13: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 14: ogma.v1.Capabilities
+	(*OpenAICapabilities)(nil),      // 15: ogma.v1.OpenAICapabilities
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
-	2, // 0: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	5, // 1: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	3, // 2: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	0, // 3: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	4, // 4: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	1, // 5: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1,  // 0: ogma.v1.Checklist.admin:type_name -> ogma.v1.CapabilityFlag
+	1,  // 1: ogma.v1.Checklist.costs:type_name -> ogma.v1.CapabilityFlag
+	1,  // 2: ogma.v1.Checklist.audit_logs:type_name -> ogma.v1.CapabilityFlag
+	1,  // 3: ogma.v1.Checklist.project_users:type_name -> ogma.v1.CapabilityFlag
+	1,  // 4: ogma.v1.Checklist.per_user_breakdown:type_name -> ogma.v1.CapabilityFlag
+	5,  // 5: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
+	6,  // 6: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
+	7,  // 7: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
+	12, // 8: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	15, // 9: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	13, // 10: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	10, // 11: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	0,  // 12: ogma.v1.OgmaService.ValidateOpenAI:input_type -> ogma.v1.ConnectRequest
+	0,  // 13: ogma.v1.OgmaService.ConnectOpenAI:input_type -> ogma.v1.ConnectRequest
+	3,  // 14: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	8,  // 15: ogma.v1.OgmaService.DisconnectOpenAI:input_type -> ogma.v1.DisconnectRequest
+	14, // 16: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	11, // 17: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	2,  // 18: ogma.v1.OgmaService.ValidateOpenAI:output_type -> ogma.v1.Checklist
+	2,  // 19: ogma.v1.OgmaService.ConnectOpenAI:output_type -> ogma.v1.Checklist
+	4,  // 20: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	9,  // 21: ogma.v1.OgmaService.DisconnectOpenAI:output_type -> ogma.v1.DisconnectResponse
+	16, // [16:22] is the sub-list for method output_type
+	10, // [10:16] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -525,14 +1207,14 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[2].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,8 +22,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OgmaService_GetCapabilities_FullMethodName = "/ogma.v1.OgmaService/GetCapabilities"
-	OgmaService_GetUsage_FullMethodName        = "/ogma.v1.OgmaService/GetUsage"
+	OgmaService_GetCapabilities_FullMethodName  = "/ogma.v1.OgmaService/GetCapabilities"
+	OgmaService_GetUsage_FullMethodName         = "/ogma.v1.OgmaService/GetUsage"
+	OgmaService_ValidateOpenAI_FullMethodName   = "/ogma.v1.OgmaService/ValidateOpenAI"
+	OgmaService_ConnectOpenAI_FullMethodName    = "/ogma.v1.OgmaService/ConnectOpenAI"
+	OgmaService_ListIntegrations_FullMethodName = "/ogma.v1.OgmaService/ListIntegrations"
+	OgmaService_DisconnectOpenAI_FullMethodName = "/ogma.v1.OgmaService/DisconnectOpenAI"
 )
 
 // OgmaServiceClient is the client API for OgmaService service.
@@ -40,6 +44,18 @@ type OgmaServiceClient interface {
 	// endpoint's primary group set, and adds the open buckets as last
 	// fetched, flagged provisional.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*UsageReport, error)
+	// ValidateOpenAI probes every endpoint with an OpenAI Admin key and
+	// returns the capability checklist. It saves nothing.
+	ValidateOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error)
+	// ConnectOpenAI probes the key like ValidateOpenAI and, when it works,
+	// seals it as the integration's next generation; the connector then
+	// backfills what it has not read. A failed probe saves nothing and leaves
+	// an older working key in place.
+	ConnectOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error)
+	// ListIntegrations reports each vendor integration of the tenant.
+	ListIntegrations(ctx context.Context, in *ListIntegrationsRequest, opts ...grpc.CallOption) (*Integrations, error)
+	// DisconnectOpenAI destroys the sealed key; ingested data stays.
+	DisconnectOpenAI(ctx context.Context, in *DisconnectRequest, opts ...grpc.CallOption) (*DisconnectResponse, error)
 }
 
 type ogmaServiceClient struct {
@@ -70,6 +86,46 @@ func (c *ogmaServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, o
 	return out, nil
 }
 
+func (c *ogmaServiceClient) ValidateOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Checklist)
+	err := c.cc.Invoke(ctx, OgmaService_ValidateOpenAI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) ConnectOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Checklist)
+	err := c.cc.Invoke(ctx, OgmaService_ConnectOpenAI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) ListIntegrations(ctx context.Context, in *ListIntegrationsRequest, opts ...grpc.CallOption) (*Integrations, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Integrations)
+	err := c.cc.Invoke(ctx, OgmaService_ListIntegrations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) DisconnectOpenAI(ctx context.Context, in *DisconnectRequest, opts ...grpc.CallOption) (*DisconnectResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DisconnectResponse)
+	err := c.cc.Invoke(ctx, OgmaService_DisconnectOpenAI_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OgmaServiceServer is the server API for OgmaService service.
 // All implementations must embed UnimplementedOgmaServiceServer
 // for forward compatibility.
@@ -84,6 +140,18 @@ type OgmaServiceServer interface {
 	// endpoint's primary group set, and adds the open buckets as last
 	// fetched, flagged provisional.
 	GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error)
+	// ValidateOpenAI probes every endpoint with an OpenAI Admin key and
+	// returns the capability checklist. It saves nothing.
+	ValidateOpenAI(context.Context, *ConnectRequest) (*Checklist, error)
+	// ConnectOpenAI probes the key like ValidateOpenAI and, when it works,
+	// seals it as the integration's next generation; the connector then
+	// backfills what it has not read. A failed probe saves nothing and leaves
+	// an older working key in place.
+	ConnectOpenAI(context.Context, *ConnectRequest) (*Checklist, error)
+	// ListIntegrations reports each vendor integration of the tenant.
+	ListIntegrations(context.Context, *ListIntegrationsRequest) (*Integrations, error)
+	// DisconnectOpenAI destroys the sealed key; ingested data stays.
+	DisconnectOpenAI(context.Context, *DisconnectRequest) (*DisconnectResponse, error)
 	mustEmbedUnimplementedOgmaServiceServer()
 }
 
@@ -99,6 +167,18 @@ func (UnimplementedOgmaServiceServer) GetCapabilities(context.Context, *GetCapab
 }
 func (UnimplementedOgmaServiceServer) GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedOgmaServiceServer) ValidateOpenAI(context.Context, *ConnectRequest) (*Checklist, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateOpenAI not implemented")
+}
+func (UnimplementedOgmaServiceServer) ConnectOpenAI(context.Context, *ConnectRequest) (*Checklist, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConnectOpenAI not implemented")
+}
+func (UnimplementedOgmaServiceServer) ListIntegrations(context.Context, *ListIntegrationsRequest) (*Integrations, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListIntegrations not implemented")
+}
+func (UnimplementedOgmaServiceServer) DisconnectOpenAI(context.Context, *DisconnectRequest) (*DisconnectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisconnectOpenAI not implemented")
 }
 func (UnimplementedOgmaServiceServer) mustEmbedUnimplementedOgmaServiceServer() {}
 func (UnimplementedOgmaServiceServer) testEmbeddedByValue()                     {}
@@ -157,6 +237,78 @@ func _OgmaService_GetUsage_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OgmaService_ValidateOpenAI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConnectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).ValidateOpenAI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_ValidateOpenAI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).ValidateOpenAI(ctx, req.(*ConnectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_ConnectOpenAI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConnectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).ConnectOpenAI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_ConnectOpenAI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).ConnectOpenAI(ctx, req.(*ConnectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_ListIntegrations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListIntegrationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).ListIntegrations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_ListIntegrations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).ListIntegrations(ctx, req.(*ListIntegrationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_DisconnectOpenAI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DisconnectRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).DisconnectOpenAI(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_DisconnectOpenAI_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).DisconnectOpenAI(ctx, req.(*DisconnectRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OgmaService_ServiceDesc is the grpc.ServiceDesc for OgmaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -171,6 +323,22 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _OgmaService_GetUsage_Handler,
+		},
+		{
+			MethodName: "ValidateOpenAI",
+			Handler:    _OgmaService_ValidateOpenAI_Handler,
+		},
+		{
+			MethodName: "ConnectOpenAI",
+			Handler:    _OgmaService_ConnectOpenAI_Handler,
+		},
+		{
+			MethodName: "ListIntegrations",
+			Handler:    _OgmaService_ListIntegrations_Handler,
+		},
+		{
+			MethodName: "DisconnectOpenAI",
+			Handler:    _OgmaService_DisconnectOpenAI_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

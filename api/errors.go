@@ -1,0 +1,94 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// errorDomain names Ogma's error codes in a gRPC ErrorInfo.
+const errorDomain = "ogma.dev"
+
+// httpStatus maps each stable error code to its HTTP status.
+var httpStatus = map[string]int{
+	"malformed_request":  http.StatusBadRequest,
+	"unauthenticated":    http.StatusUnauthorized,
+	"not_found":          http.StatusNotFound,
+	"wrong_key_type":     http.StatusUnprocessableEntity,
+	"invalid_key":        http.StatusUnprocessableEntity,
+	"insufficient_scope": http.StatusUnprocessableEntity,
+	"region_unsupported": http.StatusUnprocessableEntity,
+	"vendor_unreachable": http.StatusFailedDependency,
+	"vendor_error":       http.StatusFailedDependency,
+	"unavailable":        http.StatusServiceUnavailable,
+	"internal":           http.StatusInternalServerError,
+}
+
+// codeError returns a gRPC error carrying a stable code and a sentence.
+func codeError(c codes.Code, code, msg string) error {
+	st := status.New(c, msg)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: code, Domain: errorDomain}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// stableCode returns the error's stable code: its ErrorInfo reason, or one
+// derived from its gRPC code.
+func stableCode(st *status.Status) string {
+	if c, ok := ourCode(st); ok {
+		return c
+	}
+	switch st.Code() {
+	case codes.InvalidArgument:
+		return "malformed_request"
+	case codes.Unauthenticated:
+		return "unauthenticated"
+	case codes.NotFound:
+		return "not_found"
+	case codes.Unavailable:
+		return "unavailable"
+	}
+	return "internal"
+}
+
+// writeError renders every REST error as {"code": "<stable code>",
+// "message": "<a sentence>"} with the code's HTTP status.
+func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	st := status.Convert(err)
+	code := stableCode(st)
+	msg := st.Message()
+	if _, ours := ourCode(st); !ours {
+		// The gateway's own decode errors may quote the body, which can hold
+		// a key: say what went wrong without repeating it.
+		switch st.Code() {
+		case codes.InvalidArgument:
+			msg = "The request body or parameters could not be read; send JSON of the documented shape."
+		case codes.Unauthenticated, codes.NotFound:
+		default:
+			msg = "The request failed inside Ogma; see the server log."
+		}
+	}
+	hs, ok := httpStatus[code]
+	if !ok {
+		hs = runtime.HTTPStatusFromCode(st.Code())
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(hs)
+	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
+}
+
+// ourCode returns the stable code Ogma attached to the status, if any.
+func ourCode(st *status.Status) (string, bool) {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
+			return info.GetReason(), true
+		}
+	}
+	return "", false
+}
