@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/connectors/openai"
+	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -27,7 +30,9 @@ type fixture struct {
 
 // serve runs an API over a control topic holding two tenants: acme, whose
 // OpenAI key was observed working, and globex, with no key.
-func serve(t *testing.T) *fixture {
+func serve(t *testing.T) *fixture { return serveWith(t, nil) }
+
+func serveWith(t *testing.T, integ *api.Integrations) *fixture {
 	t.Helper()
 	c := topictest.New(t)
 	l := c.Layout
@@ -55,7 +60,11 @@ func serve(t *testing.T) *fixture {
 	go func() { view.Run(ctx, c.Dial, l, func() { close(caughtUp) }); done <- struct{}{} }()
 	<-caughtUp
 
-	srv, err := api.New(api.Config{HTTP: "127.0.0.1:0", GRPC: "127.0.0.1:0"}, api.Deps{View: view, Health: f.health})
+	if integ != nil {
+		integ.Layout = l
+		integ.Publish = func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, c.Dial, recs...) }
+	}
+	srv, err := api.New(api.Config{HTTP: "127.0.0.1:0", GRPC: "127.0.0.1:0"}, api.Deps{View: view, Health: f.health, Integrations: integ})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,5 +177,45 @@ func TestReflectionListsService(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("reflection lists %v, want ogma.v1.OgmaService among them", names)
+	}
+}
+
+// failing is a vendor probe that always fails the same way.
+type failing struct{ err error }
+
+func (f failing) Probe(context.Context, seal.Secret, time.Time) (openai.Checklist, error) {
+	return openai.Checklist{}, f.err
+}
+
+func (f *fixture) put(t *testing.T, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, "http://"+f.srv.HTTPAddr()+"/v1/integrations/openai", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	json.NewDecoder(resp.Body).Decode(&v)
+	return resp.StatusCode, v
+}
+
+// Issue 4: a vendor that cannot be reached, or that fails, is a 4xx with a
+// stable code and a sentence, never a generic failure.
+func TestVendorFailuresHaveStableCodes(t *testing.T) {
+	cases := []struct {
+		code   string
+		status int
+	}{
+		{openai.CodeVendorUnreachable, http.StatusFailedDependency},
+		{openai.CodeVendorError, http.StatusFailedDependency},
+	}
+	for _, tc := range cases {
+		f := serveWith(t, &api.Integrations{OpenAI: failing{&openai.ProbeError{Code: tc.code, Message: "OpenAI is down."}}})
+		status, body := f.put(t, f.tokens["acme"], `{"admin_key":"sk-admin-abcdefghijklmnop"}`)
+		if status != tc.status || body["code"] != tc.code || body["message"] != "OpenAI is down." {
+			t.Errorf("PUT with %s = %d %v", tc.code, status, body)
+		}
 	}
 }
