@@ -17,8 +17,8 @@ import (
 
 	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/connectors/openai"
-	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
 
