@@ -179,6 +179,20 @@ func TestIntegrationsOverREST(t *testing.T) {
 		t.Errorf("disconnecting twice = %d, want 404", status)
 	}
 
+	// The CLI does the same through the API, and shows the backfill.
+	root := newRootCmd(envOf(map[string]string{"OGMA_TOKEN": demo}), runners{})
+	var out strings.Builder
+	root.SetOut(&out)
+	root.SetIn(strings.NewReader(full + "\n"))
+	root.SetArgs([]string{"integrations", "connect", "openai", "--key-stdin", "--api-url", "http://" + d.http})
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatalf("ogma integrations connect openai: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "per_user_breakdown") || !strings.Contains(out.String(), "Backfill done") {
+		t.Errorf("the CLI printed:\n%s", out.String())
+	}
+	r.bodies.WriteString(out.String())
+
 	// The leak check: no key, nor its unredacted tail, anywhere.
 	_, metrics := d.get(t, "/metrics", "")
 	haystacks := map[string][]byte{"API responses": r.bodies.Bytes(), "/metrics": []byte(metrics),

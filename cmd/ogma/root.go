@@ -73,6 +73,7 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 		newSimCmd(c, nil),
 		newTenantCmd(c, nil),
 		newTokenCmd(c, nil),
+		newIntegrationsCmd(c),
 	)
 	documentEnv(root)
 	return root
