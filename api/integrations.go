@@ -109,7 +109,9 @@ func (s *Server) ConnectOpenAI(ctx context.Context, req *ogmav1.ConnectRequest) 
 	}
 	obs := control.Observed{Tenant: tenant, Vendor: control.OpenAI, Generation: integ.Generation,
 		Admin: cl.Admin.Value, Costs: cl.Costs.Value, ProjectUsers: cl.ProjectUsers.Value, PerUserBreakdown: cl.PerUserBreakdown.Value}
-	if err := s.integ.Publish(ctx, control.IntegrationRecord(s.integ.Layout, integ), control.ObservedRecord(s.integ.Layout, obs)); err != nil {
+	// The observation goes first: a connector that sees the new generation
+	// then builds on what the probe saw.
+	if err := s.integ.Publish(ctx, control.ObservedRecord(s.integ.Layout, obs), control.IntegrationRecord(s.integ.Layout, integ)); err != nil {
 		s.log.ErrorContext(ctx, "publish integration failed", "tenant", tenant, "err", err)
 		return nil, codeError(codes.Unavailable, "unavailable", "The key could not be saved; try again.")
 	}

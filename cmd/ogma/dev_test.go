@@ -22,6 +22,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -260,6 +261,18 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	if s, body := d.get(t, "/v1/usage?start=2026-01-02&end=2026-01-01", tok); s != http.StatusBadRequest || !strings.Contains(body, "must be after start") {
 		t.Errorf("a reversed window = %d %s, want 400 naming the problem", s, body)
 	}
+	// Settled costs reach ClickHouse to the exact cent fraction the vendor sent.
+	wantCost := decimal.Zero
+	costStart, costEnd := today.AddDate(0, 0, -90), today.AddDate(0, 0, -2)
+	for day := costStart; day.Before(costEnd); day = day.Add(24 * time.Hour) {
+		for _, c := range sim.Costs(day, openaisim.CostsGroupBy) {
+			text, _ := json.Marshal(c.Amount.Value)
+			wantCost = wantCost.Add(decimal.RequireFromString(string(text)))
+		}
+	}
+	waitUntil(t, "costs in ClickHouse to equal the simulator's, exactly", func() bool {
+		return costSum(t, db, costStart, costEnd).Equal(wantCost)
+	})
 	ledgerBefore := verifyLedger(t, db)
 
 	// kcat, a librdkafka client, lists every topic of the embedded broker.
@@ -479,4 +492,20 @@ func ledgerCount(t *testing.T, db string) int {
 		t.Fatal(err)
 	}
 	return int(n)
+}
+
+func costSum(t *testing.T, db string, start, end time.Time) decimal.Decimal {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var s string
+	err = conn.QueryRow(t.Context(), "SELECT toString(sum(amount)) FROM costs FINAL WHERE day >= toDate(?) AND day < toDate(?)",
+		start.Format(time.DateOnly), end.Format(time.DateOnly)).Scan(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return decimal.RequireFromString(s)
 }

@@ -271,6 +271,24 @@ func TestRawEqualsSimulatorWindow(t *testing.T) {
 		t.Errorf("usage read in %d requests, want several pages", usageRequests)
 	}
 
+	// Costs: every bucket of the window equals the simulator's.
+	costs := map[int64][]openaisim.CostsResult{}
+	for _, r := range rawOf(t, recs, "costs") {
+		if _, ok := costs[r.Bucket.Start]; !ok {
+			costs[r.Bucket.Start] = []openaisim.CostsResult{}
+		}
+		if r.Data != nil {
+			var c openaisim.CostsResult
+			json.Unmarshal(r.Data, &c)
+			costs[r.Bucket.Start] = append(costs[r.Bucket.Start], c)
+		}
+	}
+	for d := origin; !d.After(simNow); d = d.Add(24 * time.Hour) {
+		if diff := cmp.Diff(h.sim.Costs(d, openaisim.CostsGroupBy), costs[d.Unix()]); diff != "" {
+			t.Fatalf("costs of %s differ (-sim +raw):\n%s", d.Format(time.DateOnly), diff)
+		}
+	}
+
 	// Directory: every user, inside one complete snapshot.
 	users := rawOf(t, recs, "users")
 	var ids []string

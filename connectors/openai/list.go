@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
-	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 )
 
@@ -220,16 +219,16 @@ func hasEmail(data json.RawMessage) bool {
 	return json.Unmarshal(data, &o) == nil && o.Email != nil && *o.Email != ""
 }
 
-func observedAdmin() control.Observed { return control.Observed{Admin: true} }
-
 // StreamNames lists the streams of [Streams], in order.
-var StreamNames = []string{"usage.completions", "users", "projects", "project_api_keys"}
+var StreamNames = []string{"usage.completions", "costs", "users", "projects", "project_api_keys"}
 
 // Streams returns the OpenAI streams Ogma polls, with their cadences:
 // usage every usageEvery, the directory every directoryEvery.
 func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Scheduled {
 	return []poll.Scheduled{
 		{Stream: &Usage{Client: c, Endpoint: "completions", GroupBy: []string{"api_key_id", "batch", "model", "project_id", "service_tier", "user_id"}}, Every: usageEvery},
+		// Cost settles late (grace 48 h): the trailing window re-reads 3 days.
+		{Stream: &Usage{Client: c, Costs: true, GroupBy: []string{"line_item", "project_id"}, Limit: 180}, Every: usageEvery},
 		{Stream: &List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Query: url.Values{"include_archived": {"true"}}}, Every: directoryEvery},
 		{Stream: &ProjectAPIKeys{Client: c}, Every: directoryEvery},

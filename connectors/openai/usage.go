@@ -14,14 +14,16 @@ import (
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/settle"
 )
 
 const day = 24 * time.Hour
 
-// Usage is the stream of one usage endpoint (usage/<Endpoint>) in daily
-// buckets, grouped by the endpoint's primary group set.
+// Usage is the stream of one report endpoint in daily buckets — a usage
+// endpoint (usage/<Endpoint>) or the costs report — grouped by the
+// endpoint's primary group set.
 //
 // The first poll reads from the cursor's origin: the backfill. Every poll
 // then re-reads the trailing window — the last TrailingDays settled days and
@@ -41,10 +43,25 @@ type Usage struct {
 	TrailingDays int
 	// Limit is the buckets per page. Default 31, the vendor's maximum for 1d.
 	Limit int
+	// Costs makes this the costs report (/v1/organization/costs, stream
+	// "costs") instead of a usage endpoint.
+	Costs bool
 }
 
-// Name returns "usage.<endpoint>".
-func (u *Usage) Name() string { return "usage." + u.Endpoint }
+// Name returns "usage.<endpoint>", or "costs".
+func (u *Usage) Name() string {
+	if u.Costs {
+		return "costs"
+	}
+	return "usage." + u.Endpoint
+}
+
+func (u *Usage) path() string {
+	if u.Costs {
+		return "/v1/organization/costs"
+	}
+	return "/v1/organization/usage/" + u.Endpoint
+}
 
 type usageBucket struct {
 	StartTime int64             `json:"start_time"`
@@ -84,7 +101,7 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 	// end_time is frozen for the whole read: a moving end invalidates the
 	// vendor's page tokens.
 	end := today.Add(day)
-	path := "/v1/organization/usage/" + u.Endpoint
+	path := u.path()
 	q := url.Values{
 		"start_time":   {strconv.FormatInt(start.Unix(), 10)},
 		"end_time":     {strconv.FormatInt(end.Unix(), 10)},
@@ -108,7 +125,7 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 		if next.Digests == nil {
 			next.Digests = map[int64]string{}
 		}
-		out := poll.Page{Observed: observedAdmin()}
+		out := poll.Page{Observed: control.Observed{Admin: !u.Costs, Costs: u.Costs}}
 		request := envelope.Request{Path: path, Query: q.Encode()}
 		for _, b := range p.Data {
 			bstart := time.Unix(b.StartTime, 0).UTC()

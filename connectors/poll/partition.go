@@ -157,7 +157,9 @@ func (w *partition) pollDue(ctx context.Context) error {
 			}
 		}
 		w.gens[k] = integ.Generation
-		if _, ok := w.observed[k]; !ok {
+		// What the API observed when it connected a newer key is the base
+		// the pages' observations add to.
+		if o, ok := w.observed[k]; !ok || w.state.Observed[k].Generation > o.Generation {
 			w.observed[k] = w.state.Observed[k]
 		}
 	}

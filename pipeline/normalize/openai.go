@@ -25,7 +25,7 @@ func IsDirectory(vendor, stream string) bool {
 
 // IsReport reports whether stream is a report stream (bucketed facts).
 func IsReport(vendor, stream string) bool {
-	return vendor == "openai" && strings.HasPrefix(stream, "usage.")
+	return vendor == "openai" && (strings.HasPrefix(stream, "usage.") || stream == "costs")
 }
 
 func openAI(r *envelope.Raw) (Fact, error) {
@@ -42,7 +42,11 @@ func openAI(r *envelope.Raw) (Fact, error) {
 		if r.Bucket == nil {
 			return Fact{}, bad("%s record without a bucket", r.Stream)
 		}
-		key, err := UsageKey(r.Stream, r.Bucket, r.GroupSet, m)
+		keyOf := UsageKey
+		if r.Stream == "costs" {
+			keyOf = CostKey
+		}
+		key, err := keyOf(r.Stream, r.Bucket, r.GroupSet, m)
 		if err != nil {
 			return Fact{}, err
 		}
@@ -81,6 +85,20 @@ func UsageKey(stream string, b *envelope.Bucket, groupSet []string, row map[stri
 		if _, clash := k[dim]; clash {
 			return nil, bad("group dimension %q clashes with a key field", dim)
 		}
+		v, err := dimValue(row[dim])
+		if err != nil {
+			return nil, bad("dimension %s: %v", dim, err)
+		}
+		k[dim] = v
+	}
+	return mustCanonical(k)
+}
+
+// CostKey returns the key of a cost row: {bucket_start, group_set,
+// project_id, line_item}.
+func CostKey(_ string, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
+	k := map[string]any{"bucket_start": event.Time(time.Unix(b.Start, 0)), "group_set": nonNil(groupSet)}
+	for _, dim := range []string{"project_id", "line_item"} {
 		v, err := dimValue(row[dim])
 		if err != nil {
 			return nil, bad("dimension %s: %v", dim, err)

@@ -89,4 +89,27 @@ var Migrations = []Migration{
 			ORDER BY (tenant, vendor, stream, bucket_start, version, row)`,
 		},
 	},
+	{
+		Version: 3,
+		Name:    "costs projection",
+		Statements: []string{
+			// Billed cost facts, one row per fact key, the latest revision
+			// winning. Money is exact: parsed from the vendor's JSON text.
+			`CREATE TABLE IF NOT EXISTS costs (
+				tenant String,
+				vendor String,
+				stream String,
+				key String,
+				day Date,
+				bucket_start DateTime('UTC'),
+				project_id String,
+				line_item String,
+				amount Decimal(18, 9),
+				currency String,
+				rev UInt32,
+				seq UInt64
+			) ENGINE = ReplacingMergeTree(seq)
+			ORDER BY (tenant, vendor, stream, key)`,
+		},
+	},
 }

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -157,6 +159,9 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 			}
 			events = append(events, e)
 		case topic.Provisional:
+			if !strings.Contains(string(r.Key), "/usage.") {
+				continue // open cost buckets have no projection yet
+			}
 			rows, err := provisionalRows(r)
 			if err != nil {
 				s.log.ErrorContext(ctx, "undecodable provisional record", "partition", r.Partition, "offset", r.Offset, "err", err)
@@ -259,11 +264,17 @@ func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
-	var usage []*event.Record
+	var usage, costs []*event.Record
 	for _, r := range events {
-		if r.Event.Kind == event.Fact && strings.HasPrefix(r.Event.Stream, "usage.") {
+		switch {
+		case r.Event.Kind == event.Fact && strings.HasPrefix(r.Event.Stream, "usage."):
 			usage = append(usage, r)
+		case r.Event.Kind == event.Fact && r.Event.Stream == "costs":
+			costs = append(costs, r)
 		}
+	}
+	if err := s.insertCosts(ctx, costs); err != nil {
+		return err
 	}
 	if len(usage) == 0 {
 		return nil
@@ -295,6 +306,71 @@ func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 		return fmt.Errorf("insert usage: %w", err)
 	}
 	return nil
+}
+
+func (s *Sink) insertCosts(ctx context.Context, costs []*event.Record) error {
+	if len(costs) == 0 {
+		return nil
+	}
+	err := s.store.batch(ctx, `INSERT INTO costs (tenant, vendor, stream, key, day, bucket_start, project_id, line_item,
+		amount, currency, rev, seq)`, func(add func(...any) error) error {
+		for _, r := range costs {
+			var k struct {
+				BucketStart time.Time `json:"bucket_start"`
+			}
+			if err := json.Unmarshal(r.Event.Key, &k); err != nil {
+				return fmt.Errorf("cost key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
+			}
+			c, err := parseCost(r.Data)
+			if err != nil {
+				return fmt.Errorf("cost data of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
+			}
+			e := r.Event
+			if err := add(e.Tenant, e.Vendor, e.Stream, string(e.Key), k.BucketStart.UTC(), k.BucketStart.UTC(),
+				c.projectID, c.lineItem, c.amount, c.currency, e.Rev, e.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert costs: %w", err)
+	}
+	return nil
+}
+
+type costRow struct {
+	projectID, lineItem, currency string
+	amount                        decimal.Decimal
+}
+
+// parseCost reads a cost result, its amount exactly from the JSON text.
+func parseCost(data []byte) (costRow, error) {
+	var v struct {
+		ProjectID *string `json:"project_id"`
+		LineItem  *string `json:"line_item"`
+		Amount    struct {
+			Value    json.Number `json:"value"`
+			Currency string      `json:"currency"`
+		} `json:"amount"`
+	}
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return costRow{}, err
+	}
+	amount, err := decimal.NewFromString(v.Amount.Value.String())
+	if err != nil {
+		return costRow{}, fmt.Errorf("amount %q: %w", v.Amount.Value, err)
+	}
+	c := costRow{amount: amount, currency: v.Amount.Currency}
+	if v.ProjectID != nil {
+		c.projectID = *v.ProjectID
+	}
+	if v.LineItem != nil {
+		c.lineItem = *v.LineItem
+	}
+	return c, nil
 }
 
 // usageRow is what the projections keep of a usage result.

@@ -158,6 +158,12 @@ func (s *Server) Completions(day time.Time, groupBy []string) []CompletionsResul
 	return s.org.completions(day.Unix(), s.cfg.Now().Unix(), groupBy, Filter{}, s.first)
 }
 
+// Costs returns the simulator's own costs bucket for the day starting at
+// day, grouped by groupBy: what GET costs returns for that bucket.
+func (s *Server) Costs(day time.Time, groupBy []string) []CostsResult {
+	return s.org.costs(day.Unix(), s.cfg.Now().Unix(), groupBy, s.first)
+}
+
 // Restate changes the usage of a past day, as a vendor correcting a bucket
 // does: its first row gains extra input tokens. The day must have usage.
 func (s *Server) Restate(day time.Time, extra int64) {
