@@ -68,8 +68,16 @@ func usageOnly(c *openai.Client) []poll.Scheduled {
 // simulator's key of the given kind, against a fresh broker.
 func start(t *testing.T, keyKind string, cfg poll.Config, streams func(*openai.Client) []poll.Scheduled, opts ...kfake.Opt) *harness {
 	t.Helper()
+	return startSim(t, openaisim.Config{}, keyKind, cfg, streams, opts...)
+}
+
+// startSim is start with a simulator of the given config (seed and clock
+// are set here).
+func startSim(t *testing.T, simCfg openaisim.Config, keyKind string, cfg poll.Config, streams func(*openai.Client) []poll.Scheduled, opts ...kfake.Opt) *harness {
+	t.Helper()
+	simCfg.Seed, simCfg.Now = 11, func() time.Time { return simNow }
 	h := &harness{
-		sim:     openaisim.New(openaisim.Config{Seed: 11, Now: func() time.Time { return simNow }}),
+		sim:     openaisim.New(simCfg),
 		cluster: topictest.New(t, opts...),
 		clock:   &clock{t: simNow},
 		reg:     prometheus.NewRegistry(),
@@ -560,5 +568,59 @@ func TestRevokedKeyStopsPolling(t *testing.T) {
 	}
 	if st := h.state(t).Streams["acme/openai/usage.completions"]; !strings.Contains(st.Error, "connect a new key") {
 		t.Errorf("stream status error = %q, want it to say what to do", st.Error)
+	}
+}
+
+func auditOnly(c *openai.Client) []poll.Scheduled {
+	return []poll.Scheduled{{Stream: &openai.Audit{Client: c}, Every: time.Hour}}
+}
+
+// Issue 5: audit logs come newest first; a window is read to its end, page
+// by page, before the high-water mark moves; every event is kept whole;
+// the audit_logs flag turns true once one is ingested.
+func TestAuditLogsReadInWindows(t *testing.T) {
+	h := startSim(t, openaisim.Config{Tier: openaisim.TierEnterprise}, openaisim.KeyFull, poll.Config{}, auditOnly)
+	h.waitPolls(t, "audit_logs", 1)
+	var ids []string
+	for _, r := range rawOf(t, h.cluster.Records(t, topic.Raw), "audit_logs") {
+		var e openaisim.AuditLog
+		json.Unmarshal(r.Data, &e)
+		ids = append(ids, e.ID)
+		if !strings.Contains(string(r.Data), `"actor"`) {
+			t.Fatalf("audit event not kept whole: %s", r.Data)
+		}
+	}
+	origin := simNow.Truncate(24*time.Hour).AddDate(0, 0, -90).Unix()
+	var want []string
+	for _, e := range h.sim.AuditLogs() {
+		if e.EffectiveAt >= origin && e.EffectiveAt < simNow.Unix() {
+			want = append(want, e.ID)
+		}
+	}
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Fatalf("audit events in ogma.raw differ from the simulator's window (-sim +raw):\n%s", diff)
+	}
+	pages := 0
+	for _, r := range h.sim.Requests() {
+		if r.Path == "/v1/organization/audit_logs" {
+			pages++
+		}
+	}
+	if pages < 3 {
+		t.Errorf("the audit window was read in %d pages, want several", pages)
+	}
+	c, _ := h.cursor(t, "audit_logs")
+	if c.State != "idle" || !c.WindowEnd.Equal(simNow) {
+		t.Errorf("cursor after a whole window = %+v, want idle with the high-water at now", c)
+	}
+	waitFor(t, "audit_logs observed", func() bool {
+		return h.state(t).Observed[control.VendorKey{Tenant: "acme", Vendor: openai.Vendor}].AuditLogs
+	})
+
+	// The next window starts at the high-water mark: nothing is read twice.
+	h.clock.Add(2 * time.Hour)
+	h.waitPolls(t, "audit_logs", 2)
+	if n := len(rawOf(t, h.cluster.Records(t, topic.Raw), "audit_logs")); n != len(ids) {
+		t.Errorf("the second window published %d events again", n-len(ids))
 	}
 }

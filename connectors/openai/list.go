@@ -220,7 +220,7 @@ func hasEmail(data json.RawMessage) bool {
 }
 
 // StreamNames lists the streams of [Streams], in order.
-var StreamNames = []string{"usage.completions", "costs", "users", "projects", "project_api_keys"}
+var StreamNames = []string{"usage.completions", "costs", "audit_logs", "users", "projects", "project_api_keys"}
 
 // Streams returns the OpenAI streams Ogma polls, with their cadences:
 // usage every usageEvery, the directory every directoryEvery.
@@ -229,6 +229,7 @@ func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Schedul
 		{Stream: &Usage{Client: c, Endpoint: "completions", GroupBy: []string{"api_key_id", "batch", "model", "project_id", "service_tier", "user_id"}}, Every: usageEvery},
 		// Cost settles late (grace 48 h): the trailing window re-reads 3 days.
 		{Stream: &Usage{Client: c, Costs: true, GroupBy: []string{"line_item", "project_id"}, Limit: 180}, Every: usageEvery},
+		{Stream: &Audit{Client: c}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Query: url.Values{"include_archived": {"true"}}}, Every: directoryEvery},
 		{Stream: &ProjectAPIKeys{Client: c}, Every: directoryEvery},

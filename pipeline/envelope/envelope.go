@@ -7,7 +7,8 @@
 // empty days included, is provable downstream. List streams (the directory)
 // bracket a complete walk between a begin and an end marker of one snapshot,
 // so that an object missing from a complete walk can be told apart from one
-// not yet read.
+// not yet read. Log streams (audit logs) carry neither: each record is one
+// event, identified by its id.
 package envelope
 
 import (
@@ -96,7 +97,7 @@ func (r *Raw) Key() string {
 	case r.Snapshot != nil:
 		return k + "/" + r.Snapshot.ID + "/" + r.Snapshot.Marker + "/" + objectID(r.Data)
 	}
-	return k
+	return k + "/" + objectID(r.Data)
 }
 
 func objectID(data json.RawMessage) string {

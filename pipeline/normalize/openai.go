@@ -23,6 +23,10 @@ func IsDirectory(vendor, stream string) bool {
 	return vendor == "openai" && ok
 }
 
+// IsLog reports whether stream is a log stream: events identified by id,
+// neither bucketed nor walked.
+func IsLog(vendor, stream string) bool { return vendor == "openai" && stream == "audit_logs" }
+
 // IsReport reports whether stream is a report stream (bucketed facts).
 func IsReport(vendor, stream string) bool {
 	return vendor == "openai" && (strings.HasPrefix(stream, "usage.") || stream == "costs")
@@ -47,6 +51,16 @@ func openAI(r *envelope.Raw) (Fact, error) {
 			keyOf = CostKey
 		}
 		key, err := keyOf(r.Stream, r.Bucket, r.GroupSet, m)
+		if err != nil {
+			return Fact{}, err
+		}
+		return Fact{Kind: event.Fact, Key: key, Data: data, Digest: event.ContentDigest(data)}, nil
+	case IsLog(r.Vendor, r.Stream):
+		id, _ := m["id"].(string)
+		if id == "" {
+			return Fact{}, bad("%s event without an id", r.Stream)
+		}
+		key, err := mustCanonical(map[string]any{"id": id})
 		if err != nil {
 			return Fact{}, err
 		}

@@ -92,8 +92,19 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 			if err := t.snapshot(raw, src, r); err != nil {
 				return false, err
 			}
+		case normalize.IsLog(raw.Vendor, raw.Stream):
+			f, err := normalize.Normalize(raw)
+			if err != nil {
+				t.deadletter(r, err.Error())
+				continue
+			}
+			_, emitted, err := t.fact(raw, f, raw.Salt, src)
+			if err != nil {
+				return false, err
+			}
+			t.count(emitted)
 		default:
-			t.deadletter(r, "envelope has neither a bucket nor a snapshot")
+			t.deadletter(r, "envelope has neither a bucket nor a snapshot, and its stream is not a log")
 		}
 	}
 	if flush {

@@ -164,6 +164,10 @@ func (s *Server) Costs(day time.Time, groupBy []string) []CostsResult {
 	return s.org.costs(day.Unix(), s.cfg.Now().Unix(), groupBy, s.first)
 }
 
+// AuditLogs returns the organization's audit events up to its clock,
+// newest first: what the audit-log endpoint lists.
+func (s *Server) AuditLogs() []AuditLog { return s.auditLogs(s.cfg.Now().Unix()) }
+
 // Restate changes the usage of a past day, as a vendor correcting a bucket
 // does: its first row gains extra input tokens. The day must have usage.
 func (s *Server) Restate(day time.Time, extra int64) {
