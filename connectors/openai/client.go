@@ -76,6 +76,20 @@ type APIError struct {
 	Message string
 	// MissingScopes lists the scopes a "Missing scopes" answer names.
 	MissingScopes []string
+	// RetryAfter is a 429's Retry-After.
+	RetryAfter time.Duration
+}
+
+// Backoff returns how long to leave the tenant alone after a 429: the
+// vendor's Retry-After, or a minute when it gave none.
+func (e *APIError) Backoff() time.Duration {
+	if e.Status != http.StatusTooManyRequests {
+		return 0
+	}
+	if e.RetryAfter > 0 {
+		return e.RetryAfter
+	}
+	return time.Minute
 }
 
 func (e *APIError) Error() string {
@@ -102,18 +116,25 @@ func (e *APIError) Is(target error) bool {
 // skips a stream the key may not read.
 func (e *APIError) Scopes() []string { return e.MissingScopes }
 
-// attempts is how many times a request is sent when the vendor answers 429
-// or 5xx.
+// attempts is how many times a request is sent when the vendor answers 5xx.
 const attempts = 3
 
-// get sends GET path?q with key and returns the body of a 2xx answer. A 429
-// or 5xx is tried again, after the vendor's Retry-After (at most 10 s) or a
-// short backoff, up to [attempts] times.
+// get sends GET path?q with key and returns the body of a 2xx answer. A 5xx
+// is tried again, after the vendor's Retry-After (at most 10 s) or a short
+// backoff, up to [attempts] times. A 429 is returned at once with its
+// Retry-After (see [APIError.Backoff]).
 func (c *Client) get(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, error) {
 	for n := 1; ; n++ {
 		body, retryAfter, err := c.once(ctx, key, path, q)
 		var api *APIError
-		if err == nil || n == attempts || !errors.As(err, &api) || (api.Status != http.StatusTooManyRequests && api.Status < 500) {
+		if errors.As(err, &api) && api.Status == http.StatusTooManyRequests {
+			// Rate limited: the caller backs this tenant off for the
+			// vendor's Retry-After instead of waiting here, so other
+			// tenants go on.
+			api.RetryAfter = retryAfter
+			return nil, err
+		}
+		if err == nil || n == attempts || !errors.As(err, &api) || api.Status < 500 {
 			return body, err
 		}
 		wait := time.Duration(100<<n) * time.Millisecond

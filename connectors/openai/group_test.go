@@ -133,3 +133,61 @@ func gauge(reg *prometheus.Registry, name string) prometheus.Collector {
 		return 0
 	})
 }
+
+// Issue 5: a 429 backs its tenant off for the vendor's Retry-After, and
+// the other tenants of the same partition go on meanwhile.
+func TestRateLimitBacksOffOnlyThatTenant(t *testing.T) {
+	clk := &clock{t: simNow}
+	sim := openaisim.New(openaisim.Config{Seed: 5, Users: 20, Now: func() time.Time { return simNow }})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	c := topictest.New(t)
+	keyFile := filepath.Join(t.TempDir(), "master.key")
+	seal.CreateKeyFile(keyFile)
+	kr, _ := seal.LoadKeyring(keyFile)
+	// Two tenants on one partition: one worker polls both, in name order.
+	var ids []string
+	for i := 0; len(ids) < 2; i++ {
+		id := fmt.Sprintf("t%d", i)
+		if c.Layout.Partition(id) == c.Layout.Partition("t0") {
+			ids = append(ids, id)
+		}
+	}
+	for _, id := range ids {
+		sealed, _ := kr.Seal(seal.NewSecret(sim.Key(openaisim.KeyFull)), id, openai.Vendor, 1)
+		if err := control.Publish(t.Context(), c.Dial,
+			control.TenantRecord(c.Layout, control.Tenant{ID: id, Name: id, Residency: control.ResidencyUS}),
+			control.IntegrationRecord(c.Layout, control.Integration{Tenant: id, Vendor: openai.Vendor, Generation: 1,
+				Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sim.Fail(429) // the first call, the first tenant's
+	client, _ := openai.NewClient(openai.ClientConfig{BaseURL: srv.URL})
+	conn, err := poll.New(poll.Config{Tick: 5 * time.Millisecond, SessionTimeout: 6 * time.Second},
+		poll.Deps{Dial: c.Dial, Layout: c.Layout, Keyring: kr, Now: clk.Now,
+			Vendors: map[string][]poll.Scheduled{openai.Vendor: usageOnly(client)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { conn.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	today := simNow.Truncate(24 * time.Hour).Unix()
+	backfilled := func(id string) bool {
+		for _, r := range rawOf(t, c.Records(t, topic.Raw), "usage.completions") {
+			if r.Tenant == id && r.Bucket.Start == today {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "the second tenant backfilled while the first is backed off", func() bool { return backfilled(ids[1]) })
+	if backfilled(ids[0]) {
+		t.Fatal("the rate-limited tenant was polled again before its Retry-After")
+	}
+	clk.Add(2 * time.Second) // past Retry-After: 1
+	waitFor(t, "the first tenant backfilled after its backoff", func() bool { return backfilled(ids[0]) })
+}

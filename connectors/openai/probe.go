@@ -125,6 +125,8 @@ func (c *Client) refusal(key seal.Secret, err error) error {
 		return &ProbeError{CodeInsufficientScope, "This Admin key cannot read usage (it lacks " + scopeUsage + "), so there is nothing to audit. Grant it read access to usage, or create an unrestricted read-only Admin key.", err}
 	case errors.As(err, &api) && (api.Status == 401 || api.Status == 403):
 		return &ProbeError{CodeWrongKeyType, "OpenAI refused the key for organization usage. " + createAdminKey, err}
+	case errors.As(err, &api) && api.Status == 429:
+		return &ProbeError{CodeVendorError, fmt.Sprintf("OpenAI is rate limiting this organization; try again in %s.", api.Backoff()), err}
 	case errors.As(err, &api):
 		return &ProbeError{CodeVendorError, fmt.Sprintf("OpenAI answered %d to the usage probe; try again later.", api.Status), err}
 	}

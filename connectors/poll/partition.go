@@ -187,6 +187,7 @@ func (w *partition) pollDue(ctx context.Context) error {
 		}
 		status := control.StreamStatus{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: j.stream.Stream.Name(), LastPoll: now}
 		var sc scoped
+		var th throttled
 		switch {
 		case errors.Is(err, ErrKeyInvalid):
 			// No retry: the key will not heal. The stream stops until a new
@@ -198,6 +199,15 @@ func (w *partition) pollDue(ctx context.Context) error {
 				return err
 			}
 			continue
+		case errors.As(err, &th) && th.Backoff() > 0:
+			wait := min(th.Backoff(), maxBackoff)
+			w.log.WarnContext(ctx, "vendor rate limit: backing the tenant off", "tenant", j.integ.Tenant,
+				"vendor", j.integ.Vendor, "duration", wait)
+			for _, s := range w.c.deps.Vendors[j.integ.Vendor] {
+				k := Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: s.Stream.Name()}.Key()
+				w.due[k] = maxTime(w.due[k], now.Add(wait))
+			}
+			status.Error = "rate limited by the vendor; backing off " + wait.String()
 		case errors.As(err, &sc) && len(sc.Scopes()) > 0:
 			status.Skipped = "the key lacks " + strings.Join(sc.Scopes(), ", ")
 			w.due[key] = now.Add(j.stream.Every)
@@ -217,6 +227,13 @@ func (w *partition) pollDue(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // invalidate records that the vendor rejected integ's key: status

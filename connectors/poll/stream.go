@@ -31,6 +31,13 @@ var ErrKeyInvalid = errors.New("poll: the vendor rejected the key")
 // skipped, its cursor untouched.
 type scoped interface{ Scopes() []string }
 
+// throttled is a vendor error asking to back off (429): every stream of the
+// tenant waits that long, and other tenants go on.
+type throttled interface{ Backoff() time.Duration }
+
+// maxBackoff bounds a vendor's Retry-After.
+const maxBackoff = time.Hour
+
 // Stream is one vendor stream (usage of one endpoint, a directory list).
 // Implementations are safe for concurrent use by many tenants.
 type Stream interface {
