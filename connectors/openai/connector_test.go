@@ -235,8 +235,9 @@ func byBucket(t *testing.T, raws []*envelope.Raw) map[int64][]openaisim.Completi
 func TestRawEqualsSimulatorWindow(t *testing.T) {
 	h := start(t, openaisim.KeyFull, poll.Config{}, allStreams)
 	h.waitPolls(t, "usage.completions", 1)
-	h.waitPolls(t, "users", 1)
-	h.waitPolls(t, "project_api_keys", 1)
+	for _, stream := range openai.StreamNames {
+		h.waitPolls(t, stream, 1)
+	}
 
 	recs := h.cluster.Records(t, topic.Raw)
 	for _, r := range recs {
@@ -325,6 +326,22 @@ func TestRawEqualsSimulatorWindow(t *testing.T) {
 	}
 	if keys != len(h.sim.APIKeys()) {
 		t.Errorf("project api keys in ogma.raw = %d, want %d", keys, len(h.sim.APIKeys()))
+	}
+	wantItems := map[string]int{"projects": len(h.sim.Projects()), "admin_api_keys": len(h.sim.AdminAPIKeys())}
+	for _, p := range h.sim.Projects() {
+		wantItems["project_users"] += len(h.sim.ProjectUsers(p.ID))
+		wantItems["project_service_accounts"] += len(h.sim.ServiceAccounts(p.ID))
+	}
+	for stream, want := range wantItems {
+		got := 0
+		for _, r := range rawOf(t, recs, stream) {
+			if r.Snapshot.Marker == envelope.Item {
+				got++
+			}
+		}
+		if got != want {
+			t.Errorf("%s items in ogma.raw = %d, want the simulator's %d", stream, got, want)
+		}
 	}
 
 	// A second poll of unchanged data publishes nothing.

@@ -53,20 +53,26 @@ func (l *List) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) 
 	return nil
 }
 
-// ProjectAPIKeys walks every project's API keys as one snapshot
-// (stream "project_api_keys"), with owner_project_access=any so that keys
-// whose owner lost access still show. Its cursor's AfterID is
-// "<project id>/<last key id>".
-type ProjectAPIKeys struct {
+// ProjectList walks one list of every project — its API keys, users or
+// service accounts — as one snapshot. Its cursor's AfterID is
+// "<project id>/<last object id>".
+type ProjectList struct {
 	Client *Client
-	Limit  int
+	// Stream is the stream name, e.g. "project_api_keys".
+	Stream string
+	// Sub is the list under each project: "api_keys", "users",
+	// "service_accounts".
+	Sub string
+	// Query holds extra parameters for every page.
+	Query url.Values
+	Limit int
 }
 
-// Name returns "project_api_keys".
-func (p *ProjectAPIKeys) Name() string { return "project_api_keys" }
+// Name returns the stream name.
+func (p *ProjectList) Name() string { return p.Stream }
 
-// Poll walks the keys of every project in list order.
-func (p *ProjectAPIKeys) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
+// Poll walks the list of every project in list order.
+func (p *ProjectList) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
 	var projects []string
 	err := p.Client.walk(ctx, req, "/v1/organization/projects", url.Values{"include_archived": {"true"}}, p.Limit, "",
 		func(items []json.RawMessage, _ string, _ bool, _ envelope.Request) error {
@@ -91,8 +97,7 @@ func (p *ProjectAPIKeys) Poll(ctx context.Context, req poll.Request, emit func(p
 			skipping, after = false, resumeKey
 		}
 		lastProject := i == len(projects)-1
-		err := p.Client.walk(ctx, req, "/v1/organization/projects/"+url.PathEscape(pid)+"/api_keys",
-			url.Values{"owner_project_access": {"any"}}, p.Limit, after,
+		err := p.Client.walk(ctx, req, "/v1/organization/projects/"+url.PathEscape(pid)+"/"+p.Sub, p.Query, p.Limit, after,
 			func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
 				pos := pid + "/" + last
 				if !more && !lastProject {
@@ -220,7 +225,8 @@ func hasEmail(data json.RawMessage) bool {
 }
 
 // StreamNames lists the streams of [Streams], in order.
-var StreamNames = []string{"usage.completions", "costs", "audit_logs", "users", "projects", "project_api_keys"}
+var StreamNames = []string{"usage.completions", "costs", "audit_logs", "users", "projects", "project_users",
+	"project_service_accounts", "project_api_keys", "admin_api_keys"}
 
 // Streams returns the OpenAI streams Ogma polls, with their cadences:
 // usage every usageEvery, the directory every directoryEvery.
@@ -232,6 +238,10 @@ func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Schedul
 		{Stream: &Audit{Client: c}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Query: url.Values{"include_archived": {"true"}}}, Every: directoryEvery},
-		{Stream: &ProjectAPIKeys{Client: c}, Every: directoryEvery},
+		{Stream: &ProjectList{Client: c, Stream: "project_users", Sub: "users"}, Every: directoryEvery},
+		{Stream: &ProjectList{Client: c, Stream: "project_service_accounts", Sub: "service_accounts"}, Every: directoryEvery},
+		// owner_project_access=any: keys whose owner lost access still show.
+		{Stream: &ProjectList{Client: c, Stream: "project_api_keys", Sub: "api_keys", Query: url.Values{"owner_project_access": {"any"}}}, Every: directoryEvery},
+		{Stream: &List{Client: c, Stream: "admin_api_keys", Path: "/v1/organization/admin_api_keys"}, Every: directoryEvery},
 	}
 }

@@ -12,9 +12,12 @@ import (
 
 // openAIDirectory maps a directory stream to the object its key names.
 var openAIDirectory = map[string]string{
-	"users":            "user",
-	"projects":         "project",
-	"project_api_keys": "project_api_key",
+	"users":                    "user",
+	"projects":                 "project",
+	"project_users":            "project_user",
+	"project_service_accounts": "service_account",
+	"project_api_keys":         "project_api_key",
+	"admin_api_keys":           "admin_api_key",
 }
 
 // IsDirectory reports whether stream is a directory (identity) stream.
@@ -69,6 +72,14 @@ func openAI(r *envelope.Raw) (Fact, error) {
 		id, _ := m["id"].(string)
 		if id == "" {
 			return Fact{}, bad("%s object without an id", r.Stream)
+		}
+		if r.Stream == "project_users" {
+			// A user is a member of many projects: the membership is the object.
+			pid, ok := projectOf(r.Request.Path)
+			if !ok {
+				return Fact{}, bad("project user listed outside a project: %q", r.Request.Path)
+			}
+			id = pid + "/" + id
 		}
 		key, err := DirectoryKey(r.Stream, id)
 		if err != nil {
@@ -139,6 +150,17 @@ func DirectoryKey(stream, id string) ([]byte, error) {
 		return nil, bad("unknown directory stream %q", stream)
 	}
 	return mustCanonical(map[string]any{"object": obj, "id": id})
+}
+
+// projectOf returns the project id of a /v1/organization/projects/{id}/…
+// path.
+func projectOf(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/v1/organization/projects/")
+	if !ok {
+		return "", false
+	}
+	pid, _, ok := strings.Cut(rest, "/")
+	return pid, ok && pid != ""
 }
 
 func nonNil(s []string) []string {

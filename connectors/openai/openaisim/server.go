@@ -6,7 +6,8 @@
 //
 // It answers GET only and records every request it receives, so tests can
 // prove what a client did. It serves usage/completions (1d buckets, every
-// group_by dimension), users, projects and project API keys.
+// group_by dimension), costs, audit logs, users, projects, project users,
+// service accounts and API keys, and admin API keys.
 package openaisim
 
 import (
@@ -136,6 +137,9 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("/v1/organization/users", s.users)
 	s.mux.HandleFunc("/v1/organization/projects", s.projects)
 	s.mux.HandleFunc("/v1/organization/projects/{project_id}/api_keys", s.projectAPIKeys)
+	s.mux.HandleFunc("/v1/organization/projects/{project_id}/users", s.projectUsers)
+	s.mux.HandleFunc("/v1/organization/projects/{project_id}/service_accounts", s.projectServiceAccounts)
+	s.mux.HandleFunc("/v1/organization/admin_api_keys", s.adminAPIKeys)
 	return s
 }
 
