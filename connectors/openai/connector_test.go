@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,6 +28,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
@@ -639,5 +642,47 @@ func TestAuditLogsReadInWindows(t *testing.T) {
 	h.waitPolls(t, "audit_logs", 2)
 	if n := len(rawOf(t, h.cluster.Records(t, topic.Raw), "audit_logs")); n != len(ids) {
 		t.Errorf("the second window published %d events again", n-len(ids))
+	}
+}
+
+// Issue 5 (vendor-api-notes B1): before the api_key_id floor the usage is
+// read without api_key_id, as a group set of its own; from the floor on,
+// with the primary group set; the vendor never refuses a call.
+func TestKeyGroupingFloor(t *testing.T) {
+	floor := simNow.Truncate(24*time.Hour).AddDate(0, 0, -30)
+	h := startSim(t, openaisim.Config{KeyGroupingFloor: floor.Unix()}, openaisim.KeyFull, poll.Config{},
+		func(c *openai.Client) []poll.Scheduled {
+			return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Endpoint: "completions", KeyGroupingFloor: floor,
+				GroupBy: normalize.OpenAIUsageEndpoints["completions"]}, Every: 15 * time.Minute}}
+		})
+	h.waitPolls(t, "usage.completions", 1)
+	without := []string{"batch", "model", "project_id", "service_tier", "user_id"}
+	for _, r := range rawOf(t, h.cluster.Records(t, topic.Raw), "usage.completions") {
+		want := normalize.OpenAIUsageEndpoints["completions"]
+		if r.Bucket.Start < floor.Unix() {
+			want = without
+		}
+		if !slices.Equal(r.GroupSet, want) {
+			t.Fatalf("bucket %d read with group set %v, want %v", r.Bucket.Start, r.GroupSet, want)
+		}
+	}
+	for _, r := range h.sim.Requests() {
+		start, _ := strconv.ParseInt(r.Query.Get("start_time"), 10, 64)
+		if start < floor.Unix() && slices.Contains(r.Query["group_by[]"], "api_key_id") {
+			t.Errorf("asked for api_key_id before the floor: %v", r.Query)
+		}
+	}
+	// The window before the floor equals the simulator's, grouped without keys.
+	day := floor.AddDate(0, 0, -1)
+	var got []openaisim.CompletionsResult
+	for _, r := range rawOf(t, h.cluster.Records(t, topic.Raw), "usage.completions") {
+		if r.Bucket.Start == day.Unix() && r.Data != nil {
+			var c openaisim.CompletionsResult
+			json.Unmarshal(r.Data, &c)
+			got = append(got, c)
+		}
+	}
+	if diff := cmp.Diff(h.sim.Completions(day, without), got); diff != "" {
+		t.Errorf("the day before the floor (-sim +raw):\n%s", diff)
 	}
 }

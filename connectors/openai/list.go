@@ -13,6 +13,7 @@ import (
 
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 )
 
 // List is a directory stream: a complete walk of one entity list per poll
@@ -226,13 +227,15 @@ func hasEmail(data json.RawMessage) bool {
 
 // StreamNames lists the streams of [Streams], in order.
 var StreamNames = []string{"usage.completions", "costs", "audit_logs", "users", "projects", "project_users",
-	"project_service_accounts", "project_api_keys", "admin_api_keys"}
+	"project_service_accounts", "project_api_keys", "admin_api_keys", "usage.embeddings", "usage.moderations",
+	"usage.images", "usage.audio_speeches", "usage.audio_transcriptions", "usage.vector_stores",
+	"usage.code_interpreter_sessions", "usage.file_search_calls", "usage.web_search_calls"}
 
 // Streams returns the OpenAI streams Ogma polls, with their cadences:
 // usage every usageEvery, the directory every directoryEvery.
 func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Scheduled {
-	return []poll.Scheduled{
-		{Stream: &Usage{Client: c, Endpoint: "completions", GroupBy: []string{"api_key_id", "batch", "model", "project_id", "service_tier", "user_id"}}, Every: usageEvery},
+	streams := []poll.Scheduled{
+		{Stream: &Usage{Client: c, Endpoint: "completions", GroupBy: normalize.OpenAIUsageEndpoints["completions"]}, Every: usageEvery},
 		// Cost settles late (grace 48 h): the trailing window re-reads 3 days.
 		{Stream: &Usage{Client: c, Costs: true, GroupBy: []string{"line_item", "project_id"}, Limit: 180}, Every: usageEvery},
 		{Stream: &Audit{Client: c}, Every: directoryEvery},
@@ -244,4 +247,13 @@ func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Schedul
 		{Stream: &ProjectList{Client: c, Stream: "project_api_keys", Sub: "api_keys", Query: url.Values{"owner_project_access": {"any"}}}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "admin_api_keys", Path: "/v1/organization/admin_api_keys"}, Every: directoryEvery},
 	}
+	// The other usage endpoints, after the main one.
+	for _, e := range usageEndpoints[1:] {
+		streams = append(streams, poll.Scheduled{Stream: &Usage{Client: c, Endpoint: e, GroupBy: normalize.OpenAIUsageEndpoints[e]}, Every: usageEvery})
+	}
+	return streams
 }
+
+// usageEndpoints lists the usage endpoints in polling order.
+var usageEndpoints = []string{"completions", "embeddings", "moderations", "images", "audio_speeches",
+	"audio_transcriptions", "vector_stores", "code_interpreter_sessions", "file_search_calls", "web_search_calls"}

@@ -46,7 +46,14 @@ type Usage struct {
 	// Costs makes this the costs report (/v1/organization/costs, stream
 	// "costs") instead of a usage endpoint.
 	Costs bool
+	// KeyGroupingFloor is the earliest time the vendor groups by
+	// api_key_id. Default DefaultKeyGroupingFloor.
+	KeyGroupingFloor time.Time
 }
+
+// DefaultKeyGroupingFloor is where OpenAI's api_key_id grouping history
+// begins (vendor-api-notes.md B1): 2025-12-06T00:00:00Z.
+var DefaultKeyGroupingFloor = time.Unix(1764979200, 0).UTC()
 
 // Name returns "usage.<endpoint>", or "costs".
 func (u *Usage) Name() string {
@@ -101,24 +108,54 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 	// end_time is frozen for the whole read: a moving end invalidates the
 	// vendor's page tokens.
 	end := today.Add(day)
+	floor := u.KeyGroupingFloor
+	if floor.IsZero() {
+		floor = DefaultKeyGroupingFloor
+	}
+	if slices.Contains(u.GroupBy, "api_key_id") && start.Before(floor) {
+		// The vendor refuses api_key_id before its floor: that part of the
+		// window is read without it, as a group set of its own that never
+		// mixes into the totals of the primary one.
+		without := slices.DeleteFunc(slices.Clone(u.GroupBy), func(d string) bool { return d == "api_key_id" })
+		cut := floor
+		if end.Before(cut) {
+			cut = end
+		}
+		var err error
+		if cur, err = u.read(ctx, req, cur, start, cut, without, limit, trailStart, emit); err != nil {
+			return err
+		}
+		if !floor.Before(end) {
+			return nil
+		}
+		start = floor
+	}
+	_, err := u.read(ctx, req, cur, start, end, u.GroupBy, limit, trailStart, emit)
+	return err
+}
+
+// read reads buckets [start, end) grouped by groupBy, page by page,
+// publishing the buckets that changed, and returns the cursor after them.
+func (u *Usage) read(ctx context.Context, req poll.Request, cur poll.Cursor, start, end time.Time, groupBy []string,
+	limit int, trailStart time.Time, emit func(poll.Page) error) (poll.Cursor, error) {
 	path := u.path()
 	q := url.Values{
 		"start_time":   {strconv.FormatInt(start.Unix(), 10)},
 		"end_time":     {strconv.FormatInt(end.Unix(), 10)},
 		"bucket_width": {"1d"},
 		"limit":        {strconv.Itoa(limit)},
-		"group_by[]":   u.GroupBy,
+		"group_by[]":   groupBy,
 	}
-	groupSet := slices.Sorted(slices.Values(u.GroupBy))
+	groupSet := slices.Sorted(slices.Values(groupBy))
 	for page := 0; ; page++ {
 		body, err := u.Client.get(ctx, req.Key, path, q)
 		if err != nil {
-			return fmt.Errorf("poll %s page %d: %w", u.Name(), page, err)
+			return cur, fmt.Errorf("poll %s page %d: %w", u.Name(), page, err)
 		}
 		fetched := req.Now().UTC()
 		var p usagePage
 		if err := json.Unmarshal(body, &p); err != nil {
-			return fmt.Errorf("poll %s page %d: decode: %w", u.Name(), page, err)
+			return cur, fmt.Errorf("poll %s page %d: decode: %w", u.Name(), page, err)
 		}
 		next := cur
 		next.Digests = maps.Clone(cur.Digests)
@@ -158,11 +195,11 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 		next.WindowEnd = end
 		out.Cursor = next
 		if err := emit(out); err != nil {
-			return err
+			return cur, err
 		}
 		cur = next
 		if !p.HasMore || p.NextPage == "" {
-			return nil
+			return cur, nil
 		}
 		q.Set("page", p.NextPage)
 	}

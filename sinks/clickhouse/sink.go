@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
@@ -285,16 +286,21 @@ func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 			for _, r := range usage {
 				var k struct {
 					BucketStart time.Time `json:"bucket_start"`
+					GroupSet    []string  `json:"group_set"`
 				}
 				if err := json.Unmarshal(r.Event.Key, &k); err != nil {
 					return fmt.Errorf("usage key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
+				}
+				primary := uint8(0)
+				if normalize.IsPrimary(r.Event.Stream, k.GroupSet) {
+					primary = 1
 				}
 				u, err := parseUsage(r.Data)
 				if err != nil {
 					return fmt.Errorf("usage data of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 				}
 				e := r.Event
-				if err := add(e.Tenant, e.Vendor, e.Stream, string(e.Key), uint8(1), k.BucketStart.UTC(), k.BucketStart.UTC(),
+				if err := add(e.Tenant, e.Vendor, e.Stream, string(e.Key), primary, k.BucketStart.UTC(), k.BucketStart.UTC(),
 					u.Model, u.UserID, u.ProjectID, u.APIKeyID, u.Batch, u.ServiceTier,
 					u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests, e.Rev, e.Seq); err != nil {
 					return err

@@ -131,7 +131,7 @@ func New(cfg Config) *Server {
 		s.keys[kind] = prefix + randID(r, 48)
 	}
 	s.mux = http.NewServeMux()
-	s.mux.HandleFunc("/v1/organization/usage/completions", s.usageCompletions)
+	s.mux.HandleFunc("/v1/organization/usage/{endpoint}", s.usageEndpoint)
 	s.mux.HandleFunc("/v1/organization/costs", s.costsHandler)
 	s.mux.HandleFunc("/v1/organization/audit_logs", s.auditLogsHandler)
 	s.mux.HandleFunc("/v1/organization/users", s.users)

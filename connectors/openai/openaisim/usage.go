@@ -67,10 +67,10 @@ func pageOffset(w http.ResponseWriter, q url.Values) (int, bool) {
 }
 
 type bucket struct {
-	Object    string              `json:"object"`
-	StartTime int64               `json:"start_time"`
-	EndTime   int64               `json:"end_time"`
-	Results   []CompletionsResult `json:"results"`
+	Object    string `json:"object"`
+	StartTime int64  `json:"start_time"`
+	EndTime   int64  `json:"end_time"`
+	Results   any    `json:"results"`
 }
 
 type page struct {
@@ -80,7 +80,19 @@ type page struct {
 	NextPage *string  `json:"next_page"`
 }
 
-func (s *Server) usageCompletions(w http.ResponseWriter, r *http.Request) {
+func (s *Server) usageEndpoint(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("endpoint")
+	dims := CompletionsGroupBy
+	if name != "completions" {
+		ep, ok := endpoints[name]
+		if !ok {
+			code := "not_found"
+			writeError(w, http.StatusNotFound, apiError{Type: "invalid_request_error", Code: &code,
+				Message: fmt.Sprintf("Unknown usage endpoint %q.", name)})
+			return
+		}
+		dims = ep.dims
+	}
 	q := r.URL.Query()
 	now := s.cfg.Now().Unix()
 	if q.Get("start_time") == "" {
@@ -113,8 +125,8 @@ func (s *Server) usageCompletions(w http.ResponseWriter, r *http.Request) {
 	}
 	groupBy := arrayParam(q, "group_by")
 	for _, g := range groupBy {
-		if !slices.Contains(CompletionsGroupBy, g) {
-			badRequest(w, "group_by", "invalid_request_error", fmt.Sprintf("Invalid value for 'group_by': %q. Supported values are: %s.", g, strings.Join(CompletionsGroupBy, ", ")))
+		if !slices.Contains(dims, g) {
+			badRequest(w, "group_by", "invalid_request_error", fmt.Sprintf("Invalid value for 'group_by': %q. Supported values are: %s.", g, strings.Join(dims, ", ")))
 			return
 		}
 	}
@@ -148,8 +160,11 @@ func (s *Server) usageCompletions(w http.ResponseWriter, r *http.Request) {
 	if offset < len(days) {
 		stop := min(offset+int(limit), len(days))
 		for _, d := range days[offset:stop] {
-			p.Data = append(p.Data, bucket{Object: "bucket", StartTime: d, EndTime: d + daySeconds,
-				Results: s.org.completions(d, now, groupBy, f, s.first)})
+			var results any = s.org.completions(d, now, groupBy, f, s.first)
+			if name != "completions" {
+				results = s.org.usage(name, d, now, groupBy, s.first)
+			}
+			p.Data = append(p.Data, bucket{Object: "bucket", StartTime: d, EndTime: d + daySeconds, Results: results})
 		}
 		if stop < len(days) {
 			tok := pageToken(q, stop)
