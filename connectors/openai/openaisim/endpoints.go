@@ -86,7 +86,7 @@ func (o *Org) genericRows(name string, day int64) []genericRow {
 	r := rand.New(rand.NewPCG(o.seed^h.Sum64(), uint64(day)))
 	var rows []genericRow
 	for _, k := range o.keys {
-		if r.Float64() >= ep.p {
+		if r.Float64() >= ep.p || (!o.keyExists(k, day) && !o.keyExists(k, day+daySeconds-1)) {
 			continue
 		}
 		dims, nums := ep.row(r)

@@ -45,7 +45,7 @@ func writeList[T any](w http.ResponseWriter, r *http.Request, items []T, id func
 }
 
 func (s *Server) users(w http.ResponseWriter, r *http.Request) {
-	users := s.org.users
+	users := s.Users()
 	if emails := arrayParam(r.URL.Query(), "emails"); len(emails) > 0 {
 		users = slices.DeleteFunc(slices.Clone(users), func(u User) bool { return !slices.Contains(emails, u.Email) })
 	}
@@ -62,7 +62,7 @@ func (s *Server) projectAPIKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var keys []APIKey
-	for _, k := range s.org.keys {
+	for _, k := range s.APIKeys() {
 		if k.projectID == pid {
 			keys = append(keys, k)
 		}
@@ -106,7 +106,7 @@ type AdminAPIKey struct {
 func (s *Server) ProjectUsers(projectID string) []ProjectUser {
 	var out []ProjectUser
 	seen := map[string]bool{}
-	for _, k := range s.org.keys {
+	for _, k := range s.APIKeys() {
 		if k.projectID != projectID || k.Owner.User == nil || seen[k.Owner.User.ID] {
 			continue
 		}

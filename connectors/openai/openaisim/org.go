@@ -112,6 +112,10 @@ type Org struct {
 	projects []Project
 	keys     []APIKey
 
+	// deleted maps a user id to when the user left the organization; their
+	// keys go with them. Users join and leave over simulated time.
+	deleted map[string]int64
+
 	mu      sync.Mutex
 	byDay   map[int64][]usageRow // full-day usage, generated on first use
 	restate map[int64]int64      // day → extra input tokens
@@ -139,7 +143,8 @@ func randID(r *rand.Rand, n int) string {
 // its first day of usage.
 func newOrg(cfg Config, epoch int64) *Org {
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6f7267))
-	o := &Org{seed: uint64(cfg.Seed), days: cfg.Days, noUsers: cfg.NoUserData, byDay: map[int64][]usageRow{}, restate: map[int64]int64{}}
+	o := &Org{seed: uint64(cfg.Seed), days: cfg.Days, noUsers: cfg.NoUserData, byDay: map[int64][]usageRow{},
+		restate: map[int64]int64{}, deleted: map[string]int64{}}
 	founded := epoch - 30*daySeconds
 	for i := range cfg.Projects {
 		o.projects = append(o.projects, Project{
@@ -157,11 +162,18 @@ func newOrg(cfg Config, epoch int64) *Org {
 		if i == 0 {
 			role = "owner"
 		}
-		o.users = append(o.users, User{
+		u := User{
 			Object: "organization.user", ID: "user-" + randID(r, 24),
 			Name:  strings.ToUpper(first[:1]) + first[1:] + " " + strings.ToUpper(last[:1]) + last[1:],
 			Email: email, Role: role, AddedAt: founded + int64(i)*60,
-		})
+		}
+		switch {
+		case i%25 == 13: // leaves the organization some weeks in
+			o.deleted[u.ID] = epoch + int64(30+i%40)*daySeconds + 3600
+		case i%30 == 17: // joins late
+			u.AddedAt = epoch + int64(60+i%20)*daySeconds + 7200
+		}
+		o.users = append(o.users, u)
 	}
 	// Every user has a key in one project, a quarter a second key in another;
 	// every project has a service account with a key of its own.
@@ -172,8 +184,10 @@ func newOrg(cfg Config, epoch int64) *Org {
 		}
 		for j := range n {
 			p := o.projects[(i+j*3)%len(o.projects)]
-			o.keys = append(o.keys, o.newKey(r, p, fmt.Sprintf("%s's key %d", u.Name, j+1), KeyOwner{Type: "user",
-				User: &KeyOwnerUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: u.AddedAt, Role: "member"}}))
+			k := o.newKey(r, p, fmt.Sprintf("%s's key %d", u.Name, j+1), KeyOwner{Type: "user",
+				User: &KeyOwnerUser{ID: u.ID, Email: u.Email, Name: u.Name, CreatedAt: u.AddedAt, Role: "member"}})
+			k.CreatedAt = max(k.CreatedAt, u.AddedAt)
+			o.keys = append(o.keys, k)
 		}
 	}
 	for _, p := range o.projects {
@@ -203,6 +217,9 @@ func (o *Org) dayRows(day int64) []usageRow {
 	weekend := time.Unix(day, 0).UTC().Weekday() == time.Saturday || time.Unix(day, 0).UTC().Weekday() == time.Sunday
 	var rows []usageRow
 	for _, k := range o.keys {
+		if !o.keyExists(k, day) && !o.keyExists(k, day+daySeconds-1) {
+			continue // not created yet, or deleted before the day
+		}
 		p := 0.6
 		if weekend {
 			p = 0.15
@@ -234,6 +251,26 @@ func (o *Org) dayRows(day int64) []usageRow {
 	}
 	o.byDay[day] = rows
 	return rows
+}
+
+// userExists reports whether the user is a member at t.
+func (o *Org) userExists(u User, t int64) bool {
+	d, gone := o.deleted[u.ID]
+	return u.AddedAt <= t && (!gone || t < d)
+}
+
+// keyExists reports whether the key exists at t: created, and its owner
+// (if a user) still a member.
+func (o *Org) keyExists(k APIKey, t int64) bool {
+	if k.CreatedAt > t {
+		return false
+	}
+	if k.Owner.User != nil {
+		if d, gone := o.deleted[k.Owner.User.ID]; gone && t >= d {
+			return false
+		}
+	}
+	return true
 }
 
 func pick(r *rand.Rand, from []string, n int) []string {

@@ -146,14 +146,45 @@ func New(cfg Config) *Server {
 // Key returns the simulator's key of the given kind ([KeyFull], …).
 func (s *Server) Key(kind string) string { return s.keys[kind] }
 
-// Users returns the organization's members.
-func (s *Server) Users() []User { return slices.Clone(s.org.users) }
+// Users returns the organization's members as of its clock.
+func (s *Server) Users() []User {
+	now := s.cfg.Now().Unix()
+	return slices.DeleteFunc(slices.Clone(s.org.users), func(u User) bool { return !s.org.userExists(u, now) })
+}
+
+// Deleted returns the users who have left the organization by its clock,
+// with when they left.
+func (s *Server) Deleted() map[string]time.Time {
+	now := s.cfg.Now().Unix()
+	out := map[string]time.Time{}
+	for id, at := range s.org.deleted {
+		if at <= now {
+			out[id] = time.Unix(at, 0).UTC()
+		}
+	}
+	return out
+}
+
+// DeletedUserAfter returns a user who is a member now and leaves later,
+// with when they leave; ok is false if there is none.
+func (s *Server) DeletedUserAfter() (User, time.Time, bool) {
+	now := s.cfg.Now().Unix()
+	for _, u := range s.org.users {
+		if at, ok := s.org.deleted[u.ID]; ok && at > now && u.AddedAt <= now {
+			return u, time.Unix(at, 0).UTC(), true
+		}
+	}
+	return User{}, time.Time{}, false
+}
 
 // Projects returns the organization's projects.
 func (s *Server) Projects() []Project { return slices.Clone(s.org.projects) }
 
-// APIKeys returns every project API key of the organization.
-func (s *Server) APIKeys() []APIKey { return slices.Clone(s.org.keys) }
+// APIKeys returns the project API keys that exist as of the clock.
+func (s *Server) APIKeys() []APIKey {
+	now := s.cfg.Now().Unix()
+	return slices.DeleteFunc(slices.Clone(s.org.keys), func(k APIKey) bool { return !s.org.keyExists(k, now) })
+}
 
 // Completions returns the simulator's own completions bucket for the day
 // starting at day (UTC midnight), grouped by groupBy, as of its clock: what
