@@ -406,3 +406,90 @@ func TestAbortedBatchRetriesByteIdentical(t *testing.T) {
 		}
 	}
 }
+
+// Issue 5: a user deleted from the organization becomes an absent revision
+// at the next complete walk of the users list.
+func TestDeletedUserBecomesAbsent(t *testing.T) {
+	p := newPipeline(t, func(c *openai.Client) []poll.Scheduled {
+		return []poll.Scheduled{{Stream: &openai.List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: time.Hour}}
+	})
+	gone, at, ok := p.sim.DeletedUserAfter()
+	if !ok {
+		t.Fatal("the simulator has no user leaving after its start")
+	}
+	waitFor(t, "the first walk chained", func() bool { return len(p.events(t)) > 0 && p.caughtUp(t) })
+	before := len(p.events(t))
+
+	p.simClock.Set(at.Add(time.Minute))
+	p.clock.Set(at.Add(time.Minute))
+	waitFor(t, "the absent revision", func() bool {
+		evs := p.events(t)
+		return len(evs) > before && p.caughtUp(t)
+	})
+	evs := p.events(t)
+	verifyChain(t, evs)
+	fresh := evs[before:]
+	if len(fresh) != 1 || string(fresh[0].Data) != "null" || fresh[0].Event.Rev != 1 ||
+		!bytes.Contains(fresh[0].Event.Key, []byte(gone.ID)) || fresh[0].Event.Kind != "identity" {
+		t.Fatalf("after %s left, the chain got %d events, first %s", gone.ID, len(fresh), fresh[0].Event.Key)
+	}
+}
+
+// Issue 5: cost settles late: a day is chained only after its 48 h grace,
+// with the final amount, and never as the early partial one.
+func TestLateCostChainedOnlyWhenSettled(t *testing.T) {
+	p := newPipeline(t, func(c *openai.Client) []poll.Scheduled {
+		return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Costs: true, GroupBy: []string{"line_item", "project_id"}, Limit: 180},
+			Every: 15 * time.Minute}}
+	})
+	waitFor(t, "costs chained", func() bool { return len(p.events(t)) > 0 && p.caughtUp(t) })
+	today := simNow.Truncate(24 * time.Hour)
+	chainedDays := func() map[string]int {
+		days := map[string]int{}
+		for _, e := range p.events(t) {
+			var k struct {
+				BucketStart string `json:"bucket_start"`
+			}
+			json.Unmarshal(e.Event.Key, &k)
+			if e.Event.Kind == "fact" {
+				days[k.BucketStart]++
+				if e.Event.Rev != 0 {
+					t.Fatalf("a cost fact was restated (rev %d): the partial amount reached the chain", e.Event.Rev)
+				}
+			}
+		}
+		return days
+	}
+	recent := today.AddDate(0, 0, -1).Format(time.RFC3339)
+	if n := chainedDays()[recent]; n != 0 {
+		t.Fatalf("yesterday's cost was chained within its grace (%d facts)", n)
+	}
+	// Two days on, the vendor's amount is final and the bucket settled.
+	p.simClock.Set(today.AddDate(0, 0, 2).Add(time.Hour))
+	p.clock.Set(today.AddDate(0, 0, 2).Add(time.Hour))
+	waitFor(t, "yesterday's cost chained", func() bool { return chainedDays()[recent] > 0 && p.caughtUp(t) })
+	want := p.sim.Costs(today.AddDate(0, 0, -1), []string{"line_item", "project_id"})
+	if got := chainedDays()[recent]; got != len(want) {
+		t.Errorf("yesterday's chained cost facts = %d, want the settled %d", got, len(want))
+	}
+	for _, e := range p.events(t) {
+		var c struct {
+			Amount struct{ Value float64 } `json:"amount"`
+		}
+		var k struct {
+			BucketStart string `json:"bucket_start"`
+			LineItem    string `json:"line_item"`
+			ProjectID   string `json:"project_id"`
+		}
+		json.Unmarshal(e.Data, &c)
+		json.Unmarshal(e.Event.Key, &k)
+		if e.Event.Kind != "fact" || k.BucketStart != recent {
+			continue
+		}
+		for _, w := range want {
+			if *w.LineItem == k.LineItem && *w.ProjectID == k.ProjectID && w.Amount.Value != c.Amount.Value {
+				t.Errorf("%s %s chained at %v, want the final %v", k.ProjectID, k.LineItem, c.Amount.Value, w.Amount.Value)
+			}
+		}
+	}
+}

@@ -168,8 +168,8 @@ func newOrg(cfg Config, epoch int64) *Org {
 			Email: email, Role: role, AddedAt: founded + int64(i)*60,
 		}
 		switch {
-		case i%25 == 13: // leaves the organization some weeks in
-			o.deleted[u.ID] = epoch + int64(30+i%40)*daySeconds + 3600
+		case i%25 == 13 && cfg.Days > 40: // leaves: some in the past, some days after the start
+			o.deleted[u.ID] = epoch + int64(30+(i*7)%(cfg.Days-20))*daySeconds + 3600
 		case i%30 == 17: // joins late
 			u.AddedAt = epoch + int64(60+i%20)*daySeconds + 7200
 		}
