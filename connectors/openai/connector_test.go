@@ -119,6 +119,9 @@ func startSim(t *testing.T, simCfg openaisim.Config, keyKind string, cfg poll.Co
 		cfg.Tick = 5 * time.Millisecond
 	}
 	cfg.SessionTimeout = 6 * time.Second
+	if cfg.Jitter == 0 {
+		cfg.Jitter = -1 // tests step the clock by exact cadences
+	}
 	h.conn, err = poll.New(cfg, poll.Deps{
 		Dial: h.cluster.Dial, Layout: l, Keyring: kr,
 		Vendors:    map[string][]poll.Scheduled{openai.Vendor: streams(client)},

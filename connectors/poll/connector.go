@@ -30,6 +30,10 @@ type Config struct {
 	Tick time.Duration
 	// RetryAfter is how long a stream waits after a failed poll. Default 1 min.
 	RetryAfter time.Duration
+	// Jitter spreads polls: each tenant's stream waits Every plus up to
+	// this fraction of it, fixed per tenant and stream, so tenants do not
+	// all call at once. Default 0.1; negative means none.
+	Jitter float64
 	// SessionTimeout is the group session timeout: how long a dead
 	// instance keeps its partitions. Default 45 s (kgo's).
 	SessionTimeout time.Duration
@@ -53,6 +57,9 @@ func (c *Config) defaults() {
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = time.Minute
+	}
+	if c.Jitter == 0 {
+		c.Jitter = 0.1
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 45 * time.Second

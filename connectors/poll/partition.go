@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -210,14 +211,14 @@ func (w *partition) pollDue(ctx context.Context) error {
 			status.Error = "rate limited by the vendor; backing off " + wait.String()
 		case errors.As(err, &sc) && len(sc.Scopes()) > 0:
 			status.Skipped = "the key lacks " + strings.Join(sc.Scopes(), ", ")
-			w.due[key] = now.Add(j.stream.Every)
+			w.due[key] = now.Add(w.c.every(key, j.stream.Every))
 		case err != nil:
 			w.log.WarnContext(ctx, "poll failed", "tenant", j.integ.Tenant, "vendor", j.integ.Vendor,
 				"stream", status.Stream, "err", err)
 			status.Error = err.Error()
 			w.due[key] = now.Add(w.c.cfg.RetryAfter)
 		default:
-			w.due[key] = now.Add(j.stream.Every)
+			w.due[key] = now.Add(w.c.every(key, j.stream.Every))
 		}
 		if err := w.send(ctx, control.StreamStatusRecord(w.c.deps.Layout, status)); err != nil {
 			w.log.WarnContext(ctx, "stream status not recorded", "tenant", j.integ.Tenant, "stream", status.Stream, "err", err)
@@ -227,6 +228,17 @@ func (w *partition) pollDue(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// every returns a stream's cadence with its jitter: up to Jitter of it,
+// fixed by the stream's key, so a tenant keeps a steady rhythm.
+func (c *Connector) every(key string, d time.Duration) time.Duration {
+	if c.cfg.Jitter <= 0 {
+		return d
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return d + time.Duration(float64(d)*c.cfg.Jitter*float64(h.Sum32()%1000)/1000)
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -77,7 +77,7 @@ func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled, op
 		t.Fatal(err)
 	}
 	client, _ := openai.NewClient(openai.ClientConfig{BaseURL: srv.URL})
-	conn, err := poll.New(poll.Config{Tick: 5 * time.Millisecond, SessionTimeout: 6 * time.Second}, poll.Deps{
+	conn, err := poll.New(poll.Config{Tick: 5 * time.Millisecond, SessionTimeout: 6 * time.Second, Jitter: -1}, poll.Deps{
 		Dial: p.cluster.Dial, Layout: l, Keyring: kr, Now: p.clock.Now, Registerer: p.polls,
 		Vendors: map[string][]poll.Scheduled{openai.Vendor: streams(client)}})
 	if err != nil {
