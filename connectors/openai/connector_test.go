@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -301,6 +302,32 @@ func TestRawEqualsSimulatorWindow(t *testing.T) {
 	for d := origin; !d.After(simNow); d = d.Add(24 * time.Hour) {
 		if diff := cmp.Diff(h.sim.Costs(d, openaisim.CostsGroupBy), costs[d.Unix()]); diff != "" {
 			t.Fatalf("costs of %s differ (-sim +raw):\n%s", d.Format(time.DateOnly), diff)
+		}
+	}
+
+	// Every other usage endpoint: each bucket equals the simulator's.
+	for endpoint, dims := range normalize.OpenAIUsageEndpoints {
+		if endpoint == "completions" {
+			continue
+		}
+		got := map[int64][]any{}
+		for _, r := range rawOf(t, recs, "usage."+endpoint) {
+			if _, ok := got[r.Bucket.Start]; !ok {
+				got[r.Bucket.Start] = []any{}
+			}
+			if r.Data != nil {
+				var v any
+				json.Unmarshal(r.Data, &v)
+				got[r.Bucket.Start] = append(got[r.Bucket.Start], v)
+			}
+		}
+		for d := origin; !d.After(simNow); d = d.Add(24 * time.Hour) {
+			want := []any{}
+			b, _ := json.Marshal(h.sim.Usage(endpoint, d.Unix(), dims))
+			json.Unmarshal(b, &want)
+			if diff := cmp.Diff(want, got[d.Unix()]); diff != "" {
+				t.Fatalf("usage.%s of %s differs (-sim +raw):\n%s", endpoint, d.Format(time.DateOnly), diff)
+			}
 		}
 	}
 
@@ -685,5 +712,97 @@ func TestKeyGroupingFloor(t *testing.T) {
 	}
 	if diff := cmp.Diff(h.sim.Completions(day, without), got); diff != "" {
 		t.Errorf("the day before the floor (-sim +raw):\n%s", diff)
+	}
+}
+
+// Issue 5: every list is paged: with a small page size each walk follows
+// the vendor's cursors to the end and still lists every object.
+func TestEveryListPages(t *testing.T) {
+	h := start(t, openaisim.KeyFull, poll.Config{}, func(c *openai.Client) []poll.Scheduled {
+		return []poll.Scheduled{
+			{Stream: &openai.List{Client: c, Stream: "users", Path: "/v1/organization/users", Limit: 7}, Every: time.Hour},
+			{Stream: &openai.List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Limit: 3}, Every: time.Hour},
+			{Stream: &openai.List{Client: c, Stream: "admin_api_keys", Path: "/v1/organization/admin_api_keys", Limit: 2}, Every: time.Hour},
+			{Stream: &openai.ProjectList{Client: c, Stream: "project_users", Sub: "users", Limit: 3}, Every: time.Hour},
+			{Stream: &openai.ProjectList{Client: c, Stream: "project_service_accounts", Sub: "service_accounts", Limit: 1}, Every: time.Hour},
+			{Stream: &openai.ProjectList{Client: c, Stream: "project_api_keys", Sub: "api_keys", Limit: 5,
+				Query: url.Values{"owner_project_access": {"any"}}}, Every: time.Hour},
+			{Stream: &openai.Audit{Client: c, Limit: 2}, Every: time.Hour},
+		}
+	})
+	for _, s := range []string{"users", "projects", "admin_api_keys", "project_users", "project_service_accounts", "project_api_keys"} {
+		h.waitPolls(t, s, 1)
+	}
+	recs := h.cluster.Records(t, topic.Raw)
+	want := map[string]int{"users": len(h.sim.Users()), "projects": len(h.sim.Projects()), "admin_api_keys": len(h.sim.AdminAPIKeys()),
+		"project_api_keys": len(h.sim.APIKeys())}
+	for _, p := range h.sim.Projects() {
+		want["project_users"] += len(h.sim.ProjectUsers(p.ID))
+		want["project_service_accounts"] += len(h.sim.ServiceAccounts(p.ID))
+	}
+	for stream, n := range want {
+		got := 0
+		for _, r := range rawOf(t, recs, stream) {
+			if r.Snapshot.Marker == envelope.Item {
+				got++
+			}
+		}
+		if got != n {
+			t.Errorf("%s: %d objects, want %d", stream, got, n)
+		}
+	}
+	paged := map[string]bool{}
+	for _, r := range h.sim.Requests() {
+		if r.Query.Get("after") != "" {
+			path := r.Path
+			if strings.HasPrefix(path, "/v1/organization/projects/") && strings.Count(path, "/") == 5 {
+				path = path[strings.LastIndex(path, "/"):]
+			}
+			paged[path] = true
+		}
+	}
+	for _, path := range []string{"/v1/organization/users", "/v1/organization/projects", "/v1/organization/admin_api_keys",
+		"/users", "/service_accounts", "/api_keys"} {
+		if !paged[path] {
+			t.Errorf("%s was never paged (no after=)", path)
+		}
+	}
+}
+
+// Issue 5: an organization without user-level data: per_user_breakdown is
+// false, and the raw usage still carries what attribution to the key holder
+// needs — the key and project of each row, and each key's owner.
+func TestNoUserDataKeepsKeyAttribution(t *testing.T) {
+	h := startSim(t, openaisim.Config{NoUserData: true}, openaisim.KeyFull, poll.Config{}, allStreams)
+	h.waitPolls(t, "usage.completions", 1)
+	h.waitPolls(t, "project_api_keys", 1)
+	recs := h.cluster.Records(t, topic.Raw)
+	rows := 0
+	for _, r := range rawOf(t, recs, "usage.completions") {
+		if r.Data == nil {
+			continue
+		}
+		var c openaisim.CompletionsResult
+		json.Unmarshal(r.Data, &c)
+		if c.UserID != nil {
+			t.Fatalf("a row names a user: %s", r.Data)
+		}
+		if c.APIKeyID == nil || c.ProjectID == nil {
+			t.Fatalf("a row lacks its key or project: %s", r.Data)
+		}
+		rows++
+	}
+	owners := 0
+	for _, r := range rawOf(t, recs, "project_api_keys") {
+		var k openaisim.APIKey
+		if r.Data != nil && json.Unmarshal(r.Data, &k) == nil && (k.Owner.User != nil || k.Owner.ServiceAccount != nil) {
+			owners++
+		}
+	}
+	if rows == 0 || owners != len(h.sim.APIKeys()) {
+		t.Errorf("usage rows %d, keys with an owner %d of %d", rows, owners, len(h.sim.APIKeys()))
+	}
+	if h.state(t).Observed[control.VendorKey{Tenant: "acme", Vendor: openai.Vendor}].PerUserBreakdown {
+		t.Error("per_user_breakdown observed true without user ids")
 	}
 }

@@ -176,7 +176,7 @@ func newOrg(cfg Config, epoch int64) *Org {
 		o.users = append(o.users, u)
 	}
 	// Every user has a key in one project, a quarter a second key in another;
-	// every project has a service account with a key of its own.
+	// every project has two service accounts with a key each.
 	for i, u := range o.users {
 		n := 1
 		if i%4 == 0 {
@@ -191,8 +191,10 @@ func newOrg(cfg Config, epoch int64) *Org {
 		}
 	}
 	for _, p := range o.projects {
-		sa := &KeyOwnerServiceAccount{ID: "svc_acct_" + randID(r, 24), Name: p.Name + " pipeline", CreatedAt: p.CreatedAt, Role: "member"}
-		o.keys = append(o.keys, o.newKey(r, p, sa.Name, KeyOwner{Type: "service_account", ServiceAccount: sa}))
+		for _, role := range []string{"pipeline", "reporting"} {
+			sa := &KeyOwnerServiceAccount{ID: "svc_acct_" + randID(r, 24), Name: p.Name + " " + role, CreatedAt: p.CreatedAt, Role: "member"}
+			o.keys = append(o.keys, o.newKey(r, p, sa.Name, KeyOwner{Type: "service_account", ServiceAccount: sa}))
+		}
 	}
 	return o
 }
