@@ -2,6 +2,7 @@ package openaisim
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -16,6 +17,40 @@ type AuditLog struct {
 	EffectiveAt int64          `json:"effective_at"`
 	Actor       map[string]any `json:"actor"`
 	Details     map[string]any `json:"-"`
+}
+
+// auditTypes are the event types the simulator emits, each with its
+// payload: a property named after the type (vendor-apis.md §1.5).
+var auditTypes = []struct {
+	name    string
+	details func(r *rand.Rand, u User) map[string]any
+}{
+	{"login.succeeded", func(*rand.Rand, User) map[string]any { return map[string]any{} }},
+	{"login.failed", func(*rand.Rand, User) map[string]any {
+		return map[string]any{"error_code": "invalid_password", "error_message": "Invalid password."}
+	}},
+	{"api_key.created", func(r *rand.Rand, _ User) map[string]any {
+		return map[string]any{"id": "key_" + randID(r, 16), "data": map[string]any{"scopes": []string{"api.model.request"}}}
+	}},
+	{"user.updated", func(_ *rand.Rand, u User) map[string]any {
+		return map[string]any{"id": u.ID, "changes_requested": map[string]any{"role": "reader"}}
+	}},
+	{"project.created", func(r *rand.Rand, _ User) map[string]any {
+		return map[string]any{"id": "proj_" + randID(r, 24), "data": map[string]any{"name": "New project", "title": "New project"}}
+	}},
+	{"invite.sent", func(r *rand.Rand, _ User) map[string]any {
+		return map[string]any{"id": "invite-" + randID(r, 24), "data": map[string]any{"email": "new@example.com", "role": "reader"}}
+	}},
+}
+
+// MarshalJSON writes the event with its payload under the event type's
+// name, as the vendor does.
+func (a AuditLog) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"id": a.ID, "object": a.Object, "type": a.Type, "effective_at": a.EffectiveAt, "actor": a.Actor}
+	if a.Details != nil {
+		m[a.Type] = a.Details
+	}
+	return json.Marshal(m)
 }
 
 // auditLogs returns the org's audit events up to now, newest first: empty
@@ -33,10 +68,13 @@ func (s *Server) auditLogs(now int64) []AuditLog {
 			if at > now {
 				continue
 			}
+			typ := auditTypes[r.IntN(len(auditTypes))]
 			out = append(out, AuditLog{ID: fmt.Sprintf("audit_log-%d%02d", day, i), Object: "organization.audit_log",
-				Type: "login.succeeded", EffectiveAt: at,
+				Type: typ.name, EffectiveAt: at,
 				Actor: map[string]any{"type": "session", "session": map[string]any{
-					"user": map[string]any{"id": u.ID, "email": u.Email}, "ip_address": "203.0.113.7"}}})
+					"user": map[string]any{"id": u.ID, "email": u.Email}, "ip_address": "203.0.113.7",
+					"user_agent": "Mozilla/5.0", "ip_address_details": map[string]any{"country": "NL", "city": "Amsterdam"}}},
+				Details: typ.details(r, u)})
 		}
 	}
 	slices.SortFunc(out, func(a, b AuditLog) int {
