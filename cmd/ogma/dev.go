@@ -36,6 +36,7 @@ type devConfig struct {
 	clickhouse    clickhouse.Config
 	simAddr       string
 	simSeed       int64
+	simUsers      int
 	openaiKeyFile string
 }
 
@@ -69,6 +70,7 @@ connected to. The demo tenant's API token is written to <data-dir>/token.`,
 	f.StringVar(&cfg.clickhouse.Database, "clickhouse-db", "ogma", "ClickHouse database, created when missing")
 	f.StringVar(&cfg.simAddr, "sim-addr", "127.0.0.1:8787", "address of the OpenAI simulator, when no real key is given")
 	f.Int64Var(&cfg.simSeed, "sim-seed", devSeed, "seed of the simulated OpenAI organization")
+	f.IntVar(&cfg.simUsers, "sim-users", 160, "members of the simulated OpenAI organization")
 	f.StringVar(&cfg.openaiKeyFile, "openai-admin-key-file", "", "file holding a real OpenAI Admin key for the demo tenant (or set OGMA_OPENAI_ADMIN_KEY)")
 	return cmd
 }
@@ -158,7 +160,7 @@ func (cfg *devConfig) vendorKey(ctx context.Context, g *errgroup.Group) (seal.Se
 		key, err := readSecretFile(cfg.openaiKeyFile)
 		return key, "", err
 	}
-	sim := openaisim.New(openaisim.Config{Seed: cfg.simSeed})
+	sim := openaisim.New(openaisim.Config{Seed: cfg.simSeed, Users: cfg.simUsers})
 	ln, err := net.Listen("tcp", cfg.simAddr)
 	if err != nil {
 		return seal.Secret{}, "", fmt.Errorf("openai simulator: %w", err)

@@ -52,6 +52,10 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testUsers sizes the simulated organization of in-process `ogma dev`
+// runs: big enough to page the users list, small enough for -race.
+const testUsers = 120
+
 // devRun is one `ogma dev` running in-process.
 type devRun struct {
 	stdout, stderr *syncBuffer
@@ -75,7 +79,8 @@ func startDev(t *testing.T, dataDir, db string, args ...string) (*devRun, error)
 	root.SetOut(d.stdout)
 	root.SetErr(d.stderr)
 	root.SetArgs(append([]string{"dev", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
-		"--kafka-listen", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--clickhouse", chtest.Addr(), "--clickhouse-db", db,
+		"--kafka-listen", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--sim-users", strconv.Itoa(testUsers),
+		"--clickhouse", chtest.Addr(), "--clickhouse-db", db,
 		"--log-level", "debug"}, args...))
 	exited := make(chan struct{})
 	go func() {
@@ -155,7 +160,7 @@ func (d *devRun) metric(t *testing.T, name string, labels ...string) float64 {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -230,7 +235,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	// Issue 3: /v1/usage over the 90-day window equals the simulator's own
 	// totals, grouped by model and by user; today's open bucket is there,
 	// flagged provisional.
-	sim := openaisim.New(openaisim.Config{Seed: devSeed})
+	sim := openaisim.New(openaisim.Config{Seed: devSeed, Users: testUsers})
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	start := today.AddDate(0, 0, -90)
 	for _, dim := range []string{"model", "user"} {

@@ -64,7 +64,7 @@ func TestIntegrationsOverREST(t *testing.T) {
 	r := &rest{d: d}
 	tokb, _ := os.ReadFile(filepath.Join(dataDir, "token"))
 	demo := strings.TrimSpace(string(tokb))
-	sim := openaisim.New(openaisim.Config{Seed: devSeed})
+	sim := openaisim.New(openaisim.Config{Seed: devSeed, Users: testUsers})
 	key := sim.Key
 	waitUntil(t, "/healthz", func() bool { s, _ := d.get(t, "/healthz", ""); return s == 200 })
 
