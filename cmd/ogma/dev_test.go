@@ -271,6 +271,9 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 			// Groups with no tokens (vector stores, images…) are not compared.
 			maps.DeleteFunc(got, func(_ string, v int64) bool { return v == 0 })
 			maps.DeleteFunc(want, func(_ string, v int64) bool { return v == 0 })
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Logf("by %s: got  %v\nwant %v", dim, got, want)
+			}
 			return fmt.Sprint(got) == fmt.Sprint(want)
 		})
 	}
@@ -297,6 +300,9 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	waitUntil(t, "costs in ClickHouse to equal the simulator's, exactly", func() bool {
 		return costSum(t, db, costStart, costEnd).Equal(wantCost)
 	})
+	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
+		t.Errorf("%v raw records were deadlettered on the happy path", n)
+	}
 	ledgerBefore := verifyLedger(t, db)
 
 	// kcat, a librdkafka client, lists every topic of the embedded broker.

@@ -41,8 +41,8 @@ type Config struct {
 	TransactionalID string
 	// StateDir is the Pebble store's directory. Required.
 	StateDir string
-	// BucketWait bounds how long a batch that ends inside a bucket waits
-	// for the bucket's other rows. Default 5 s.
+	// BucketWait is how long a batch that ends inside a bucket waits for
+	// more records before it gives up on the bucket. Default 5 s.
 	BucketWait time.Duration
 	// SessionTimeout is the group session timeout. Default 45 s.
 	SessionTimeout time.Duration
@@ -204,14 +204,18 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			parts[part] = st
 		}
 	}
-	deadline := time.Now().Add(p.cfg.BucketWait)
+	// A batch that ends inside a bucket polls for the bucket's other rows,
+	// which a committed connector transaction holds. Only a wait of
+	// BucketWait that brings no record at all gives up on the bucket (its
+	// rows go to the deadletter): the time spent transforming does not count.
 	var ts []*transform
+	flush := false
 	for {
 		ts = ts[:0]
 		incomplete := false
 		for _, part := range slices.Sorted(maps.Keys(byPart)) {
 			t := newTransform(store, part, p.deps.Layout)
-			inc, err := t.run(byPart[part], parts[part].skipThrough, !time.Now().Before(deadline))
+			inc, err := t.run(byPart[part], parts[part].skipThrough, flush)
 			if err != nil {
 				return fmt.Errorf("process partition %d: %w", part, err)
 			}
@@ -221,13 +225,18 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		if !incomplete {
 			break
 		}
-		wctx, cancel := context.WithDeadline(ctx, deadline)
+		wctx, cancel := context.WithTimeout(ctx, p.cfg.BucketWait)
 		more := sess.PollFetches(wctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		more.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
+		n := 0
+		more.EachRecord(func(r *kgo.Record) {
+			byPart[r.Partition] = append(byPart[r.Partition], r)
+			n++
+		})
+		flush = n == 0
 	}
 
 	p.log.DebugContext(ctx, "batch transformed", "partitions", len(ts))
