@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"strings"
 )
 
 // price is USD per 1M input and output tokens, for the costs endpoint.
@@ -87,72 +86,18 @@ func (o *Org) costs(day, now int64, groupBy []string, first int64) []CostsResult
 	return out
 }
 
-type costBucket struct {
-	Object    string        `json:"object"`
-	StartTime int64         `json:"start_time"`
-	EndTime   int64         `json:"end_time"`
-	Results   []CostsResult `json:"results"`
-}
-
 func (s *Server) costsHandler(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	now := s.cfg.Now().Unix()
-	if q.Get("start_time") == "" {
-		badRequest(w, "start_time", "missing_required_parameter", "Missing required parameter: 'start_time'.")
-		return
-	}
-	start, ok := intParam(w, q, "start_time", 0)
+	rq, ok := s.parseReport(w, r, CostsGroupBy)
 	if !ok {
 		return
 	}
-	end, ok := intParam(w, q, "end_time", now)
-	if !ok {
-		return
-	}
-	if width := q.Get("bucket_width"); width != "" && width != "1d" {
+	if width := rq.q.Get("bucket_width"); width != "" && width != "1d" {
 		badRequest(w, "bucket_width", "invalid_request_error", fmt.Sprintf("Invalid value for 'bucket_width': %q. The only supported value is '1d'.", width))
 		return
 	}
-	limit, ok := intParam(w, q, "limit", 7)
-	if !ok {
+	if rq.limit < 1 || rq.limit > 180 {
+		badRequest(w, "", "invalid_request_error", fmt.Sprintf("Invalid limit provided: %d. Limit must be less than or equal to 180.", rq.limit))
 		return
 	}
-	if limit < 1 || limit > 180 {
-		badRequest(w, "", "invalid_request_error", fmt.Sprintf("Invalid limit provided: %d. Limit must be less than or equal to 180.", limit))
-		return
-	}
-	groupBy := arrayParam(q, "group_by")
-	for _, g := range groupBy {
-		if !slices.Contains(CostsGroupBy, g) {
-			badRequest(w, "group_by", "invalid_request_error", fmt.Sprintf("Invalid value for 'group_by': %q. Supported values are: %s.", g, strings.Join(CostsGroupBy, ", ")))
-			return
-		}
-	}
-	offset, ok := pageOffset(w, q)
-	if !ok {
-		return
-	}
-	var days []int64
-	for d := dayStart(start); d < end && d <= dayStart(now); d += daySeconds {
-		days = append(days, d)
-	}
-	type costPage struct {
-		Object   string       `json:"object"`
-		Data     []costBucket `json:"data"`
-		HasMore  bool         `json:"has_more"`
-		NextPage *string      `json:"next_page"`
-	}
-	p := costPage{Object: "page", Data: []costBucket{}}
-	if offset < len(days) {
-		stop := min(offset+int(limit), len(days))
-		for _, d := range days[offset:stop] {
-			p.Data = append(p.Data, costBucket{Object: "bucket", StartTime: d, EndTime: d + daySeconds,
-				Results: s.org.costs(d, now, groupBy, s.first)})
-		}
-		if stop < len(days) {
-			tok := pageToken(q, stop)
-			p.HasMore, p.NextPage = true, &tok
-		}
-	}
-	writeJSON(w, http.StatusOK, p)
+	s.writeReport(w, rq, func(d int64) any { return s.org.costs(d, rq.now, rq.groupBy, s.first) })
 }

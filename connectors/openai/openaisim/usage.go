@@ -93,20 +93,11 @@ func (s *Server) usageEndpoint(w http.ResponseWriter, r *http.Request) {
 		}
 		dims = ep.dims
 	}
+	rq, ok := s.parseReport(w, r, dims)
+	if !ok {
+		return
+	}
 	q := r.URL.Query()
-	now := s.cfg.Now().Unix()
-	if q.Get("start_time") == "" {
-		badRequest(w, "start_time", "missing_required_parameter", "Missing required parameter: 'start_time'.")
-		return
-	}
-	start, ok := intParam(w, q, "start_time", 0)
-	if !ok {
-		return
-	}
-	end, ok := intParam(w, q, "end_time", now)
-	if !ok {
-		return
-	}
 	if width := q.Get("bucket_width"); width != "" && width != "1d" {
 		if width != "1h" && width != "1m" {
 			badRequest(w, "bucket_width", "invalid_request_error", fmt.Sprintf("Invalid value for 'bucket_width': %q. Supported values are: '1m', '1h' and '1d'.", width))
@@ -115,22 +106,11 @@ func (s *Server) usageEndpoint(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "bucket_width", "invalid_request_error", "The simulator serves bucket_width '1d' only.")
 		return
 	}
-	limit, ok := intParam(w, q, "limit", 7)
-	if !ok {
+	if rq.limit < 1 || rq.limit > 31 {
+		badRequest(w, "limit", "invalid_request_error", fmt.Sprintf("Invalid limit provided: %d. Limit must be between 1 and 31 for bucket_width '1d'.", rq.limit))
 		return
 	}
-	if limit < 1 || limit > 31 {
-		badRequest(w, "limit", "invalid_request_error", fmt.Sprintf("Invalid limit provided: %d. Limit must be between 1 and 31 for bucket_width '1d'.", limit))
-		return
-	}
-	groupBy := arrayParam(q, "group_by")
-	for _, g := range groupBy {
-		if !slices.Contains(dims, g) {
-			badRequest(w, "group_by", "invalid_request_error", fmt.Sprintf("Invalid value for 'group_by': %q. Supported values are: %s.", g, strings.Join(dims, ", ")))
-			return
-		}
-	}
-	if slices.Contains(groupBy, "api_key_id") && start < s.cfg.KeyGroupingFloor {
+	if slices.Contains(rq.groupBy, "api_key_id") && rq.start < s.cfg.KeyGroupingFloor {
 		badRequest(w, "start_time", "invalid_request_error", fmt.Sprintf(
 			"group_by=api_key_id is not available for this time range. Try a start_time on or after %d.", s.cfg.KeyGroupingFloor))
 		return
@@ -145,29 +125,73 @@ func (s *Server) usageEndpoint(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Batch = &v
 	}
-	offset, ok := pageOffset(w, q)
-	if !ok {
-		return
-	}
+	s.writeReport(w, rq, func(d int64) any {
+		if name == "completions" {
+			return s.org.completions(d, rq.now, rq.groupBy, f, s.first)
+		}
+		return s.org.usage(name, d, rq.now, rq.groupBy, s.first)
+	})
+}
 
-	// Every daily bucket from start's day up to end (exclusive), none after
-	// today's; quiet days come back with no results.
+// reportQuery is what every report endpoint (usage, costs) reads from its
+// request: the window, the page size and position, the grouping.
+type reportQuery struct {
+	q               url.Values
+	start, end, now int64
+	limit           int
+	offset          int
+	groupBy         []string
+}
+
+// parseReport checks the parameters report endpoints share; ok is false
+// after it wrote a 400. Each endpoint checks its own width and limit.
+func (s *Server) parseReport(w http.ResponseWriter, r *http.Request, dims []string) (reportQuery, bool) {
+	q := r.URL.Query()
+	rq := reportQuery{q: q, now: s.cfg.Now().Unix()}
+	if q.Get("start_time") == "" {
+		badRequest(w, "start_time", "missing_required_parameter", "Missing required parameter: 'start_time'.")
+		return rq, false
+	}
+	var ok bool
+	if rq.start, ok = intParam(w, q, "start_time", 0); !ok {
+		return rq, false
+	}
+	if rq.end, ok = intParam(w, q, "end_time", rq.now); !ok {
+		return rq, false
+	}
+	limit, ok := intParam(w, q, "limit", 7)
+	if !ok {
+		return rq, false
+	}
+	rq.limit = int(limit)
+	rq.groupBy = arrayParam(q, "group_by")
+	for _, g := range rq.groupBy {
+		if !slices.Contains(dims, g) {
+			badRequest(w, "group_by", "invalid_request_error", fmt.Sprintf("Invalid value for 'group_by': %q. Supported values are: %s.", g, strings.Join(dims, ", ")))
+			return rq, false
+		}
+	}
+	if rq.offset, ok = pageOffset(w, q); !ok {
+		return rq, false
+	}
+	return rq, true
+}
+
+// writeReport serves one page of daily buckets: every day from start's up
+// to end (exclusive), none after today's, quiet days with no results.
+func (s *Server) writeReport(w http.ResponseWriter, rq reportQuery, results func(day int64) any) {
 	var days []int64
-	for d := dayStart(start); d < end && d <= dayStart(now); d += daySeconds {
+	for d := dayStart(rq.start); d < rq.end && d <= dayStart(rq.now); d += daySeconds {
 		days = append(days, d)
 	}
 	p := page{Object: "page", Data: []bucket{}}
-	if offset < len(days) {
-		stop := min(offset+int(limit), len(days))
-		for _, d := range days[offset:stop] {
-			var results any = s.org.completions(d, now, groupBy, f, s.first)
-			if name != "completions" {
-				results = s.org.usage(name, d, now, groupBy, s.first)
-			}
-			p.Data = append(p.Data, bucket{Object: "bucket", StartTime: d, EndTime: d + daySeconds, Results: results})
+	if rq.offset < len(days) {
+		stop := min(rq.offset+rq.limit, len(days))
+		for _, d := range days[rq.offset:stop] {
+			p.Data = append(p.Data, bucket{Object: "bucket", StartTime: d, EndTime: d + daySeconds, Results: results(d)})
 		}
 		if stop < len(days) {
-			tok := pageToken(q, stop)
+			tok := pageToken(rq.q, stop)
 			p.HasMore, p.NextPage = true, &tok
 		}
 	}
