@@ -326,7 +326,7 @@ func (p *Processor) restore(ctx context.Context, store *Store, part int32, first
 				return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
 			}
 		}
-		ov.setEntry(dedupeKey(part, e.Tenant, e.Stream, e.Key), Entry{Digest: digest, Rev: e.Rev,
+		ov.setEntry(dedupeKey(part, e.Tenant, e.Vendor, e.Stream, e.Key), Entry{Digest: digest, Rev: e.Rev,
 			DataDigest: e.DataDigest, Absent: string(rec.Data) == "null"})
 		ck.Raw = max(ck.Raw, rec.Source.Offset)
 		ck.Events = r.Offset

@@ -23,9 +23,9 @@ import (
 // namespaced by raw partition:
 //
 //	h/<p>/<tenant>                         → head {seq, hash}
-//	d/<p>/<tenant>/<stream>/<key>          → dedupe entry (binary: absent, rev, digest, data_digest)
-//	s/<p>/<tenant>/<stream>                → the snapshot (directory walk) in progress
-//	n/<p>/<tenant>/<stream>/<snap>/<key>   → an object seen by that walk
+//	d/<p>/<tenant>/<vendor>/<stream>/<key>         → dedupe entry (binary: absent, rev, digest, data_digest)
+//	s/<p>/<tenant>/<vendor>/<stream>               → the snapshot (directory walk) in progress
+//	n/<p>/<tenant>/<vendor>/<stream>/<snap>/<key>  → an object seen by that walk
 //	c/<p>                                  → checkpoint {raw, events offsets}
 //
 // A Store is used by one goroutine at a time.
@@ -151,19 +151,28 @@ func headKey(p int32, tenant string) string { return "h/" + pfx(p) + tenant }
 // dedupeKey keeps directory keys readable — the end of a walk scans them
 // to find what is absent — and stores every other key as its SHA-256,
 // which is all a lookup needs and a fraction of a usage key's size.
-func dedupeKey(p int32, tenant, stream string, key []byte) string {
-	if normalize.IsDirectory("openai", stream) {
-		return dedupePrefix(p, tenant, stream) + string(key)
+func dedupeKey(p int32, tenant, vendor, stream string, key []byte) string {
+	if normalize.IsDirectory(vendor, stream) {
+		return dedupePrefix(p, tenant, vendor, stream) + string(key)
 	}
 	h := sha256.Sum256(key)
-	return dedupePrefix(p, tenant, stream) + string(h[:])
+	return dedupePrefix(p, tenant, vendor, stream) + string(h[:])
 }
-func dedupePrefix(p int32, tenant, stream string) string {
-	return "d/" + pfx(p) + tenant + "/" + stream + "/"
+
+// scope names one stream of one tenant: two vendors may name a stream
+// alike (users), and their objects must not meet.
+func scope(p int32, tenant, vendor, stream string) string {
+	return pfx(p) + tenant + "/" + vendor + "/" + stream
 }
-func snapKey(p int32, tenant, stream string) string { return "s/" + pfx(p) + tenant + "/" + stream }
-func seenPrefix(p int32, tenant, stream, snap string) string {
-	return "n/" + pfx(p) + tenant + "/" + stream + "/" + snap + "/"
+
+func dedupePrefix(p int32, tenant, vendor, stream string) string {
+	return "d/" + scope(p, tenant, vendor, stream) + "/"
+}
+func snapKey(p int32, tenant, vendor, stream string) string {
+	return "s/" + scope(p, tenant, vendor, stream)
+}
+func seenPrefix(p int32, tenant, vendor, stream, snap string) string {
+	return "n/" + scope(p, tenant, vendor, stream) + "/" + snap + "/"
 }
 func checkpointKey(p int32) string { return "c/" + strconv.Itoa(int(p)) }
 

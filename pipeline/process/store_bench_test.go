@@ -27,7 +27,7 @@ func BenchmarkDedupeStore(b *testing.B) {
 			`"group_set":["api_key_id","batch","model","project_id","service_tier","user_id"],"model":"gpt-6-sol","project_id":"proj_abcdefghijklmnopqrstuvwx",`+
 			`"service_tier":"default","user_id":"user-abcdefghijklmnopqrstuvwx"}`, i, i%28+1)
 		d := event.ContentDigest(key)
-		ov.setEntry(dedupeKey(0, "acme", "usage.completions", key), Entry{Digest: d, Rev: 0, DataDigest: d})
+		ov.setEntry(dedupeKey(0, "acme", "openai", "usage.completions", key), Entry{Digest: d, Rev: 0, DataDigest: d})
 		if i++; i%10000 == 0 {
 			if err := ov.commit(); err != nil {
 				b.Fatal(err)

@@ -214,7 +214,7 @@ func (t *transform) count(emitted bool) {
 // fact chains f unless its content is unchanged since its last event, and
 // returns the data digest of the key's current event.
 func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source) (string, bool, error) {
-	dk := dedupeKey(t.p, raw.Tenant, raw.Stream, f.Key)
+	dk := dedupeKey(t.p, raw.Tenant, raw.Vendor, raw.Stream, f.Key)
 	ent, had, err := t.ov.getEntry(dk)
 	if err != nil {
 		return "", false, err
@@ -260,7 +260,7 @@ type snapState struct {
 
 // snapshot handles one marker or object of a directory walk.
 func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record) error {
-	sk := snapKey(t.p, raw.Tenant, raw.Stream)
+	sk := snapKey(t.p, raw.Tenant, raw.Vendor, raw.Stream)
 	var cur snapState
 	if _, err := t.ov.getJSON(sk, &cur); err != nil {
 		return err
@@ -268,7 +268,7 @@ func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record)
 	switch raw.Snapshot.Marker {
 	case envelope.Begin:
 		if cur.ID != "" {
-			t.ov.dropPrefix(seenPrefix(t.p, raw.Tenant, raw.Stream, cur.ID))
+			t.ov.dropPrefix(seenPrefix(t.p, raw.Tenant, raw.Vendor, raw.Stream, cur.ID))
 		}
 		t.ov.setJSON(sk, snapState{ID: raw.Snapshot.ID})
 		t.counts[outcomeDeduped]++
@@ -284,7 +284,7 @@ func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record)
 		}
 		t.count(emitted)
 		if cur.ID == raw.Snapshot.ID {
-			t.ov.set(seenPrefix(t.p, raw.Tenant, raw.Stream, cur.ID)+string(f.Key), []byte{})
+			t.ov.set(seenPrefix(t.p, raw.Tenant, raw.Vendor, raw.Stream, cur.ID)+string(f.Key), []byte{})
 			cur.Count++
 			t.ov.setJSON(sk, cur)
 		}
@@ -294,8 +294,8 @@ func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record)
 		if cur.ID != raw.Snapshot.ID || cur.Count != raw.Snapshot.Count {
 			return nil
 		}
-		seen := seenPrefix(t.p, raw.Tenant, raw.Stream, cur.ID)
-		prefix := dedupePrefix(t.p, raw.Tenant, raw.Stream)
+		seen := seenPrefix(t.p, raw.Tenant, raw.Vendor, raw.Stream, cur.ID)
+		prefix := dedupePrefix(t.p, raw.Tenant, raw.Vendor, raw.Stream)
 		keys, err := t.ov.keys(prefix)
 		if err != nil {
 			return err
