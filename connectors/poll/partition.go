@@ -169,22 +169,19 @@ func (w *partition) pollDue(ctx context.Context) error {
 	slices.SortFunc(jobs, func(a, b job) int {
 		return strings.Compare(a.integ.Tenant+"/"+a.integ.Vendor+"/"+a.stream.Stream.Name(), b.integ.Tenant+"/"+b.integ.Vendor+"/"+b.stream.Stream.Name())
 	})
-	invalid := map[control.VendorKey]bool{}
 	for _, j := range jobs {
 		vk := control.VendorKey{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor}
 		key := Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: j.stream.Stream.Name()}.Key()
-		if invalid[vk] || now.Before(w.due[key]) {
+		if w.rejected[vk] == j.integ.Generation || now.Before(w.due[key]) {
 			continue
 		}
 		err := w.pollOne(ctx, j)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var kerr *kafkaError
-		if errors.As(err, &kerr) {
-			if rerr := w.reopen(ctx); rerr != nil {
-				return fmt.Errorf("after %w: %w", err, rerr)
-			}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			return err
 		}
 		status := control.StreamStatus{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: j.stream.Stream.Name(), LastPoll: now}
 		var sc scoped
@@ -193,7 +190,6 @@ func (w *partition) pollDue(ctx context.Context) error {
 		case errors.Is(err, ErrKeyInvalid):
 			// No retry: the key will not heal. The stream stops until a new
 			// key is connected; the cursors stay where they are.
-			invalid[vk] = true
 			w.rejected[vk] = j.integ.Generation
 			w.log.WarnContext(ctx, "key rejected by the vendor", "tenant", j.integ.Tenant, "vendor", j.integ.Vendor, "stream", status.Stream)
 			if err := w.invalidate(ctx, j.integ, status); err != nil {
@@ -221,10 +217,11 @@ func (w *partition) pollDue(ctx context.Context) error {
 			w.due[key] = now.Add(w.c.every(key, j.stream.Every))
 		}
 		if err := w.send(ctx, control.StreamStatusRecord(w.c.deps.Layout, status)); err != nil {
-			w.log.WarnContext(ctx, "stream status not recorded", "tenant", j.integ.Tenant, "stream", status.Stream, "err", err)
-			if rerr := w.reopen(ctx); rerr != nil {
-				return rerr
+			var fatal *fatalError
+			if errors.As(err, &fatal) {
+				return err
 			}
+			w.log.WarnContext(ctx, "stream status not recorded", "tenant", j.integ.Tenant, "stream", status.Stream, "err", err)
 		}
 	}
 	return nil
@@ -258,21 +255,26 @@ func (w *partition) invalidate(ctx context.Context, integ control.Integration, s
 	obs.Tenant, obs.Vendor, obs.Generation, obs.Admin = integ.Tenant, integ.Vendor, integ.Generation, false
 	status.Error = "the vendor rejected the key (revoked, rotated or deleted): connect a new key"
 	err := w.send(ctx, control.IntegrationRecord(l, integ), control.ObservedRecord(l, obs), control.StreamStatusRecord(l, status))
+	var fatal *fatalError
+	if errors.As(err, &fatal) {
+		return err
+	}
 	if err != nil {
-		if rerr := w.reopen(ctx); rerr != nil {
-			return errors.Join(err, rerr)
-		}
-		return nil // the next tick sees the key rejected again and retries this
+		// Not recorded: the next key generation, or a restart, polls again,
+		// is rejected again, and records it then.
+		w.log.WarnContext(ctx, "key_invalid not recorded", "tenant", integ.Tenant, "vendor", integ.Vendor, "err", err)
+		return nil
 	}
 	w.observed[vk] = obs
 	return nil
 }
 
-// kafkaError marks a failed transaction, after which the producer is reopened.
-type kafkaError struct{ err error }
+// fatalError is a failed transaction after which the producer could not be
+// reopened: the partition cannot go on.
+type fatalError struct{ err error }
 
-func (e *kafkaError) Error() string { return "kafka: " + e.err.Error() }
-func (e *kafkaError) Unwrap() error { return e.err }
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
 
 func (w *partition) pollOne(ctx context.Context, j job) error {
 	name := j.stream.Stream.Name()
@@ -301,11 +303,26 @@ func (w *partition) pollOne(ctx context.Context, j job) error {
 	return err
 }
 
-// send produces recs in one transaction. A failure is a *kafkaError: the
-// producer must be reopened.
+// send produces recs in one transaction. After a failure it reopens the
+// producer — which aborts what the failed one left open and reads the
+// committed cursors again — and returns the failure; a *fatalError when
+// even reopening failed.
 func (w *partition) send(ctx context.Context, recs ...*kgo.Record) error {
+	err := w.transact(ctx, recs)
+	if err == nil {
+		w.c.metrics.txns.WithLabelValues("committed").Inc()
+		return nil
+	}
+	w.c.metrics.txns.WithLabelValues("aborted").Inc()
+	if rerr := w.reopen(ctx); rerr != nil {
+		return &fatalError{fmt.Errorf("kafka: %w; reopening the producer: %w", err, rerr)}
+	}
+	return fmt.Errorf("kafka: %w", err)
+}
+
+func (w *partition) transact(ctx context.Context, recs []*kgo.Record) error {
 	if err := w.prod.BeginTransaction(); err != nil {
-		return &kafkaError{fmt.Errorf("begin transaction: %w", err)}
+		return fmt.Errorf("begin transaction: %w", err)
 	}
 	promise := kgo.AbortingFirstErrPromise(w.prod)
 	for _, r := range recs {
@@ -313,12 +330,7 @@ func (w *partition) send(ctx context.Context, recs ...*kgo.Record) error {
 	}
 	produceErr := promise.Err()
 	commitErr := w.prod.EndTransaction(ctx, kgo.TransactionEndTry(produceErr == nil))
-	if err := errors.Join(produceErr, commitErr); err != nil {
-		w.c.metrics.txns.WithLabelValues("aborted").Inc()
-		return &kafkaError{err}
-	}
-	w.c.metrics.txns.WithLabelValues("committed").Inc()
-	return nil
+	return errors.Join(produceErr, commitErr)
 }
 
 // commit writes one page — its raw records, the stream's cursor, and the
