@@ -13,6 +13,15 @@ import (
 
 type tenantKey struct{}
 
+type tokenNameKey struct{}
+
+// tokenNameOf returns the name of the token the call was authenticated
+// with: who made a change.
+func tokenNameOf(ctx context.Context) string {
+	n, _ := ctx.Value(tokenNameKey{}).(string)
+	return n
+}
+
 // tenantOf returns the tenant the call was authenticated as.
 func tenantOf(ctx context.Context) string {
 	t, _ := ctx.Value(tenantKey{}).(string)
@@ -41,18 +50,18 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 		return nil, codeError(codes.Unauthenticated, "unauthenticated", "Missing bearer token: send Authorization: Bearer <token>.")
 	}
 	hash := control.HashToken(token)
-	var tenant string
+	var tenant, name string
 	s.view.Read(func(st *control.State) {
 		if tok, ok := st.Tokens[hash]; ok {
 			if _, ok := st.Tenants[tok.Tenant]; ok {
-				tenant = tok.Tenant
+				tenant, name = tok.Tenant, tok.Name
 			}
 		}
 	})
 	if tenant == "" {
 		return nil, codeError(codes.Unauthenticated, "unauthenticated", "Unknown or revoked bearer token.")
 	}
-	return context.WithValue(ctx, tenantKey{}, tenant), nil
+	return context.WithValue(context.WithValue(ctx, tenantKey{}, tenant), tokenNameKey{}, name), nil
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -50,6 +50,10 @@ type Deps struct {
 	Health *Health
 	// Usage answers /v1/usage; nil makes it unavailable.
 	Usage UsageReader
+	// Identity answers /v1/people and /v1/links; nil makes them unavailable.
+	Identity IdentityReader
+	// Links records manual links; nil makes PUT and DELETE unavailable.
+	Links *Links
 	// Integrations connects vendor keys; nil makes it unavailable.
 	Integrations *Integrations
 	// Metrics serves /metrics; nil serves none.
@@ -62,13 +66,15 @@ type Deps struct {
 type Server struct {
 	ogmav1.UnimplementedOgmaServiceServer
 
-	cfg     Config
-	view    *control.View
-	health  *Health
-	metrics http.Handler
-	usage   UsageReader
-	integ   *Integrations
-	log     *slog.Logger
+	cfg      Config
+	view     *control.View
+	health   *Health
+	metrics  http.Handler
+	usage    UsageReader
+	identity IdentityReader
+	links    *Links
+	integ    *Integrations
+	log      *slog.Logger
 
 	listening chan struct{}
 	once      sync.Once
@@ -97,6 +103,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations,
+		identity: deps.Identity, links: deps.Links,
 		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
 }
 

@@ -23,9 +23,10 @@ import (
 )
 
 type fixture struct {
-	srv    *api.Server
-	health *api.Health
-	tokens map[string]string // tenant → token
+	cluster *topictest.Cluster
+	srv     *api.Server
+	health  *api.Health
+	tokens  map[string]string // tenant → token
 }
 
 // serve runs an API over a control topic holding two tenants: acme, whose
@@ -34,9 +35,16 @@ func serve(t *testing.T) *fixture { return serveWith(t, nil) }
 
 func serveWith(t *testing.T, integ *api.Integrations) *fixture {
 	t.Helper()
+	return serveDeps(t, func(_ *topictest.Cluster, d *api.Deps) { d.Integrations = integ })
+}
+
+// serveDeps is serve with collaborators that configure sets, given the
+// cluster.
+func serveDeps(t *testing.T, configure func(*topictest.Cluster, *api.Deps)) *fixture {
+	t.Helper()
 	c := topictest.New(t)
 	l := c.Layout
-	f := &fixture{health: &api.Health{}, tokens: map[string]string{}}
+	f := &fixture{cluster: c, health: &api.Health{}, tokens: map[string]string{}}
 	var recs []*kgo.Record
 	for _, id := range []string{"acme", "globex"} {
 		tok, hash := control.NewToken()
@@ -60,11 +68,13 @@ func serveWith(t *testing.T, integ *api.Integrations) *fixture {
 	go func() { view.Run(ctx, c.Dial, l, func() { close(caughtUp) }); done <- struct{}{} }()
 	<-caughtUp
 
-	if integ != nil {
+	deps := api.Deps{View: view, Health: f.health}
+	configure(c, &deps)
+	if integ := deps.Integrations; integ != nil {
 		integ.Layout = l
 		integ.Publish = func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, c.Dial, recs...) }
 	}
-	srv, err := api.New(api.Config{HTTP: "127.0.0.1:0", GRPC: "127.0.0.1:0"}, api.Deps{View: view, Health: f.health, Integrations: integ})
+	srv, err := api.New(api.Config{HTTP: "127.0.0.1:0", GRPC: "127.0.0.1:0"}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +86,18 @@ func serveWith(t *testing.T, integ *api.Integrations) *fixture {
 
 func (f *fixture) get(t *testing.T, path, token string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+f.srv.HTTPAddr()+path, nil)
+	return f.do(t, http.MethodGet, path, token, "")
+}
+
+// do sends a request with token and body (when not empty) and decodes the
+// JSON answer.
+func (f *fixture) do(t *testing.T, method, path, token, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+f.srv.HTTPAddr()+path, rd)
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -88,7 +109,7 @@ func (f *fixture) get(t *testing.T, path, token string) (int, map[string]any) {
 	b, _ := io.ReadAll(resp.Body)
 	var v map[string]any
 	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("GET %s: not JSON: %s", path, b)
+		t.Fatalf("%s %s: not JSON: %s", method, path, b)
 	}
 	return resp.StatusCode, v
 }
@@ -189,16 +210,7 @@ func (f failing) Probe(context.Context, seal.Secret, time.Time) (openai.Checklis
 
 func (f *fixture) put(t *testing.T, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, "http://"+f.srv.HTTPAddr()+"/v1/integrations/openai", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var v map[string]any
-	json.NewDecoder(resp.Body).Decode(&v)
-	return resp.StatusCode, v
+	return f.do(t, http.MethodPut, "/v1/integrations/openai", token, body)
 }
 
 // Issue 4: a vendor that cannot be reached, or that fails, is a 4xx with a

@@ -19,7 +19,7 @@ type UsageReader interface {
 }
 
 // usageDims lists the group_by dimensions in the order the error names them.
-var usageDims = []string{"day", "model", "user", "project", "api_key"}
+var usageDims = []string{"day", "model", "user", "project", "api_key", "person", "attribution"}
 
 func badRequest(format string, a ...any) error {
 	return codeError(codes.InvalidArgument, "malformed_request", fmt.Sprintf(format, a...))
@@ -27,29 +27,9 @@ func badRequest(format string, a ...any) error {
 
 // parseUsage checks a usage request and names what is wrong with it.
 func parseUsage(tenant string, req *ogmav1.GetUsageRequest) (clickhouse.UsageQuery, error) {
-	q := clickhouse.UsageQuery{Tenant: tenant}
-	day := func(name, v string) (time.Time, error) {
-		if v == "" {
-			return time.Time{}, badRequest("%s is required: an RFC 3339 date such as 2026-11-01", name)
-		}
-		t, err := time.Parse(time.DateOnly, v)
-		if err != nil {
-			return time.Time{}, badRequest("%s %q is not an RFC 3339 date (YYYY-MM-DD)", name, v)
-		}
-		return t, nil
-	}
-	var err error
-	if q.Start, err = day("start", req.GetStart()); err != nil {
+	q, err := parseWindow(tenant, req.GetStart(), req.GetEnd(), req.GetVendor())
+	if err != nil {
 		return q, err
-	}
-	if q.End, err = day("end", req.GetEnd()); err != nil {
-		return q, err
-	}
-	if !q.End.After(q.Start) {
-		return q, badRequest("end %s must be after start %s (start is inclusive, end exclusive)", req.GetEnd(), req.GetStart())
-	}
-	if q.End.Sub(q.Start) > 366*24*time.Hour {
-		return q, badRequest("the window from %s to %s is longer than 366 days", req.GetStart(), req.GetEnd())
 	}
 	seen := map[string]bool{}
 	for d := range strings.SplitSeq(req.GetGroupBy(), ",") {
@@ -66,7 +46,36 @@ func parseUsage(tenant string, req *ogmav1.GetUsageRequest) (clickhouse.UsageQue
 		seen[d] = true
 		q.GroupBy = append(q.GroupBy, d)
 	}
-	switch v := req.GetVendor(); v {
+	return q, nil
+}
+
+// parseWindow checks the days and vendor of a usage query.
+func parseWindow(tenant, start, end, vendor string) (clickhouse.UsageQuery, error) {
+	q := clickhouse.UsageQuery{Tenant: tenant}
+	day := func(name, v string) (time.Time, error) {
+		if v == "" {
+			return time.Time{}, badRequest("%s is required: an RFC 3339 date such as 2026-11-01", name)
+		}
+		t, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return time.Time{}, badRequest("%s %q is not an RFC 3339 date (YYYY-MM-DD)", name, v)
+		}
+		return t, nil
+	}
+	var err error
+	if q.Start, err = day("start", start); err != nil {
+		return q, err
+	}
+	if q.End, err = day("end", end); err != nil {
+		return q, err
+	}
+	if !q.End.After(q.Start) {
+		return q, badRequest("end %s must be after start %s (start is inclusive, end exclusive)", end, start)
+	}
+	if q.End.Sub(q.Start) > 366*24*time.Hour {
+		return q, badRequest("the window from %s to %s is longer than 366 days", start, end)
+	}
+	switch v := vendor; v {
 	case "", "all":
 	case "openai", "anthropic":
 		q.Vendor = v
@@ -82,6 +91,23 @@ func (s *Server) GetUsage(ctx context.Context, req *ogmav1.GetUsageRequest) (*og
 	if err != nil {
 		return nil, err
 	}
+	return s.report(ctx, q)
+}
+
+// ListUnmapped returns the usage no vendor user or link attributes; see
+// the proto.
+func (s *Server) ListUnmapped(ctx context.Context, req *ogmav1.ListUnmappedRequest) (*ogmav1.UsageReport, error) {
+	q, err := parseWindow(tenantOf(ctx), req.GetStart(), req.GetEnd(), req.GetVendor())
+	if err != nil {
+		return nil, err
+	}
+	q.GroupBy = []string{"attribution", "api_key", "project", "user", "person"}
+	q.Unattributed = true
+	return s.report(ctx, q)
+}
+
+// report runs a usage query and shapes its rows.
+func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.UsageReport, error) {
 	if s.usage == nil {
 		return nil, status.Error(codes.Unavailable, "usage is not served by this process: no ClickHouse configured")
 	}
@@ -104,6 +130,14 @@ func (s *Server) GetUsage(ctx context.Context, req *ogmav1.GetUsageRequest) (*og
 		set("user", &row.User)
 		set("project", &row.Project)
 		set("api_key", &row.ApiKey)
+		set("attribution", &row.Attribution)
+		if email, ok := r.Dims["person"]; ok {
+			id := ""
+			if email != "" {
+				id = PersonID(q.Tenant, email)
+			}
+			row.Person = &id
+		}
 		out.Rows = append(out.Rows, row)
 	}
 	return out, nil

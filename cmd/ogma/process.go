@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
@@ -41,6 +42,10 @@ func addProcessFlags(cmd *cobra.Command, cfg *processConfig) {
 	f := cmd.Flags()
 	f.StringVar(&cfg.process.TransactionalID, "process-id", "ogma-process-0",
 		"transactional id of this processor instance: unique and stable per instance")
+	f.StringVar(&cfg.process.InstanceID, "process-instance-id", "",
+		"static group membership: a restart with this id takes its partitions back without a rebalance (default: dynamic member)")
+	f.DurationVar(&cfg.process.SessionTimeout, "process-session-timeout", 45*time.Second,
+		"how long a dead processor instance keeps its partitions before they move")
 	f.StringVar(&cfg.process.StateDir, "process-state-dir", "", "the processor's local state store (default <data-dir>/process/<process-id>)")
 }
 

@@ -44,6 +44,8 @@ func Normalize(r *envelope.Raw) (Fact, error) {
 	switch r.Vendor {
 	case "openai":
 		return openAI(r)
+	case LinkVendor:
+		return link(r)
 	}
 	return Fact{}, bad("unknown vendor %q", r.Vendor)
 }

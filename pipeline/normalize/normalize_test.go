@@ -69,9 +69,13 @@ func FuzzNormalize(f *testing.F) {
 	f.Add("users", `{"id":"user-1","email":"a@b","api_key_last_used_at":5}`)
 	f.Add("project_api_keys", `{"id":"key_1","owner":{"type":"user","user":{"id":"u"}},"last_used_at":null}`)
 	f.Add("usage.completions", `{"model":1.5e300,"batch":"x"}`)
+	f.Add("links", `{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_1","email":"a@b.c","linked_by":"t","linked_at":"2026-11-27T00:00:00Z"}`)
 	f.Fuzz(func(t *testing.T, stream, data string) {
 		r := usage(data)
 		r.Stream = stream
+		if stream == normalize.LinkStream {
+			r.Vendor = normalize.LinkVendor
+		}
 		if !strings.HasPrefix(stream, "usage.") {
 			r.Bucket = nil
 		}
@@ -90,4 +94,40 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatal("normalizing twice differs")
 		}
 	})
+}
+
+func TestLinks(t *testing.T) {
+	at := `"linked_by":"token:ab12","linked_at":"2026-11-27T10:00:00Z"`
+	tests := []struct {
+		name, data, key, err string
+	}{
+		{name: "link a key", data: `{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_1","email":"ann@example.com",` + at + `}`,
+			key: `{"subject_id":"key_1","subject_kind":"api_key","subject_vendor":"openai"}`},
+		{name: "unlink", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"user-1","email":"",` + at + `}`,
+			key: `{"subject_id":"user-1","subject_kind":"user","subject_vendor":"openai"}`},
+		{name: "upper-case email", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"u","email":"Ann@example.com",` + at + `}`, err: "not lower-cased"},
+		{name: "two addresses", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"u","email":"a@b.c, d@e.f",` + at + `}`, err: "not a single address"},
+		{name: "unknown kind", data: `{"subject_vendor":"openai","subject_kind":"project","subject_id":"p",` + at + `}`, err: "subject_kind"},
+		{name: "unknown field", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"u","extra":1,` + at + `}`, err: "unknown field"},
+		{name: "nobody linked it", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"u"}`, err: "linked_by"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := usage(tt.data)
+			r.Vendor, r.Stream, r.Bucket = normalize.LinkVendor, normalize.LinkStream, nil
+			f, err := normalize.Normalize(r)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one naming %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Kind != "link" || string(f.Key) != tt.key {
+				t.Errorf("kind %s key %s, want link %s", f.Kind, f.Key, tt.key)
+			}
+		})
+	}
 }

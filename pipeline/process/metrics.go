@@ -6,6 +6,10 @@ type metrics struct {
 	records *prometheus.CounterVec
 	txns    *prometheus.CounterVec
 	restore prometheus.Histogram
+	// lag is per raw partition: records behind the high watermark after the
+	// last fetch.
+	lag        *prometheus.GaugeVec
+	stateBytes prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -23,9 +27,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time to bring a partition's state up to date from ogma.events on assignment.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ogma_processor_lag_records",
+			Help: "Raw records not yet processed, per ogma.raw partition, as of the last fetch.",
+		}, []string{"partition"}),
+		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ogma_processor_state_bytes",
+			Help: "Disk space of the processor's local state store (heads, dedupe map, walks).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.txns, m.restore)
+		reg.MustRegister(m.records, m.txns, m.restore, m.lag, m.stateBytes)
 	}
 	return m
 }

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,8 +45,14 @@ type Config struct {
 	// BucketWait is how long a batch that ends inside a bucket waits for
 	// more records before it gives up on the bucket. Default 5 s.
 	BucketWait time.Duration
-	// SessionTimeout is the group session timeout. Default 45 s.
+	// SessionTimeout is the group session timeout: how long a dead
+	// instance keeps its partitions. Default 45 s.
 	SessionTimeout time.Duration
+	// InstanceID, if set, makes the instance a static group member
+	// (KIP-345): a restart with the same id takes its partitions back
+	// without a rebalance, and a dead instance's partitions move after
+	// SessionTimeout.
+	InstanceID string
 }
 
 // Deps are a Processor's collaborators.
@@ -131,7 +138,11 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.revoked[part] = true
 		}
 	}
-	sess, err := kgo.NewGroupTransactSession(append(slices.Clone(p.deps.Session),
+	opts := slices.Clone(p.deps.Session)
+	if p.cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(p.cfg.InstanceID))
+	}
+	sess, err := kgo.NewGroupTransactSession(append(opts,
 		topic.ProducerOpt(),
 		kgo.TransactionalID(p.cfg.TransactionalID),
 		kgo.ConsumerGroup(p.cfg.Group),
@@ -182,6 +193,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.mu.Unlock()
 
 		byPart := map[int32][]*kgo.Record{}
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) > 0 {
+				p.metrics.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).
+					Set(float64(fp.HighWatermark - fp.Records[len(fp.Records)-1].Offset - 1))
+			}
+		})
 		fetches.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
 		if len(byPart) == 0 {
 			continue
@@ -293,6 +310,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			p.metrics.records.WithLabelValues(outcome).Add(float64(n))
 		}
 	}
+	p.metrics.stateBytes.Set(float64(store.Size()))
 	if p.deps.OnCommit != nil {
 		p.deps.OnCommit()
 	}

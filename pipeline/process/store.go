@@ -60,6 +60,9 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	panic("pebble: " + msg)
 }
 
+// Size returns the disk space the store uses, in bytes.
+func (s *Store) Size() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
 // Close closes the store.
 func (s *Store) Close() error { return s.db.Close() }
 

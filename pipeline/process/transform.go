@@ -92,7 +92,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 			if err := t.snapshot(raw, src, r); err != nil {
 				return false, err
 			}
-		case normalize.IsLog(raw.Vendor, raw.Stream):
+		case normalize.IsLog(raw.Vendor, raw.Stream), normalize.IsLink(raw.Vendor, raw.Stream):
 			f, err := normalize.Normalize(raw)
 			if err != nil {
 				t.deadletter(r, err.Error())
@@ -104,7 +104,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 			}
 			t.count(emitted)
 		default:
-			t.deadletter(r, "envelope has neither a bucket nor a snapshot, and its stream is not a log")
+			t.deadletter(r, "envelope has neither a bucket nor a snapshot, and its stream is neither a log nor links")
 		}
 	}
 	if flush {

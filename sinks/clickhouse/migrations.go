@@ -112,4 +112,99 @@ var Migrations = []Migration{
 			ORDER BY (tenant, vendor, stream, key)`,
 		},
 	},
+	{
+		Version: 4,
+		Name:    "identities, links and attribution",
+		Statements: []string{
+			// Every revision of every directory object, reduced to who it
+			// names. Revisions are kept (seq is in the sort key) so that a
+			// deleted user — an absent revision — keeps the email of their
+			// history.
+			`CREATE TABLE IF NOT EXISTS identities (
+				tenant String,
+				vendor String,
+				object String,
+				id String,
+				subject_kind String,
+				subject_id String,
+				email String,
+				owner_kind String,
+				owner_id String,
+				project_id String,
+				absent UInt8,
+				seq UInt64
+			) ENGINE = ReplacingMergeTree
+			ORDER BY (tenant, vendor, subject_kind, subject_id, seq)`,
+			// Every manual link event; an empty email removes a link.
+			`CREATE TABLE IF NOT EXISTS links (
+				tenant String,
+				subject_vendor String,
+				subject_kind String,
+				subject_id String,
+				email String,
+				linked_by String,
+				linked_at DateTime('UTC'),
+				seq UInt64
+			) ENGINE = ReplacingMergeTree
+			ORDER BY (tenant, subject_vendor, subject_kind, subject_id, seq)`,
+			// Each vendor subject (user, api_key, service_account, …) as known
+			// now: its latest link, its last known directory email (for a key,
+			// its owner's), its owner kind, and whether the directory has it.
+			`CREATE VIEW IF NOT EXISTS subjects AS
+			SELECT tenant, vendor, subject_kind, subject_id,
+				argMaxIf(email, seq, src = 'link') AS linked_email,
+				argMaxIf(email, seq, src = 'directory' AND email != '') AS directory_email,
+				argMaxIf(owner_kind, seq, src = 'directory') AS owner_kind,
+				argMaxIf(owner_id, seq, src = 'directory') AS owner_id,
+				argMaxIf(absent, seq, src = 'directory') AS absent,
+				max(seq) AS last_seq
+			FROM (
+				SELECT tenant, vendor, subject_kind, subject_id, email, owner_kind, owner_id, absent, seq, 'directory' AS src
+				FROM identities
+				UNION ALL
+				SELECT tenant, subject_vendor AS vendor, subject_kind, subject_id, email, '' AS owner_kind, '' AS owner_id,
+					toUInt8(0) AS absent, seq, 'link' AS src
+				FROM links
+			)
+			GROUP BY tenant, vendor, subject_kind, subject_id`,
+			attributedView("usage_attributed", "usage FINAL", "rev, seq"),
+			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at"),
+		},
+	},
+}
+
+// attributedView returns the DDL of a view over a usage table that gives
+// each row a person (a lower-cased email, empty when none) and an attribution
+// state, resolved when read: a late directory update or a link changes the
+// past without touching the chain. In order:
+//
+//   - the vendor named the user: their link, else their directory email → user
+//   - a link on the API key → user (an operator confirmed who holds it)
+//   - the key's owner is a user → key_owner (inferred; to confirm)
+//   - anything else (service account, unknown key or user) → unmapped
+//
+// 18.16 has one JOIN per SELECT, hence the nesting.
+func attributedView(name, from, extra string) string {
+	cols := "tenant, vendor, stream, day, bucket_start, model, user_id, project_id, api_key_id, batch, service_tier, " +
+		"input_tokens, input_cached_tokens, output_tokens, num_model_requests, " + extra
+	if from == "usage FINAL" {
+		cols = "key, primary_set, " + cols
+	}
+	return `CREATE VIEW IF NOT EXISTS ` + name + ` AS
+			SELECT ` + cols + `,
+				multiIf(user_linked != '', user_linked, user_email != '', user_email, key_linked != '', key_linked, key_email) AS person,
+				multiIf(user_linked != '' OR user_email != '' OR key_linked != '', 'user', key_email != '', 'key_owner', 'unmapped') AS attribution
+			FROM (
+				SELECT ` + cols + `, user_linked, user_email
+				FROM (SELECT ` + cols + ` FROM ` + from + `)
+				ANY LEFT JOIN (
+					SELECT tenant, vendor, subject_id AS user_id, linked_email AS user_linked, directory_email AS user_email
+					FROM subjects WHERE subject_kind = 'user'
+				) USING (tenant, vendor, user_id)
+			)
+			ANY LEFT JOIN (
+				SELECT tenant, vendor, subject_id AS api_key_id, linked_email AS key_linked,
+					if(owner_kind = 'user', directory_email, '') AS key_email
+				FROM subjects WHERE subject_kind = 'api_key'
+			) USING (tenant, vendor, api_key_id)`
 }

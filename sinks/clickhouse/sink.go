@@ -277,6 +277,9 @@ func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 	if err := s.insertCosts(ctx, costs); err != nil {
 		return err
 	}
+	if err := s.insertIdentities(ctx, events); err != nil {
+		return err
+	}
 	if len(usage) == 0 {
 		return nil
 	}

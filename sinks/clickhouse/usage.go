@@ -14,6 +14,10 @@ var UsageDims = map[string]string{
 	"user":    "user_id",
 	"project": "project_id",
 	"api_key": "api_key_id",
+	// The person (lower-cased email) and attribution state, resolved when
+	// read: see the usage_attributed view.
+	"person":      "person",
+	"attribution": "attribution",
 }
 
 // UsageQuery asks for token sums of one tenant.
@@ -25,6 +29,9 @@ type UsageQuery struct {
 	GroupBy []string
 	// Vendor narrows to one vendor; "" is all.
 	Vendor string
+	// Unattributed keeps only rows no vendor user or link attributes:
+	// key_owner and unmapped.
+	Unattributed bool
 }
 
 // UsageRow is one group's sums.
@@ -38,7 +45,8 @@ type UsageRow struct {
 
 // Usage sums settled usage facts of the primary group set (the latest
 // revision of each), then open buckets as last fetched, flagged
-// provisional.
+// provisional. Rows are attributed to people as the identity tables stand
+// now.
 func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	var cols []string
 	for _, d := range q.GroupBy {
@@ -59,13 +67,16 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	if q.Vendor != "" {
 		vendor, args = " AND vendor = ?", append(args, q.Vendor)
 	}
-	settled := "SELECT " + sel + sums + " FROM usage FINAL WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1" + vendor + group
+	if q.Unattributed {
+		vendor += " AND attribution != 'user'"
+	}
+	settled := "SELECT " + sel + sums + " FROM usage_attributed WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1" + vendor + group
 	out, err := s.usageRows(ctx, settled, args, len(cols), q.GroupBy, false)
 	if err != nil {
 		return nil, err
 	}
 	latest := "SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start"
-	open := "SELECT " + sel + sums + " FROM usage_provisional WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND kind = 0" + vendor +
+	open := "SELECT " + sel + sums + " FROM usage_provisional_attributed WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND kind = 0" + vendor +
 		" AND (vendor, stream, bucket_start, version) IN (" + latest + ")" + group
 	prov, err := s.usageRows(ctx, open, append(args, q.Tenant), len(cols), q.GroupBy, true)
 	if err != nil {

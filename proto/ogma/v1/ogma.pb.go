@@ -25,6 +25,669 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ListUnmappedRequest bounds the window like GetUsageRequest.
+type ListUnmappedRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, inclusive (YYYY-MM-DD, UTC).
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Last day, exclusive.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// openai, anthropic or all (default).
+	Vendor        string `protobuf:"bytes,3,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListUnmappedRequest) Reset() {
+	*x = ListUnmappedRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListUnmappedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListUnmappedRequest) ProtoMessage() {}
+
+func (x *ListUnmappedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListUnmappedRequest.ProtoReflect.Descriptor instead.
+func (*ListUnmappedRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ListUnmappedRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListUnmappedRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *ListUnmappedRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+// ListPeopleRequest has no fields: the tenant comes from the token.
+type ListPeopleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPeopleRequest) Reset() {
+	*x = ListPeopleRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPeopleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPeopleRequest) ProtoMessage() {}
+
+func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPeopleRequest.ProtoReflect.Descriptor instead.
+func (*ListPeopleRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+}
+
+// GetPersonRequest names a person by opaque id.
+type GetPersonRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPersonRequest) Reset() {
+	*x = GetPersonRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPersonRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPersonRequest) ProtoMessage() {}
+
+func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPersonRequest.ProtoReflect.Descriptor instead.
+func (*GetPersonRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetPersonRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// People is every person of the tenant, by email.
+type People struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	People        []*Person              `protobuf:"bytes,1,rep,name=people,proto3" json:"people,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *People) Reset() {
+	*x = People{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *People) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*People) ProtoMessage() {}
+
+func (x *People) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use People.ProtoReflect.Descriptor instead.
+func (*People) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *People) GetPeople() []*Person {
+	if x != nil {
+		return x.People
+	}
+	return nil
+}
+
+// Person is one lower-cased email and what is attributed to it.
+type Person struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Opaque, stable id; use it in paths instead of the email.
+	Id            string     `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Email         string     `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Subjects      []*Subject `protobuf:"bytes,3,rep,name=subjects,proto3" json:"subjects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Person) Reset() {
+	*x = Person{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Person) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Person) ProtoMessage() {}
+
+func (x *Person) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Person.ProtoReflect.Descriptor instead.
+func (*Person) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Person) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Person) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Person) GetSubjects() []*Subject {
+	if x != nil {
+		return x.Subjects
+	}
+	return nil
+}
+
+// Subject is a vendor user or API key attributed to a person.
+type Subject struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vendor string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// user or api_key.
+	Kind string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Id   string `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	// user (the vendor named the user, or a link), key_owner (the key's
+	// holder, inferred).
+	Attribution string `protobuf:"bytes,4,opt,name=attribution,proto3" json:"attribution,omitempty"`
+	// The attribution comes from a manual link.
+	Linked bool `protobuf:"varint,5,opt,name=linked,proto3" json:"linked,omitempty"`
+	// The vendor's directory no longer lists the subject; its history stays.
+	Deleted       bool `protobuf:"varint,6,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subject) Reset() {
+	*x = Subject{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subject) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subject) ProtoMessage() {}
+
+func (x *Subject) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subject.ProtoReflect.Descriptor instead.
+func (*Subject) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Subject) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *Subject) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Subject) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Subject) GetAttribution() string {
+	if x != nil {
+		return x.Attribution
+	}
+	return ""
+}
+
+func (x *Subject) GetLinked() bool {
+	if x != nil {
+		return x.Linked
+	}
+	return false
+}
+
+func (x *Subject) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+// PutLinkRequest links a vendor subject to a person's email.
+type PutLinkRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// openai or anthropic.
+	SubjectVendor string `protobuf:"bytes,1,opt,name=subject_vendor,json=subjectVendor,proto3" json:"subject_vendor,omitempty"`
+	// user or api_key.
+	SubjectKind   string `protobuf:"bytes,2,opt,name=subject_kind,json=subjectKind,proto3" json:"subject_kind,omitempty"`
+	SubjectId     string `protobuf:"bytes,3,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Email         string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutLinkRequest) Reset() {
+	*x = PutLinkRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutLinkRequest) ProtoMessage() {}
+
+func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutLinkRequest.ProtoReflect.Descriptor instead.
+func (*PutLinkRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PutLinkRequest) GetSubjectVendor() string {
+	if x != nil {
+		return x.SubjectVendor
+	}
+	return ""
+}
+
+func (x *PutLinkRequest) GetSubjectKind() string {
+	if x != nil {
+		return x.SubjectKind
+	}
+	return ""
+}
+
+func (x *PutLinkRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *PutLinkRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// DeleteLinkRequest names the subject whose link goes.
+type DeleteLinkRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SubjectVendor string                 `protobuf:"bytes,1,opt,name=subject_vendor,json=subjectVendor,proto3" json:"subject_vendor,omitempty"`
+	SubjectKind   string                 `protobuf:"bytes,2,opt,name=subject_kind,json=subjectKind,proto3" json:"subject_kind,omitempty"`
+	SubjectId     string                 `protobuf:"bytes,3,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteLinkRequest) Reset() {
+	*x = DeleteLinkRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteLinkRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteLinkRequest) ProtoMessage() {}
+
+func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteLinkRequest.ProtoReflect.Descriptor instead.
+func (*DeleteLinkRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DeleteLinkRequest) GetSubjectVendor() string {
+	if x != nil {
+		return x.SubjectVendor
+	}
+	return ""
+}
+
+func (x *DeleteLinkRequest) GetSubjectKind() string {
+	if x != nil {
+		return x.SubjectKind
+	}
+	return ""
+}
+
+func (x *DeleteLinkRequest) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+// Link is a manual link as recorded.
+type Link struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SubjectVendor string                 `protobuf:"bytes,1,opt,name=subject_vendor,json=subjectVendor,proto3" json:"subject_vendor,omitempty"`
+	SubjectKind   string                 `protobuf:"bytes,2,opt,name=subject_kind,json=subjectKind,proto3" json:"subject_kind,omitempty"`
+	SubjectId     string                 `protobuf:"bytes,3,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	// "" when the link was removed.
+	Email string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	// The opaque id of the person; "" when removed.
+	Person string `protobuf:"bytes,5,opt,name=person,proto3" json:"person,omitempty"`
+	// The token (by name) that made the link.
+	LinkedBy string `protobuf:"bytes,6,opt,name=linked_by,json=linkedBy,proto3" json:"linked_by,omitempty"`
+	// RFC 3339.
+	LinkedAt string `protobuf:"bytes,7,opt,name=linked_at,json=linkedAt,proto3" json:"linked_at,omitempty"`
+	// The link event's seq on the tenant's chain; 0 while on its way there.
+	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Link) Reset() {
+	*x = Link{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Link) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Link) ProtoMessage() {}
+
+func (x *Link) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Link.ProtoReflect.Descriptor instead.
+func (*Link) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Link) GetSubjectVendor() string {
+	if x != nil {
+		return x.SubjectVendor
+	}
+	return ""
+}
+
+func (x *Link) GetSubjectKind() string {
+	if x != nil {
+		return x.SubjectKind
+	}
+	return ""
+}
+
+func (x *Link) GetSubjectId() string {
+	if x != nil {
+		return x.SubjectId
+	}
+	return ""
+}
+
+func (x *Link) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *Link) GetPerson() string {
+	if x != nil {
+		return x.Person
+	}
+	return ""
+}
+
+func (x *Link) GetLinkedBy() string {
+	if x != nil {
+		return x.LinkedBy
+	}
+	return ""
+}
+
+func (x *Link) GetLinkedAt() string {
+	if x != nil {
+		return x.LinkedAt
+	}
+	return ""
+}
+
+func (x *Link) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// ListLinksRequest has no fields: the tenant comes from the token.
+type ListLinksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListLinksRequest) Reset() {
+	*x = ListLinksRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListLinksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListLinksRequest) ProtoMessage() {}
+
+func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListLinksRequest.ProtoReflect.Descriptor instead.
+func (*ListLinksRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
+}
+
+// Links are the links in force.
+type Links struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Links         []*Link                `protobuf:"bytes,1,rep,name=links,proto3" json:"links,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Links) Reset() {
+	*x = Links{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Links) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Links) ProtoMessage() {}
+
+func (x *Links) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Links.ProtoReflect.Descriptor instead.
+func (*Links) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Links) GetLinks() []*Link {
+	if x != nil {
+		return x.Links
+	}
+	return nil
+}
+
 // ConnectRequest carries an admin key, write-only: no response returns it.
 type ConnectRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -35,7 +698,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +710,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,7 +723,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ConnectRequest) GetAdminKey() string {
@@ -81,7 +744,7 @@ type CapabilityFlag struct {
 
 func (x *CapabilityFlag) Reset() {
 	*x = CapabilityFlag{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -93,7 +756,7 @@ func (x *CapabilityFlag) String() string {
 func (*CapabilityFlag) ProtoMessage() {}
 
 func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -106,7 +769,7 @@ func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityFlag.ProtoReflect.Descriptor instead.
 func (*CapabilityFlag) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CapabilityFlag) GetValue() bool {
@@ -137,7 +800,7 @@ type Checklist struct {
 
 func (x *Checklist) Reset() {
 	*x = Checklist{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -149,7 +812,7 @@ func (x *Checklist) String() string {
 func (*Checklist) ProtoMessage() {}
 
 func (x *Checklist) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -162,7 +825,7 @@ func (x *Checklist) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checklist.ProtoReflect.Descriptor instead.
 func (*Checklist) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Checklist) GetAdmin() *CapabilityFlag {
@@ -209,7 +872,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -221,7 +884,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -234,7 +897,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
 }
 
 // Integrations lists the tenant's vendor integrations.
@@ -247,7 +910,7 @@ type Integrations struct {
 
 func (x *Integrations) Reset() {
 	*x = Integrations{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +922,7 @@ func (x *Integrations) String() string {
 func (*Integrations) ProtoMessage() {}
 
 func (x *Integrations) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +935,7 @@ func (x *Integrations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrations.ProtoReflect.Descriptor instead.
 func (*Integrations) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Integrations) GetIntegrations() []*Integration {
@@ -305,7 +968,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +980,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +993,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Integration) GetVendor() string {
@@ -421,7 +1084,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +1096,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +1109,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *StreamState) GetStream() string {
@@ -509,7 +1172,7 @@ type Backfill struct {
 
 func (x *Backfill) Reset() {
 	*x = Backfill{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -521,7 +1184,7 @@ func (x *Backfill) String() string {
 func (*Backfill) ProtoMessage() {}
 
 func (x *Backfill) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -534,7 +1197,7 @@ func (x *Backfill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
 func (*Backfill) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Backfill) GetDone() int32 {
@@ -560,7 +1223,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -572,7 +1235,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -585,7 +1248,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
 }
 
 // DisconnectResponse confirms the disconnection.
@@ -598,7 +1261,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -610,7 +1273,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +1286,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DisconnectResponse) GetDisconnected() bool {
@@ -651,7 +1314,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +1326,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +1339,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetUsageRequest) GetStart() string {
@@ -717,7 +1380,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +1392,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +1405,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -766,14 +1429,19 @@ type UsageRow struct {
 	OutputTokens      int64   `protobuf:"varint,8,opt,name=output_tokens,json=outputTokens,proto3" json:"output_tokens,omitempty"`
 	NumModelRequests  int64   `protobuf:"varint,9,opt,name=num_model_requests,json=numModelRequests,proto3" json:"num_model_requests,omitempty"`
 	// The row sums buckets that are still open: not chained, may change.
-	Provisional   bool `protobuf:"varint,10,opt,name=provisional,proto3" json:"provisional,omitempty"`
+	Provisional bool `protobuf:"varint,10,opt,name=provisional,proto3" json:"provisional,omitempty"`
+	// The opaque id of the person the row is attributed to ("" for none);
+	// see Person.
+	Person *string `protobuf:"bytes,11,opt,name=person,proto3,oneof" json:"person,omitempty"`
+	// user, key_owner or unmapped.
+	Attribution   *string `protobuf:"bytes,12,opt,name=attribution,proto3,oneof" json:"attribution,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -785,7 +1453,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -798,7 +1466,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -871,6 +1539,20 @@ func (x *UsageRow) GetProvisional() bool {
 	return false
 }
 
+func (x *UsageRow) GetPerson() string {
+	if x != nil && x.Person != nil {
+		return *x.Person
+	}
+	return ""
+}
+
+func (x *UsageRow) GetAttribution() string {
+	if x != nil && x.Attribution != nil {
+		return *x.Attribution
+	}
+	return ""
+}
+
 // GetCapabilitiesRequest has no fields: the tenant comes from the token.
 type GetCapabilitiesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -880,7 +1562,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -892,7 +1574,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -905,7 +1587,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -921,7 +1603,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1615,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1628,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -984,7 +1666,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +1678,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +1691,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -1051,7 +1733,51 @@ var File_ogma_v1_ogma_proto protoreflect.FileDescriptor
 
 const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
-	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"-\n" +
+	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"U\n" +
+	"\x13ListUnmappedRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"\x13\n" +
+	"\x11ListPeopleRequest\"\"\n" +
+	"\x10GetPersonRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
+	"\x06People\x12'\n" +
+	"\x06people\x18\x01 \x03(\v2\x0f.ogma.v1.PersonR\x06people\"\\\n" +
+	"\x06Person\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12,\n" +
+	"\bsubjects\x18\x03 \x03(\v2\x10.ogma.v1.SubjectR\bsubjects\"\x99\x01\n" +
+	"\aSubject\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x0e\n" +
+	"\x02id\x18\x03 \x01(\tR\x02id\x12 \n" +
+	"\vattribution\x18\x04 \x01(\tR\vattribution\x12\x16\n" +
+	"\x06linked\x18\x05 \x01(\bR\x06linked\x12\x18\n" +
+	"\adeleted\x18\x06 \x01(\bR\adeleted\"\x8f\x01\n" +
+	"\x0ePutLinkRequest\x12%\n" +
+	"\x0esubject_vendor\x18\x01 \x01(\tR\rsubjectVendor\x12!\n" +
+	"\fsubject_kind\x18\x02 \x01(\tR\vsubjectKind\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x03 \x01(\tR\tsubjectId\x12\x14\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\"|\n" +
+	"\x11DeleteLinkRequest\x12%\n" +
+	"\x0esubject_vendor\x18\x01 \x01(\tR\rsubjectVendor\x12!\n" +
+	"\fsubject_kind\x18\x02 \x01(\tR\vsubjectKind\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x03 \x01(\tR\tsubjectId\"\xe9\x01\n" +
+	"\x04Link\x12%\n" +
+	"\x0esubject_vendor\x18\x01 \x01(\tR\rsubjectVendor\x12!\n" +
+	"\fsubject_kind\x18\x02 \x01(\tR\vsubjectKind\x12\x1d\n" +
+	"\n" +
+	"subject_id\x18\x03 \x01(\tR\tsubjectId\x12\x14\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12\x16\n" +
+	"\x06person\x18\x05 \x01(\tR\x06person\x12\x1b\n" +
+	"\tlinked_by\x18\x06 \x01(\tR\blinkedBy\x12\x1b\n" +
+	"\tlinked_at\x18\a \x01(\tR\blinkedAt\x12\x10\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\"\x12\n" +
+	"\x10ListLinksRequest\",\n" +
+	"\x05Links\x12#\n" +
+	"\x05links\x18\x01 \x03(\v2\r.ogma.v1.LinkR\x05links\"-\n" +
 	"\x0eConnectRequest\x12\x1b\n" +
 	"\tadmin_key\x18\x01 \x01(\tR\badminKey\">\n" +
 	"\x0eCapabilityFlag\x12\x14\n" +
@@ -1102,7 +1828,7 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
 	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"4\n" +
 	"\vUsageReport\x12%\n" +
-	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\x8d\x03\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\xec\x03\n" +
 	"\bUsageRow\x12\x15\n" +
 	"\x03day\x18\x01 \x01(\tH\x00R\x03day\x88\x01\x01\x12\x19\n" +
 	"\x05model\x18\x02 \x01(\tH\x01R\x05model\x88\x01\x01\x12\x17\n" +
@@ -1114,14 +1840,18 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\routput_tokens\x18\b \x01(\x03R\foutputTokens\x12,\n" +
 	"\x12num_model_requests\x18\t \x01(\x03R\x10numModelRequests\x12 \n" +
 	"\vprovisional\x18\n" +
-	" \x01(\bR\vprovisionalB\x06\n" +
+	" \x01(\bR\vprovisional\x12\x1b\n" +
+	"\x06person\x18\v \x01(\tH\x05R\x06person\x88\x01\x01\x12%\n" +
+	"\vattribution\x18\f \x01(\tH\x06R\vattribution\x88\x01\x01B\x06\n" +
 	"\x04_dayB\b\n" +
 	"\x06_modelB\a\n" +
 	"\x05_userB\n" +
 	"\n" +
 	"\b_projectB\n" +
 	"\n" +
-	"\b_api_key\"\x18\n" +
+	"\b_api_keyB\t\n" +
+	"\a_personB\x0e\n" +
+	"\f_attribution\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"[\n" +
 	"\fCapabilities\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x123\n" +
@@ -1132,14 +1862,23 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xe4\x04\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xec\b\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12j\n" +
 	"\x0eValidateOpenAI\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/integrations/openai:validate\x12`\n" +
 	"\rConnectOpenAI\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\x1a\x17/v1/integrations/openai\x12e\n" +
 	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12l\n" +
-	"\x10DisconnectOpenAI\x12\x1a.ogma.v1.DisconnectRequest\x1a\x1b.ogma.v1.DisconnectResponse\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/v1/integrations/openaiB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
+	"\x10DisconnectOpenAI\x12\x1a.ogma.v1.DisconnectRequest\x1a\x1b.ogma.v1.DisconnectResponse\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/v1/integrations/openai\x12X\n" +
+	"\fListUnmapped\x12\x1c.ogma.v1.ListUnmappedRequest\x1a\x14.ogma.v1.UsageReport\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/unmapped\x12M\n" +
+	"\n" +
+	"ListPeople\x12\x1a.ogma.v1.ListPeopleRequest\x1a\x0f.ogma.v1.People\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/people\x12P\n" +
+	"\tGetPerson\x12\x19.ogma.v1.GetPersonRequest\x1a\x0f.ogma.v1.Person\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/people/{id}\x12G\n" +
+	"\aPutLink\x12\x17.ogma.v1.PutLinkRequest\x1a\r.ogma.v1.Link\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\x1a\t/v1/links\x12w\n" +
+	"\n" +
+	"DeleteLink\x12\x1a.ogma.v1.DeleteLinkRequest\x1a\r.ogma.v1.Link\">\x82\xd3\xe4\x93\x028*6/v1/links/{subject_vendor}/{subject_kind}/{subject_id}\x12I\n" +
+	"\tListLinks\x12\x19.ogma.v1.ListLinksRequest\x1a\x0e.ogma.v1.Links\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/linksB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
 
 var (
 	file_ogma_v1_ogma_proto_rawDescOnce sync.Once
@@ -1153,53 +1892,79 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ogma_v1_ogma_proto_goTypes = []any{
-	(*ConnectRequest)(nil),          // 0: ogma.v1.ConnectRequest
-	(*CapabilityFlag)(nil),          // 1: ogma.v1.CapabilityFlag
-	(*Checklist)(nil),               // 2: ogma.v1.Checklist
-	(*ListIntegrationsRequest)(nil), // 3: ogma.v1.ListIntegrationsRequest
-	(*Integrations)(nil),            // 4: ogma.v1.Integrations
-	(*Integration)(nil),             // 5: ogma.v1.Integration
-	(*StreamState)(nil),             // 6: ogma.v1.StreamState
-	(*Backfill)(nil),                // 7: ogma.v1.Backfill
-	(*DisconnectRequest)(nil),       // 8: ogma.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),      // 9: ogma.v1.DisconnectResponse
-	(*GetUsageRequest)(nil),         // 10: ogma.v1.GetUsageRequest
-	(*UsageReport)(nil),             // 11: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 12: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 13: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 14: ogma.v1.Capabilities
-	(*OpenAICapabilities)(nil),      // 15: ogma.v1.OpenAICapabilities
+	(*ListUnmappedRequest)(nil),     // 0: ogma.v1.ListUnmappedRequest
+	(*ListPeopleRequest)(nil),       // 1: ogma.v1.ListPeopleRequest
+	(*GetPersonRequest)(nil),        // 2: ogma.v1.GetPersonRequest
+	(*People)(nil),                  // 3: ogma.v1.People
+	(*Person)(nil),                  // 4: ogma.v1.Person
+	(*Subject)(nil),                 // 5: ogma.v1.Subject
+	(*PutLinkRequest)(nil),          // 6: ogma.v1.PutLinkRequest
+	(*DeleteLinkRequest)(nil),       // 7: ogma.v1.DeleteLinkRequest
+	(*Link)(nil),                    // 8: ogma.v1.Link
+	(*ListLinksRequest)(nil),        // 9: ogma.v1.ListLinksRequest
+	(*Links)(nil),                   // 10: ogma.v1.Links
+	(*ConnectRequest)(nil),          // 11: ogma.v1.ConnectRequest
+	(*CapabilityFlag)(nil),          // 12: ogma.v1.CapabilityFlag
+	(*Checklist)(nil),               // 13: ogma.v1.Checklist
+	(*ListIntegrationsRequest)(nil), // 14: ogma.v1.ListIntegrationsRequest
+	(*Integrations)(nil),            // 15: ogma.v1.Integrations
+	(*Integration)(nil),             // 16: ogma.v1.Integration
+	(*StreamState)(nil),             // 17: ogma.v1.StreamState
+	(*Backfill)(nil),                // 18: ogma.v1.Backfill
+	(*DisconnectRequest)(nil),       // 19: ogma.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),      // 20: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),         // 21: ogma.v1.GetUsageRequest
+	(*UsageReport)(nil),             // 22: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 23: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 24: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 25: ogma.v1.Capabilities
+	(*OpenAICapabilities)(nil),      // 26: ogma.v1.OpenAICapabilities
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
-	1,  // 0: ogma.v1.Checklist.admin:type_name -> ogma.v1.CapabilityFlag
-	1,  // 1: ogma.v1.Checklist.costs:type_name -> ogma.v1.CapabilityFlag
-	1,  // 2: ogma.v1.Checklist.audit_logs:type_name -> ogma.v1.CapabilityFlag
-	1,  // 3: ogma.v1.Checklist.project_users:type_name -> ogma.v1.CapabilityFlag
-	1,  // 4: ogma.v1.Checklist.per_user_breakdown:type_name -> ogma.v1.CapabilityFlag
-	5,  // 5: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
-	6,  // 6: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
-	7,  // 7: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	12, // 8: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	15, // 9: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	13, // 10: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	10, // 11: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	0,  // 12: ogma.v1.OgmaService.ValidateOpenAI:input_type -> ogma.v1.ConnectRequest
-	0,  // 13: ogma.v1.OgmaService.ConnectOpenAI:input_type -> ogma.v1.ConnectRequest
-	3,  // 14: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	8,  // 15: ogma.v1.OgmaService.DisconnectOpenAI:input_type -> ogma.v1.DisconnectRequest
-	14, // 16: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	11, // 17: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	2,  // 18: ogma.v1.OgmaService.ValidateOpenAI:output_type -> ogma.v1.Checklist
-	2,  // 19: ogma.v1.OgmaService.ConnectOpenAI:output_type -> ogma.v1.Checklist
-	4,  // 20: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	9,  // 21: ogma.v1.OgmaService.DisconnectOpenAI:output_type -> ogma.v1.DisconnectResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	4,  // 0: ogma.v1.People.people:type_name -> ogma.v1.Person
+	5,  // 1: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
+	8,  // 2: ogma.v1.Links.links:type_name -> ogma.v1.Link
+	12, // 3: ogma.v1.Checklist.admin:type_name -> ogma.v1.CapabilityFlag
+	12, // 4: ogma.v1.Checklist.costs:type_name -> ogma.v1.CapabilityFlag
+	12, // 5: ogma.v1.Checklist.audit_logs:type_name -> ogma.v1.CapabilityFlag
+	12, // 6: ogma.v1.Checklist.project_users:type_name -> ogma.v1.CapabilityFlag
+	12, // 7: ogma.v1.Checklist.per_user_breakdown:type_name -> ogma.v1.CapabilityFlag
+	16, // 8: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
+	17, // 9: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
+	18, // 10: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
+	23, // 11: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	26, // 12: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	24, // 13: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	21, // 14: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	11, // 15: ogma.v1.OgmaService.ValidateOpenAI:input_type -> ogma.v1.ConnectRequest
+	11, // 16: ogma.v1.OgmaService.ConnectOpenAI:input_type -> ogma.v1.ConnectRequest
+	14, // 17: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	19, // 18: ogma.v1.OgmaService.DisconnectOpenAI:input_type -> ogma.v1.DisconnectRequest
+	0,  // 19: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	1,  // 20: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	2,  // 21: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	6,  // 22: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	7,  // 23: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	9,  // 24: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	25, // 25: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	22, // 26: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	13, // 27: ogma.v1.OgmaService.ValidateOpenAI:output_type -> ogma.v1.Checklist
+	13, // 28: ogma.v1.OgmaService.ConnectOpenAI:output_type -> ogma.v1.Checklist
+	15, // 29: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	20, // 30: ogma.v1.OgmaService.DisconnectOpenAI:output_type -> ogma.v1.DisconnectResponse
+	22, // 31: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
+	3,  // 32: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	4,  // 33: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	8,  // 34: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	8,  // 35: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	10, // 36: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	25, // [25:37] is the sub-list for method output_type
+	13, // [13:25] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -1207,14 +1972,14 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[12].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[23].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -28,6 +28,12 @@ const (
 	OgmaService_ConnectOpenAI_FullMethodName    = "/ogma.v1.OgmaService/ConnectOpenAI"
 	OgmaService_ListIntegrations_FullMethodName = "/ogma.v1.OgmaService/ListIntegrations"
 	OgmaService_DisconnectOpenAI_FullMethodName = "/ogma.v1.OgmaService/DisconnectOpenAI"
+	OgmaService_ListUnmapped_FullMethodName     = "/ogma.v1.OgmaService/ListUnmapped"
+	OgmaService_ListPeople_FullMethodName       = "/ogma.v1.OgmaService/ListPeople"
+	OgmaService_GetPerson_FullMethodName        = "/ogma.v1.OgmaService/GetPerson"
+	OgmaService_PutLink_FullMethodName          = "/ogma.v1.OgmaService/PutLink"
+	OgmaService_DeleteLink_FullMethodName       = "/ogma.v1.OgmaService/DeleteLink"
+	OgmaService_ListLinks_FullMethodName        = "/ogma.v1.OgmaService/ListLinks"
 )
 
 // OgmaServiceClient is the client API for OgmaService service.
@@ -56,6 +62,24 @@ type OgmaServiceClient interface {
 	ListIntegrations(ctx context.Context, in *ListIntegrationsRequest, opts ...grpc.CallOption) (*Integrations, error)
 	// DisconnectOpenAI destroys the sealed key; ingested data stays.
 	DisconnectOpenAI(ctx context.Context, in *DisconnectRequest, opts ...grpc.CallOption) (*DisconnectResponse, error)
+	// ListUnmapped is the Unmapped activity panel: usage that no vendor user
+	// names, grouped by the API key and project it came from, with its
+	// attribution — key_owner (inferred from the key's holder, to confirm with
+	// a link) or unmapped (a service account or an unknown holder).
+	ListUnmapped(ctx context.Context, in *ListUnmappedRequest, opts ...grpc.CallOption) (*UsageReport, error)
+	// ListPeople lists every person the tenant's data names, each with the
+	// vendor subjects (users, API keys) attributed to them.
+	ListPeople(ctx context.Context, in *ListPeopleRequest, opts ...grpc.CallOption) (*People, error)
+	// GetPerson returns one person by their opaque id.
+	GetPerson(ctx context.Context, in *GetPersonRequest, opts ...grpc.CallOption) (*Person, error)
+	// PutLink states that a vendor user or API key is a person. The link is
+	// chained like any ingested event and re-attributes past and future
+	// activity when the ledger has it.
+	PutLink(ctx context.Context, in *PutLinkRequest, opts ...grpc.CallOption) (*Link, error)
+	// DeleteLink removes a link (itself an event on the chain).
+	DeleteLink(ctx context.Context, in *DeleteLinkRequest, opts ...grpc.CallOption) (*Link, error)
+	// ListLinks lists the links in force, as the ledger has them.
+	ListLinks(ctx context.Context, in *ListLinksRequest, opts ...grpc.CallOption) (*Links, error)
 }
 
 type ogmaServiceClient struct {
@@ -126,6 +150,66 @@ func (c *ogmaServiceClient) DisconnectOpenAI(ctx context.Context, in *Disconnect
 	return out, nil
 }
 
+func (c *ogmaServiceClient) ListUnmapped(ctx context.Context, in *ListUnmappedRequest, opts ...grpc.CallOption) (*UsageReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UsageReport)
+	err := c.cc.Invoke(ctx, OgmaService_ListUnmapped_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) ListPeople(ctx context.Context, in *ListPeopleRequest, opts ...grpc.CallOption) (*People, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(People)
+	err := c.cc.Invoke(ctx, OgmaService_ListPeople_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) GetPerson(ctx context.Context, in *GetPersonRequest, opts ...grpc.CallOption) (*Person, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Person)
+	err := c.cc.Invoke(ctx, OgmaService_GetPerson_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) PutLink(ctx context.Context, in *PutLinkRequest, opts ...grpc.CallOption) (*Link, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Link)
+	err := c.cc.Invoke(ctx, OgmaService_PutLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) DeleteLink(ctx context.Context, in *DeleteLinkRequest, opts ...grpc.CallOption) (*Link, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Link)
+	err := c.cc.Invoke(ctx, OgmaService_DeleteLink_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) ListLinks(ctx context.Context, in *ListLinksRequest, opts ...grpc.CallOption) (*Links, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Links)
+	err := c.cc.Invoke(ctx, OgmaService_ListLinks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OgmaServiceServer is the server API for OgmaService service.
 // All implementations must embed UnimplementedOgmaServiceServer
 // for forward compatibility.
@@ -152,6 +236,24 @@ type OgmaServiceServer interface {
 	ListIntegrations(context.Context, *ListIntegrationsRequest) (*Integrations, error)
 	// DisconnectOpenAI destroys the sealed key; ingested data stays.
 	DisconnectOpenAI(context.Context, *DisconnectRequest) (*DisconnectResponse, error)
+	// ListUnmapped is the Unmapped activity panel: usage that no vendor user
+	// names, grouped by the API key and project it came from, with its
+	// attribution — key_owner (inferred from the key's holder, to confirm with
+	// a link) or unmapped (a service account or an unknown holder).
+	ListUnmapped(context.Context, *ListUnmappedRequest) (*UsageReport, error)
+	// ListPeople lists every person the tenant's data names, each with the
+	// vendor subjects (users, API keys) attributed to them.
+	ListPeople(context.Context, *ListPeopleRequest) (*People, error)
+	// GetPerson returns one person by their opaque id.
+	GetPerson(context.Context, *GetPersonRequest) (*Person, error)
+	// PutLink states that a vendor user or API key is a person. The link is
+	// chained like any ingested event and re-attributes past and future
+	// activity when the ledger has it.
+	PutLink(context.Context, *PutLinkRequest) (*Link, error)
+	// DeleteLink removes a link (itself an event on the chain).
+	DeleteLink(context.Context, *DeleteLinkRequest) (*Link, error)
+	// ListLinks lists the links in force, as the ledger has them.
+	ListLinks(context.Context, *ListLinksRequest) (*Links, error)
 	mustEmbedUnimplementedOgmaServiceServer()
 }
 
@@ -179,6 +281,24 @@ func (UnimplementedOgmaServiceServer) ListIntegrations(context.Context, *ListInt
 }
 func (UnimplementedOgmaServiceServer) DisconnectOpenAI(context.Context, *DisconnectRequest) (*DisconnectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisconnectOpenAI not implemented")
+}
+func (UnimplementedOgmaServiceServer) ListUnmapped(context.Context, *ListUnmappedRequest) (*UsageReport, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListUnmapped not implemented")
+}
+func (UnimplementedOgmaServiceServer) ListPeople(context.Context, *ListPeopleRequest) (*People, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListPeople not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetPerson(context.Context, *GetPersonRequest) (*Person, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPerson not implemented")
+}
+func (UnimplementedOgmaServiceServer) PutLink(context.Context, *PutLinkRequest) (*Link, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutLink not implemented")
+}
+func (UnimplementedOgmaServiceServer) DeleteLink(context.Context, *DeleteLinkRequest) (*Link, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteLink not implemented")
+}
+func (UnimplementedOgmaServiceServer) ListLinks(context.Context, *ListLinksRequest) (*Links, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListLinks not implemented")
 }
 func (UnimplementedOgmaServiceServer) mustEmbedUnimplementedOgmaServiceServer() {}
 func (UnimplementedOgmaServiceServer) testEmbeddedByValue()                     {}
@@ -309,6 +429,114 @@ func _OgmaService_DisconnectOpenAI_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OgmaService_ListUnmapped_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListUnmappedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).ListUnmapped(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_ListUnmapped_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).ListUnmapped(ctx, req.(*ListUnmappedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_ListPeople_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPeopleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).ListPeople(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_ListPeople_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).ListPeople(ctx, req.(*ListPeopleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_GetPerson_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPersonRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetPerson(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetPerson_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetPerson(ctx, req.(*GetPersonRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_PutLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).PutLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_PutLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).PutLink(ctx, req.(*PutLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_DeleteLink_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteLinkRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).DeleteLink(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_DeleteLink_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).DeleteLink(ctx, req.(*DeleteLinkRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_ListLinks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLinksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).ListLinks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_ListLinks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).ListLinks(ctx, req.(*ListLinksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OgmaService_ServiceDesc is the grpc.ServiceDesc for OgmaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -339,6 +567,30 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DisconnectOpenAI",
 			Handler:    _OgmaService_DisconnectOpenAI_Handler,
+		},
+		{
+			MethodName: "ListUnmapped",
+			Handler:    _OgmaService_ListUnmapped_Handler,
+		},
+		{
+			MethodName: "ListPeople",
+			Handler:    _OgmaService_ListPeople_Handler,
+		},
+		{
+			MethodName: "GetPerson",
+			Handler:    _OgmaService_GetPerson_Handler,
+		},
+		{
+			MethodName: "PutLink",
+			Handler:    _OgmaService_PutLink_Handler,
+		},
+		{
+			MethodName: "DeleteLink",
+			Handler:    _OgmaService_DeleteLink_Handler,
+		},
+		{
+			MethodName: "ListLinks",
+			Handler:    _OgmaService_ListLinks_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

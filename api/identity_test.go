@@ -1,0 +1,296 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/process"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
+	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
+)
+
+// identityOrg feeds hand-made raw records of tenant acme through a real
+// processor and ClickHouse sink, and serves the API over the result.
+type identityOrg struct {
+	*fixture
+	seq int
+}
+
+func newIdentityOrg(t *testing.T) *identityOrg {
+	t.Helper()
+	cfg := chtest.NewDB(t)
+	store, err := clickhouse.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var c *topictest.Cluster
+	f := serveDeps(t, func(cluster *topictest.Cluster, d *api.Deps) {
+		c = cluster
+		d.Usage, d.Identity = store, store
+		d.Links = &api.Links{Layout: cluster.Layout, Now: func() time.Time { return linkTime },
+			Publish: func(ctx context.Context, recs ...*kgo.Record) error {
+				return control.Publish(ctx, cluster.Dial, recs...)
+			}}
+	})
+	proc, err := process.New(process.Config{StateDir: filepath.Join(t.TempDir(), "state"), BucketWait: 2 * time.Second},
+		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, store, clickhouse.SinkDeps{Dial: c.Dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{}, 2)
+	go func() { proc.Run(ctx); done <- struct{}{} }()
+	go func() { sink.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	return &identityOrg{fixture: f}
+}
+
+var (
+	day1     = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	linkTime = time.Date(2026, 11, 25, 9, 30, 0, 0, time.UTC)
+)
+
+// publish writes raw records of acme, fetched at, as a connector would.
+func (o *identityOrg) publish(t *testing.T, at time.Time, raws ...*envelope.Raw) {
+	t.Helper()
+	var recs []*kgo.Record
+	for _, r := range raws {
+		r.V, r.Tenant, r.Vendor, r.FetchedAt, r.Salt = envelope.Version, "acme", "openai", at, envelope.NewSalt()
+		recs = append(recs, o.cluster.Layout.Record(topic.Raw, "acme", []byte(r.Key()), r.Marshal()))
+	}
+	if err := control.Publish(t.Context(), o.cluster.Dial, recs...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// usage publishes one settled day of completions: one row per (user, key).
+func (o *identityOrg) usage(t *testing.T, day time.Time, rows ...[2]string) {
+	t.Helper()
+	var raws []*envelope.Raw
+	for i, r := range rows {
+		data := fmt.Sprintf(`{"object":"organization.usage.completions.result","input_tokens":%d,"output_tokens":1,`+
+			`"input_cached_tokens":0,"num_model_requests":1,"project_id":"proj_1","user_id":%q,"api_key_id":%q,`+
+			`"model":"gpt-4o","batch":false,"service_tier":"default"}`, 100*(i+1), r[0], r[1])
+		if r[0] == "" {
+			data = strings.Replace(data, `"user_id":""`, `"user_id":null`, 1)
+		}
+		raws = append(raws, &envelope.Raw{Stream: "usage.completions",
+			Request:  envelope.Request{Path: "/v1/organization/usage/completions"},
+			GroupSet: normalize.OpenAIUsageEndpoints["completions"],
+			Bucket: &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d",
+				Rows: len(rows), Row: i},
+			Data: json.RawMessage(data)})
+	}
+	o.publish(t, day.Add(72*time.Hour), raws...)
+}
+
+// walk publishes a complete directory walk of stream.
+func (o *identityOrg) walk(t *testing.T, at time.Time, stream, path string, objects ...string) {
+	t.Helper()
+	o.seq++
+	id := fmt.Sprintf("walk-%d", o.seq)
+	raws := []*envelope.Raw{{Stream: stream, Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.Begin}}}
+	for _, obj := range objects {
+		raws = append(raws, &envelope.Raw{Stream: stream, Request: envelope.Request{Path: path},
+			Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.Item}, Data: json.RawMessage(obj)})
+	}
+	raws = append(raws, &envelope.Raw{Stream: stream, Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.End, Count: len(objects)}})
+	o.publish(t, at, raws...)
+}
+
+func user(id, email string) string {
+	return fmt.Sprintf(`{"object":"organization.user","id":%q,"name":"N","email":%q,"role":"reader","added_at":1}`, id, email)
+}
+
+func key(id, ownerType, ownerID, email string) string {
+	owner := fmt.Sprintf(`{"type":"service_account","service_account":{"id":%q,"name":"bot","role":"member","created_at":1}}`, ownerID)
+	if ownerType == "user" {
+		owner = fmt.Sprintf(`{"type":"user","user":{"id":%q,"name":"N","email":%q,"role":"member","created_at":1}}`, ownerID, email)
+	}
+	return fmt.Sprintf(`{"object":"organization.project.api_key","id":%q,"name":"k","redacted_value":"sk-...x",`+
+		`"created_at":1,"last_used_at":5,"owner":%s}`, id, owner)
+}
+
+// attribution returns acme's input tokens of days [from, to) by
+// (person id, attribution, api key), once they sum to total.
+func (o *identityOrg) attribution(t *testing.T, from, to time.Time, total int) map[string]string {
+	t.Helper()
+	path := "/v1/usage?start=" + from.Format(time.DateOnly) + "&end=" + to.Format(time.DateOnly) + "&group_by=api_key,person,attribution"
+	var got map[string]string
+	waitFor(t, fmt.Sprintf("usage of %s summing to %d", path, total), func() bool {
+		status, body := o.get(t, path, o.tokens["acme"])
+		if status != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", path, status, body)
+		}
+		got = map[string]string{}
+		sum := 0
+		for _, r := range body["rows"].([]any) {
+			row := r.(map[string]any)
+			n := 0
+			fmt.Sscan(fmt.Sprint(row["input_tokens"]), &n)
+			sum += n
+			got[row["api_key"].(string)] = fmt.Sprintf("%s %s", row["attribution"], row["person"])
+		}
+		return sum == total
+	})
+	return got
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition under a deadline
+	}
+}
+
+// Issue 6: usage is attributed to people when read, so the directory
+// arriving late, a manual link and a deleted user all change who the past
+// belongs to without touching the chain.
+func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
+	o := newIdentityOrg(t)
+	ann, bob, carol := api.PersonID("acme", "ann@example.com"), api.PersonID("acme", "bob@example.com"), api.PersonID("acme", "carol@example.com")
+	day2 := day1.Add(24 * time.Hour)
+
+	// Usage first: the vendor names user u_ann on key_ann; the other keys
+	// name no user.
+	o.usage(t, day1, [2]string{"u_ann", "key_ann"}, [2]string{"", "key_bot"}, [2]string{"", "key_bob"}, [2]string{"", "key_dan"})
+	got := o.attribution(t, day1, day2, 1000)
+	want := map[string]string{"key_ann": "unmapped ", "key_bot": "unmapped ", "key_bob": "unmapped ", "key_dan": "unmapped "}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("before any directory (-want +got):\n%s", diff)
+	}
+
+	// The directory arrives: the same past rows now have people.
+	dirAt := day1.Add(96 * time.Hour)
+	o.walk(t, dirAt, "users", "/v1/organization/users", user("u_ann", "Ann@Example.com"), user("u_bob", "bob@example.com"),
+		user("u_dan", "dan@example.com"))
+	o.walk(t, dirAt, "project_api_keys", "/v1/organization/projects/proj_1/api_keys",
+		key("key_ann", "user", "u_ann", "Ann@Example.com"), key("key_bot", "service_account", "svc_1", ""),
+		key("key_bob", "user", "u_bob", "bob@example.com"), key("key_dan", "user", "u_dan", "dan@example.com"))
+	dan := api.PersonID("acme", "dan@example.com")
+	want = map[string]string{
+		"key_ann": "user " + ann,      // the vendor named the user
+		"key_bot": "unmapped ",        // a service account's key
+		"key_bob": "key_owner " + bob, // inferred from the key's holder
+		"key_dan": "key_owner " + dan,
+	}
+	waitFor(t, "the directory to attribute the past", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
+
+	// The unmapped panel lists what no user names, with its inferred person.
+	status, body := o.get(t, "/v1/unmapped?start="+day1.Format(time.DateOnly)+"&end="+day2.Format(time.DateOnly), o.tokens["acme"])
+	if status != http.StatusOK || len(body["rows"].([]any)) != 3 {
+		t.Fatalf("GET /v1/unmapped: %d %v, want the rows of key_bot, key_bob and key_dan", status, body)
+	}
+
+	// An operator links key_dan to carol: past and future activity is hers,
+	// and the link is an event on the chain.
+	status, body = o.do(t, http.MethodPut, "/v1/links", o.tokens["acme"],
+		`{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_dan","email":"Carol@Example.com"}`)
+	if status != http.StatusOK || body["email"] != "carol@example.com" || body["person"] != carol || body["linked_by"] != "token:test" {
+		t.Fatalf("PUT /v1/links: %d %v", status, body)
+	}
+	o.usage(t, day2, [2]string{"", "key_dan"})
+	want["key_dan"] = "user " + carol
+	waitFor(t, "the link to re-attribute key_dan", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
+	if got := o.attribution(t, day2, day2.Add(24*time.Hour), 100); got["key_dan"] != "user "+carol {
+		t.Errorf("key_dan's later usage: %q, want user %s", got["key_dan"], carol)
+	}
+	var links []*event.Record
+	for _, r := range o.cluster.Records(t, topic.Events) {
+		rec, err := event.DecodeRecord(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Event.Kind == event.Link {
+			links = append(links, rec)
+		}
+	}
+	if len(links) != 1 || string(links[0].Event.Key) != `{"subject_id":"key_dan","subject_kind":"api_key","subject_vendor":"openai"}` ||
+		!strings.Contains(string(links[0].Data), `"email":"carol@example.com"`) || links[0].Event.Vendor != "ogma" {
+		t.Fatalf("link events on the chain: %v", links)
+	}
+	waitFor(t, "GET /v1/links to show the link with its seq", func() bool {
+		_, body := o.get(t, "/v1/links", o.tokens["acme"])
+		ls, _ := body["links"].([]any)
+		return len(ls) == 1 && fmt.Sprint(ls[0].(map[string]any)["seq"]) == fmt.Sprint(links[0].Event.Seq)
+	})
+
+	// Ann leaves the organization: her history stays hers.
+	o.walk(t, dirAt.Add(time.Hour), "users", "/v1/organization/users", user("u_bob", "bob@example.com"), user("u_dan", "dan@example.com"))
+	waitFor(t, "ann's user to be marked deleted", func() bool {
+		status, body := o.get(t, "/v1/people/"+ann, o.tokens["acme"])
+		if status != http.StatusOK {
+			return false
+		}
+		for _, s := range body["subjects"].([]any) {
+			s := s.(map[string]any)
+			if s["kind"] == "user" && s["id"] == "u_ann" && s["deleted"] == true {
+				return true
+			}
+		}
+		return false
+	})
+	if got := o.attribution(t, day1, day2, 1000); !cmp.Equal(want, got) {
+		t.Errorf("after ann left (-want +got):\n%s", cmp.Diff(want, got))
+	}
+
+	// Removing the link is an event too; the key goes back to its holder.
+	if status, body := o.do(t, http.MethodDelete, "/v1/links/openai/api_key/key_dan", o.tokens["acme"], ""); status != http.StatusOK || body["email"] != "" {
+		t.Fatalf("DELETE /v1/links: %d %v", status, body)
+	}
+	want["key_dan"] = "key_owner " + dan
+	waitFor(t, "the unlink to re-attribute key_dan", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
+
+	// Other tenants see none of it.
+	if _, body := o.get(t, "/v1/people", o.tokens["globex"]); len(body["people"].([]any)) != 0 {
+		t.Errorf("globex sees people: %v", body)
+	}
+}
+
+// Links name a subject and an address exactly; anything else is a 400
+// naming the problem, and nothing is published.
+func TestLinkRequestsAreChecked(t *testing.T) {
+	o := newIdentityOrg(t)
+	for _, tc := range []struct{ body, want string }{
+		{`{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"k","email":"not an address"}`, "not a single email address"},
+		{`{"subject_vendor":"openai","subject_kind":"project","subject_id":"p","email":"a@b.c"}`, "subject_kind"},
+		{`{"subject_vendor":"acme","subject_kind":"user","subject_id":"u","email":"a@b.c"}`, "subject_vendor"},
+		{`{"subject_vendor":"openai","subject_kind":"user","email":"a@b.c"}`, "subject_id is required"},
+	} {
+		status, body := o.do(t, http.MethodPut, "/v1/links", o.tokens["acme"], tc.body)
+		if status != http.StatusBadRequest || body["code"] != "malformed_request" || !strings.Contains(fmt.Sprint(body["message"]), tc.want) {
+			t.Errorf("PUT %s: %d %v, want 400 naming %q", tc.body, status, body, tc.want)
+		}
+	}
+	if n := len(o.cluster.Records(t, topic.Raw)); n != 0 {
+		t.Errorf("%d raw records published by refused links", n)
+	}
+}

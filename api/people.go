@@ -1,0 +1,183 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
+)
+
+// IdentityReader answers who-is-who; *clickhouse.Store is one.
+type IdentityReader interface {
+	Subjects(ctx context.Context, tenant string) ([]clickhouse.Subject, error)
+	Links(ctx context.Context, tenant string) ([]clickhouse.LinkRow, error)
+}
+
+// Links is what making manual links needs: they enter ogma.raw like any
+// ingested record, so the processor chains them.
+type Links struct {
+	Layout topic.Layout
+	// Publish writes records and waits until they are stored.
+	Publish func(ctx context.Context, recs ...*kgo.Record) error
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// PersonID returns the opaque id of a person (a lower-cased email) within
+// a tenant: stable, and not the email, so that paths and logs do not carry
+// addresses. It is a digest, not a secret: whoever knows an email and the
+// tenant can compute it.
+func PersonID(tenant, email string) string {
+	h := sha256.Sum256([]byte("ogma-person/v1\x00" + tenant + "\x00" + email))
+	return "p_" + hex.EncodeToString(h[:12])
+}
+
+// people groups the subjects by the person they are attributed to now.
+func people(tenant string, subjects []clickhouse.Subject) []*ogmav1.Person {
+	byEmail := map[string]*ogmav1.Person{}
+	for _, s := range subjects {
+		sub := &ogmav1.Subject{Vendor: s.Vendor, Kind: s.Kind, Id: s.ID, Deleted: s.Absent}
+		email := s.LinkedEmail
+		switch {
+		case s.Kind != normalize.SubjectUser && s.Kind != normalize.SubjectAPIKey:
+			continue
+		case email != "":
+			sub.Attribution, sub.Linked = "user", true
+		case s.Kind == normalize.SubjectUser && s.DirectoryEmail != "":
+			email, sub.Attribution = s.DirectoryEmail, "user"
+		case s.Kind == normalize.SubjectAPIKey && s.OwnerKind == "user" && s.DirectoryEmail != "":
+			email, sub.Attribution = s.DirectoryEmail, "key_owner"
+		default:
+			continue
+		}
+		p, ok := byEmail[email]
+		if !ok {
+			p = &ogmav1.Person{Id: PersonID(tenant, email), Email: email}
+			byEmail[email] = p
+		}
+		p.Subjects = append(p.Subjects, sub)
+	}
+	out := make([]*ogmav1.Person, 0, len(byEmail))
+	for _, p := range byEmail {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b *ogmav1.Person) int { return strings.Compare(a.Email, b.Email) })
+	return out
+}
+
+func (s *Server) people(ctx context.Context) ([]*ogmav1.Person, error) {
+	if s.identity == nil {
+		return nil, status.Error(codes.Unavailable, "people are not served by this process: no ClickHouse configured")
+	}
+	tenant := tenantOf(ctx)
+	subjects, err := s.identity.Subjects(ctx, tenant)
+	if err != nil {
+		s.log.ErrorContext(ctx, "subjects query failed", "tenant", tenant, "err", err)
+		return nil, status.Error(codes.Unavailable, fmt.Sprintf("people query failed: %v", err))
+	}
+	return people(tenant, subjects), nil
+}
+
+// ListPeople lists the tenant's people; see the proto.
+func (s *Server) ListPeople(ctx context.Context, _ *ogmav1.ListPeopleRequest) (*ogmav1.People, error) {
+	ps, err := s.people(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &ogmav1.People{People: ps}, nil
+}
+
+// GetPerson returns one person; see the proto.
+func (s *Server) GetPerson(ctx context.Context, req *ogmav1.GetPersonRequest) (*ogmav1.Person, error) {
+	ps, err := s.people(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range ps {
+		if p.Id == req.GetId() {
+			return p, nil
+		}
+	}
+	return nil, codeError(codes.NotFound, "not_found", fmt.Sprintf("No person has id %q.", req.GetId()))
+}
+
+// PutLink publishes a link; see the proto.
+func (s *Server) PutLink(ctx context.Context, req *ogmav1.PutLinkRequest) (*ogmav1.Link, error) {
+	email, err := normalize.Person(strings.TrimSpace(req.GetEmail()))
+	if err != nil {
+		return nil, badRequest("email %q is not a single email address", req.GetEmail())
+	}
+	return s.link(ctx, req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId(), email)
+}
+
+// DeleteLink publishes the removal of a link; see the proto.
+func (s *Server) DeleteLink(ctx context.Context, req *ogmav1.DeleteLinkRequest) (*ogmav1.Link, error) {
+	return s.link(ctx, req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId(), "")
+}
+
+func (s *Server) link(ctx context.Context, vendor, kind, id, email string) (*ogmav1.Link, error) {
+	if s.links == nil {
+		return nil, codeError(codes.Unavailable, "unavailable", "Links are not served by this process.")
+	}
+	now := time.Now
+	if s.links.Now != nil {
+		now = s.links.Now
+	}
+	tenant := tenantOf(ctx)
+	l := normalize.Link{SubjectVendor: vendor, SubjectKind: kind, SubjectID: id, Email: email,
+		LinkedBy: "token:" + tokenNameOf(ctx), LinkedAt: now().UTC().Truncate(time.Second)}
+	if err := l.Check(); err != nil {
+		var ne *normalize.Error
+		if errors.As(err, &ne) {
+			return nil, badRequest("%s", ne.Reason)
+		}
+		return nil, badRequest("%v", err)
+	}
+	raw := normalize.LinkRecord(tenant, l)
+	if err := s.links.Publish(ctx, s.links.Layout.Record(topic.Raw, tenant, []byte(raw.Key()), raw.Marshal())); err != nil {
+		s.log.ErrorContext(ctx, "publish link failed", "tenant", tenant, "err", err)
+		return nil, codeError(codes.Unavailable, "unavailable", "The link could not be recorded; try again.")
+	}
+	return linkOut(tenant, clickhouse.LinkRow{SubjectVendor: vendor, SubjectKind: kind, SubjectID: id, Email: email,
+		LinkedBy: l.LinkedBy, LinkedAt: l.LinkedAt}), nil
+}
+
+func linkOut(tenant string, l clickhouse.LinkRow) *ogmav1.Link {
+	out := &ogmav1.Link{SubjectVendor: l.SubjectVendor, SubjectKind: l.SubjectKind, SubjectId: l.SubjectID, Email: l.Email,
+		LinkedBy: l.LinkedBy, LinkedAt: l.LinkedAt.UTC().Format(time.RFC3339), Seq: l.Seq}
+	if l.Email != "" {
+		out.Person = PersonID(tenant, l.Email)
+	}
+	return out
+}
+
+// ListLinks lists the links in force; see the proto.
+func (s *Server) ListLinks(ctx context.Context, _ *ogmav1.ListLinksRequest) (*ogmav1.Links, error) {
+	if s.identity == nil {
+		return nil, status.Error(codes.Unavailable, "links are not served by this process: no ClickHouse configured")
+	}
+	tenant := tenantOf(ctx)
+	rows, err := s.identity.Links(ctx, tenant)
+	if err != nil {
+		s.log.ErrorContext(ctx, "links query failed", "tenant", tenant, "err", err)
+		return nil, status.Error(codes.Unavailable, fmt.Sprintf("links query failed: %v", err))
+	}
+	out := &ogmav1.Links{Links: make([]*ogmav1.Link, 0, len(rows))}
+	for _, r := range rows {
+		out.Links = append(out.Links, linkOut(tenant, r))
+	}
+	return out, nil
+}
