@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -59,7 +60,10 @@ type row struct {
 // into events. It returns whether the input ends inside a bucket; with
 // flush, such a bucket's rows are deadlettered instead.
 func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (incomplete bool, err error) {
-	var bucket []row
+	// Buckets being read, by stream: a connector publishes a bucket's rows
+	// in one transaction, but other producers' records (another stream's,
+	// a link) may land between them.
+	open := map[string][]row{}
 	for _, r := range recs {
 		if r.Offset <= skipThrough {
 			t.counts[outcomeSkipped]++
@@ -74,20 +78,24 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 		}
 		switch {
 		case raw.Bucket != nil:
+			stream := raw.Tenant + "/" + raw.Vendor + "/" + raw.Stream
+			bucket := open[stream]
 			if len(bucket) > 0 && !sameBucket(bucket[0].raw, raw) {
-				// The previous bucket ended early: its rows are not all here.
+				// The stream's previous bucket ended early: its rows are not all here.
 				for _, b := range bucket {
-					t.deadletterRaw(b, "bucket cut short: another bucket started before its last row")
+					t.deadletterRaw(b, "bucket cut short: another bucket of its stream started before its last row")
 				}
 				bucket = nil
 			}
 			bucket = append(bucket, row{raw, src, r.Value})
 			if raw.Bucket.Rows == 0 || raw.Bucket.Row == raw.Bucket.Rows-1 {
+				delete(open, stream)
 				if err := t.bucket(bucket); err != nil {
 					return false, err
 				}
-				bucket = nil
+				continue
 			}
+			open[stream] = bucket
 		case raw.Snapshot != nil:
 			if err := t.snapshot(raw, src, r); err != nil {
 				return false, err
@@ -108,12 +116,14 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 		}
 	}
 	if flush {
-		for _, b := range bucket {
-			t.deadletterRaw(b, "bucket cut short: the batch ended before its last row")
+		for _, stream := range slices.Sorted(maps.Keys(open)) {
+			for _, b := range open[stream] {
+				t.deadletterRaw(b, "bucket cut short: the batch ended before its last row")
+			}
 		}
 		return false, nil
 	}
-	return len(bucket) > 0, nil
+	return len(open) > 0, nil
 }
 
 func sameBucket(a, b *envelope.Raw) bool {

@@ -122,3 +122,59 @@ func TestTransformIsDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// bucketRows returns the raw records of one settled completions bucket of
+// tenant with n rows.
+func bucketRows(tenant string, start time.Time, n int) []*kgo.Record {
+	var recs []*kgo.Record
+	for i := range n {
+		r := &envelope.Raw{V: 1, Tenant: tenant, Vendor: "openai", Stream: "usage.completions", FetchedAt: fetched,
+			Salt: strings.Repeat("cd", 32), GroupSet: []string{"model"},
+			Bucket: &envelope.Bucket{Start: start.Unix(), End: start.Add(24 * time.Hour).Unix(), Width: "1d", Rows: n, Row: i},
+			Data:   json.RawMessage(`{"model":"m` + string(rune('a'+i)) + `","input_tokens":1}`)}
+		recs = append(recs, &kgo.Record{Value: r.Marshal(), Offset: int64(i)})
+	}
+	return recs
+}
+
+// Two producers' records interleave in a partition (a connector's bucket,
+// another tenant's bucket, a link): every bucket still completes, while a
+// bucket of the same stream cut short by the next is deadlettered.
+func TestInterleavedBucketsComplete(t *testing.T) {
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a, b := bucketRows("acme", day, 3), bucketRows("globex", day, 2)
+	cut := bucketRows("acme", day.Add(24*time.Hour), 3)
+	tests := []struct {
+		name        string
+		recs        []*kgo.Record
+		facts, dead int
+	}{
+		{"two tenants interleaved", []*kgo.Record{a[0], b[0], a[1], b[1], a[2]}, 5, 0},
+		{"a stream's bucket cut short by its next", []*kgo.Record{a[0], a[1], cut[0], cut[1], cut[2]}, 3, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := OpenStore(t.TempDir(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for i, r := range tt.recs {
+				r.Offset = int64(i)
+			}
+			tr := newTransform(s, 0, topic.Layout{Partitions: 2})
+			if _, err := tr.run(tt.recs, -1, true); err != nil {
+				t.Fatal(err)
+			}
+			facts := 0
+			for _, r := range tr.out {
+				if r.Topic == topic.Events && strings.Contains(string(r.Value), `"kind":"fact"`) {
+					facts++
+				}
+			}
+			if facts != tt.facts || tr.counts[outcomeDeadletter] != tt.dead {
+				t.Errorf("%d facts, %d deadlettered; want %d and %d", facts, tr.counts[outcomeDeadletter], tt.facts, tt.dead)
+			}
+		})
+	}
+}
