@@ -43,14 +43,17 @@ run: clickhouse build ## run the whole system on embedded defaults (ogma dev)
 	@echo ">> ogma dev (Ctrl-C stops it; state stays in $(DATA_DIR))"
 	@bin/ogma dev --data-dir $(DATA_DIR)
 
-test: clickhouse check-generated lint ## lint, then every test with -race, then a short fuzz of each target
+test: clickhouse check-generated lint ## lint, then every test with -race, the crash harness, then a short fuzz of each target
 	@echo ">> go test -race ./..."
 	@$(GO) test -race -count=1 ./...
+	@echo ">> go test -run TestCrashHarness ./cmd/ogma (kill -9 over 100k records; without -race, which would make it too slow)"
+	@set -o pipefail; $(GO) test -count=1 -timeout 15m -run '^TestCrashHarness$$' -v ./cmd/ogma | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|crash_test.go'
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 
 test-long: clickhouse ## the tests, with their long runs (OGMA_LONG=1)
 	@echo ">> go test -race (long)"
 	@OGMA_LONG=1 $(GO) test -race -count=1 -timeout 60m ./...
+	@OGMA_LONG=1 $(GO) test -count=1 -timeout 60m -run '^TestCrashHarness$$' -v ./cmd/ogma
 
 bench: clickhouse ## the benchmarks, with their figures
 	@echo ">> go test -bench"

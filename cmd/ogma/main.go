@@ -13,15 +13,20 @@ import (
 	"syscall"
 )
 
-func main() {
+func main() { os.Exit(execute(runners{})) }
+
+// execute runs the command line of os.Args with r and returns the exit
+// code; SIGINT and SIGTERM stop it cleanly.
+func execute(r runners) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd(os.LookupEnv, runners{}).ExecuteContext(ctx)
+	err := newRootCmd(os.LookupEnv, r).ExecuteContext(ctx)
 	stop()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		err = nil // stopped by a signal: a clean exit
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ogma:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

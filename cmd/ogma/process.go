@@ -21,6 +21,8 @@ type processConfig struct {
 	// Set by `ogma dev`.
 	health   *api.Health
 	registry prometheus.Registerer
+	// Set by tests.
+	beforeCommit func()
 }
 
 func newProcessCmd(c *common, run func(context.Context, *processConfig) error) *cobra.Command {
@@ -46,6 +48,8 @@ func addProcessFlags(cmd *cobra.Command, cfg *processConfig) {
 		"static group membership: a restart with this id takes its partitions back without a rebalance (default: dynamic member)")
 	f.DurationVar(&cfg.process.SessionTimeout, "process-session-timeout", 45*time.Second,
 		"how long a dead processor instance keeps its partitions before they move")
+	f.DurationVar(&cfg.process.TransactionTimeout, "process-transaction-timeout", time.Minute,
+		"how long the broker keeps a dead processor's open transaction before aborting it")
 	f.StringVar(&cfg.process.StateDir, "process-state-dir", "", "the processor's local state store (default <data-dir>/process/<process-id>)")
 }
 
@@ -59,7 +63,7 @@ func runProcess(ctx context.Context, cfg *processConfig) error {
 		pc.StateDir = filepath.Join(cfg.dataDir, "process", pc.TransactionalID)
 	}
 	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, cfg.kafkaBase(log)...),
-		Layout: layout, Logger: log, Registerer: cfg.registry})
+		Layout: layout, Logger: log, Registerer: cfg.registry, BeforeCommit: cfg.beforeCommit})
 	if err != nil {
 		return err
 	}

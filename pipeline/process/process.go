@@ -48,6 +48,10 @@ type Config struct {
 	// SessionTimeout is the group session timeout: how long a dead
 	// instance keeps its partitions. Default 45 s.
 	SessionTimeout time.Duration
+	// TransactionTimeout is how long the broker keeps a dead instance's
+	// transaction open before aborting it; until then the partitions it
+	// wrote cannot be read past it. Default 1 min.
+	TransactionTimeout time.Duration
 	// InstanceID, if set, makes the instance a static group member
 	// (KIP-345): a restart with the same id takes its partitions back
 	// without a rebalance, and a dead instance's partitions move after
@@ -69,6 +73,9 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// OnCommit, if set, is called after each committed batch; for tests.
 	OnCommit func()
+	// BeforeCommit, if set, is called after a batch's records are produced
+	// and before its transaction ends; for crash tests.
+	BeforeCommit func()
 }
 
 // Processor is the exactly-once processor of one instance.
@@ -98,6 +105,9 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 	}
 	if cfg.SessionTimeout == 0 {
 		cfg.SessionTimeout = 45 * time.Second
+	}
+	if cfg.TransactionTimeout == 0 {
+		cfg.TransactionTimeout = time.Minute
 	}
 	switch {
 	case cfg.StateDir == "":
@@ -152,6 +162,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
 			p.readyOnce.Do(func() { close(p.ready) })
 		}),
@@ -212,14 +223,22 @@ func (p *Processor) Run(ctx context.Context) error {
 // batch runs one transaction over the records polled, polling more while a
 // partition's records end inside a bucket.
 func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, store *Store, parts map[int32]*partState, byPart map[int32][]*kgo.Record) error {
-	for part, recs := range byPart {
-		if _, ok := parts[part]; !ok {
-			st, err := p.restore(ctx, store, part, recs[0].Offset)
-			if err != nil {
-				return err
+	// restore restores the partitions seen for the first time; a poll
+	// within the batch may bring a partition assigned meanwhile.
+	restore := func() error {
+		for part, recs := range byPart {
+			if _, ok := parts[part]; !ok {
+				st, err := p.restore(ctx, store, part, recs[0].Offset)
+				if err != nil {
+					return err
+				}
+				parts[part] = st
 			}
-			parts[part] = st
 		}
+		return nil
+	}
+	if err := restore(); err != nil {
+		return err
 	}
 	// A batch that ends inside a bucket polls for the bucket's other rows,
 	// which a committed connector transaction holds. Only a wait of
@@ -254,6 +273,9 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			n++
 		})
 		flush = n == 0
+		if err := restore(); err != nil {
+			return err
+		}
 	}
 
 	p.log.DebugContext(ctx, "batch transformed", "partitions", len(ts))
@@ -269,6 +291,9 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		}
 	}
 	produceErr := promise.Err()
+	if p.deps.BeforeCommit != nil {
+		p.deps.BeforeCommit()
+	}
 	p.log.DebugContext(ctx, "produced", "records", len(out), "err", produceErr)
 	committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
 	if err != nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Dial opens a new client to the installation's cluster, adding opts to the
@@ -117,15 +120,42 @@ func follow(ctx context.Context, dial Dial, topic string, from map[int32]int64, 
 		return err
 	}
 	defer cl.Close()
+	next := maps.Clone(from) // partition → offset after the last record seen
 	for {
-		fetches := cl.PollFetches(ctx)
+		// A bounded read polls with a deadline: when nothing comes, what is
+		// left before the end may be only aborted records, which the
+		// consumer skips without saying so.
+		pctx, cancel := ctx, context.CancelFunc(func() {})
+		if len(want) > 0 {
+			pctx, cancel = context.WithTimeout(ctx, stallProbe)
+		}
+		fetches := cl.PollFetches(pctx)
+		cancel()
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if fetches.IsClientClosed() {
 			return errors.New("read " + topic + ": client closed")
 		}
+		if pctx.Err() != nil && fetches.Empty() {
+			for p, end := range want {
+				live, err := committedBetween(ctx, cl, topic, p, next[p], end)
+				if err != nil {
+					return err
+				}
+				if !live {
+					delete(want, p)
+				}
+			}
+			if done() {
+				return nil
+			}
+			continue
+		}
 		for _, fe := range fetches.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) {
+				continue
+			}
 			return fmt.Errorf("read %s partition %d: %w", fe.Topic, fe.Partition, fe.Err)
 		}
 		var ferr error
@@ -133,6 +163,7 @@ func follow(ctx context.Context, dial Dial, topic string, from map[int32]int64, 
 			if ferr != nil {
 				return
 			}
+			next[r.Partition] = r.Offset + 1
 			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
 				delete(want, r.Partition)
 			}
@@ -148,4 +179,60 @@ func follow(ctx context.Context, dial Dial, topic string, from map[int32]int64, 
 			return nil
 		}
 	}
+}
+
+// stallProbe is how long a bounded read waits for records before it looks
+// at what is left before the end.
+const stallProbe = 2 * time.Second
+
+// committedBetween reports whether partition p of topic holds a committed
+// record in [from, end). A transaction a broker crash left open is aborted
+// without a marker (kfake), so a read waiting for a record at end-1 would
+// wait forever; this fetches the range itself and lets kgo say what is
+// visible and how far that got.
+func committedBetween(ctx context.Context, cl *kgo.Client, topic string, p int32, from, end int64) (bool, error) {
+	md, err := kadm.NewClient(cl).Metadata(ctx, topic)
+	if err != nil {
+		return false, fmt.Errorf("read %s: metadata: %w", topic, err)
+	}
+	leader := int32(-1)
+	t, ok := md.Topics[topic]
+	if ok {
+		if pd, ok := t.Partitions[p]; ok {
+			leader = pd.Leader
+		}
+	}
+	if leader < 0 {
+		return true, nil // no leader now: keep waiting
+	}
+	for from < end {
+		req := kmsg.NewPtrFetchRequest()
+		req.ReplicaID, req.MaxBytes, req.IsolationLevel = -1, 4<<20, 1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic, rt.TopicID = topic, t.ID // by name or by id, as the version says
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, from, 4<<20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := cl.Broker(int(leader)).RetriableRequest(ctx, req)
+		if err != nil {
+			return false, fmt.Errorf("read %s partition %d: fetch: %w", topic, p, err)
+		}
+		fr := resp.(*kmsg.FetchResponse)
+		if len(fr.Topics) != 1 || len(fr.Topics[0].Partitions) != 1 {
+			return true, nil
+		}
+		fp, after := kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{Offset: from, IsolationLevel: kgo.ReadCommitted(),
+			Topic: topic, Partition: p}, &fr.Topics[0].Partitions[0], kgo.DefaultDecompressor(), nil)
+		switch {
+		case fp.Err != nil:
+			return true, nil // let the consumer deal with it
+		case len(fp.Records) > 0 && fp.Records[0].Offset < end:
+			return true, nil
+		case after <= from:
+			return true, nil // no progress: keep waiting
+		}
+		from = after
+	}
+	return false, nil
 }

@@ -1,0 +1,509 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/process"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
+)
+
+// The crash harness runs real ogma processes: the test binary started
+// again with envAsOgma set is the ogma command.
+const (
+	envAsOgma = "OGMA_TEST_AS_OGMA"
+	// envKillBeforeCommit=n makes `ogma process` kill -9 itself after
+	// producing its nth batch, before the transaction ends.
+	envKillBeforeCommit = "OGMA_TEST_KILL_BEFORE_COMMIT"
+)
+
+// asOgma runs the test binary as the ogma command when a test started it
+// so, and returns its exit code.
+func asOgma() (int, bool) {
+	if os.Getenv(envAsOgma) != "1" {
+		return 0, false
+	}
+	r := runners{}
+	if n, _ := strconv.Atoi(os.Getenv(envKillBeforeCommit)); n > 0 {
+		r.process = func(ctx context.Context, cfg *processConfig) error {
+			batches := 0
+			cfg.beforeCommit = func() {
+				if batches++; batches == n {
+					syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				}
+			}
+			return runProcess(ctx, cfg)
+		}
+	}
+	return execute(r), true
+}
+
+// supervised is an ogma subprocess that is started again whenever it
+// exits, as a service manager would, until stop.
+type supervised struct {
+	name string
+	args []string
+	logs *os.File
+	// kills counts exits by SIGKILL, from the harness or self-inflicted;
+	// selfKills, those between produce and commit (envKillBeforeCommit).
+	kills, selfKills *atomic.Int64
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	env     []string      // for the next start only
+	hold    time.Duration // before the next start
+	killed  bool          // the harness killed the current incarnation
+	armed   bool          // the current incarnation will kill itself
+	stopped bool
+	done    chan struct{}
+}
+
+func supervise(t *testing.T, name string, kills, selfKills *atomic.Int64, args ...string) *supervised {
+	t.Helper()
+	logs, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &supervised{name: name, args: args, logs: logs, kills: kills, selfKills: selfKills, done: make(chan struct{})}
+	go s.run()
+	t.Cleanup(func() {
+		s.stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(logs.Name())
+			if len(b) > 8000 {
+				b = b[len(b)-8000:]
+			}
+			t.Logf("%s: the end of its logs:\n%s", name, b)
+		}
+	})
+	return s
+}
+
+func (s *supervised) run() {
+	defer close(s.done)
+	for {
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		hold, env := s.hold, s.env
+		s.hold, s.env = 0, nil
+		s.mu.Unlock()
+		if hold > 0 {
+			time.Sleep(hold) // the harness's choice of downtime
+		}
+		cmd := exec.Command(os.Args[0], s.args...)
+		cmd.Env = append(append(os.Environ(), envAsOgma+"=1"), env...)
+		cmd.Stdout, cmd.Stderr = s.logs, s.logs
+		s.mu.Lock()
+		if s.stopped {
+			s.mu.Unlock()
+			return
+		}
+		if err := cmd.Start(); err != nil {
+			s.mu.Unlock()
+			fmt.Fprintf(s.logs, "harness: start %s: %v\n", s.name, err)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		s.cmd, s.killed, s.armed = cmd, false, len(env) > 0
+		s.mu.Unlock()
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() && st.Signal() == syscall.SIGKILL {
+				s.kills.Add(1)
+				s.mu.Lock()
+				if !s.killed {
+					s.selfKills.Add(1)
+				}
+				s.mu.Unlock()
+			}
+		}
+		fmt.Fprintf(s.logs, "harness: %s exited: %v\n", s.name, err)
+	}
+}
+
+// kill sends SIGKILL; the next incarnation starts after hold, with env.
+// An incarnation that will kill itself is left to do so.
+func (s *supervised) kill(hold time.Duration, env ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.armed && s.cmd != nil && s.cmd.ProcessState == nil {
+		return
+	}
+	s.hold, s.env = hold, env
+	if s.cmd != nil && s.cmd.ProcessState == nil {
+		s.killed = true
+		s.cmd.Process.Kill()
+	}
+}
+
+// stop ends the process with SIGTERM and starts no other.
+func (s *supervised) stop() {
+	s.mu.Lock()
+	if !s.stopped {
+		s.stopped = true
+		if s.cmd != nil && s.cmd.ProcessState == nil {
+			s.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	s.mu.Unlock()
+	<-s.done
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// ledgerRow is what must be identical between two runs of one input.
+type ledgerRow struct {
+	Tenant, Hash, Canonical, Data, Salt string
+	Seq                                 uint64
+}
+
+// undisturbed processes in with one in-process processor that nothing
+// disturbs, and returns the events of its tenants in (tenant, seq) order.
+func undisturbed(t *testing.T, in *crashInput) []ledgerRow {
+	t.Helper()
+	c := topictest.New(t)
+	produce(t, c.Dial, c.Layout, in.kafkaRecords(c.Layout))
+	proc, err := process.New(process.Config{StateDir: t.TempDir()},
+		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	waitDrained(t, c.Dial, 0)
+	cancel()
+	<-done
+	if dl := c.Records(t, topic.Deadletter); len(dl) != in.hostile {
+		t.Fatalf("undisturbed run: %d deadletters, want the %d hostile records", len(dl), in.hostile)
+	}
+	return eventRows(t, c.Records(t, topic.Events))
+}
+
+func eventRows(t *testing.T, recs []*kgo.Record) []ledgerRow {
+	t.Helper()
+	var out []ledgerRow
+	for _, r := range recs {
+		e, err := event.DecodeRecord(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ledgerRow{Tenant: e.Event.Tenant, Seq: e.Event.Seq, Hash: e.Hash, Canonical: e.Canonical,
+			Data: string(e.Data), Salt: e.Salt})
+	}
+	sortLedger(out)
+	return out
+}
+
+func sortLedger(rows []ledgerRow) {
+	slices.SortFunc(rows, func(a, b ledgerRow) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Seq, b.Seq))
+	})
+}
+
+// produce writes recs (already placed) and waits until they are stored.
+func produce(t *testing.T, dial topic.Dial, _ topic.Layout, recs []*kgo.Record) {
+	t.Helper()
+	cl, err := dial(topic.ProducerOpt(), kgo.ProducerBatchMaxBytes(4<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drained reports whether the processors' group has committed offsets at
+// the end of every ogma.raw partition, but for slack offsets: a
+// transaction's commit marker takes one after its last record. Otherwise
+// it says what is behind.
+func drained(t *testing.T, dial topic.Dial, slack int64) (bool, string) {
+	t.Helper()
+	cl, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	lags, err := adm.Lag(ctx, "ogma-process")
+	if err != nil {
+		return false, err.Error()
+	}
+	l, ok := lags["ogma-process"]
+	if !ok || l.Error() != nil {
+		return false, fmt.Sprintf("group: %v", l.Error())
+	}
+	raw := l.Lag[topic.Raw]
+	if len(raw) == 0 {
+		return false, "no offsets committed"
+	}
+	var behind []string
+	for p, pl := range raw {
+		if pl.Err != nil || pl.Lag > slack {
+			member := "none"
+			if pl.Member != nil {
+				member = pl.Member.ClientID
+				if pl.Member.InstanceID != nil {
+					member = *pl.Member.InstanceID
+				}
+			}
+			behind = append(behind, fmt.Sprintf("partition %d: committed %d, end %d, member %s, err %v",
+				p, pl.Commit.At, pl.End.Offset, member, pl.Err))
+		}
+	}
+	if len(behind) == 0 {
+		return true, ""
+	}
+	if lso, err := adm.ListCommittedOffsets(ctx, topic.Raw); err == nil {
+		lso.Each(func(o kadm.ListedOffset) {
+			behind = append(behind, fmt.Sprintf("partition %d: last stable offset %d", o.Partition, o.Offset))
+		})
+	}
+	if txns, err := adm.ListTransactions(ctx, nil, nil); err == nil {
+		for _, tx := range txns.Sorted() {
+			behind = append(behind, fmt.Sprintf("transaction %s: %s", tx.TxnID, tx.State))
+		}
+	}
+	slices.Sort(behind)
+	return false, strings.Join(behind, "; ")
+}
+
+// waitDrained waits until drained.
+func waitDrained(t *testing.T, dial topic.Dial, slack int64) {
+	t.Helper()
+	var why string
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var ok bool
+		if ok, why = drained(t, dial, slack); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			os.WriteFile(filepath.Join(os.TempDir(), "ogma-crash-goroutines.txt"), []byte(b.String()), 0o600)
+			t.Fatalf("timed out waiting for every raw record to be processed: %s", why)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition under a deadline
+	}
+}
+
+// Issue 6: processors are killed at random points over 100k+ raw records —
+// cancelled in-process, kill -9 as subprocesses (also between produce and
+// commit), and the whole `ogma dev` with its embedded broker kill -9 —
+// while instances rebalance; afterwards the ledger holds exactly the
+// events of an undisturbed run of the same input.
+func TestCrashHarness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills processes for minutes")
+	}
+	if raceEnabled {
+		// 100k records through race-instrumented processes take too long;
+		// `make test` runs the harness in a second, uninstrumented pass.
+		t.Skip("the crash harness runs without -race")
+	}
+	tenants, actions := 16, 40
+	if os.Getenv("OGMA_LONG") != "" {
+		tenants, actions = 40, 160
+	}
+	in := newCrashInput(6, tenants)
+	if in.records < 100_000 {
+		t.Fatalf("the input has %d raw records, want at least 100k", in.records)
+	}
+	start := time.Now()
+	want := undisturbed(t, in)
+	t.Logf("undisturbed run: %d raw records → %d events in %v", in.records, len(want), time.Since(start))
+
+	var kills, selfKills atomic.Int64
+	kafka, db, dataDir := freePort(t), chtest.NewDB(t).Database, t.TempDir()
+	procArgs := func(id string) []string {
+		return []string{"--log-level", "info", "--process-id", id, "--process-instance-id", id,
+			"--process-session-timeout", "6s", "--process-transaction-timeout", "10s"}
+	}
+	dev := supervise(t, "dev", &kills, &selfKills, append([]string{"dev", "--data-dir", dataDir, "--kafka-listen", kafka,
+		"--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--sim-users", "5",
+		"--clickhouse", chtest.Addr(), "--clickhouse-db", db}, procArgs("dev")...)...)
+	dial := topic.Seeds([]string{kafka})
+	var layout topic.Layout
+	devUp := func() {
+		waitUntil(t, "ogma dev's broker", func() bool {
+			var err error
+			layout, err = topic.Ensure(t.Context(), dial, 0)
+			return err == nil
+		})
+	}
+	devUp()
+	procDir := t.TempDir()
+	procs := []*supervised{
+		supervise(t, "process-a", &kills, &selfKills, append([]string{"process", "--kafka-brokers", kafka, "--data-dir", procDir}, procArgs("a")...)...),
+		supervise(t, "process-b", &kills, &selfKills, append([]string{"process", "--kafka-brokers", kafka, "--data-dir", procDir}, procArgs("b")...)...),
+	}
+
+	// A third instance lives in this process and is cancelled.
+	var cancels atomic.Int64
+	inproc := make(chan context.CancelFunc, 1)
+	inprocDone := make(chan struct{})
+	runCtx, stopInproc := context.WithCancel(t.Context())
+	go func() {
+		defer close(inprocDone)
+		state := t.TempDir()
+		for runCtx.Err() == nil {
+			proc, err := process.New(process.Config{StateDir: state, TransactionalID: "in", InstanceID: "in",
+				SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second},
+				process.Deps{Dial: dial, Session: topic.Opts([]string{kafka}), Layout: layout})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ctx, cancel := context.WithCancel(runCtx)
+			inproc <- cancel
+			proc.Run(ctx)
+			cancel()
+			select { // the cancel func was not taken: drop it
+			case <-inproc:
+			default:
+			}
+		}
+	}()
+	t.Cleanup(func() { stopInproc(); <-inprocDone })
+
+	recs := in.kafkaRecords(layout)
+	chunks := 6
+	rng := rand.New(rand.NewPCG(6, 28))
+	next := 0 // the next chunk of input to publish
+	for i := range actions {
+		for next < chunks && i >= next*actions/chunks {
+			produce(t, dial, layout, recs[next*len(recs)/chunks:(next+1)*len(recs)/chunks])
+			next++
+		}
+		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond) // a random point in the work
+		switch i % 8 {
+		case 0, 3:
+			procs[0].kill(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		case 1, 4:
+			procs[1].kill(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		case 2:
+			// The next incarnation dies between produce and commit.
+			procs[rng.IntN(2)].kill(0, envKillBeforeCommit+"="+strconv.Itoa(1+rng.IntN(3)))
+		case 5:
+			select {
+			case cancel := <-inproc:
+				cancel()
+				cancels.Add(1)
+			default:
+			}
+		case 6:
+			// Down longer than its session: its partitions move to the
+			// others, and back when it returns.
+			procs[rng.IntN(2)].kill(8 * time.Second)
+		case 7:
+			dev.kill(0)
+			time.Sleep(500 * time.Millisecond) // let the supervisor see it die before probing the port
+			devUp()
+		}
+	}
+	t.Logf("%d kill -9 (%d between produce and commit) and %d cancellations in %v", kills.Load(), selfKills.Load(),
+		cancels.Load(), time.Since(start))
+
+	waitDrained(t, dial, 1)
+	got := clickhouseLedger(t, db, len(want))
+	if n := kills.Load() + cancels.Load(); n < 20 || selfKills.Load() == 0 || cancels.Load() == 0 {
+		t.Errorf("%d kills and cancellations (%d between produce and commit, %d cancellations), want at least 20 with each kind",
+			n, selfKills.Load(), cancels.Load())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the ledger holds %d events of the crash tenants, the undisturbed run %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d differs from the undisturbed run: %s seq %d, want %s seq %d", i, got[i].Tenant, got[i].Seq, want[i].Tenant, want[i].Seq)
+		}
+	}
+	// Kafka itself holds each event once: exactly once, not collapsed by
+	// the sink.
+	var kafkaEvents []ledgerRow
+	for _, r := range eventRows(t, rawRecords(t, kafka, topic.Events)) {
+		if strings.HasPrefix(r.Tenant, "crash-") {
+			kafkaEvents = append(kafkaEvents, r)
+		}
+	}
+	if len(kafkaEvents) != len(want) {
+		t.Errorf("ogma.events holds %d events of the crash tenants, want %d (each once)", len(kafkaEvents), len(want))
+	}
+	if dl := rawRecords(t, kafka, topic.Deadletter); len(dl) != in.hostile {
+		t.Errorf("%d deadletters, want the %d hostile records, each once", len(dl), in.hostile)
+	}
+	verifyLedger(t, db)
+	t.Logf("%d events identical to the undisturbed run after %d kills; %v in all", len(got), kills.Load()+cancels.Load(), time.Since(start))
+}
+
+// clickhouseLedger waits until the ClickHouse ledger holds n events of the
+// crash tenants and returns them in (tenant, seq) order.
+func clickhouseLedger(t *testing.T, db string, n int) []ledgerRow {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	waitUntil(t, fmt.Sprintf("%d events in the ClickHouse ledger", n), func() bool {
+		var c uint64
+		err := conn.QueryRow(t.Context(), "SELECT count() FROM events FINAL WHERE startsWith(tenant, 'crash-')").Scan(&c)
+		return err == nil && int(c) >= n
+	})
+	rows, err := conn.Query(t.Context(), `SELECT tenant, seq, hash, canonical, data, salt FROM events FINAL
+		WHERE startsWith(tenant, 'crash-') ORDER BY tenant, seq`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []ledgerRow
+	for rows.Next() {
+		var r ledgerRow
+		if err := rows.Scan(&r.Tenant, &r.Seq, &r.Hash, &r.Canonical, &r.Data, &r.Salt); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
