@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +20,6 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -206,7 +204,7 @@ func undisturbed(t *testing.T, in *crashInput) []ledgerRow {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
-	waitDrained(t, c.Dial, 0)
+	topictest.WaitDrained(t, c.Dial, "ogma-process", 0)
 	cancel()
 	<-done
 	if dl := c.Records(t, topic.Deadletter); len(dl) != in.hostile {
@@ -248,83 +246,6 @@ func produce(t *testing.T, dial topic.Dial, _ topic.Layout, recs []*kgo.Record) 
 	defer cancel()
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// drained reports whether the processors' group has committed offsets at
-// the end of every ogma.raw partition, but for slack offsets: a
-// transaction's commit marker takes one after its last record. Otherwise
-// it says what is behind.
-func drained(t *testing.T, dial topic.Dial, slack int64) (bool, string) {
-	t.Helper()
-	cl, err := dial()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	adm := kadm.NewClient(cl)
-	lags, err := adm.Lag(ctx, "ogma-process")
-	if err != nil {
-		return false, err.Error()
-	}
-	l, ok := lags["ogma-process"]
-	if !ok || l.Error() != nil {
-		return false, fmt.Sprintf("group: %v", l.Error())
-	}
-	raw := l.Lag[topic.Raw]
-	if len(raw) == 0 {
-		return false, "no offsets committed"
-	}
-	var behind []string
-	for p, pl := range raw {
-		if pl.Err != nil || pl.Lag > slack {
-			member := "none"
-			if pl.Member != nil {
-				member = pl.Member.ClientID
-				if pl.Member.InstanceID != nil {
-					member = *pl.Member.InstanceID
-				}
-			}
-			behind = append(behind, fmt.Sprintf("partition %d: committed %d, end %d, member %s, err %v",
-				p, pl.Commit.At, pl.End.Offset, member, pl.Err))
-		}
-	}
-	if len(behind) == 0 {
-		return true, ""
-	}
-	if lso, err := adm.ListCommittedOffsets(ctx, topic.Raw); err == nil {
-		lso.Each(func(o kadm.ListedOffset) {
-			behind = append(behind, fmt.Sprintf("partition %d: last stable offset %d", o.Partition, o.Offset))
-		})
-	}
-	if txns, err := adm.ListTransactions(ctx, nil, nil); err == nil {
-		for _, tx := range txns.Sorted() {
-			behind = append(behind, fmt.Sprintf("transaction %s: %s", tx.TxnID, tx.State))
-		}
-	}
-	slices.Sort(behind)
-	return false, strings.Join(behind, "; ")
-}
-
-// waitDrained waits until drained.
-func waitDrained(t *testing.T, dial topic.Dial, slack int64) {
-	t.Helper()
-	var why string
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		var ok bool
-		if ok, why = drained(t, dial, slack); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			var b strings.Builder
-			pprof.Lookup("goroutine").WriteTo(&b, 1)
-			os.WriteFile(filepath.Join(os.TempDir(), "ogma-crash-goroutines.txt"), []byte(b.String()), 0o600)
-			t.Fatalf("timed out waiting for every raw record to be processed: %s", why)
-		}
-		time.Sleep(50 * time.Millisecond) // polling a condition under a deadline
 	}
 }
 
@@ -445,7 +366,7 @@ func TestCrashHarness(t *testing.T) {
 	t.Logf("%d kill -9 (%d between produce and commit) and %d cancellations in %v", kills.Load(), selfKills.Load(),
 		cancels.Load(), time.Since(start))
 
-	waitDrained(t, dial, 1)
+	topictest.WaitDrained(t, dial, "ogma-process", 1)
 	got := clickhouseLedger(t, db, len(want))
 	if n := kills.Load() + cancels.Load(); n < 20 || selfKills.Load() == 0 || cancels.Load() == 0 {
 		t.Errorf("%d kills and cancellations (%d between produce and commit, %d cancellations), want at least 20 with each kind",

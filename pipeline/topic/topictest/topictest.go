@@ -3,8 +3,17 @@
 package topictest
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -58,4 +67,81 @@ func (c *Cluster) Records(t testing.TB, name string) []*kgo.Record {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Drained reports whether group has committed offsets at the end of every
+// ogma.raw partition, but for slack offsets (a transaction's commit marker
+// takes one after its last record). Otherwise it says what is behind.
+func Drained(ctx context.Context, dial topic.Dial, group string, slack int64) (bool, string) {
+	cl, err := dial()
+	if err != nil {
+		return false, err.Error()
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	lags, err := adm.Lag(ctx, group)
+	if err != nil {
+		return false, err.Error()
+	}
+	l, ok := lags[group]
+	if !ok || l.Error() != nil {
+		return false, fmt.Sprintf("group: %v", l.Error())
+	}
+	raw := l.Lag[topic.Raw]
+	if len(raw) == 0 {
+		return false, "no offsets committed"
+	}
+	var behind []string
+	for p, pl := range raw {
+		if pl.Err != nil || pl.Lag > slack {
+			member := "none"
+			if pl.Member != nil {
+				member = pl.Member.ClientID
+				if pl.Member.InstanceID != nil {
+					member = *pl.Member.InstanceID
+				}
+			}
+			behind = append(behind, fmt.Sprintf("partition %d: committed %d, end %d, member %s, err %v",
+				p, pl.Commit.At, pl.End.Offset, member, pl.Err))
+		}
+	}
+	if len(behind) == 0 {
+		return true, ""
+	}
+	if lso, err := adm.ListCommittedOffsets(ctx, topic.Raw); err == nil {
+		lso.Each(func(o kadm.ListedOffset) {
+			behind = append(behind, fmt.Sprintf("partition %d: last stable offset %d", o.Partition, o.Offset))
+		})
+	}
+	if txns, err := adm.ListTransactions(ctx, nil, nil); err == nil {
+		for _, tx := range txns.Sorted() {
+			behind = append(behind, fmt.Sprintf("transaction %s: %s", tx.TxnID, tx.State))
+		}
+	}
+	slices.Sort(behind)
+	return false, strings.Join(behind, "; ")
+}
+
+// WaitDrained waits up to 3 minutes until [Drained]; on timeout it writes
+// this process's goroutines to a file and fails with what is behind.
+func WaitDrained(t testing.TB, dial topic.Dial, group string, slack int64) {
+	t.Helper()
+	var why string
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var ok bool
+		if ok, why = Drained(t.Context(), dial, group, slack); ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 1)
+			path := filepath.Join(os.TempDir(), "ogma-drain-goroutines.txt")
+			os.WriteFile(path, []byte(b.String()), 0o600)
+			t.Fatalf("timed out waiting for group %s to read every raw record (goroutines in %s): %s", group, path, why)
+		}
+		time.Sleep(50 * time.Millisecond) // polling a condition under a deadline
+	}
 }
