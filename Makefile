@@ -6,6 +6,7 @@ STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # librdkafka check of the embedded broker), protoc (make proto).
 DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler
 
+SHELL       := /bin/bash
 GO          ?= go
 DATA_DIR    ?= .ogma
 FUZZTIME    ?= 10s

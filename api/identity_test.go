@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -141,7 +142,7 @@ func (o *identityOrg) attribution(t *testing.T, from, to time.Time, total int) m
 	t.Helper()
 	path := "/v1/usage?start=" + from.Format(time.DateOnly) + "&end=" + to.Format(time.DateOnly) + "&group_by=api_key,person,attribution"
 	var got map[string]string
-	waitFor(t, fmt.Sprintf("usage of %s summing to %d", path, total), func() bool {
+	wait.Until(t, fmt.Sprintf("usage of %s summing to %d", path, total), func() bool {
 		status, body := o.get(t, path, o.tokens["acme"])
 		if status != http.StatusOK {
 			t.Fatalf("GET %s: %d %v", path, status, body)
@@ -158,17 +159,6 @@ func (o *identityOrg) attribution(t *testing.T, from, to time.Time, total int) m
 		return sum == total
 	})
 	return got
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition under a deadline
-	}
 }
 
 // Issue 6: usage is attributed to people when read, so the directory
@@ -202,7 +192,7 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 		"key_bob": "key_owner " + bob, // inferred from the key's holder
 		"key_dan": "key_owner " + dan,
 	}
-	waitFor(t, "the directory to attribute the past", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
+	wait.Until(t, "the directory to attribute the past", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
 
 	// The unmapped panel lists what no user names, with its inferred person.
 	status, body := o.get(t, "/v1/unmapped?start="+day1.Format(time.DateOnly)+"&end="+day2.Format(time.DateOnly), o.tokens["acme"])
@@ -219,7 +209,7 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 	}
 	o.usage(t, day2, [2]string{"", "key_dan"})
 	want["key_dan"] = "user " + carol
-	waitFor(t, "the link to re-attribute key_dan", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
+	wait.Until(t, "the link to re-attribute key_dan", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
 	if got := o.attribution(t, day2, day2.Add(24*time.Hour), 100); got["key_dan"] != "user "+carol {
 		t.Errorf("key_dan's later usage: %q, want user %s", got["key_dan"], carol)
 	}
@@ -237,7 +227,7 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 		!strings.Contains(string(links[0].Data), `"email":"carol@example.com"`) || links[0].Event.Vendor != "ogma" {
 		t.Fatalf("link events on the chain: %v", links)
 	}
-	waitFor(t, "GET /v1/links to show the link with its seq", func() bool {
+	wait.Until(t, "GET /v1/links to show the link with its seq", func() bool {
 		_, body := o.get(t, "/v1/links", o.tokens["acme"])
 		ls, _ := body["links"].([]any)
 		return len(ls) == 1 && fmt.Sprint(ls[0].(map[string]any)["seq"]) == fmt.Sprint(links[0].Event.Seq)
@@ -245,7 +235,7 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 
 	// Ann leaves the organization: her history stays hers.
 	o.walk(t, dirAt.Add(time.Hour), "users", "/v1/organization/users", user("u_bob", "bob@example.com"), user("u_dan", "dan@example.com"))
-	waitFor(t, "ann's user to be marked deleted", func() bool {
+	wait.Until(t, "ann's user to be marked deleted", func() bool {
 		status, body := o.get(t, "/v1/people/"+ann, o.tokens["acme"])
 		if status != http.StatusOK {
 			return false
@@ -267,7 +257,7 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 		t.Fatalf("DELETE /v1/links: %d %v", status, body)
 	}
 	want["key_dan"] = "key_owner " + dan
-	waitFor(t, "the unlink to re-attribute key_dan", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
+	wait.Until(t, "the unlink to re-attribute key_dan", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
 
 	// Other tenants see none of it.
 	if _, body := o.get(t, "/v1/people", o.tokens["globex"]); len(body["people"].([]any)) != 0 {

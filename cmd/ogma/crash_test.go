@@ -22,6 +22,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -195,7 +196,7 @@ type ledgerRow struct {
 func undisturbed(t *testing.T, in *crashInput) []ledgerRow {
 	t.Helper()
 	c := topictest.New(t)
-	produce(t, c.Dial, c.Layout, in.kafkaRecords(c.Layout))
+	produce(t, c.Dial, in.kafkaRecords(c.Layout))
 	proc, err := process.New(process.Config{StateDir: t.TempDir()},
 		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout})
 	if err != nil {
@@ -235,7 +236,7 @@ func sortLedger(rows []ledgerRow) {
 }
 
 // produce writes recs (already placed) and waits until they are stored.
-func produce(t *testing.T, dial topic.Dial, _ topic.Layout, recs []*kgo.Record) {
+func produce(t *testing.T, dial topic.Dial, recs []*kgo.Record) {
 	t.Helper()
 	cl, err := dial(topic.ProducerOpt(), kgo.ProducerBatchMaxBytes(4<<20))
 	if err != nil {
@@ -287,7 +288,7 @@ func TestCrashHarness(t *testing.T) {
 	dial := topic.Seeds([]string{kafka})
 	var layout topic.Layout
 	devUp := func() {
-		waitUntil(t, "ogma dev's broker", func() bool {
+		wait.Until(t, "ogma dev's broker", func() bool {
 			var err error
 			layout, err = topic.Ensure(t.Context(), dial, 0)
 			return err == nil
@@ -334,7 +335,7 @@ func TestCrashHarness(t *testing.T) {
 	next := 0 // the next chunk of input to publish
 	for i := range actions {
 		for next < chunks && i >= next*actions/chunks {
-			produce(t, dial, layout, recs[next*len(recs)/chunks:(next+1)*len(recs)/chunks])
+			produce(t, dial, recs[next*len(recs)/chunks:(next+1)*len(recs)/chunks])
 			next++
 		}
 		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond) // a random point in the work
@@ -407,7 +408,7 @@ func clickhouseLedger(t *testing.T, db string, n int) []ledgerRow {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	waitUntil(t, fmt.Sprintf("%d events in the ClickHouse ledger", n), func() bool {
+	wait.Until(t, fmt.Sprintf("%d events in the ClickHouse ledger", n), func() bool {
 		var c uint64
 		err := conn.QueryRow(t.Context(), "SELECT count() FROM events FINAL WHERE startsWith(tenant, 'crash-')").Scan(&c)
 		return err == nil && int(c) >= n

@@ -28,6 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -158,17 +159,6 @@ func (d *devRun) metric(t *testing.T, name string, labels ...string) float64 {
 	return sum
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition under a deadline
-	}
-}
-
 func rawRecords(t *testing.T, kafka string, name string) []*kgo.Record {
 	t.Helper()
 	dial := topic.Seeds([]string{kafka})
@@ -216,8 +206,8 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		t.Errorf("master key mode %v, want 0600", fi.Mode().Perm())
 	}
 	tok := strings.TrimSpace(string(token))
-	waitUntil(t, "/healthz 200", func() bool { s, _ := d.get(t, "/healthz", ""); return s == 200 })
-	waitUntil(t, "openai.admin true", func() bool {
+	wait.Until(t, "/healthz 200", func() bool { s, _ := d.get(t, "/healthz", ""); return s == 200 })
+	wait.Until(t, "openai.admin true", func() bool {
 		_, body := d.get(t, "/me/capabilities", tok)
 		var caps struct{ Openai struct{ Admin bool } }
 		json.Unmarshal([]byte(body), &caps)
@@ -227,7 +217,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		t.Errorf("/me/capabilities without a token = %d, want 401", s)
 	}
 	for _, stream := range []string{"usage.completions", "users", "projects", "project_api_keys"} {
-		waitUntil(t, stream+" polled", func() bool {
+		wait.Until(t, stream+" polled", func() bool {
 			return d.metric(t, "ogma_connector_polls_total", "stream", stream, "result", "ok") >= 1
 		})
 	}
@@ -263,7 +253,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 				}
 			}
 		}
-		waitUntil(t, "/v1/usage by "+dim+" to equal the simulator", func() bool {
+		wait.Until(t, "/v1/usage by "+dim+" to equal the simulator", func() bool {
 			got := map[string]int64{}
 			for _, r := range d.usage(t, tok, start, today, dim) {
 				got[r.dims[dim]] += r.input + r.output
@@ -277,7 +267,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 			return fmt.Sprint(got) == fmt.Sprint(want)
 		})
 	}
-	waitUntil(t, "a provisional row for today", func() bool {
+	wait.Until(t, "a provisional row for today", func() bool {
 		for _, r := range d.usage(t, tok, today, today.Add(24*time.Hour), "day") {
 			if r.provisional && r.dims["day"] == today.Format(time.DateOnly) && r.input > 0 {
 				return true
@@ -297,7 +287,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 			wantCost = wantCost.Add(decimal.RequireFromString(string(text)))
 		}
 	}
-	waitUntil(t, "costs in ClickHouse to equal the simulator's, exactly", func() bool {
+	wait.Until(t, "costs in ClickHouse to equal the simulator's, exactly", func() bool {
 		return costSum(t, db, costStart, costEnd).Equal(wantCost)
 	})
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
@@ -342,7 +332,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(dataDir, "token")); string(got) != string(token) {
 		t.Error("restart replaced a live token")
 	}
-	waitUntil(t, "a usage poll after restart", func() bool {
+	wait.Until(t, "a usage poll after restart", func() bool {
 		return d.metric(t, "ogma_connector_polls_total", "stream", "usage.completions", "result", "ok") >= 1
 	})
 	if s, _ := d.get(t, "/me/capabilities", tok); s != 200 {
@@ -377,11 +367,11 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	controlRecs := rawRecords(t, d.kafka, topic.Control)
 	eventRecs := rawRecords(t, d.kafka, topic.Events)
 	// Issue 3: after the restart, no event is duplicated and seq continues.
-	waitUntil(t, "the ledger to take the events after the restart", func() bool {
+	wait.Until(t, "the ledger to take the events after the restart", func() bool {
 		return d.metric(t, "ogma_processor_transactions_total", "result", "committed") >= 1
 	})
 	events := len(rawRecords(t, d.kafka, topic.Events))
-	waitUntil(t, "the ledger to hold every event of ogma.events", func() bool { return ledgerCount(t, db) == events })
+	wait.Until(t, "the ledger to hold every event of ogma.events", func() bool { return ledgerCount(t, db) == events })
 	if after := verifyLedger(t, db); after <= ledgerBefore || after != events {
 		t.Errorf("ledger after the restart: %d events (before %d, in Kafka %d)", after, ledgerBefore, events)
 	}

@@ -16,6 +16,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
@@ -66,7 +67,7 @@ func TestIntegrationsOverREST(t *testing.T) {
 	demo := strings.TrimSpace(string(tokb))
 	sim := openaisim.New(openaisim.Config{Seed: devSeed, Users: testUsers})
 	key := sim.Key
-	waitUntil(t, "/healthz", func() bool { s, _ := d.get(t, "/healthz", ""); return s == 200 })
+	wait.Until(t, "/healthz", func() bool { s, _ := d.get(t, "/healthz", ""); return s == 200 })
 
 	cases := []struct {
 		name   string
@@ -114,7 +115,7 @@ func TestIntegrationsOverREST(t *testing.T) {
 	if after := keyRecords(); after != before {
 		t.Fatalf("a failed PUT wrote %d integration records", after-before)
 	}
-	waitUntil(t, "the older key to keep polling", func() bool {
+	wait.Until(t, "the older key to keep polling", func() bool {
 		return d.metric(t, "ogma_connector_polls_total", "stream", "usage.completions", "result", "ok") > polls+1
 	})
 
@@ -122,7 +123,7 @@ func TestIntegrationsOverREST(t *testing.T) {
 	if status, body := r.call(t, "PUT", "/v1/integrations/openai", demo, keyBody(key(openaisim.KeyUsageOnly))); status != 200 {
 		t.Fatalf("PUT with the usage-only key = %d %v", status, body)
 	}
-	waitUntil(t, "the directory skipped", func() bool {
+	wait.Until(t, "the directory skipped", func() bool {
 		_, body := r.call(t, "GET", "/v1/integrations", demo, "")
 		in := body["integrations"].([]any)[0].(map[string]any)
 		return in["generation"] == float64(2) && strings.Contains(in["action"].(string), "api.management.read")
@@ -154,7 +155,7 @@ func TestIntegrationsOverREST(t *testing.T) {
 	euTok, _ := ogma(t, env, "token", "create", "--tenant", "euco")
 	gTok, _ := ogma(t, env, "token", "create", "--tenant", "globex")
 	euTok, gTok = strings.TrimSpace(euTok), strings.TrimSpace(gTok)
-	waitUntil(t, "the new tokens", func() bool { s, _ := r.call(t, "GET", "/v1/integrations", gTok, ""); return s == 200 })
+	wait.Until(t, "the new tokens", func() bool { s, _ := r.call(t, "GET", "/v1/integrations", gTok, ""); return s == 200 })
 	if status, body := r.call(t, "PUT", "/v1/integrations/openai", euTok, keyBody(full)); status != 422 || body["code"] != "region_unsupported" {
 		t.Errorf("PUT for an EU tenant = %d %v, want region_unsupported", status, body)
 	}

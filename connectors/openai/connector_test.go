@@ -27,6 +27,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
@@ -157,21 +158,9 @@ func startSim(t *testing.T, simCfg openaisim.Config, keyKind string, cfg poll.Co
 // waitPolls waits until stream has been polled successfully n times.
 func (h *harness) waitPolls(t *testing.T, stream string, n float64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%v ok polls of %s", n, stream), func() bool {
+	wait.Until(t, fmt.Sprintf("%v ok polls of %s", n, stream), func() bool {
 		return testutil.ToFloat64(pollsOK(h.reg, stream)) >= n
 	})
-}
-
-// waitFor polls cond until it holds, failing the test after a minute.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition under a deadline
-	}
 }
 
 func pollsOK(reg *prometheus.Registry, stream string) prometheus.Collector {
@@ -430,7 +419,7 @@ func TestCursorNotAdvancedWhenPageCommitFails(t *testing.T) {
 		resp.ErrorCode = kerr.InvalidTxnState.Code
 		return resp, nil, true
 	})
-	waitFor(t, "an aborted transaction", func() bool {
+	wait.Until(t, "an aborted transaction", func() bool {
 		return testutil.ToFloat64(counter(h.reg, "ogma_connector_transactions_total", "result", "aborted")) >= 1
 	})
 	if !failed.Load() {
@@ -566,7 +555,7 @@ func (h *harness) cursor(t *testing.T, stream string) (poll.Cursor, bool) {
 func TestRestrictedKeyThenFullKey(t *testing.T) {
 	h := start(t, openaisim.KeyUsageOnly, poll.Config{}, someStreams)
 	h.waitPolls(t, "usage.completions", 1)
-	waitFor(t, "the users stream marked skipped", func() bool {
+	wait.Until(t, "the users stream marked skipped", func() bool {
 		return strings.Contains(h.state(t).Streams["acme/openai/users"].Skipped, "api.management.read")
 	})
 	if _, ok := h.cursor(t, "users"); ok {
@@ -584,7 +573,7 @@ func TestRestrictedKeyThenFullKey(t *testing.T) {
 	if want := simNow.Truncate(24*time.Hour).AddDate(0, 0, -90); !ok || !c.Origin.Equal(want) {
 		t.Errorf("users cursor origin = %v (found %v), want connect − 90 d = %v", c.Origin, ok, want)
 	}
-	waitFor(t, "users no longer skipped", func() bool { return h.state(t).Streams["acme/openai/users"].Skipped == "" })
+	wait.Until(t, "users no longer skipped", func() bool { return h.state(t).Streams["acme/openai/users"].Skipped == "" })
 	items := 0
 	for _, r := range rawOf(t, h.cluster.Records(t, topic.Raw), "users") {
 		if r.Snapshot.Marker == envelope.Item {
@@ -614,7 +603,7 @@ func TestRevokedKeyStopsPolling(t *testing.T) {
 	h.waitPolls(t, "usage.completions", 1)
 	h.sim.Revoke(openaisim.KeyFull)
 	h.clock.Add(16 * time.Minute)
-	waitFor(t, "key_invalid", func() bool {
+	wait.Until(t, "key_invalid", func() bool {
 		st := h.state(t)
 		k := control.VendorKey{Tenant: "acme", Vendor: openai.Vendor}
 		return st.Integrations[k].Status == control.StatusKeyInvalid && !st.Observed[k].Admin
@@ -673,7 +662,7 @@ func TestAuditLogsReadInWindows(t *testing.T) {
 	if c.State != "idle" || !c.WindowEnd.Equal(simNow) {
 		t.Errorf("cursor after a whole window = %+v, want idle with the high-water at now", c)
 	}
-	waitFor(t, "audit_logs observed", func() bool {
+	wait.Until(t, "audit_logs observed", func() bool {
 		return h.state(t).Observed[control.VendorKey{Tenant: "acme", Vendor: openai.Vendor}].AuditLogs
 	})
 

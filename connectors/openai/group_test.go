@@ -14,6 +14,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -73,7 +74,7 @@ func TestTenantsSpreadOverInstances(t *testing.T) {
 	owned := func(reg *prometheus.Registry) float64 {
 		return testutil.ToFloat64(gauge(reg, "ogma_connector_partitions_owned"))
 	}
-	waitFor(t, "both instances own partitions and every tenant is backfilled", func() bool {
+	wait.Until(t, "both instances own partitions and every tenant is backfilled", func() bool {
 		a, b := owned(regs[0]), owned(regs[1])
 		if a < 1 || b < 1 || a+b != float64(c.Layout.Partitions) {
 			return false
@@ -84,7 +85,7 @@ func TestTenantsSpreadOverInstances(t *testing.T) {
 		}
 		return len(polled) == len(tenants)
 	})
-	waitFor(t, "the backfill of every tenant complete", func() bool {
+	wait.Until(t, "the backfill of every tenant complete", func() bool {
 		// Today's bucket comes on the last page of a backfill.
 		done := map[string]bool{}
 		for _, r := range rawOf(t, c.Records(t, topic.Raw), "usage.completions") {
@@ -184,10 +185,10 @@ func TestRateLimitBacksOffOnlyThatTenant(t *testing.T) {
 		}
 		return false
 	}
-	waitFor(t, "the second tenant backfilled while the first is backed off", func() bool { return backfilled(ids[1]) })
+	wait.Until(t, "the second tenant backfilled while the first is backed off", func() bool { return backfilled(ids[1]) })
 	if backfilled(ids[0]) {
 		t.Fatal("the rate-limited tenant was polled again before its Retry-After")
 	}
 	clk.Add(2 * time.Second) // past Retry-After: 1
-	waitFor(t, "the first tenant backfilled after its backoff", func() bool { return backfilled(ids[0]) })
+	wait.Until(t, "the first tenant backfilled after its backoff", func() bool { return backfilled(ids[0]) })
 }

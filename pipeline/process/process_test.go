@@ -24,6 +24,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/seal"
@@ -109,17 +110,6 @@ func (p *pipeline) runProcessor(t *testing.T, ctx context.Context) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition under a deadline
-	}
-}
-
 // caughtUp reports whether the processor has committed past every
 // committed raw record.
 func (p *pipeline) caughtUp(t *testing.T) bool {
@@ -147,8 +137,8 @@ func (p *pipeline) caughtUp(t *testing.T) bool {
 // settle waits until the raw topic is fully processed after a poll.
 func (p *pipeline) settle(t *testing.T, polls float64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%v usage polls", polls), func() bool { return pollCount(p.polls) >= polls })
-	waitFor(t, "the processor to catch up", func() bool { return p.caughtUp(t) })
+	wait.Until(t, fmt.Sprintf("%v usage polls", polls), func() bool { return pollCount(p.polls) >= polls })
+	wait.Until(t, "the processor to catch up", func() bool { return p.caughtUp(t) })
 }
 
 func pollCount(reg *prometheus.Registry) float64 {
@@ -417,12 +407,12 @@ func TestDeletedUserBecomesAbsent(t *testing.T) {
 	if !ok {
 		t.Fatal("the simulator has no user leaving after its start")
 	}
-	waitFor(t, "the first walk chained", func() bool { return len(p.events(t)) > 0 && p.caughtUp(t) })
+	wait.Until(t, "the first walk chained", func() bool { return len(p.events(t)) > 0 && p.caughtUp(t) })
 	before := len(p.events(t))
 
 	p.simClock.Set(at.Add(time.Minute))
 	p.clock.Set(at.Add(time.Minute))
-	waitFor(t, "the absent revision", func() bool {
+	wait.Until(t, "the absent revision", func() bool {
 		evs := p.events(t)
 		return len(evs) > before && p.caughtUp(t)
 	})
@@ -442,7 +432,7 @@ func TestLateCostChainedOnlyWhenSettled(t *testing.T) {
 		return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Costs: true, GroupBy: []string{"line_item", "project_id"}, Limit: 180},
 			Every: 15 * time.Minute}}
 	})
-	waitFor(t, "costs chained", func() bool { return len(p.events(t)) > 0 && p.caughtUp(t) })
+	wait.Until(t, "costs chained", func() bool { return len(p.events(t)) > 0 && p.caughtUp(t) })
 	today := simNow.Truncate(24 * time.Hour)
 	chainedDays := func() map[string]int {
 		days := map[string]int{}
@@ -467,7 +457,7 @@ func TestLateCostChainedOnlyWhenSettled(t *testing.T) {
 	// Two days on, the vendor's amount is final and the bucket settled.
 	p.simClock.Set(today.AddDate(0, 0, 2).Add(time.Hour))
 	p.clock.Set(today.AddDate(0, 0, 2).Add(time.Hour))
-	waitFor(t, "yesterday's cost chained", func() bool { return chainedDays()[recent] > 0 && p.caughtUp(t) })
+	wait.Until(t, "yesterday's cost chained", func() bool { return chainedDays()[recent] > 0 && p.caughtUp(t) })
 	want := p.sim.Costs(today.AddDate(0, 0, -1), []string{"line_item", "project_id"})
 	if got := chainedDays()[recent]; got != len(want) {
 		t.Errorf("yesterday's chained cost facts = %d, want the settled %d", got, len(want))

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
@@ -92,26 +93,17 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 		go func() { defer close(done); sink.Run(ctx) }()
 		return func() { cancel(); <-done }
 	}
-	waitFor := func(what string, cond func() bool) {
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(10 * time.Millisecond) // polling a condition under a deadline
-		}
-	}
 
 	acme := chain(t, "acme", "a", 3)
 	produce(acme...)
 	stop := run("sink-1", nil)
-	waitFor("acme's 3 events", func() bool { return count(t, cfg, "acme") == 3 })
+	wait.Until(t, "acme's 3 events", func() bool { return count(t, cfg, "acme") == 3 })
 	stop()
 
 	// Redelivery: a second group reads everything again; nothing doubles.
 	stop = run("sink-2", nil)
 	produce(chain(t, "globex", "g", 2)...)
-	waitFor("globex's events", func() bool { return count(t, cfg, "globex") == 2 })
+	wait.Until(t, "globex's events", func() bool { return count(t, cfg, "globex") == 2 })
 	if n := count(t, cfg, "acme"); n != 3 {
 		t.Errorf("after redelivery acme has %d events, want 3", n)
 	}
@@ -124,8 +116,8 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 	defer stop()
 	produce(chain(t, "acme", "other", 4)...)
 	produce(chain(t, "globex", "g", 3)...)
-	waitFor("globex's third event", func() bool { return count(t, cfg, "globex") == 3 })
-	waitFor("acme refused", func() bool {
+	wait.Until(t, "globex's third event", func() bool { return count(t, cfg, "globex") == 3 })
+	wait.Until(t, "acme refused", func() bool {
 		return testutil.ToFloat64(refusedCounter(reg)) == 1
 	})
 	if n := count(t, cfg, "acme"); n != 3 {
