@@ -112,3 +112,35 @@ func TestReadmeShowsVector(t *testing.T) {
 		}
 	}
 }
+
+// The direct writers give the bytes JCS gives: for keys, and for whole
+// events with a canonical key, whatever the strings hold.
+func FuzzCanonicalFast(f *testing.F) {
+	f.Add("acme", "usage.completions", "gpt-6-sol", "user-1", uint64(1), uint32(0))
+	f.Add("t\u2028\"\\\x01é", "s\t\n", "<&>", "\x7f\U0001F600", uint64(1<<53-1), uint32(7))
+	f.Fuzz(func(t *testing.T, tenant, stream, model, user string, seq uint64, rev uint32) {
+		key := map[string]any{"endpoint": stream, "model": model, "user_id": user, "group_set": []string{"model", user}}
+		slow := func(v any) ([]byte, error) {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, err
+			}
+			return event.Canonicalize(b)
+		}
+		want, err := slow(key)
+		if err != nil {
+			return
+		}
+		got, ok := event.CanonicalFlat(key)
+		if ok && string(got) != string(want) {
+			t.Fatalf("CanonicalFlat = %s, JCS = %s", got, want)
+		}
+		e := event.Event{Tenant: tenant, Seq: seq, Prev: event.Genesis, Kind: event.Fact, Vendor: "openai", Stream: stream,
+			Key: want, Rev: rev, ObservedAt: model}
+		a, errA := event.Seal(e, []byte(`{}`), strings.Repeat("ab", 32), event.Source{})
+		b, errB := event.SealCanonicalKey(e, []byte(`{}`), strings.Repeat("ab", 32), event.Source{})
+		if (errA == nil) != (errB == nil) || errA == nil && (a.Canonical != b.Canonical || a.Hash != b.Hash) {
+			t.Fatalf("Seal and SealCanonicalKey differ:\n%s (%v)\n%s (%v)", a.Canonical, errA, b.Canonical, errB)
+		}
+	})
+}

@@ -69,6 +69,11 @@ func decode(b []byte) (map[string]any, error) {
 
 // canonical returns the JCS form of v.
 func canonical(v any) ([]byte, error) {
+	if m, ok := v.(map[string]any); ok {
+		if b, ok := event.CanonicalFlat(m); ok {
+			return b, nil
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err

@@ -251,7 +251,7 @@ func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev ui
 	if _, err := t.ov.getJSON(hk, &head); err != nil {
 		return nil, err
 	}
-	rec, err := event.Seal(event.Event{
+	rec, err := event.SealCanonicalKey(event.Event{
 		Tenant: tenant, Seq: head.Seq + 1, Prev: head.Hash, Kind: kind, Vendor: vendor, Stream: stream,
 		Key: key, Rev: rev, ObservedAt: event.Time(observed),
 	}, data, salt, src)

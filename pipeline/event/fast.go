@@ -1,0 +1,126 @@
+package event
+
+import (
+	"slices"
+	"strconv"
+	"unicode/utf8"
+)
+
+// The processor canonicalizes every event and every key; going through
+// encoding/json and a JCS parser for these fixed shapes was most of its
+// time. What follows writes the same bytes directly, for the shapes it
+// knows, and reports when it cannot so that callers take the JCS path.
+// Tests check both paths agree.
+
+// maxSafeInteger is the largest integer JCS (ECMAScript numbers) writes
+// exactly.
+const maxSafeInteger = 1<<53 - 1
+
+// appendString appends s as a JCS string (RFC 8785 §3.2.2.2): only '"',
+// '\\' and control characters are escaped. ok is false for invalid UTF-8.
+func appendString(b []byte, s string) ([]byte, bool) {
+	if !utf8.ValidString(s) {
+		return b, false
+	}
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c >= 0x20:
+			b = append(b, c)
+		case c == '\b':
+			b = append(b, '\\', 'b')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\f':
+			b = append(b, '\\', 'f')
+		case c == '\r':
+			b = append(b, '\\', 'r')
+		default:
+			const hexDigits = "0123456789abcdef"
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+	}
+	return append(b, '"'), true
+}
+
+// CanonicalFlat returns the JCS form of an object whose values are strings
+// or arrays of strings — the shape of every event key — without a JSON
+// parser. ok is false when it cannot: a name that is not ASCII (JCS sorts
+// by UTF-16 code units), invalid UTF-8, or another value type.
+func CanonicalFlat(m map[string]any) (b []byte, ok bool) {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		for i := 0; i < len(k); i++ {
+			if k[i] >= utf8.RuneSelf {
+				return nil, false
+			}
+		}
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	b = append(make([]byte, 0, 256), '{')
+	for i, k := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, ok = appendString(b, k); !ok {
+			return nil, false
+		}
+		b = append(b, ':')
+		switch v := m[k].(type) {
+		case string:
+			if b, ok = appendString(b, v); !ok {
+				return nil, false
+			}
+		case []string:
+			b = append(b, '[')
+			for j, s := range v {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				if b, ok = appendString(b, s); !ok {
+					return nil, false
+				}
+			}
+			b = append(b, ']')
+		default:
+			return nil, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// appendCanonical appends e's JCS form, its members in sorted order, with
+// e.Key taken as already canonical. ok is false when a string is not UTF-8
+// or seq is beyond what JCS writes exactly.
+func (e *Event) appendCanonical(b []byte) ([]byte, bool) {
+	if e.Seq > maxSafeInteger || len(e.Key) == 0 {
+		return nil, false
+	}
+	ok := true
+	str := func(name, v string) {
+		b = append(b, name...)
+		if ok {
+			b, ok = appendString(b, v)
+		}
+	}
+	b = append(b, '{')
+	str(`"data_digest":`, e.DataDigest)
+	b = append(b, `,"key":`...)
+	b = append(b, e.Key...)
+	str(`,"kind":`, e.Kind)
+	str(`,"observed_at":`, e.ObservedAt)
+	str(`,"prev":`, e.Prev)
+	b = strconv.AppendUint(append(b, `,"rev":`...), uint64(e.Rev), 10)
+	b = strconv.AppendUint(append(b, `,"seq":`...), e.Seq, 10)
+	str(`,"stream":`, e.Stream)
+	str(`,"tenant":`, e.Tenant)
+	b = strconv.AppendInt(append(b, `,"v":`...), int64(e.V), 10)
+	str(`,"vendor":`, e.Vendor)
+	return append(b, '}'), ok
+}
