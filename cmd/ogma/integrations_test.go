@@ -96,16 +96,22 @@ func TestIntegrationsOverREST(t *testing.T) {
 	}
 
 	// A failed probe writes nothing, and the working key keeps polling.
-	// (ogma.control also takes the connector's stream status records, so
-	// only integration and observation records are compared.)
-	keyRecords := func() int {
-		n := 0
+	// (The connector goes on writing its stream status and observations of
+	// the working key's generation, so what is compared is the integration
+	// records and the newest generation observed.)
+	keyRecords := func() string {
+		n, gen := 0, 0
 		for _, rec := range rawRecords(t, d.kafka, topic.Control) {
-			if strings.HasPrefix(string(rec.Key), "integration/") || strings.HasPrefix(string(rec.Key), "observed/") {
+			switch {
+			case strings.HasPrefix(string(rec.Key), "integration/"):
 				n++
+			case strings.HasPrefix(string(rec.Key), "observed/"):
+				var o struct{ Generation int }
+				json.Unmarshal(rec.Value, &o)
+				gen = max(gen, o.Generation)
 			}
 		}
-		return n
+		return fmt.Sprintf("%d integration records, generation %d observed", n, gen)
 	}
 	before := keyRecords()
 	polls := d.metric(t, "ogma_connector_polls_total", "stream", "usage.completions", "result", "ok")
@@ -113,7 +119,7 @@ func TestIntegrationsOverREST(t *testing.T) {
 		t.Fatalf("PUT with a project key = %d %v", status, body)
 	}
 	if after := keyRecords(); after != before {
-		t.Fatalf("a failed PUT wrote %d integration records", after-before)
+		t.Fatalf("a failed PUT wrote to ogma.control: %s before, %s after", before, after)
 	}
 	wait.Until(t, "the older key to keep polling", func() bool {
 		return d.metric(t, "ogma_connector_polls_total", "stream", "usage.completions", "result", "ok") > polls+1
