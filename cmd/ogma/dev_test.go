@@ -27,6 +27,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
@@ -267,6 +268,23 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 			return fmt.Sprint(got) == fmt.Sprint(want)
 		})
 	}
+	// People: usage of each user the directory lists is theirs, by email.
+	emails := map[string]string{}
+	for _, u := range sim.Users() {
+		emails[u.ID] = strings.ToLower(u.Email)
+	}
+	wait.Until(t, "the usage of listed users to be attributed to their email", func() bool {
+		checked := 0
+		for _, r := range d.usage(t, tok, start, today, "user,person,attribution") {
+			if email, listed := emails[r.dims["user"]]; listed {
+				if r.dims["person"] != api.PersonID(demoTenant, email) || r.dims["attribution"] != "user" {
+					return false
+				}
+				checked++
+			}
+		}
+		return checked > 0
+	})
 	wait.Until(t, "a provisional row for today", func() bool {
 		for _, r := range d.usage(t, tok, today, today.Add(24*time.Hour), "day") {
 			if r.provisional && r.dims["day"] == today.Format(time.DateOnly) && r.input > 0 {
@@ -439,7 +457,7 @@ func (d *devRun) usage(t *testing.T, tok string, start, end time.Time, groupBy s
 	var out []usageRow
 	for _, r := range resp.Rows {
 		u := usageRow{dims: map[string]string{}}
-		for _, dim := range []string{"day", "model", "user", "project", "api_key"} {
+		for _, dim := range []string{"day", "model", "user", "project", "api_key", "person", "attribution"} {
 			if v, ok := r[dim].(string); ok {
 				u.dims[dim] = v
 			}
