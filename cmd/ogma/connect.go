@@ -20,6 +20,7 @@ type connectConfig struct {
 	usageEvery        time.Duration
 	directoryEvery    time.Duration
 	vendorCallTimeout time.Duration
+	metricsAddr       string
 
 	// Set by `ogma dev`: the process's shared health, registry and clock.
 	health   *api.Health
@@ -39,6 +40,7 @@ func newConnectCmd(c *common, run func(context.Context, *connectConfig) error) *
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addConnectFlags(cmd, cfg)
+	addMetricsFlag(cmd, &cfg.metricsAddr)
 	return cmd
 }
 
@@ -66,11 +68,12 @@ func runConnect(ctx context.Context, cfg *connectConfig) error {
 	if err != nil {
 		return err
 	}
+	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
 	conn, err := poll.New(cfg.poll, poll.Deps{
 		Dial: dial, Layout: layout, Keyring: kr,
 		Vendors:    map[string][]poll.Scheduled{openai.Vendor: openai.Streams(client, cfg.usageEvery, cfg.directoryEvery)},
 		Logger:     log,
-		Registerer: cfg.registry,
+		Registerer: reg,
 		Now:        cfg.now,
 	})
 	if err != nil {
@@ -78,6 +81,7 @@ func runConnect(ctx context.Context, cfg *connectConfig) error {
 	}
 	log.InfoContext(ctx, "connector starting", "partitions", layout.Partitions)
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveMetrics(gctx) })
 	g.Go(func() error { return conn.Run(gctx) })
 	if cfg.health != nil {
 		ready := cfg.health.Add("connector")

@@ -19,8 +19,9 @@ type processConfig struct {
 	process process.Config
 
 	// Set by `ogma dev`.
-	health   *api.Health
-	registry prometheus.Registerer
+	health      *api.Health
+	registry    prometheus.Registerer
+	metricsAddr string
 	// Set by tests.
 	beforeCommit func()
 }
@@ -37,6 +38,7 @@ func newProcessCmd(c *common, run func(context.Context, *processConfig) error) *
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addProcessFlags(cmd, cfg)
+	addMetricsFlag(cmd, &cfg.metricsAddr)
 	return cmd
 }
 
@@ -62,12 +64,14 @@ func runProcess(ctx context.Context, cfg *processConfig) error {
 	if pc.StateDir == "" {
 		pc.StateDir = filepath.Join(cfg.dataDir, "process", pc.TransactionalID)
 	}
+	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
 	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, cfg.kafkaBase(log)...),
-		Layout: layout, Logger: log, Registerer: cfg.registry, BeforeCommit: cfg.beforeCommit})
+		Layout: layout, Logger: log, Registerer: reg, BeforeCommit: cfg.beforeCommit})
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveMetrics(gctx) })
 	g.Go(func() error { return proc.Run(gctx) })
 	if cfg.health != nil {
 		ready := cfg.health.Add("processor")

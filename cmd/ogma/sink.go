@@ -13,7 +13,8 @@ import (
 
 type sinkConfig struct {
 	*common
-	clickhouse clickhouse.Config
+	clickhouse  clickhouse.Config
+	metricsAddr string
 
 	// Set by `ogma dev`.
 	health   *api.Health
@@ -33,6 +34,7 @@ func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error) *cobra.
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addClickHouseFlags(chCmd, &cfg.clickhouse)
+	addMetricsFlag(chCmd, &cfg.metricsAddr)
 	cmd.AddCommand(chCmd)
 	return cmd
 }
@@ -55,11 +57,13 @@ func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
 	if _, err := store.Migrate(ctx); err != nil {
 		return err
 	}
-	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{}, store, clickhouse.SinkDeps{Dial: dial, Logger: log, Registerer: cfg.registry})
+	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{}, store, clickhouse.SinkDeps{Dial: dial, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveMetrics(gctx) })
 	g.Go(func() error { return sink.Run(gctx) })
 	if cfg.health != nil {
 		ready := cfg.health.Add("sink_clickhouse")
