@@ -306,13 +306,14 @@ func TestCrashHarness(t *testing.T) {
 	inproc := make(chan context.CancelFunc, 1)
 	inprocDone := make(chan struct{})
 	runCtx, stopInproc := context.WithCancel(t.Context())
+	inLayout := layout // devUp sets layout again, from this goroutine
 	go func() {
 		defer close(inprocDone)
 		state := t.TempDir()
 		for runCtx.Err() == nil {
 			proc, err := process.New(process.Config{StateDir: state, TransactionalID: "in", InstanceID: "in",
 				SessionTimeout: 6 * time.Second, TransactionTimeout: 10 * time.Second},
-				process.Deps{Dial: dial, Session: topic.Opts([]string{kafka}), Layout: layout})
+				process.Deps{Dial: dial, Session: topic.Opts([]string{kafka}), Layout: inLayout})
 			if err != nil {
 				t.Error(err)
 				return
