@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -30,6 +32,7 @@ import (
 // processor and ClickHouse sink, and serves the API over the result.
 type identityOrg struct {
 	*fixture
+	ch  driver.Conn // the sink's database, for what the API does not show
 	seq int
 }
 
@@ -67,7 +70,12 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 	go func() { proc.Run(ctx); done <- struct{}{} }()
 	go func() { sink.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
-	return &identityOrg{fixture: f}
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &identityOrg{fixture: f, ch: conn}
 }
 
 var (
@@ -232,6 +240,21 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 		ls, _ := body["links"].([]any)
 		return len(ls) == 1 && fmt.Sprint(ls[0].(map[string]any)["seq"]) == fmt.Sprint(links[0].Event.Seq)
 	})
+
+	// Bob leaves a project, not the organization: he is not deleted.
+	member := func(id, email string) string {
+		return fmt.Sprintf(`{"object":"organization.project.user","id":%q,"name":"N","email":%q,"role":"member","added_at":1}`, id, email)
+	}
+	o.walk(t, dirAt, "project_users", "/v1/organization/projects/proj_1/users", member("u_bob", "bob@example.com"))
+	o.walk(t, dirAt.Add(time.Minute), "project_users", "/v1/organization/projects/proj_1/users")
+	wait.Until(t, "bob's absent membership in ClickHouse", func() bool {
+		var n uint64
+		err := o.ch.QueryRow(t.Context(), "SELECT count() FROM identities WHERE object = 'project_user' AND absent = 1").Scan(&n)
+		return err == nil && n == 1
+	})
+	if _, body := o.get(t, "/v1/people/"+bob, o.tokens["acme"]); strings.Contains(fmt.Sprint(body), "deleted:true") {
+		t.Errorf("bob left a project and shows as deleted: %v", body)
+	}
 
 	// Ann leaves the organization: her history stays hers.
 	o.walk(t, dirAt.Add(time.Hour), "users", "/v1/organization/users", user("u_bob", "bob@example.com"), user("u_dan", "dan@example.com"))

@@ -149,20 +149,21 @@ var Migrations = []Migration{
 			ORDER BY (tenant, subject_vendor, subject_kind, subject_id, seq)`,
 			// Each vendor subject (user, api_key, service_account, …) as known
 			// now: its latest link, its last known directory email (for a key,
-			// its owner's), its owner kind, and whether the directory has it.
+			// its owner's), its owner kind, and whether the directory has it
+			// (leaving a project is not leaving the organization).
 			`CREATE VIEW IF NOT EXISTS subjects AS
 			SELECT tenant, vendor, subject_kind, subject_id,
 				argMaxIf(email, seq, src = 'link') AS linked_email,
 				argMaxIf(email, seq, src = 'directory' AND email != '') AS directory_email,
 				argMaxIf(owner_kind, seq, src = 'directory') AS owner_kind,
 				argMaxIf(owner_id, seq, src = 'directory') AS owner_id,
-				argMaxIf(absent, seq, src = 'directory') AS absent,
+				argMaxIf(absent, seq, src = 'directory' AND object != 'project_user') AS absent,
 				max(seq) AS last_seq
 			FROM (
-				SELECT tenant, vendor, subject_kind, subject_id, email, owner_kind, owner_id, absent, seq, 'directory' AS src
+				SELECT tenant, vendor, object, subject_kind, subject_id, email, owner_kind, owner_id, absent, seq, 'directory' AS src
 				FROM identities
 				UNION ALL
-				SELECT tenant, subject_vendor AS vendor, subject_kind, subject_id, email, '' AS owner_kind, '' AS owner_id,
+				SELECT tenant, subject_vendor AS vendor, '' AS object, subject_kind, subject_id, email, '' AS owner_kind, '' AS owner_id,
 					toUInt8(0) AS absent, seq, 'link' AS src
 				FROM links
 			)
