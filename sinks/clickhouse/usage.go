@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -70,13 +71,18 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	if q.Unattributed {
 		vendor += " AND attribution != 'user'"
 	}
-	settled := "SELECT " + sel + sums + " FROM usage_attributed WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1" + vendor + group
+	// People are resolved (three joins) only when asked for.
+	settledFrom, openFrom := "usage FINAL", "usage_provisional"
+	if q.Unattributed || slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution") {
+		settledFrom, openFrom = "usage_attributed", "usage_provisional_attributed"
+	}
+	settled := "SELECT " + sel + sums + " FROM " + settledFrom + " WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1" + vendor + group
 	out, err := s.usageRows(ctx, settled, args, len(cols), q.GroupBy, false)
 	if err != nil {
 		return nil, err
 	}
 	latest := "SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start"
-	open := "SELECT " + sel + sums + " FROM usage_provisional_attributed WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND kind = 0" + vendor +
+	open := "SELECT " + sel + sums + " FROM " + openFrom + " WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND kind = 0" + vendor +
 		" AND (vendor, stream, bucket_start, version) IN (" + latest + ")" + group
 	prov, err := s.usageRows(ctx, open, append(args, q.Tenant), len(cols), q.GroupBy, true)
 	if err != nil {
