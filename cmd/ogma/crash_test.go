@@ -419,7 +419,7 @@ func TestCrashHarness(t *testing.T) {
 	}
 	// Issue 6 follow-up: after kill -9 of the embedded broker, ogma.events
 	// has held committed, byte-identical second copies of some events (once
-	// in nine runs: 2,414 of 104,384). The ledger is exact either way; the
+	// in 22 runs: 2,414 of 104,384). The ledger is exact either way; the
 	// count is reported until the cause is found.
 	t.Logf("ogma.events: %d events of the crash tenants, %d of them second copies", len(seen)+dups, dups)
 	if len(seen) != len(want) {
