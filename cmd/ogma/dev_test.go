@@ -123,7 +123,15 @@ func (d *devRun) stop(t *testing.T) {
 
 func (d *devRun) get(t *testing.T, path, token string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+d.http+path, nil)
+	status, b := d.do(t, http.MethodGet, path, token, "")
+	return status, string(b)
+}
+
+// do sends a request to the API with token (when not empty) and body and
+// returns the status and body of the answer.
+func (d *devRun) do(t *testing.T, method, path, token, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+d.http+path, strings.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -133,7 +141,7 @@ func (d *devRun) get(t *testing.T, path, token string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, b
 }
 
 // metric returns the sum of a counter's samples whose labels contain every

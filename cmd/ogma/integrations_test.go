@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -30,20 +28,11 @@ type rest struct {
 
 func (r *rest) call(t *testing.T, method, path, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+r.d.http+path, strings.NewReader(body))
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	status, b := r.d.do(t, method, path, token, body)
 	r.bodies.Write(b)
 	var v map[string]any
 	json.Unmarshal(b, &v)
-	return resp.StatusCode, v
+	return status, v
 }
 
 func keyBody(key string) string { return `{"admin_key":"` + key + `"}` }

@@ -22,13 +22,14 @@ func addMetricsFlag(cmd *cobra.Command, addr *string) {
 // one with the Go and process collectors, and serve serves it on
 // addr/metrics until ctx ends (doing nothing when addr is empty).
 func standaloneRegistry(reg prometheus.Registerer, addr string, log *slog.Logger) (_ prometheus.Registerer, serve func(context.Context) error) {
-	if reg != nil || addr == "" {
-		if reg == nil {
-			reg = newRegistry()
-		}
-		return reg, func(context.Context) error { return nil }
+	none := func(context.Context) error { return nil }
+	if reg != nil {
+		return reg, none
 	}
 	r := newRegistry()
+	if addr == "" {
+		return r, none
+	}
 	return r, func(ctx context.Context) error {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

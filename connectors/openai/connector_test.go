@@ -361,19 +361,11 @@ func TestRawEqualsSimulatorWindow(t *testing.T) {
 	if keys != len(h.sim.APIKeys()) {
 		t.Errorf("project api keys in ogma.raw = %d, want %d", keys, len(h.sim.APIKeys()))
 	}
-	wantItems := map[string]int{"projects": len(h.sim.Projects()), "admin_api_keys": len(h.sim.AdminAPIKeys())}
-	for _, p := range h.sim.Projects() {
-		wantItems["project_users"] += len(h.sim.ProjectUsers(p.ID))
-		wantItems["project_service_accounts"] += len(h.sim.ServiceAccounts(p.ID))
-	}
+	wantItems := directoryCounts(h.sim)
+	delete(wantItems, "users")
+	delete(wantItems, "project_api_keys")
 	for stream, want := range wantItems {
-		got := 0
-		for _, r := range rawOf(t, recs, stream) {
-			if r.Snapshot.Marker == envelope.Item {
-				got++
-			}
-		}
-		if got != want {
+		if got := items(t, recs, stream); got != want {
 			t.Errorf("%s items in ogma.raw = %d, want the simulator's %d", stream, got, want)
 		}
 	}
@@ -735,20 +727,8 @@ func TestEveryListPages(t *testing.T) {
 		h.waitPolls(t, s, 1)
 	}
 	recs := h.cluster.Records(t, topic.Raw)
-	want := map[string]int{"users": len(h.sim.Users()), "projects": len(h.sim.Projects()), "admin_api_keys": len(h.sim.AdminAPIKeys()),
-		"project_api_keys": len(h.sim.APIKeys())}
-	for _, p := range h.sim.Projects() {
-		want["project_users"] += len(h.sim.ProjectUsers(p.ID))
-		want["project_service_accounts"] += len(h.sim.ServiceAccounts(p.ID))
-	}
-	for stream, n := range want {
-		got := 0
-		for _, r := range rawOf(t, recs, stream) {
-			if r.Snapshot.Marker == envelope.Item {
-				got++
-			}
-		}
-		if got != n {
+	for stream, n := range directoryCounts(h.sim) {
+		if got := items(t, recs, stream); got != n {
 			t.Errorf("%s: %d objects, want %d", stream, got, n)
 		}
 	}
@@ -806,4 +786,28 @@ func TestNoUserDataKeepsKeyAttribution(t *testing.T) {
 	if h.state(t).Observed[control.VendorKey{Tenant: "acme", Vendor: openai.Vendor}].PerUserBreakdown {
 		t.Error("per_user_breakdown observed true without user ids")
 	}
+}
+
+// directoryCounts returns how many objects each directory stream of sim
+// lists.
+func directoryCounts(sim *openaisim.Server) map[string]int {
+	n := map[string]int{"users": len(sim.Users()), "projects": len(sim.Projects()), "admin_api_keys": len(sim.AdminAPIKeys()),
+		"project_api_keys": len(sim.APIKeys())}
+	for _, p := range sim.Projects() {
+		n["project_users"] += len(sim.ProjectUsers(p.ID))
+		n["project_service_accounts"] += len(sim.ServiceAccounts(p.ID))
+	}
+	return n
+}
+
+// items counts the objects (not the markers) of stream's walks in recs.
+func items(t *testing.T, recs []*kgo.Record, stream string) int {
+	t.Helper()
+	n := 0
+	for _, r := range rawOf(t, recs, stream) {
+		if r.Snapshot.Marker == envelope.Item {
+			n++
+		}
+	}
+	return n
 }
