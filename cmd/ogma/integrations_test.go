@@ -85,30 +85,31 @@ func TestIntegrationsOverREST(t *testing.T) {
 	}
 
 	// A failed probe writes nothing, and the working key keeps polling.
-	// (The connector goes on writing its stream status and observations of
-	// the working key's generation, so what is compared is the integration
-	// records and the newest generation observed.)
-	keyRecords := func() string {
-		n, gen := 0, 0
+	// (The connector goes on writing stream status and observations of the
+	// working key's generation, so what is compared is the integration
+	// records, and that no generation newer than theirs is observed.)
+	keyRecords := func() (records, integGen, observedGen int) {
 		for _, rec := range rawRecords(t, d.kafka, topic.Control) {
+			var g struct{ Generation int }
+			json.Unmarshal(rec.Value, &g)
 			switch {
 			case strings.HasPrefix(string(rec.Key), "integration/"):
-				n++
+				records++
+				integGen = max(integGen, g.Generation)
 			case strings.HasPrefix(string(rec.Key), "observed/"):
-				var o struct{ Generation int }
-				json.Unmarshal(rec.Value, &o)
-				gen = max(gen, o.Generation)
+				observedGen = max(observedGen, g.Generation)
 			}
 		}
-		return fmt.Sprintf("%d integration records, generation %d observed", n, gen)
+		return records, integGen, observedGen
 	}
-	before := keyRecords()
+	before, gen, _ := keyRecords()
 	polls := d.metric(t, "ogma_connector_polls_total", "stream", "usage.completions", "result", "ok")
 	if status, body := r.call(t, "PUT", "/v1/integrations/openai", demo, keyBody(key(openaisim.KeyProject))); status != 422 {
 		t.Fatalf("PUT with a project key = %d %v", status, body)
 	}
-	if after := keyRecords(); after != before {
-		t.Fatalf("a failed PUT wrote to ogma.control: %s before, %s after", before, after)
+	if after, _, observed := keyRecords(); after != before || observed > gen {
+		t.Fatalf("a failed PUT wrote to ogma.control: %d integration records before, %d after; generation %d observed, the key's is %d",
+			before, after, observed, gen)
 	}
 	wait.Until(t, "the older key to keep polling", func() bool {
 		return d.metric(t, "ogma_connector_polls_total", "stream", "usage.completions", "result", "ok") > polls+1
