@@ -3,8 +3,9 @@
 # Tool versions.
 STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Debian packages: ClickHouse server (tests and `make run`), kcat (the
-# librdkafka check of the embedded broker), protoc (make proto).
-DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler
+# librdkafka check of the embedded broker), protoc (make proto), strace (the
+# broker crash tests place a kill -9 at an exact write with it).
+DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler strace
 
 SHELL       := /bin/bash
 GO          ?= go

@@ -99,7 +99,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 
 	var embedded *broker.Broker
 	if len(cfg.kafkaBrokers) == 0 {
-		embedded, err = broker.Start(broker.Config{Listen: cfg.kafkaListen, DataDir: filepath.Join(cfg.dataDir, "kafka")})
+		embedded, err = broker.Start(ctx, broker.Config{Listen: cfg.kafkaListen, DataDir: filepath.Join(cfg.dataDir, "kafka"), Logger: log})
 		if err != nil {
 			return err
 		}

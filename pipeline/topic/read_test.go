@@ -17,7 +17,7 @@ import (
 // reader will ever see. Reading to the end must still end.
 func TestReadToEndPastACrashAbortedTail(t *testing.T) {
 	dir := t.TempDir()
-	b, err := broker.Start(broker.Config{DataDir: dir})
+	b, err := broker.Start(t.Context(), broker.Config{DataDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestReadToEndPastACrashAbortedTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Close()
-	b, err = broker.Start(broker.Config{DataDir: crashed})
+	b, err = broker.Start(t.Context(), broker.Config{DataDir: crashed})
 	if err != nil {
 		t.Fatal(err)
 	}

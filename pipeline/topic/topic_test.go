@@ -32,7 +32,7 @@ func TestPartitionIsStable(t *testing.T) {
 
 func start(t *testing.T) topic.Dial {
 	t.Helper()
-	b, err := broker.Start(broker.Config{})
+	b, err := broker.Start(t.Context(), broker.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ type Cluster struct {
 // and stops the broker when the test ends.
 func New(t testing.TB, opts ...kfake.Opt) *Cluster {
 	t.Helper()
-	b, err := broker.Start(broker.Config{Opts: opts})
+	b, err := broker.Start(t.Context(), broker.Config{Opts: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
