@@ -10,6 +10,7 @@ type metrics struct {
 	// last fetch.
 	lag        *prometheus.GaugeVec
 	stateBytes prometheus.Gauge
+	gaps       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,9 +36,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ogma_processor_state_bytes",
 			Help: "Disk space of the processor's local state store (heads, dedupe map, walks).",
 		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ogma_processor_chain_gaps_total",
+			Help: "Reads of ogma.events on restore that found a tenant's chain broken (a seq gap or a prev that does not link); a second one in a row stops the processor.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.txns, m.restore, m.lag, m.stateBytes)
+		reg.MustRegister(m.records, m.txns, m.restore, m.lag, m.stateBytes, m.gaps)
 	}
 	return m
 }

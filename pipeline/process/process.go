@@ -16,6 +16,7 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -309,22 +310,26 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	p.metrics.txns.WithLabelValues("committed").Inc()
 	p.log.DebugContext(ctx, "committed", "records", len(out))
 
-	lastEvent := map[int32]int64{}
+	lastEvent, lastDeadletter := map[int32]int64{}, map[int32]int64{}
 	for _, r := range out {
-		if r.Topic == topic.Events {
+		switch r.Topic {
+		case topic.Events:
 			lastEvent[r.Partition] = max(lastEvent[r.Partition], r.Offset)
+		case topic.Deadletter:
+			lastDeadletter[r.Partition] = max(lastDeadletter[r.Partition], r.Offset)
 		}
 	}
 	for _, t := range ts {
-		ck := Checkpoint{Raw: max(t.lastRaw, parts[t.p].skipThrough), Events: -1}
-		var old Checkpoint
-		if ok, err := t.ov.getJSON(checkpointKey(t.p), &old); err != nil {
+		old := Checkpoint{Events: -1, Deadletter: -1}
+		if _, err := t.ov.getJSON(checkpointKey(t.p), &old); err != nil {
 			return err
-		} else if ok {
-			ck.Events = old.Events
 		}
+		ck := Checkpoint{Raw: max(t.lastRaw, parts[t.p].skipThrough), Events: old.Events, Deadletter: old.Deadletter}
 		if e, ok := lastEvent[t.p]; ok {
 			ck.Events = e
+		}
+		if d, ok := lastDeadletter[t.p]; ok {
+			ck.Deadletter = d
 		}
 		t.ov.setJSON(checkpointKey(t.p), ck)
 		if err := t.ov.commit(); err != nil {
@@ -345,14 +350,50 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 // restore brings the store's state of partition part up to date with
 // ogma.events and returns where raw processing resumes. firstRaw is the
 // offset of the first raw record this session fetched for the partition.
+// A break in a tenant's chain (a seq gap or a prev that does not link) is
+// read again once, then refused: state built over a hole would fork.
 func (p *Processor) restore(ctx context.Context, store *Store, part int32, firstRaw int64) (*partState, error) {
+	st, err := p.restoreOnce(ctx, store, part, firstRaw)
+	var gap *GapError
+	if errors.As(err, &gap) {
+		p.metrics.gaps.Inc()
+		p.log.WarnContext(ctx, "chain gap in ogma.events, reading again", "partition", part, "tenant", gap.Tenant, "err", err)
+		st, err = p.restoreOnce(ctx, store, part, firstRaw)
+		if errors.As(err, &gap) {
+			p.metrics.gaps.Inc()
+		}
+	}
+	return st, err
+}
+
+// GapError reports that ogma.events breaks a tenant's chain: the event at
+// Partition/Offset does not follow the head before it.
+type GapError struct {
+	Tenant    string
+	Partition int32
+	Offset    int64
+	// Head is the head before the event; Seq and Prev are the event's.
+	Head Head
+	Seq  uint64
+	Prev string
+}
+
+func (e *GapError) Error() string {
+	if e.Seq != e.Head.Seq+1 {
+		return fmt.Sprintf("chain of %s breaks at ogma.events %d/%d: seq %d follows head %d", e.Tenant, e.Partition, e.Offset, e.Seq, e.Head.Seq)
+	}
+	return fmt.Sprintf("chain of %s breaks at ogma.events %d/%d: seq %d's prev %s is not the head's hash %s", e.Tenant, e.Partition, e.Offset, e.Seq, e.Prev, e.Head.Hash)
+}
+
+func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, firstRaw int64) (*partState, error) {
 	start := time.Now()
 	ov := newOverlay(store)
-	ck := Checkpoint{Raw: -1, Events: -1}
+	ck := Checkpoint{Raw: -1, Events: -1, Deadletter: -1}
 	if _, err := ov.getJSON(checkpointKey(part), &ck); err != nil {
 		return nil, err
 	}
-	applied := 0
+	applied, repeats := 0, 0
+	heads := map[string]Head{}
 	err := topic.ReadFrom(ctx, p.deps.Dial, topic.Events, map[int32]int64{part: ck.Events + 1}, func(r *kgo.Record) error {
 		rec, err := event.DecodeRecord(r.Value)
 		if err != nil {
@@ -362,7 +403,26 @@ func (p *Processor) restore(ctx context.Context, store *Store, part int32, first
 		if event.Hash([]byte(rec.Canonical)) != rec.Hash {
 			return fmt.Errorf("ogma.events %d/%d: hash does not match its canonical bytes", r.Partition, r.Offset)
 		}
-		ov.setJSON(headKey(part, e.Tenant), Head{Seq: e.Seq, Hash: rec.Hash})
+		head, ok := heads[e.Tenant]
+		if !ok {
+			head = Head{Hash: event.Genesis}
+			if _, err := ov.getJSON(headKey(part, e.Tenant), &head); err != nil {
+				return err
+			}
+		}
+		ck.Events = r.Offset
+		switch {
+		case e.Seq <= head.Seq:
+			// A copy of an event already applied: a redelivery the reader
+			// recognises, which changes nothing.
+			repeats++
+			return nil
+		case e.Seq != head.Seq+1 || e.Prev != head.Hash:
+			return &GapError{Tenant: e.Tenant, Partition: r.Partition, Offset: r.Offset, Head: head, Seq: e.Seq, Prev: e.Prev}
+		}
+		head = Head{Seq: e.Seq, Hash: rec.Hash}
+		heads[e.Tenant] = head
+		ov.setJSON(headKey(part, e.Tenant), head)
 		digest := event.ContentDigest(rec.Data)
 		if e.Kind == event.Identity {
 			if digest, err = normalize.DirectoryDigest(rec.Data); err != nil {
@@ -372,8 +432,24 @@ func (p *Processor) restore(ctx context.Context, store *Store, part int32, first
 		ov.setEntry(dedupeKey(part, e.Tenant, e.Vendor, e.Stream, e.Key), Entry{Digest: digest, Rev: e.Rev,
 			DataDigest: e.DataDigest, Absent: string(rec.Data) == "null"})
 		ck.Raw = max(ck.Raw, rec.Source.Offset)
-		ck.Events = r.Offset
 		applied++
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("restore partition %d: %w", part, err)
+	}
+	// Raw records whose only output was a deadletter are done too: after a
+	// crash lost the transaction's offsets (kfake keeps staged offsets in
+	// memory only), they must not be deadlettered twice.
+	err = topic.ReadFrom(ctx, p.deps.Dial, topic.Deadletter, map[int32]int64{part: ck.Deadletter + 1}, func(r *kgo.Record) error {
+		ck.Deadletter = r.Offset
+		var d Deadletter
+		if err := json.Unmarshal(r.Value, &d); err != nil {
+			return fmt.Errorf("ogma.deadletter %d/%d: %w", r.Partition, r.Offset, err)
+		}
+		if d.Source.Partition == part {
+			ck.Raw = max(ck.Raw, d.Source.Offset)
+		}
 		return nil
 	})
 	if err != nil {
@@ -390,7 +466,7 @@ func (p *Processor) restore(ctx context.Context, store *Store, part int32, first
 		return nil, err
 	}
 	p.metrics.restore.Observe(time.Since(start).Seconds())
-	p.log.InfoContext(ctx, "partition restored", "partition", part, "events_applied", applied,
+	p.log.InfoContext(ctx, "partition restored", "partition", part, "events_applied", applied, "events_repeated", repeats,
 		"raw_offset", ck.Raw, "duration", time.Since(start))
 	return &partState{skipThrough: ck.Raw}, nil
 }

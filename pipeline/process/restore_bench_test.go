@@ -89,7 +89,7 @@ func BenchmarkProcess5MKeys(b *testing.B) {
 		store(key, event.ContentDigest(key))
 	}
 	ov.setJSON(headKey(part, tenant), Head{Seq: uint64(stored), Hash: event.Genesis})
-	ov.setJSON(checkpointKey(part), Checkpoint{Raw: -1, Events: -1})
+	ov.setJSON(checkpointKey(part), Checkpoint{Raw: -1, Events: -1, Deadletter: -1})
 	if err := ov.commit(); err != nil {
 		b.Fatal(err)
 	}

@@ -141,10 +141,12 @@ func (o *overlay) getEntry(k string) (Entry, bool, error) {
 func (o *overlay) setEntry(k string, e Entry) { o.set(k, e.marshal()) }
 
 // Checkpoint is how far the store has applied: the last raw offset
-// processed and the last ogma.events offset reflected.
+// processed and the last ogma.events and ogma.deadletter offsets
+// reflected (-1: none).
 type Checkpoint struct {
-	Raw    int64 `json:"raw"`
-	Events int64 `json:"events"`
+	Raw        int64 `json:"raw"`
+	Events     int64 `json:"events"`
+	Deadletter int64 `json:"deadletter"`
 }
 
 func pfx(p int32) string { return strconv.Itoa(int(p)) + "/" }

@@ -1,0 +1,163 @@
+package process_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/process"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+)
+
+// rawBucket returns the raw records of one settled usage bucket of tenant
+// with n rows, as a connector publishes them.
+func rawBucket(l topic.Layout, tenant string, day int, n int) []*kgo.Record {
+	start := time.Date(2026, 10, 1+day, 0, 0, 0, 0, time.UTC)
+	var recs []*kgo.Record
+	for i := range n {
+		r := &envelope.Raw{V: 1, Tenant: tenant, Vendor: "openai", Stream: "usage.completions",
+			FetchedAt: start.Add(72 * time.Hour), Salt: strings.Repeat("cd", 32), GroupSet: []string{"model"},
+			Bucket: &envelope.Bucket{Start: start.Unix(), End: start.Add(24 * time.Hour).Unix(), Width: "1d", Rows: n, Row: i},
+			Data:   json.RawMessage(fmt.Sprintf(`{"model":"m%d","input_tokens":%d}`, i, day))}
+		recs = append(recs, l.Record(topic.Raw, tenant, []byte(r.Key()), r.Marshal()))
+	}
+	return recs
+}
+
+func publish(t *testing.T, c *topictest.Cluster, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := c.Dial(topic.ProducerOpt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// processAll runs a processor on stateDir until it has committed every raw
+// record, then stops it.
+func processAll(t *testing.T, c *topictest.Cluster, stateDir string) {
+	t.Helper()
+	proc, err := process.New(process.Config{StateDir: stateDir, BucketWait: time.Second, SessionTimeout: 6 * time.Second},
+		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	topictest.WaitDrained(t, c.Dial, "ogma-process", 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("processor: %v", err)
+	}
+}
+
+// counts returns how often each record key occurs in topic.
+func counts(t *testing.T, c *topictest.Cluster, name string) map[string]int {
+	m := map[string]int{}
+	for _, r := range c.Records(t, name) {
+		m[string(r.Key)]++
+	}
+	return m
+}
+
+// M2 of shared/notes/kfake-crash-durability.md: a broker crash can keep a
+// transaction's records and lose the offsets it committed, so the group
+// reads again what it already turned into events and deadletters. Even with
+// its local state gone too, the processor makes no second copy of either.
+func TestOffsetsLostAfterCommitRepeatNothing(t *testing.T) {
+	c := topictest.New(t)
+	l := c.Layout
+	hostile := l.Record(topic.Raw, "acme", []byte("x"), []byte("not an envelope"))
+	publish(t, c, rawBucket(l, "acme", 0, 3)...)
+	publish(t, c, append(rawBucket(l, "globex", 0, 2), rawBucket(l, "acme", 1, 2)...)...)
+	// The deadletter is the partition's last output: no event's source
+	// offset covers it.
+	publish(t, c, hostile)
+	firstDir := t.TempDir()
+	processAll(t, c, firstDir)
+	events, dead := counts(t, c, topic.Events), counts(t, c, topic.Deadletter)
+	if len(events) != 3+1+2+1+2+1 || len(dead) != 1 {
+		t.Fatalf("first run: %d events, %d deadletters; want 10 and 1", len(events), len(dead))
+	}
+
+	for _, stateDir := range []string{"the same state", "a fresh state"} {
+		// The offsets go back to the start, as if never committed.
+		cl, err := c.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rewind kadm.Offsets
+		for _, p := range topic.Partitions(l.Partitions) {
+			rewind.Add(kadm.Offset{Topic: topic.Raw, Partition: p, At: 0, LeaderEpoch: -1})
+		}
+		if _, err := kadm.NewClient(cl).CommitOffsets(t.Context(), "ogma-process", rewind); err != nil {
+			t.Fatal(err)
+		}
+		cl.Close()
+		dir := t.TempDir()
+		if stateDir == "the same state" {
+			dir = firstDir
+		}
+		processAll(t, c, dir)
+		for name, want := range map[string]map[string]int{topic.Events: events, topic.Deadletter: dead} {
+			for k, n := range counts(t, c, name) {
+				if n != 1 || want[k] != 1 {
+					t.Errorf("after reading again with %s: %s holds %q %d times (first run: %d)", stateDir, name, k, n, want[k])
+				}
+			}
+		}
+	}
+}
+
+// DESIGN "The embedded broker": a consumer of ogma.events checks each
+// tenant's continuity. A restore that meets a seq gap reads again, then
+// refuses with the tenant and offset, instead of building state over the
+// hole (its next event would fork the chain).
+func TestRestoreRefusesAChainWithAGap(t *testing.T) {
+	c := topictest.New(t)
+	l := c.Layout
+	prev := event.Genesis
+	var recs []*kgo.Record
+	for _, seq := range []uint64{1, 2, 4} {
+		rec, err := event.Seal(event.Event{Tenant: "acme", Seq: seq, Prev: prev, Kind: event.Fact, Vendor: "openai",
+			Stream: "audit_logs", Key: json.RawMessage(fmt.Sprintf(`{"id":"a%d"}`, seq)), ObservedAt: "2026-11-01T00:00:00Z"},
+			json.RawMessage(`{}`), strings.Repeat("ab", 32), event.Source{Partition: l.Partition("acme"), Offset: int64(seq)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = rec.Hash
+		recs = append(recs, l.Record(topic.Events, "acme", []byte(fmt.Sprintf("acme/%d", seq)), rec.Marshal()))
+	}
+	publish(t, c, recs...)
+	publish(t, c, rawBucket(l, "acme", 0, 1)...)
+
+	proc, err := process.New(process.Config{StateDir: t.TempDir()},
+		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: l})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	err = proc.Run(ctx)
+	var gap *process.GapError
+	if !errors.As(err, &gap) || gap.Tenant != "acme" || gap.Seq != 4 || gap.Head.Seq != 2 {
+		t.Fatalf("Run = %v, want a gap of acme after seq 2", err)
+	}
+	if got := counts(t, c, topic.Events); len(got) != 3 {
+		t.Errorf("ogma.events holds %d events after the refusal, want the 3 it had", len(got))
+	}
+}
