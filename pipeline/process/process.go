@@ -15,6 +15,7 @@
 package process
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -245,39 +246,53 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	// which a committed connector transaction holds. Only a wait of
 	// BucketWait that brings no record at all gives up on the bucket (its
 	// rows go to the deadletter): the time spent transforming does not count.
+	// Each partition's transform takes the records polled meanwhile where
+	// it stopped, so no record is transformed twice.
+	byT := map[int32]*transform{}
 	var ts []*transform
-	flush := false
-	for {
-		ts = ts[:0]
-		incomplete := false
-		for _, part := range slices.Sorted(maps.Keys(byPart)) {
-			t := newTransform(store, part, p.deps.Layout)
-			inc, err := t.run(byPart[part], parts[part].skipThrough, flush)
+	run := func(recs map[int32][]*kgo.Record, flush bool) (incomplete bool, err error) {
+		for _, part := range slices.Sorted(maps.Keys(recs)) {
+			t := byT[part]
+			if t == nil {
+				t = newTransform(store, part, p.deps.Layout)
+				byT[part] = t
+				ts = append(ts, t)
+			}
+			inc, err := t.run(recs[part], parts[part].skipThrough, flush)
 			if err != nil {
-				return fmt.Errorf("process partition %d: %w", part, err)
+				return false, fmt.Errorf("process partition %d: %w", part, err)
 			}
 			incomplete = incomplete || inc
-			ts = append(ts, t)
 		}
-		if !incomplete {
-			break
-		}
+		return incomplete, nil
+	}
+	incomplete, err := run(byPart, false)
+	for err == nil && incomplete {
 		wctx, cancel := context.WithTimeout(ctx, p.cfg.BucketWait)
 		more := sess.PollFetches(wctx)
 		cancel()
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		n := 0
-		more.EachRecord(func(r *kgo.Record) {
-			byPart[r.Partition] = append(byPart[r.Partition], r)
-			n++
-		})
-		flush = n == 0
+		byPart = map[int32][]*kgo.Record{}
+		more.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
 		if err := restore(); err != nil {
 			return err
 		}
+		if len(byPart) == 0 {
+			// Nothing came: every bucket still open was cut short.
+			for part := range byT {
+				byPart[part] = nil
+			}
+			incomplete, err = run(byPart, true)
+			break
+		}
+		incomplete, err = run(byPart, false)
 	}
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(ts, func(a, b *transform) int { return cmp.Compare(a.p, b.p) })
 
 	p.log.DebugContext(ctx, "batch transformed", "partitions", len(ts))
 	if err := sess.Begin(); err != nil {

@@ -44,10 +44,15 @@ type transform struct {
 	counts map[string]int
 	// lastRaw is the offset of the last raw record processed.
 	lastRaw int64
+	// open holds the buckets being read, by stream: a connector publishes
+	// a bucket's rows in one transaction, but other producers' records
+	// (another stream's, a link) may land between them, and a poll may end
+	// inside one.
+	open map[string][]row
 }
 
 func newTransform(s *Store, p int32, l topic.Layout) *transform {
-	return &transform{p: p, layout: l, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1}
+	return &transform{p: p, layout: l, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1, open: map[string][]row{}}
 }
 
 type row struct {
@@ -56,14 +61,13 @@ type row struct {
 	value []byte // the record as read, for the deadletter
 }
 
-// run processes recs; skipThrough is the last raw offset already turned
-// into events. It returns whether the input ends inside a bucket; with
-// flush, such a bucket's rows are deadlettered instead.
+// run processes recs, which follow those of earlier calls; skipThrough is
+// the last raw offset already turned into events. Each record is
+// transformed once, whatever the calls it comes in: the output equals one
+// call over all of them. It returns whether the input so far ends inside a
+// bucket; with flush, such a bucket's rows are deadlettered instead.
 func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (incomplete bool, err error) {
-	// Buckets being read, by stream: a connector publishes a bucket's rows
-	// in one transaction, but other producers' records (another stream's,
-	// a link) may land between them.
-	open := map[string][]row{}
+	open := t.open
 	for _, r := range recs {
 		if r.Offset <= skipThrough {
 			t.counts[outcomeSkipped]++
@@ -121,6 +125,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 				t.deadletterRaw(b, "bucket cut short: the batch ended before its last row")
 			}
 		}
+		clear(open)
 		return false, nil
 	}
 	return len(open) > 0, nil

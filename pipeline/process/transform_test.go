@@ -178,3 +178,48 @@ func TestInterleavedBucketsComplete(t *testing.T) {
 		})
 	}
 }
+
+// A transform fed its input in two calls, split anywhere, makes the bytes of
+// one fed it whole: the processor hands it each poll's records as they come
+// (a bucket may span polls) and never transforms a record twice.
+func TestTransformIncrementalIsWhole(t *testing.T) {
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	a, b := bucketRows("acme", day, 3), bucketRows("globex", day, 2)
+	cut := bucketRows("acme", day.Add(24*time.Hour), 3)
+	open := bucketRows("acme", day.Add(48*time.Hour), 2)
+	recs := []*kgo.Record{a[0], b[0], a[1], b[1], a[2], {Value: []byte("not an envelope")}, cut[0], cut[1]}
+	recs = append(recs, walk("s1", `{"id":"user-1"}`, `{"id":"user-2"}`)...)
+	recs = append(recs, open[0]) // cut short by the end of the batch
+	for i, r := range recs {
+		r.Offset = int64(i)
+	}
+	transform := func(parts ...[]*kgo.Record) []*kgo.Record {
+		s, err := OpenStore(t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+		for i, p := range parts {
+			if _, err := tr.run(p, -1, i == len(parts)-1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tr.out
+	}
+	whole := transform(recs)
+	if len(whole) == 0 {
+		t.Fatal("the whole input made no output")
+	}
+	for i := range recs {
+		got := transform(recs[:i], recs[i:])
+		if len(got) != len(whole) {
+			t.Fatalf("split at %d: %d records, want %d", i, len(got), len(whole))
+		}
+		for j := range whole {
+			if got[j].Topic != whole[j].Topic || string(got[j].Key) != string(whole[j].Key) || string(got[j].Value) != string(whole[j].Value) {
+				t.Fatalf("split at %d: record %d is %s %q, want %s %q", i, j, got[j].Topic, got[j].Value, whole[j].Topic, whole[j].Value)
+			}
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"time"
 
@@ -46,13 +47,22 @@ type SinkDeps struct {
 // redeliveries, so the result is exactly once. It refuses — skips, loudly
 // — a tenant whose ledger in ClickHouse disagrees with Kafka's (a seq it
 // already holds with another hash): after a lost broker state, history must
-// not be overwritten.
+// not be overwritten. It trusts no broker with continuity either: a batch
+// whose events do not continue a tenant's ledger (a seq gap, a prev that
+// does not link) is read again, and a gap that persists stops that tenant
+// at its last linked event.
 type Sink struct {
 	cfg     SinkConfig
 	store   *Store
 	dial    topic.Dial
 	log     *slog.Logger
 	refused map[string]bool
+	// heads are the tenants' last events in the ledger, as this sink wrote
+	// or read them; gaps counts each tenant's chain breaks in a row, and
+	// broken holds the tenants refused for one.
+	heads   map[string]link
+	gaps    map[string]int
+	broken  map[string]bool
 	metrics *sinkMetrics
 
 	ready chan struct{}
@@ -76,7 +86,7 @@ func NewSink(cfg SinkConfig, store *Store, deps SinkDeps) (*Sink, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Sink{cfg: cfg, store: store, dial: deps.Dial, log: deps.Logger.With("component", "sink_clickhouse"),
-		refused: map[string]bool{}, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{})}, nil
+		refused: map[string]bool{}, heads: map[string]link{}, gaps: map[string]int{}, broken: map[string]bool{}, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{})}, nil
 }
 
 // Ready is closed once the sink has joined its group.
@@ -131,9 +141,16 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 		pending = append(pending, recs...)
 		if len(pending) > 0 && (len(pending) >= s.cfg.BatchRows || time.Since(since) >= s.cfg.FlushEvery) {
-			if err := s.flush(ctx, pending); err != nil {
+			err := s.flush(ctx, pending)
+			if gap := (*gapError)(nil); errors.As(err, &gap) {
+				s.gapped(ctx, cl, gap, pending)
+				pending = pending[:0]
+				continue
+			}
+			if err != nil {
 				return err
 			}
+			clear(s.gaps)
 			if err := cl.CommitRecords(ctx, pending...); err != nil {
 				return fmt.Errorf("clickhouse sink: commit offsets: %w", err)
 			}
@@ -146,9 +163,47 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 }
 
+// gaps a tenant's chain may show in a row, each read again, before the
+// sink refuses the tenant.
+const maxGapReads = 3
+
+// gapped handles a batch that breaks a tenant's chain: it reads the
+// batch's partitions again from their committed offsets (a read-committed
+// fetch can miss records, as kfake's did after a crash), and refuses the
+// tenant once the gap has persisted maxGapReads times.
+func (s *Sink) gapped(ctx context.Context, cl *kgo.Client, gap *gapError, pending []*kgo.Record) {
+	s.metrics.gaps.Inc()
+	s.gaps[gap.tenant]++
+	if s.gaps[gap.tenant] >= maxGapReads {
+		s.broken[gap.tenant] = true
+		s.metrics.refused.Inc()
+		s.log.ErrorContext(ctx, "tenant refused: its chain in ogma.events has a gap that reading again does not close",
+			"tenant", gap.tenant, "reads", s.gaps[gap.tenant], "err", gap)
+	} else {
+		s.log.WarnContext(ctx, "chain gap in ogma.events, reading again", "tenant", gap.tenant, "err", gap)
+	}
+	committed := cl.CommittedOffsets()
+	rewind := map[string]map[int32]kgo.EpochOffset{}
+	for _, r := range pending {
+		if rewind[r.Topic] == nil {
+			rewind[r.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		if _, ok := rewind[r.Topic][r.Partition]; ok {
+			continue
+		}
+		o, ok := committed[r.Topic][r.Partition]
+		if !ok {
+			o = kgo.EpochOffset{Epoch: -1, Offset: 0}
+		}
+		rewind[r.Topic][r.Partition] = o
+	}
+	cl.SetOffsets(rewind)
+}
+
 // flush writes one batch.
 func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	var events []*event.Record
+	at := map[*event.Record]position{}
 	var prov []provRow
 	for _, r := range recs {
 		switch r.Topic {
@@ -159,6 +214,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 				continue
 			}
 			events = append(events, e)
+			at[e] = position{r.Partition, r.Offset}
 		case topic.Provisional:
 			if !strings.Contains(string(r.Key), "/usage.") {
 				continue // open cost buckets have no projection yet
@@ -175,12 +231,17 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	if err != nil {
 		return err
 	}
+	events, heads, err := s.checkChains(ctx, events, at)
+	if err != nil {
+		return err
+	}
 	if err := s.insertEvents(ctx, events); err != nil {
 		return err
 	}
 	if err := s.insertProvisional(ctx, prov); err != nil {
 		return err
 	}
+	maps.Copy(s.heads, heads)
 	s.metrics.rows.WithLabelValues("events").Add(float64(len(events)))
 	s.metrics.rows.WithLabelValues("usage_provisional").Add(float64(len(prov)))
 	return nil
@@ -510,6 +571,7 @@ func (s *Store) batch(ctx context.Context, insert string, fill func(add func(...
 type sinkMetrics struct {
 	rows    *prometheus.CounterVec
 	refused prometheus.Counter
+	gaps    prometheus.Counter
 }
 
 func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
@@ -520,11 +582,15 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 		}, []string{"table"}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ogma_sink_clickhouse_tenants_refused_total",
-			Help: "Tenants refused because ClickHouse holds a different event at a seq Kafka delivered: investigate before anything else.",
+			Help: "Tenants refused because ClickHouse holds a different event at a seq Kafka delivered, or because their chain in ogma.events has a gap that reading again does not close: investigate before anything else.",
+		}),
+		gaps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ogma_sink_clickhouse_chain_gaps_total",
+			Help: "Batches whose events broke a tenant's chain (a seq gap or a prev that does not link) and were read again.",
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.rows, m.refused)
+		reg.MustRegister(m.rows, m.refused, m.gaps)
 	}
 	return m
 }

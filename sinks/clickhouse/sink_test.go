@@ -135,3 +135,61 @@ func refusedCounter(reg *prometheus.Registry) prometheus.Collector {
 	}
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x", Help: "x"}, func() float64 { return v })
 }
+
+// counterValue returns the value of the counter name in reg, 0 if absent.
+func counterValue(reg *prometheus.Registry, name string) float64 {
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// DESIGN "The embedded broker": a consumer of ogma.events checks each
+// tenant's continuity. A gap in acme's chain is read again, then acme is
+// refused loudly with nothing past the gap in the ledger, while globex
+// goes on.
+func TestSinkRefusesAChainWithAGap(t *testing.T) {
+	cfg := chtest.NewDB(t)
+	store, err := clickhouse.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c := topictest.New(t)
+	acme, globex := chain(t, "acme", "a", 5), chain(t, "globex", "g", 2)
+	var krs []*kgo.Record
+	for _, r := range append(append(acme[:2:2], acme[3:]...), globex...) { // acme's seq 3 is missing
+		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
+	}
+	cl, _ := c.Dial(topic.ProducerOpt())
+	if err := cl.ProduceSync(t.Context(), krs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	reg := prometheus.NewRegistry()
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, store,
+		clickhouse.SinkDeps{Dial: c.Dial, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); sink.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	wait.Until(t, "acme refused", func() bool { return counterValue(reg, "ogma_sink_clickhouse_tenants_refused_total") == 1 })
+	wait.Until(t, "globex's events", func() bool { return count(t, cfg, "globex") == 2 })
+	if n := counterValue(reg, "ogma_sink_clickhouse_chain_gaps_total"); n != 3 {
+		t.Errorf("gaps counted = %v, want 3 reads of the gap before the refusal", n)
+	}
+	if n := count(t, cfg, "acme"); n != 2 {
+		t.Errorf("acme has %d ledger rows, want the 2 before its gap", n)
+	}
+}
