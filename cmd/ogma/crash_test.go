@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -96,6 +97,17 @@ func supervise(t *testing.T, name string, kills, selfKills *atomic.Int64, args .
 				b = b[len(b)-8000:]
 			}
 			t.Logf("%s: the end of its logs:\n%s", name, b)
+			all, _ := os.ReadFile(logs.Name())
+			var notable []string
+			for _, l := range strings.Split(string(all), "\n") {
+				if strings.Contains(l, "level=ERROR") || strings.Contains(l, "gap") || strings.Contains(l, "refused") {
+					notable = append(notable, l)
+				}
+			}
+			if len(notable) > 40 {
+				notable = notable[len(notable)-40:]
+			}
+			t.Logf("%s: its errors, gaps and refusals:\n%s", name, strings.Join(notable, "\n"))
 		}
 	})
 	return s
@@ -382,19 +394,6 @@ func crashRun(t *testing.T, in *crashInput, want []ledgerRow, actions int, seed 
 		cancels.Load(), time.Since(start))
 
 	topictest.WaitDrained(t, dial, "ogma-process", 1)
-	got := clickhouseLedger(t, db, len(want))
-	if n := kills.Load() + cancels.Load(); n < 20 || selfKills.Load() == 0 || cancels.Load() == 0 {
-		t.Errorf("%d kills and cancellations (%d between produce and commit, %d cancellations), want at least 20 with each kind",
-			n, selfKills.Load(), cancels.Load())
-	}
-	if len(got) != len(want) {
-		t.Fatalf("the ledger holds %d events of the crash tenants, the undisturbed run %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("event %d differs from the undisturbed run: %s seq %d, want %s seq %d", i, got[i].Tenant, got[i].Seq, want[i].Tenant, want[i].Seq)
-		}
-	}
 	// Kafka holds each event once, read committed from offset 0 by a reader
 	// that took no part: no second copy, no gap, no fork (issue 10; before
 	// the broker's repair a kill -9 of it could leave any of them).
@@ -450,6 +449,29 @@ func crashRun(t *testing.T, in *crashInput, want []ledgerRow, actions int, seed 
 	}
 	if len(deadletters) != in.hostile {
 		t.Errorf("%d raw records deadlettered, want the %d hostile records", len(deadletters), in.hostile)
+		reasons := map[string]int{}
+		for _, r := range rawRecords(t, kafka, topic.Deadletter) {
+			var d process.Deadletter
+			json.Unmarshal(r.Value, &d)
+			reasons[d.Reason]++
+		}
+		for reason, n := range reasons {
+			t.Logf("  %d deadletters: %s", n, reason)
+		}
+		dumpAroundDeadletters(t, kafka)
+	}
+	got := clickhouseLedger(t, db, len(want))
+	if n := kills.Load() + cancels.Load(); n < 20 || selfKills.Load() == 0 || cancels.Load() == 0 {
+		t.Errorf("%d kills and cancellations (%d between produce and commit, %d cancellations), want at least 20 with each kind",
+			n, selfKills.Load(), cancels.Load())
+	}
+	if len(got) != len(want) {
+		t.Fatalf("the ledger holds %d events of the crash tenants, the undisturbed run %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("event %d differs from the undisturbed run: %s seq %d, want %s seq %d", i, got[i].Tenant, got[i].Seq, want[i].Tenant, want[i].Seq)
+		}
 	}
 	verifyLedger(t, db)
 	t.Logf("%d events identical to the undisturbed run after %d kills; ogma.events: %d second copies, %d missing; %v in all",
@@ -465,8 +487,26 @@ func clickhouseLedger(t *testing.T, db string, n int) []ledgerRow {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	var c uint64
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		t.Logf("the ClickHouse ledger held %d events of the crash tenants", c)
+		rows, err := conn.Query(context.WithoutCancel(t.Context()), `SELECT tenant, count(), max(seq) FROM events FINAL
+			WHERE startsWith(tenant, 'crash-') GROUP BY tenant ORDER BY tenant`)
+		if err != nil {
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var tenant string
+			var n, top uint64
+			rows.Scan(&tenant, &n, &top)
+			t.Logf("  %s: %d events, seq up to %d", tenant, n, top)
+		}
+	}()
 	wait.Until(t, fmt.Sprintf("%d events in the ClickHouse ledger", n), func() bool {
-		var c uint64
 		err := conn.QueryRow(t.Context(), "SELECT count() FROM events FINAL WHERE startsWith(tenant, 'crash-')").Scan(&c)
 		return err == nil && int(c) >= n
 	})
@@ -485,4 +525,38 @@ func clickhouseLedger(t *testing.T, db string, n int) []ledgerRow {
 		out = append(out, r)
 	}
 	return out
+}
+
+// dumpAroundDeadletters logs the raw records around the deadletters of
+// cut buckets, to tell a broker's duplicates from a processor's mistake.
+func dumpAroundDeadletters(t *testing.T, kafka string) {
+	lo, hi := map[int32]int64{}, map[int32]int64{}
+	for _, r := range rawRecords(t, kafka, topic.Deadletter) {
+		var d process.Deadletter
+		json.Unmarshal(r.Value, &d)
+		if !strings.HasPrefix(d.Reason, "bucket") {
+			continue
+		}
+		p := d.Source.Partition
+		if _, ok := lo[p]; !ok || d.Source.Offset < lo[p] {
+			lo[p] = d.Source.Offset
+		}
+		hi[p] = max(hi[p], d.Source.Offset)
+		t.Logf("  deadletter %s of raw %d/%d", d.Reason, p, d.Source.Offset)
+	}
+	for _, r := range rawRecords(t, kafka, topic.Raw) {
+		if l, ok := lo[r.Partition]; !ok || r.Offset < l-150 || r.Offset > hi[r.Partition]+5 {
+			continue
+		}
+		var e struct {
+			Tenant, Stream string
+			Bucket         *struct{ Start, Rows, Row int64 }
+		}
+		json.Unmarshal(r.Value, &e)
+		b := ""
+		if e.Bucket != nil {
+			b = fmt.Sprintf("%d row %d/%d", e.Bucket.Start, e.Bucket.Row, e.Bucket.Rows)
+		}
+		t.Logf("  raw %d/%d %s %s %s producer %d epoch %d", r.Partition, r.Offset, e.Tenant, e.Stream, b, r.ProducerID, r.ProducerEpoch)
+	}
 }

@@ -144,3 +144,35 @@ func FuzzCanonicalFast(f *testing.F) {
 		}
 	})
 }
+
+// A vendor's row decoded with UseNumber canonicalizes directly to the bytes
+// the JCS path gives it, or is refused and takes that path.
+func FuzzCanonicalFlatRow(f *testing.F) {
+	f.Add(`{"model":"gpt-6-sol","input_tokens":1000,"batch":false,"user_id":null,"num_model_requests":-3}`)
+	f.Add(`{"a":0,"b":-0,"c":1.5,"d":1e3,"e":123456789012345,"f":1234567890123456,"g":true}`)
+	f.Fuzz(func(t *testing.T, row string) {
+		d := json.NewDecoder(strings.NewReader(row))
+		d.UseNumber()
+		var m map[string]any
+		if d.Decode(&m) != nil || m == nil {
+			return
+		}
+		got, ok := event.CanonicalFlat(m)
+		if !ok {
+			return
+		}
+		// What the JCS path makes of the same map (a duplicate name is
+		// already gone: the decoder keeps the last).
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := event.Canonicalize(b)
+		if err != nil {
+			t.Fatalf("CanonicalFlat took %q, which JCS refuses: %v", row, err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("CanonicalFlat(%q) = %s, JCS = %s", row, got, want)
+		}
+	})
+}

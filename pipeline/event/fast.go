@@ -1,8 +1,10 @@
 package event
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -48,10 +50,12 @@ func appendString(b []byte, s string) ([]byte, bool) {
 	return append(b, '"'), true
 }
 
-// CanonicalFlat returns the JCS form of an object whose values are strings
-// or arrays of strings — the shape of every event key — without a JSON
-// parser. ok is false when it cannot: a name that is not ASCII (JCS sorts
-// by UTF-16 code units), invalid UTF-8, or another value type.
+// CanonicalFlat returns the JCS form of an object whose values are strings,
+// arrays of strings, nulls, booleans or integers given as [json.Number] of
+// at most 15 digits — the shape of every event key and of a vendor's usage
+// row — without a JSON parser. ok is false when it cannot: a name that is
+// not ASCII (JCS sorts by UTF-16 code units), invalid UTF-8, a number with
+// a fraction or exponent, or another value type.
 func CanonicalFlat(m map[string]any) (b []byte, ok bool) {
 	names := make([]string, 0, len(m))
 	for k := range m {
@@ -88,11 +92,35 @@ func CanonicalFlat(m map[string]any) (b []byte, ok bool) {
 				}
 			}
 			b = append(b, ']')
+		case nil:
+			b = append(b, "null"...)
+		case bool:
+			b = strconv.AppendBool(b, v)
+		case json.Number:
+			if !plainInteger(string(v)) {
+				return nil, false
+			}
+			b = append(b, v...)
 		default:
 			return nil, false
 		}
 	}
 	return append(b, '}'), true
+}
+
+// plainInteger reports whether s is an integer JCS writes as it is: an
+// optional minus, then 1 to 15 digits without a leading zero, and not -0.
+func plainInteger(s string) bool {
+	digits := strings.TrimPrefix(s, "-")
+	if len(digits) == 0 || len(digits) > 15 || digits[0] == '0' && (len(digits) > 1 || len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendCanonical appends e's JCS form, its members in sorted order, with

@@ -78,6 +78,9 @@ type Deps struct {
 	// BeforeCommit, if set, is called after a batch's records are produced
 	// and before its transaction ends; for crash tests.
 	BeforeCommit func()
+	// OnBucketWait, if set, is called before each poll for the rest of a
+	// bucket that a batch ends inside; for tests.
+	OnBucketWait func()
 }
 
 // Processor is the exactly-once processor of one instance.
@@ -250,6 +253,8 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	// it stopped, so no record is transformed twice.
 	byT := map[int32]*transform{}
 	var ts []*transform
+	// run hands each partition its new records and reports whether any
+	// partition, polled now or before, still ends inside a bucket.
 	run := func(recs map[int32][]*kgo.Record, flush bool) (incomplete bool, err error) {
 		for _, part := range slices.Sorted(maps.Keys(recs)) {
 			t := byT[part]
@@ -258,16 +263,20 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 				byT[part] = t
 				ts = append(ts, t)
 			}
-			inc, err := t.run(recs[part], parts[part].skipThrough, flush)
-			if err != nil {
+			if _, err := t.run(recs[part], parts[part].skipThrough, flush); err != nil {
 				return false, fmt.Errorf("process partition %d: %w", part, err)
 			}
-			incomplete = incomplete || inc
+		}
+		for _, t := range ts {
+			incomplete = incomplete || len(t.open) > 0
 		}
 		return incomplete, nil
 	}
 	incomplete, err := run(byPart, false)
 	for err == nil && incomplete {
+		if p.deps.OnBucketWait != nil {
+			p.deps.OnBucketWait()
+		}
 		wctx, cancel := context.WithTimeout(ctx, p.cfg.BucketWait)
 		more := sess.PollFetches(wctx)
 		cancel()

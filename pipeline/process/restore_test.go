@@ -161,3 +161,46 @@ func TestRestoreRefusesAChainWithAGap(t *testing.T) {
 		t.Errorf("ogma.events holds %d events after the refusal, want the 3 it had", len(got))
 	}
 }
+
+// A batch that ends inside a bucket waits for the bucket's other rows; a
+// poll meanwhile that brings only another partition's records does not end
+// the wait, and the bucket completes whole, with no deadletter.
+func TestBucketWaitOutlastsOtherPartitionsRecords(t *testing.T) {
+	c := topictest.New(t)
+	l := c.Layout
+	other := "globex"
+	for l.Partition(other) == l.Partition("acme") {
+		other += "x"
+	}
+	acme := rawBucket(l, "acme", 0, 3)
+	publish(t, c, acme[:2]...)
+	waits := 0
+	proc, err := process.New(process.Config{StateDir: t.TempDir(), BucketWait: 10 * time.Second},
+		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: l,
+			OnBucketWait: func() {
+				// First another partition's bucket arrives, then acme's last row.
+				switch waits++; waits {
+				case 1:
+					publish(t, c, rawBucket(l, other, 0, 1)...)
+				case 2:
+					publish(t, c, acme[2])
+				}
+			}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	topictest.WaitDrained(t, c.Dial, "ogma-process", 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("processor: %v", err)
+	}
+	if dead := counts(t, c, topic.Deadletter); len(dead) != 0 {
+		t.Errorf("deadletters %v, want none", dead)
+	}
+	if events := counts(t, c, topic.Events); len(events) != 3+1+1+1 {
+		t.Errorf("%d events, want acme's 3 rows and manifest, %s's row and manifest", len(events), other)
+	}
+}
