@@ -22,7 +22,7 @@ PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
 	--grpc-gateway_out=proto --grpc-gateway_opt=paths=source_relative \
 	--openapiv2_out=proto
 
-.PHONY: help deps clickhouse build run test test-long bench fuzz proto check-generated lint update-golden
+.PHONY: help deps clickhouse build run test test-long bench bench-all fuzz proto check-generated lint update-golden
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -57,8 +57,16 @@ test-long: clickhouse ## the tests, with their long runs (OGMA_LONG=1)
 	@OGMA_LONG=1 $(GO) test -race -count=1 -timeout 60m ./...
 	@OGMA_LONG=1 $(GO) test -count=1 -timeout 60m -run '^TestCrashHarness$$' -v ./cmd/ogma
 
-bench: clickhouse ## the benchmarks, with their figures
-	@echo ">> go test -bench"
+bench: clickhouse ## the benchmarks: one table of each figure beside its limit, measured in the same run
+	@echo ">> go test -bench (several minutes; the raw output goes to stderr, the table to stdout)"
+	@set -o pipefail; { \
+		$(GO) test -run '^$$' -bench '^(BenchmarkProcessor|BenchmarkRestore)$$' -benchtime 5x ./pipeline/process && \
+		$(GO) test -run '^$$' -bench '^BenchmarkEndToEnd$$' -benchtime 3x ./sinks/clickhouse && \
+		$(GO) test -run '^$$' -bench '^BenchmarkBackfillToQueryable$$' -benchtime 1x -timeout 20m ./cmd/ogma && \
+		$(GO) test -run '^$$' -bench '^BenchmarkProcess5MKeys$$' -benchtime 1x -timeout 30m ./pipeline/process; \
+	} | $(GO) run ./internal/benchtable
+
+bench-all: clickhouse ## every benchmark, as go test prints them
 	@$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # FuzzTransform stalls its fuzzing workers after a few dozen inputs (open:

@@ -73,7 +73,7 @@ var (
 
 // startDev runs `ogma dev` with args on free ports and waits until it has
 // printed its banner, or until it exits.
-func startDev(t *testing.T, dataDir, db string, args ...string) (*devRun, error) {
+func startDev(t testing.TB, dataDir, db string, args ...string) (*devRun, error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	d := &devRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
@@ -113,7 +113,7 @@ func startDev(t *testing.T, dataDir, db string, args ...string) (*devRun, error)
 }
 
 // stop stops the process and checks it exited cleanly.
-func (d *devRun) stop(t *testing.T) {
+func (d *devRun) stop(t testing.TB) {
 	t.Helper()
 	d.cancel()
 	if err := <-d.done; err != nil && !strings.Contains(err.Error(), "context canceled") {
@@ -121,7 +121,7 @@ func (d *devRun) stop(t *testing.T) {
 	}
 }
 
-func (d *devRun) get(t *testing.T, path, token string) (int, string) {
+func (d *devRun) get(t testing.TB, path, token string) (int, string) {
 	t.Helper()
 	status, b := d.do(t, http.MethodGet, path, token, "")
 	return status, string(b)
@@ -129,7 +129,7 @@ func (d *devRun) get(t *testing.T, path, token string) (int, string) {
 
 // do sends a request to the API with token (when not empty) and body and
 // returns the status and body of the answer.
-func (d *devRun) do(t *testing.T, method, path, token, body string) (int, []byte) {
+func (d *devRun) do(t testing.TB, method, path, token, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), method, "http://"+d.http+path, strings.NewReader(body))
 	if token != "" {
@@ -146,7 +146,7 @@ func (d *devRun) do(t *testing.T, method, path, token, body string) (int, []byte
 
 // metric returns the sum of a counter's samples whose labels contain every
 // given pair, from /metrics.
-func (d *devRun) metric(t *testing.T, name string, labels ...string) float64 {
+func (d *devRun) metric(t testing.TB, name string, labels ...string) float64 {
 	t.Helper()
 	_, body := d.get(t, "/metrics", "")
 	var sum float64
@@ -526,7 +526,7 @@ func verifyLedger(t *testing.T, db string) int {
 	return n
 }
 
-func ledgerCount(t *testing.T, db string) int {
+func ledgerCount(t testing.TB, db string) int {
 	t.Helper()
 	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
 	if err != nil {

@@ -153,3 +153,64 @@ func peakRSS(b *testing.B, pid int) float64 {
 	kb, _ := strconv.ParseFloat(string(m[1]), 64)
 	return kb * 1024
 }
+
+// BenchmarkRestore measures restore on its own: a partition's state rebuilt
+// from an ogma.events tail of 20,200 events (20k usage facts and their
+// manifests) into an empty store, as a processor does on assignment after
+// its state was lost.
+func BenchmarkRestore(b *testing.B) {
+	c := topictest.New(b)
+	const tenant = "acme"
+	part := c.Layout.Partition(tenant)
+	// The tail: the events a processor makes of 20k new usage rows.
+	s, err := OpenStore(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := newTransform(s, part, c.Layout)
+	var raw []*kgo.Record
+	for i := range 20000 {
+		day := int64(1780000000/86400+i/100) * 86400
+		r := &envelope.Raw{V: 1, Tenant: tenant, Vendor: "openai", Stream: "usage.completions",
+			FetchedAt: time.Unix(day+3*86400, 0).UTC(), Salt: envelope.NewSalt(), GroupSet: []string{"model", "user_id"},
+			Bucket: &envelope.Bucket{Start: day, End: day + 86400, Width: "1d", Rows: 100, Row: i % 100},
+			Data:   json.RawMessage(fmt.Sprintf(`{"model":"gpt-6-sol","user_id":"user-%d","input_tokens":%d}`, i%100, i))}
+		raw = append(raw, &kgo.Record{Partition: part, Offset: int64(i), Value: r.Marshal()})
+	}
+	if _, err := tr.run(raw, -1, true); err != nil {
+		b.Fatal(err)
+	}
+	s.Close()
+	var events []*kgo.Record
+	for _, r := range tr.out {
+		if r.Topic == topic.Events {
+			events = append(events, r)
+		}
+	}
+	cl, err := c.Dial(topic.ProducerOpt())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cl.ProduceSync(b.Context(), events...).FirstErr(); err != nil {
+		b.Fatal(err)
+	}
+	cl.Close()
+	p, err := New(Config{StateDir: b.TempDir()}, Deps{Dial: c.Dial, Layout: c.Layout})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		store, err := OpenStore(b.TempDir(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := p.restoreOnce(b.Context(), store, part, 0); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		store.Close()
+	}
+	b.ReportMetric(float64(len(events)*b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -73,6 +73,11 @@ func (c *Cluster) Records(t testing.TB, name string) []*kgo.Record {
 // ogma.raw partition, but for slack offsets (a transaction's commit marker
 // takes one after its last record). Otherwise it says what is behind.
 func Drained(ctx context.Context, dial topic.Dial, group string, slack int64) (bool, string) {
+	return DrainedTopic(ctx, dial, group, topic.Raw, slack)
+}
+
+// DrainedTopic is [Drained] for the partitions of the topic name.
+func DrainedTopic(ctx context.Context, dial topic.Dial, group, name string, slack int64) (bool, string) {
 	cl, err := dial()
 	if err != nil {
 		return false, err.Error()
@@ -89,7 +94,7 @@ func Drained(ctx context.Context, dial topic.Dial, group string, slack int64) (b
 	if !ok || l.Error() != nil {
 		return false, fmt.Sprintf("group: %v", l.Error())
 	}
-	raw := l.Lag[topic.Raw]
+	raw := l.Lag[name]
 	if len(raw) == 0 {
 		return false, "no offsets committed"
 	}
@@ -110,7 +115,7 @@ func Drained(ctx context.Context, dial topic.Dial, group string, slack int64) (b
 	if len(behind) == 0 {
 		return true, ""
 	}
-	if lso, err := adm.ListCommittedOffsets(ctx, topic.Raw); err == nil {
+	if lso, err := adm.ListCommittedOffsets(ctx, name); err == nil {
 		lso.Each(func(o kadm.ListedOffset) {
 			behind = append(behind, fmt.Sprintf("partition %d: last stable offset %d", o.Partition, o.Offset))
 		})
