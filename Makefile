@@ -22,7 +22,7 @@ PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
 	--grpc-gateway_out=proto --grpc-gateway_opt=paths=source_relative \
 	--openapiv2_out=proto
 
-.PHONY: help deps clickhouse build run test test-long bench bench-all fuzz proto check-generated lint update-golden
+.PHONY: help deps clickhouse build run test test-long crash-soak bench bench-all fuzz proto check-generated lint update-golden
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ test-long: clickhouse ## the tests, with their long runs (OGMA_LONG=1)
 	@echo ">> go test -race (long)"
 	@OGMA_LONG=1 $(GO) test -race -count=1 -timeout 60m ./...
 	@OGMA_LONG=1 $(GO) test -count=1 -timeout 60m -run '^TestCrashHarness$$' -v ./cmd/ogma
+
+crash-soak: clickhouse ## the crash harness ten times in a row (about 15 minutes)
+	@OGMA_CRASH_RUNS=10 $(GO) test -count=1 -timeout 40m -run '^TestCrashHarness$$' -v ./cmd/ogma | grep -E '^(=== RUN|\s*--- |ok|FAIL|PASS)|crash_test.go'
 
 bench: clickhouse ## the benchmarks: one table of each figure beside its limit, measured in the same run
 	@echo ">> go test -bench (several minutes; the raw output goes to stderr, the table to stdout)"
