@@ -168,14 +168,9 @@ func BenchmarkRestore(b *testing.B) {
 		b.Fatal(err)
 	}
 	tr := newTransform(s, part, c.Layout)
-	var raw []*kgo.Record
-	for i := range 20000 {
-		day := int64(1780000000/86400+i/100) * 86400
-		r := &envelope.Raw{V: 1, Tenant: tenant, Vendor: "openai", Stream: "usage.completions",
-			FetchedAt: time.Unix(day+3*86400, 0).UTC(), Salt: envelope.NewSalt(), GroupSet: []string{"model", "user_id"},
-			Bucket: &envelope.Bucket{Start: day, End: day + 86400, Width: "1d", Rows: 100, Row: i % 100},
-			Data:   json.RawMessage(fmt.Sprintf(`{"model":"gpt-6-sol","user_id":"user-%d","input_tokens":%d}`, i%100, i))}
-		raw = append(raw, &kgo.Record{Partition: part, Offset: int64(i), Value: r.Marshal()})
+	raw := topictest.UsageRows(c.Layout, tenant, 20000)
+	for i, r := range raw {
+		r.Offset = int64(i)
 	}
 	if _, err := tr.run(raw, -1, true); err != nil {
 		b.Fatal(err)
@@ -187,14 +182,7 @@ func BenchmarkRestore(b *testing.B) {
 			events = append(events, r)
 		}
 	}
-	cl, err := c.Dial(topic.ProducerOpt())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cl.ProduceSync(b.Context(), events...).FirstErr(); err != nil {
-		b.Fatal(err)
-	}
-	cl.Close()
+	c.Produce(b, events...)
 	p, err := New(Config{StateDir: b.TempDir()}, Deps{Dial: c.Dial, Layout: c.Layout})
 	if err != nil {
 		b.Fatal(err)

@@ -34,24 +34,12 @@ func rawBucket(l topic.Layout, tenant string, day int, n int) []*kgo.Record {
 	return recs
 }
 
-func publish(t *testing.T, c *topictest.Cluster, recs ...*kgo.Record) {
+// processAll runs a processor with cfg until it has committed every raw
+// record, then stops it; onBucketWait is its Deps.OnBucketWait.
+func processAll(t *testing.T, c *topictest.Cluster, cfg process.Config, onBucketWait func()) {
 	t.Helper()
-	cl, err := c.Dial(topic.ProducerOpt())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// processAll runs a processor on stateDir until it has committed every raw
-// record, then stops it.
-func processAll(t *testing.T, c *topictest.Cluster, stateDir string) {
-	t.Helper()
-	proc, err := process.New(process.Config{StateDir: stateDir, BucketWait: time.Second, SessionTimeout: 6 * time.Second},
-		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout})
+	proc, err := process.New(cfg, process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout,
+		OnBucketWait: onBucketWait})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +70,13 @@ func TestOffsetsLostAfterCommitRepeatNothing(t *testing.T) {
 	c := topictest.New(t)
 	l := c.Layout
 	hostile := l.Record(topic.Raw, "acme", []byte("x"), []byte("not an envelope"))
-	publish(t, c, rawBucket(l, "acme", 0, 3)...)
-	publish(t, c, append(rawBucket(l, "globex", 0, 2), rawBucket(l, "acme", 1, 2)...)...)
+	c.Produce(t, rawBucket(l, "acme", 0, 3)...)
+	c.Produce(t, append(rawBucket(l, "globex", 0, 2), rawBucket(l, "acme", 1, 2)...)...)
 	// The deadletter is the partition's last output: no event's source
 	// offset covers it.
-	publish(t, c, hostile)
+	c.Produce(t, hostile)
 	firstDir := t.TempDir()
-	processAll(t, c, firstDir)
+	processAll(t, c, process.Config{StateDir: firstDir}, nil)
 	events, dead := counts(t, c, topic.Events), counts(t, c, topic.Deadletter)
 	if len(events) != 3+1+2+1+2+1 || len(dead) != 1 {
 		t.Fatalf("first run: %d events, %d deadletters; want 10 and 1", len(events), len(dead))
@@ -112,7 +100,7 @@ func TestOffsetsLostAfterCommitRepeatNothing(t *testing.T) {
 		if stateDir == "the same state" {
 			dir = firstDir
 		}
-		processAll(t, c, dir)
+		processAll(t, c, process.Config{StateDir: dir}, nil)
 		for name, want := range map[string]map[string]int{topic.Events: events, topic.Deadletter: dead} {
 			for k, n := range counts(t, c, name) {
 				if n != 1 || want[k] != 1 {
@@ -142,8 +130,8 @@ func TestRestoreRefusesAChainWithAGap(t *testing.T) {
 		prev = rec.Hash
 		recs = append(recs, l.Record(topic.Events, "acme", []byte(fmt.Sprintf("acme/%d", seq)), rec.Marshal()))
 	}
-	publish(t, c, recs...)
-	publish(t, c, rawBucket(l, "acme", 0, 1)...)
+	c.Produce(t, recs...)
+	c.Produce(t, rawBucket(l, "acme", 0, 1)...)
 
 	proc, err := process.New(process.Config{StateDir: t.TempDir()},
 		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: l})
@@ -173,30 +161,17 @@ func TestBucketWaitOutlastsOtherPartitionsRecords(t *testing.T) {
 		other += "x"
 	}
 	acme := rawBucket(l, "acme", 0, 3)
-	publish(t, c, acme[:2]...)
+	c.Produce(t, acme[:2]...)
 	waits := 0
-	proc, err := process.New(process.Config{StateDir: t.TempDir(), BucketWait: 10 * time.Second},
-		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: l,
-			OnBucketWait: func() {
-				// First another partition's bucket arrives, then acme's last row.
-				switch waits++; waits {
-				case 1:
-					publish(t, c, rawBucket(l, other, 0, 1)...)
-				case 2:
-					publish(t, c, acme[2])
-				}
-			}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	topictest.WaitDrained(t, c.Dial, "ogma-process", 1)
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Fatalf("processor: %v", err)
-	}
+	processAll(t, c, process.Config{StateDir: t.TempDir(), BucketWait: 10 * time.Second}, func() {
+		// First another partition's bucket arrives, then acme's last row.
+		switch waits++; waits {
+		case 1:
+			c.Produce(t, rawBucket(l, other, 0, 1)...)
+		case 2:
+			c.Produce(t, acme[2])
+		}
+	})
 	if dead := counts(t, c, topic.Deadletter); len(dead) != 0 {
 		t.Errorf("deadletters %v, want none", dead)
 	}

@@ -3,20 +3,16 @@ package clickhouse_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"testing"
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
-	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
 )
 
 // benchRows is the raw usage rows of one iteration: 200 settled buckets of
@@ -24,39 +20,7 @@ import (
 const benchRows = 20000
 
 func seedRaw(b *testing.B, c *topictest.Cluster) {
-	cl, err := c.Dial(topic.ProducerOpt())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer cl.Close()
-	group := []string{"api_key_id", "batch", "model", "project_id", "service_tier", "user_id"}
-	var recs []*kgo.Record
-	for i := range benchRows {
-		day := int64(1780000000/86400+i/100) * 86400
-		r := &envelope.Raw{V: 1, Tenant: "acme", Vendor: "openai", Stream: "usage.completions",
-			FetchedAt: time.Unix(day+3*86400, 0).UTC(), Salt: envelope.NewSalt(), GroupSet: group,
-			Bucket: &envelope.Bucket{Start: day, End: day + 86400, Width: "1d", Rows: 100, Row: i % 100},
-			Data: json.RawMessage(fmt.Sprintf(`{"object":"organization.usage.completions.result","input_tokens":%d,"output_tokens":%d,`+
-				`"input_cached_tokens":0,"num_model_requests":3,"project_id":"proj_abc","user_id":"user-%d","api_key_id":"key_%d",`+
-				`"model":"gpt-6-sol","batch":false,"service_tier":"default"}`, 1000+i, 500+i, i%100, i%100))}
-		recs = append(recs, c.Layout.Record(topic.Raw, "acme", []byte(r.Key()), r.Marshal()))
-	}
-	if err := cl.ProduceSync(b.Context(), recs...).FirstErr(); err != nil {
-		b.Fatal(err)
-	}
-}
-
-func newStore(b *testing.B) (*clickhouse.Store, clickhouse.Config) {
-	cfg := chtest.NewDB(b)
-	store, err := clickhouse.Open(b.Context(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(b.Context()); err != nil {
-		b.Fatal(err)
-	}
-	return store, cfg
+	c.Produce(b, topictest.UsageRows(c.Layout, "acme", benchRows)...)
 }
 
 // runPipeline runs a processor and the sink until ctx ends.

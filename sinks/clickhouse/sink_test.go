@@ -57,15 +57,7 @@ func count(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
 // whose ClickHouse ledger is ahead of Kafka's (a lost broker state must not
 // overwrite history), while other tenants go on.
 func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
-	cfg := chtest.NewDB(t)
-	store, err := clickhouse.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	store, cfg := newStore(t)
 	c := topictest.New(t)
 	produce := func(recs ...*event.Record) {
 		cl, _ := c.Dial(topic.ProducerOpt())
@@ -152,26 +144,14 @@ func counterValue(reg *prometheus.Registry, name string) float64 {
 // refused loudly with nothing past the gap in the ledger, while globex
 // goes on.
 func TestSinkRefusesAChainWithAGap(t *testing.T) {
-	cfg := chtest.NewDB(t)
-	store, err := clickhouse.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	if _, err := store.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	store, cfg := newStore(t)
 	c := topictest.New(t)
 	acme, globex := chain(t, "acme", "a", 5), chain(t, "globex", "g", 2)
 	var krs []*kgo.Record
 	for _, r := range append(append(acme[:2:2], acme[3:]...), globex...) { // acme's seq 3 is missing
 		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
 	}
-	cl, _ := c.Dial(topic.ProducerOpt())
-	if err := cl.ProduceSync(t.Context(), krs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
+	c.Produce(t, krs...)
 
 	reg := prometheus.NewRegistry()
 	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, store,
@@ -192,4 +172,19 @@ func TestSinkRefusesAChainWithAGap(t *testing.T) {
 	if n := count(t, cfg, "acme"); n != 2 {
 		t.Errorf("acme has %d ledger rows, want the 2 before its gap", n)
 	}
+}
+
+// newStore returns a store on a fresh, migrated database.
+func newStore(t testing.TB) (*clickhouse.Store, clickhouse.Config) {
+	t.Helper()
+	cfg := chtest.NewDB(t)
+	store, err := clickhouse.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return store, cfg
 }

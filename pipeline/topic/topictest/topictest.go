@@ -4,6 +4,7 @@ package topictest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/broker"
+	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -148,5 +150,37 @@ func WaitDrained(t testing.TB, dial topic.Dial, group string, slack int64) {
 			t.Fatalf("timed out waiting for group %s to read every raw record (goroutines in %s): %s", group, path, why)
 		}
 		time.Sleep(50 * time.Millisecond) // polling a condition under a deadline
+	}
+}
+
+// UsageRows returns n raw usage rows of tenant, placed for l: settled
+// daily buckets of 100 rows, every row a new fact — the input of the
+// benchmarks.
+func UsageRows(l topic.Layout, tenant string, n int) []*kgo.Record {
+	group := []string{"api_key_id", "batch", "model", "project_id", "service_tier", "user_id"}
+	recs := make([]*kgo.Record, 0, n)
+	for i := range n {
+		day := int64(1780000000/86400+i/100) * 86400
+		r := &envelope.Raw{V: 1, Tenant: tenant, Vendor: "openai", Stream: "usage.completions",
+			FetchedAt: time.Unix(day+3*86400, 0).UTC(), Salt: envelope.NewSalt(), GroupSet: group,
+			Bucket: &envelope.Bucket{Start: day, End: day + 86400, Width: "1d", Rows: 100, Row: i % 100},
+			Data: json.RawMessage(fmt.Sprintf(`{"object":"organization.usage.completions.result","input_tokens":%d,"output_tokens":%d,`+
+				`"input_cached_tokens":0,"num_model_requests":3,"project_id":"proj_abc","user_id":"user-%d","api_key_id":"key_%d",`+
+				`"model":"gpt-6-sol","batch":false,"service_tier":"default"}`, 1000+i, 500+i, i%100, i%100))}
+		recs = append(recs, l.Record(topic.Raw, tenant, []byte(r.Key()), r.Marshal()))
+	}
+	return recs
+}
+
+// Produce writes recs, already placed, and waits until they are stored.
+func (c *Cluster) Produce(t testing.TB, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := c.Dial(topic.ProducerOpt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 }
