@@ -402,6 +402,68 @@ func TestTransactionCutBetweenItsMarkersIsWhole(t *testing.T) {
 	checkRead(t, "after another restart", b3.addr, each("a-0", "b-0"))
 }
 
+// M2: a kill between a transaction's markers and its staged offsets keeps
+// the output committed, once, and loses the offsets (kfake holds them in
+// memory until then; nothing on disk can bring them back). The consumer
+// reads its input again, so it must recognise what it already made: the
+// processor does (TestOffsetsLostAfterCommitRepeatNothing, pipeline/process).
+func TestOffsetsLostWithTheirCommitLeaveTheOutputOnce(t *testing.T) {
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("strace is not installed (make deps installs it): it places the kill exactly")
+	}
+	dir := t.TempDir()
+	b1 := startBroker(t, dir, "")
+	createTopic(t, b1.addr)
+	in := producer(t, b1.addr, "source")
+	produce(t, in, "r-0", "r-1")
+	commit(t, in)
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(b1.addr), kgo.TransactionalID("proc"),
+		kgo.ConsumerGroup("g"), kgo.ConsumeTopics(testTopic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequestRetries(0), kgo.RetryTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var got int
+	for got < 4 {
+		fs := sess.PollFetches(t.Context())
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		got += fs.NumRecords()
+	}
+	if err := sess.Begin(); err != nil {
+		t.Fatal(err)
+	}
+	var out []*kgo.Record
+	for p := range int32(2) {
+		out = append(out, &kgo.Record{Topic: testTopic, Partition: p, Value: []byte("made-of-r")})
+	}
+	if err := sess.Client().ProduceSync(t.Context(), out...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The first write to groups.log from here on is the staged offsets'.
+	stopTrace := killAtWrite(t, b1, 1, filepath.Join(dir, "groups.log"))
+	sess.End(t.Context(), kgo.TryCommit) // fails: the broker dies in it
+	stopTrace()
+	b1.kill()
+
+	b2 := startBroker(t, dir, "")
+	checkRead(t, "after the crash", b2.addr, each("r-0", "r-1", "made-of-r"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b2.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(t.Context(), "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offs.Lookup(testTopic, 0); ok && o.At > 0 {
+		t.Logf("the group's offset survived (%d): kfake now persists staged offsets with the commit", o.At)
+	}
+}
+
 // killAtWrite attaches strace to the broker so that it is killed as it
 // enters its nth write to any of paths; the returned func stops strace.
 func killAtWrite(t *testing.T, c *child, nth int, paths ...string) func() {
