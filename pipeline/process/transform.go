@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -59,6 +61,9 @@ type row struct {
 	raw   *envelope.Raw
 	src   event.Source
 	value []byte // the record as read, for the deadletter
+	// fact is the row's normalized form, or why it has none (nerr).
+	fact normalize.Fact
+	nerr error
 }
 
 // run processes recs, which follow those of earlier calls; skipThrough is
@@ -68,14 +73,15 @@ type row struct {
 // bucket; with flush, such a bucket's rows are deadlettered instead.
 func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (incomplete bool, err error) {
 	open := t.open
-	for _, r := range recs {
+	pre := decodeAll(recs, skipThrough)
+	for i, r := range recs {
 		if r.Offset <= skipThrough {
 			t.counts[outcomeSkipped]++
 			continue
 		}
 		t.lastRaw = r.Offset
 		src := event.Source{Partition: r.Partition, Offset: r.Offset}
-		raw, derr := envelope.Decode(r.Value)
+		raw, derr := pre[i].raw, pre[i].err
 		if derr != nil {
 			t.deadletter(r, derr.Error())
 			continue
@@ -91,7 +97,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 				}
 				bucket = nil
 			}
-			bucket = append(bucket, row{raw, src, r.Value})
+			bucket = append(bucket, row{raw: raw, src: src, value: r.Value, fact: pre[i].fact, nerr: pre[i].nerr})
 			if raw.Bucket.Rows == 0 || raw.Bucket.Row == raw.Bucket.Rows-1 {
 				delete(open, stream)
 				if err := t.bucket(bucket); err != nil {
@@ -101,11 +107,11 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 			}
 			open[stream] = bucket
 		case raw.Snapshot != nil:
-			if err := t.snapshot(raw, src, r); err != nil {
+			if err := t.snapshot(raw, src, r, pre[i]); err != nil {
 				return false, err
 			}
 		case normalize.IsLog(raw.Vendor, raw.Stream), normalize.IsLink(raw.Vendor, raw.Stream):
-			f, err := normalize.Normalize(raw)
+			f, err := pre[i].fact, pre[i].nerr
 			if err != nil {
 				t.deadletter(r, err.Error())
 				continue
@@ -162,7 +168,7 @@ func (t *transform) bucket(rows []row) error {
 		if r.raw.Data == nil {
 			continue // the record of an empty bucket
 		}
-		f, err := normalize.Normalize(r.raw)
+		f, err := r.fact, r.nerr
 		if err != nil {
 			t.deadletterRaw(r, err.Error())
 			continue
@@ -274,7 +280,7 @@ type snapState struct {
 }
 
 // snapshot handles one marker or object of a directory walk.
-func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record) error {
+func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record, pre decoded) error {
 	sk := snapKey(t.p, raw.Tenant, raw.Vendor, raw.Stream)
 	var cur snapState
 	if _, err := t.ov.getJSON(sk, &cur); err != nil {
@@ -288,7 +294,7 @@ func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record)
 		t.ov.setJSON(sk, snapState{ID: raw.Snapshot.ID})
 		t.counts[outcomeDeduped]++
 	case envelope.Item:
-		f, err := normalize.Normalize(raw)
+		f, err := pre.fact, pre.nerr
 		if err != nil {
 			t.deadletter(r, err.Error())
 			return nil
@@ -399,4 +405,61 @@ func (t *transform) deadletter(r *kgo.Record, reason string) {
 
 func (t *transform) deadletterRaw(r row, reason string) {
 	t.deadletter(&kgo.Record{Partition: r.src.Partition, Offset: r.src.Offset, Value: r.value}, reason)
+}
+
+// decoded is what the pure first steps make of a raw record: its envelope
+// (or why it has none) and, for a record that carries an object, its fact
+// (or why it has none).
+type decoded struct {
+	raw  *envelope.Raw
+	err  error
+	fact normalize.Fact
+	nerr error
+}
+
+// decodeAll decodes and normalizes the records past skipThrough on every
+// core, ahead of the chain step, which must run in offset order. Both steps
+// are pure, so the output is the same bytes however the work is spread.
+func decodeAll(recs []*kgo.Record, skipThrough int64) []decoded {
+	out := make([]decoded, len(recs))
+	each := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if recs[i].Offset > skipThrough {
+				out[i] = decode(recs[i].Value)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(recs)/256)
+	if workers < 2 {
+		each(0, len(recs))
+		return out
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() { each(w*len(recs)/workers, (w+1)*len(recs)/workers) })
+	}
+	wg.Wait()
+	return out
+}
+
+func decode(value []byte) decoded {
+	raw, err := envelope.Decode(value)
+	if err != nil {
+		return decoded{err: err}
+	}
+	d := decoded{raw: raw}
+	switch {
+	case raw.Bucket != nil:
+		if raw.Data == nil {
+			return d // an empty bucket's record
+		}
+	case raw.Snapshot != nil:
+		if raw.Snapshot.Marker != envelope.Item {
+			return d
+		}
+	case !normalize.IsLog(raw.Vendor, raw.Stream) && !normalize.IsLink(raw.Vendor, raw.Stream):
+		return d
+	}
+	d.fact, d.nerr = normalize.Normalize(raw)
+	return d
 }
