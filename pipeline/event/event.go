@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,16 +104,16 @@ func ContentDigest(data []byte) string {
 // fractional digits as it has.
 func Time(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
-// Record is the value of an ogma.events record: the event, its canonical
-// bytes and hash, the data and salt kept beside it, and where it came from
-// in ogma.raw.
+// Record is an ogma.events record: the event, its canonical bytes and
+// hash, the data and salt kept beside it, and where it came from in
+// ogma.raw. [Record.Marshal] and [DecodeRecord] give its form in Kafka.
 type Record struct {
-	Event     Event           `json:"event"`
-	Canonical string          `json:"canonical"`
-	Hash      string          `json:"hash"`
-	Data      json.RawMessage `json:"data"`
-	Salt      string          `json:"salt"`
-	Source    Source          `json:"source"`
+	Event     Event
+	Canonical string
+	Hash      string
+	Data      json.RawMessage
+	Salt      string
+	Source    Source
 }
 
 // Source is the raw record an event was made from: the last one, for
@@ -156,23 +157,65 @@ func seal(e Event, data []byte, salt string, src Source, canonicalKey bool) (*Re
 	return &Record{Event: e, Canonical: string(c), Hash: Hash(c), Data: data, Salt: salt, Source: src}, nil
 }
 
-// Marshal returns r's JSON.
+// Marshal returns r as the value of an ogma.events record:
+//
+//	{"event":<the canonical bytes>,"hash":"…","data":<data>,"salt":"…","source":{"partition":p,"offset":o}}
+//
+// The event member is the exact hashed bytes — JCS output is a JSON object
+// — so the record carries them once, unescaped; a reader that parses it
+// with any JSON library can canonicalize it again to the same bytes. r.Data
+// must be JSON (it is canonical everywhere Ogma makes it); empty is null.
 func (r *Record) Marshal() []byte {
-	b, err := json.Marshal(r)
-	if err != nil {
-		panic(fmt.Sprintf("event: marshal record: %v", err)) // plain struct, canonical data
+	b := make([]byte, 0, 96+len(r.Canonical)+len(r.Hash)+len(r.Data)+len(r.Salt))
+	b = append(b, `{"event":`...)
+	b = append(b, r.Canonical...)
+	b = append(b, `,"hash":`...)
+	b = strconv.AppendQuote(b, r.Hash)
+	b = append(b, `,"data":`...)
+	if len(r.Data) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, r.Data...)
 	}
-	return b
+	b = append(b, `,"salt":`...)
+	b = strconv.AppendQuote(b, r.Salt)
+	b = strconv.AppendInt(append(b, `,"source":{"partition":`...), int64(r.Source.Partition), 10)
+	b = strconv.AppendInt(append(b, `,"offset":`...), r.Source.Offset, 10)
+	return append(b, "}}"...)
 }
 
-// DecodeRecord parses an ogma.events record value.
+// DecodeRecord parses an ogma.events record value. It also reads the
+// earlier form, which carried the event as an object beside its canonical
+// bytes as a string.
 func DecodeRecord(b []byte) (*Record, error) {
-	var r Record
-	if err := json.Unmarshal(b, &r); err != nil {
+	if r, ok := decodeFast(b); ok && r.Event.V == Version && json.Valid(r.Event.Key) && json.Valid(r.Data) {
+		return r, nil
+	}
+	return decodeGeneric(b)
+}
+
+// decodeGeneric is DecodeRecord through encoding/json.
+func decodeGeneric(b []byte) (*Record, error) {
+	var w struct {
+		Event     json.RawMessage `json:"event"`
+		Canonical *string         `json:"canonical"`
+		Hash      string          `json:"hash"`
+		Data      json.RawMessage `json:"data"`
+		Salt      string          `json:"salt"`
+		Source    Source          `json:"source"`
+	}
+	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("event record: %w", err)
+	}
+	r := &Record{Canonical: string(w.Event), Hash: w.Hash, Data: w.Data, Salt: w.Salt, Source: w.Source}
+	if w.Canonical != nil {
+		r.Canonical = *w.Canonical
+	}
+	if err := json.Unmarshal(w.Event, &r.Event); err != nil {
+		return nil, fmt.Errorf("event record: event: %w", err)
 	}
 	if r.Event.V != Version {
 		return nil, fmt.Errorf("event record: version %d, want %d", r.Event.V, Version)
 	}
-	return &r, nil
+	return r, nil
 }

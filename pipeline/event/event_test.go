@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/ogma-dev/ogma/pipeline/event"
 )
 
@@ -175,4 +176,44 @@ func FuzzCanonicalFlatRow(f *testing.F) {
 			t.Fatalf("CanonicalFlat(%q) = %s, JCS = %s", row, got, want)
 		}
 	})
+}
+
+// The ogma.events record carries the hashed bytes once, as its event
+// member, and decodes back to the same record; a record of the earlier
+// form (the event as an object, its canonical bytes as a string) decodes
+// too.
+func TestRecordCarriesTheCanonicalBytes(t *testing.T) {
+	v := sample()
+	rec, err := event.Seal(v.Event, []byte(v.Data), v.Salt, event.Source{Partition: 2, Offset: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := rec.Marshal()
+	var plain struct {
+		Event json.RawMessage `json:"event"`
+		Hash  string          `json:"hash"`
+	}
+	if err := json.Unmarshal(b, &plain); err != nil {
+		t.Fatalf("the record is not JSON: %v\n%s", err, b)
+	}
+	if string(plain.Event) != rec.Canonical || plain.Hash != rec.Hash {
+		t.Errorf("event member = %s, want the canonical bytes %s", plain.Event, rec.Canonical)
+	}
+	got, err := event.DecodeRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rec, got); diff != "" {
+		t.Errorf("DecodeRecord(Marshal()) differs (-want +got):\n%s", diff)
+	}
+
+	old, _ := json.Marshal(map[string]any{"event": rec.Event, "canonical": rec.Canonical, "hash": rec.Hash,
+		"data": json.RawMessage(rec.Data), "salt": rec.Salt, "source": rec.Source})
+	got, err = event.DecodeRecord(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(rec, got); diff != "" {
+		t.Errorf("DecodeRecord(earlier form) differs (-want +got):\n%s", diff)
+	}
 }

@@ -161,8 +161,13 @@ func pollCount(reg *prometheus.Registry) float64 {
 }
 
 // ledgerEvent is an ogma.events record as a stranger reads it: plain JSON,
-// no code of the processor.
+// no code of the processor. Its event member is the exact hashed bytes.
 type ledgerEvent struct {
+	Canonical json.RawMessage `json:"event"`
+	Hash      string          `json:"hash"`
+	Data      json.RawMessage `json:"data"`
+	Salt      string          `json:"salt"`
+	// Event is what the canonical bytes say.
 	Event struct {
 		Tenant     string          `json:"tenant"`
 		Seq        uint64          `json:"seq"`
@@ -172,11 +177,7 @@ type ledgerEvent struct {
 		Key        json.RawMessage `json:"key"`
 		Rev        uint32          `json:"rev"`
 		DataDigest string          `json:"data_digest"`
-	} `json:"event"`
-	Canonical string          `json:"canonical"`
-	Hash      string          `json:"hash"`
-	Data      json.RawMessage `json:"data"`
-	Salt      string          `json:"salt"`
+	} `json:"-"`
 }
 
 func (p *pipeline) events(t *testing.T) []ledgerEvent {
@@ -185,6 +186,9 @@ func (p *pipeline) events(t *testing.T) []ledgerEvent {
 	for _, r := range p.cluster.Records(t, topic.Events) {
 		var e ledgerEvent
 		if err := json.Unmarshal(r.Value, &e); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(e.Canonical, &e.Event); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, e)
