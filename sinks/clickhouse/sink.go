@@ -120,6 +120,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	}()
 	var pending []*kgo.Record
 	var since time.Time
+	burst := false // the last batch was full: a burst may be ending
 	for {
 		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushEvery)
 		fetches := cl.PollRecords(pctx, s.cfg.BatchRows)
@@ -140,7 +141,13 @@ func (s *Sink) Run(ctx context.Context) error {
 			since = time.Now()
 		}
 		pending = append(pending, recs...)
-		if len(pending) > 0 && (len(pending) >= s.cfg.BatchRows || time.Since(since) >= s.cfg.FlushEvery) {
+		// A batch is due when full, when its first row has waited
+		// FlushEvery, or when it is the tail of a burst the sink has now
+		// read to its end: that need not wait for the timer, while a
+		// trickle still makes one insert per FlushEvery.
+		full := len(pending) >= s.cfg.BatchRows
+		tail := burst && cl.BufferedFetchRecords() == 0
+		if len(pending) > 0 && (full || tail || time.Since(since) >= s.cfg.FlushEvery) {
 			err := s.flush(ctx, pending)
 			if gap := (*gapError)(nil); errors.As(err, &gap) {
 				s.gapped(ctx, cl, gap, pending)
@@ -154,7 +161,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			if err := cl.CommitRecords(ctx, pending...); err != nil {
 				return fmt.Errorf("clickhouse sink: commit offsets: %w", err)
 			}
-			pending = pending[:0]
+			pending, burst = pending[:0], full
 		}
 		if len(pending) == 0 {
 			// Partitions move only between batches, never under pending rows.
