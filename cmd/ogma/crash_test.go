@@ -359,9 +359,10 @@ func crashRun(t *testing.T, in *crashInput, want []ledgerRow, actions int, seed 
 	chunks := 6
 	rng := rand.New(rand.NewPCG(6, 28+seed))
 	next := 0 // the next chunk of input to publish
+	cuts := bucketCuts(t, recs, chunks)
 	for i := range actions {
 		for next < chunks && i >= next*actions/chunks {
-			produce(t, dial, recs[next*len(recs)/chunks:(next+1)*len(recs)/chunks])
+			produce(t, dial, recs[cuts[next]:cuts[next+1]])
 			next++
 		}
 		time.Sleep(time.Duration(200+rng.IntN(1300)) * time.Millisecond) // a random point in the work
@@ -559,4 +560,24 @@ func dumpAroundDeadletters(t *testing.T, kafka string) {
 		}
 		t.Logf("  raw %d/%d %s %s %s producer %d epoch %d", r.Partition, r.Offset, e.Tenant, e.Stream, b, r.ProducerID, r.ProducerEpoch)
 	}
+}
+
+// bucketCuts returns the bounds of n chunks of about equal size of recs,
+// each cut moved past the rows of the bucket it falls in: a connector
+// publishes a bucket in one transaction, so a bucket split over two chunks
+// published seconds apart is input no connector makes (a processor waits
+// BucketWait for the rest, then deadletters it).
+func bucketCuts(t *testing.T, recs []*kgo.Record, n int) []int {
+	cuts := []int{0}
+	for k := 1; k < n; k++ {
+		i := max(k*len(recs)/n, cuts[len(cuts)-1])
+		for ; i < len(recs); i++ {
+			var e struct{ Bucket *struct{ Row int } }
+			if err := json.Unmarshal(recs[i].Value, &e); err != nil || e.Bucket == nil || e.Bucket.Row == 0 {
+				break
+			}
+		}
+		cuts = append(cuts, i)
+	}
+	return append(cuts, len(recs))
 }
