@@ -293,7 +293,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			for part := range byT {
 				byPart[part] = nil
 			}
-			incomplete, err = run(byPart, true)
+			_, err = run(byPart, true)
 			break
 		}
 		incomplete, err = run(byPart, false)
