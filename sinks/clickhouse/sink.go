@@ -120,9 +120,19 @@ func (s *Sink) Run(ctx context.Context) error {
 	}()
 	var pending []*kgo.Record
 	var since time.Time
-	burst := false // the last batch was full: a burst may be ending
+	// burst: a batch was full since the last poll that came back empty;
+	// the sink is reading a backlog, and its tail need not wait.
+	burst := false
+	// A backlog's inserts start at least tailGap apart: at most four a
+	// second at the default FlushEvery.
+	tailGap := s.cfg.FlushEvery / 4
+	var flushed time.Time // when the last insert started
 	for {
-		pctx, cancel := context.WithTimeout(ctx, s.cfg.FlushEvery)
+		wait := s.cfg.FlushEvery
+		if burst && len(pending) > 0 {
+			wait = tailGap
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
 		fetches := cl.PollRecords(pctx, s.cfg.BatchRows)
 		cancel()
 		if ctx.Err() != nil {
@@ -137,17 +147,22 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		}
 		recs := fetches.Records()
+		if len(recs) == 0 && wait == s.cfg.FlushEvery {
+			burst = false
+		}
 		if len(recs) > 0 && len(pending) == 0 {
 			since = time.Now()
 		}
 		pending = append(pending, recs...)
 		// A batch is due when full, when its first row has waited
-		// FlushEvery, or when it is the tail of a burst the sink has now
-		// read to its end: that need not wait for the timer, while a
-		// trickle still makes one insert per FlushEvery.
+		// FlushEvery, or when the sink is reading a backlog (a batch was
+		// full, and no poll has waited FlushEvery in vain since) and has
+		// nothing more buffered: a burst's tail need not wait for the
+		// timer, while a trickle still makes one insert per FlushEvery.
 		full := len(pending) >= s.cfg.BatchRows
-		tail := burst && cl.BufferedFetchRecords() == 0
+		tail := burst && cl.BufferedFetchRecords() == 0 && time.Since(flushed) >= tailGap
 		if len(pending) > 0 && (full || tail || time.Since(since) >= s.cfg.FlushEvery) {
+			flushed = time.Now()
 			err := s.flush(ctx, pending)
 			if gap := (*gapError)(nil); errors.As(err, &gap) {
 				s.gapped(ctx, cl, gap, pending)
@@ -161,7 +176,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			if err := cl.CommitRecords(ctx, pending...); err != nil {
 				return fmt.Errorf("clickhouse sink: commit offsets: %w", err)
 			}
-			pending, burst = pending[:0], full
+			pending, burst = pending[:0], burst || full
 		}
 		if len(pending) == 0 {
 			// Partitions move only between batches, never under pending rows.
