@@ -117,6 +117,22 @@ func freePort(t *testing.T) string {
 
 const testTopic = "events"
 
+// startBrokerWithTopic is startBroker, then the test topic created.
+func startBrokerWithTopic(t *testing.T, dir, listen string) *child {
+	t.Helper()
+	c := startBroker(t, dir, listen)
+	createTopic(t, c.addr)
+	return c
+}
+
+// needStrace skips a test that places its kill with strace where there is none.
+func needStrace(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("strace"); err != nil {
+		t.Skip("strace is not installed (make deps installs it): it places the kill exactly")
+	}
+}
+
 func createTopic(t *testing.T, addr string) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
@@ -249,8 +265,7 @@ func checkRead(t *testing.T, when, addr string, want []string) {
 func TestCrashAbortedTransactionStaysAbortedAndHidesNothing(t *testing.T) {
 	dir := t.TempDir()
 
-	b1 := startBroker(t, dir, "")
-	createTopic(t, b1.addr)
+	b1 := startBrokerWithTopic(t, dir, "")
 	p := producer(t, b1.addr, "proc")
 	produce(t, p, "a-0", "a-1")
 	commit(t, p)
@@ -285,8 +300,7 @@ func TestClientOutlivingTheBrokerIsFenced(t *testing.T) {
 	dir := t.TempDir()
 	listen := freePort(t)
 
-	b1 := startBroker(t, dir, listen)
-	createTopic(t, b1.addr)
+	b1 := startBrokerWithTopic(t, dir, listen)
 	p := producer(t, listen, "proc")
 	produce(t, p, "a-0")
 	commit(t, p)
@@ -342,8 +356,7 @@ func TestCleanCloseNeedsNoRepairAndTheDirIsLocked(t *testing.T) {
 // loads as a plain, visible batch. The repair rebuilds the index first.
 func TestBatchWithoutIndexEntryStaysInItsTransaction(t *testing.T) {
 	dir := t.TempDir()
-	b1 := startBroker(t, dir, "")
-	createTopic(t, b1.addr)
+	b1 := startBrokerWithTopic(t, dir, "")
 	p := producer(t, b1.addr, "proc")
 	produce(t, p, "a-0")
 	commit(t, p)
@@ -371,12 +384,9 @@ func TestBatchWithoutIndexEntryStaysInItsTransaction(t *testing.T) {
 // leaves it committed in one and open in the other. The restart rolls the
 // open part forward: the transaction is whole, as its commit had begun.
 func TestTransactionCutBetweenItsMarkersIsWhole(t *testing.T) {
-	if _, err := exec.LookPath("strace"); err != nil {
-		t.Skip("strace is not installed (make deps installs it): it places the kill exactly")
-	}
+	needStrace(t)
 	dir := t.TempDir()
-	b1 := startBroker(t, dir, "")
-	createTopic(t, b1.addr)
+	b1 := startBrokerWithTopic(t, dir, "")
 	p := producer(t, b1.addr, "proc")
 	produce(t, p, "a-0")
 	commit(t, p)
@@ -408,12 +418,9 @@ func TestTransactionCutBetweenItsMarkersIsWhole(t *testing.T) {
 // reads its input again, so it must recognise what it already made: the
 // processor does (TestOffsetsLostAfterCommitRepeatNothing, pipeline/process).
 func TestOffsetsLostWithTheirCommitLeaveTheOutputOnce(t *testing.T) {
-	if _, err := exec.LookPath("strace"); err != nil {
-		t.Skip("strace is not installed (make deps installs it): it places the kill exactly")
-	}
+	needStrace(t)
 	dir := t.TempDir()
-	b1 := startBroker(t, dir, "")
-	createTopic(t, b1.addr)
+	b1 := startBrokerWithTopic(t, dir, "")
 	in := producer(t, b1.addr, "source")
 	produce(t, in, "r-0", "r-1")
 	commit(t, in)
