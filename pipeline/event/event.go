@@ -169,19 +169,27 @@ func (r *Record) Marshal() []byte {
 	b := make([]byte, 0, 96+len(r.Canonical)+len(r.Hash)+len(r.Data)+len(r.Salt))
 	b = append(b, `{"event":`...)
 	b = append(b, r.Canonical...)
-	b = append(b, `,"hash":`...)
-	b = strconv.AppendQuote(b, r.Hash)
+	b = appendJSONString(append(b, `,"hash":`...), r.Hash)
 	b = append(b, `,"data":`...)
 	if len(r.Data) == 0 {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, r.Data...)
 	}
-	b = append(b, `,"salt":`...)
-	b = strconv.AppendQuote(b, r.Salt)
+	b = appendJSONString(append(b, `,"salt":`...), r.Salt)
 	b = strconv.AppendInt(append(b, `,"source":{"partition":`...), int64(r.Source.Partition), 10)
 	b = strconv.AppendInt(append(b, `,"offset":`...), r.Source.Offset, 10)
 	return append(b, "}}"...)
+}
+
+// appendJSONString appends s as a JSON string: as JCS writes it, or, for
+// invalid UTF-8 (never a hex hash or salt), as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	if out, ok := appendString(b, s); ok {
+		return out
+	}
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
 }
 
 // DecodeRecord parses an ogma.events record value. It also reads the
