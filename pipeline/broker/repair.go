@@ -113,16 +113,11 @@ type producerEpoch struct {
 	epoch int16
 }
 
-// openTxn is a producer's transactional data in a partition that no
-// marker of that producer has closed yet.
-type openTxn struct {
-	epoch int16
-	first int64
-}
-
 // scan is what a read of the whole log finds.
 type scan struct {
-	open      map[partition]map[int64]openTxn
+	// open holds, by partition and producer, the epoch of the producer's
+	// transactional data that no marker of its has closed yet.
+	open      map[partition]map[int64]int16
 	committed map[producerEpoch]bool
 	// reused holds producers that wrote two markers with one epoch in one
 	// partition: not one epoch per transaction (KIP-890), so a COMMIT
@@ -148,13 +143,13 @@ func repair(ctx context.Context, cl *kgo.Client, rep *RepairReport) error {
 	index := map[marker]int{}
 	fence := map[int64]int16{} // producer → the highest epoch of its open data
 	for part, txns := range sc.open {
-		for id, txn := range txns {
-			pe := producerEpoch{id, txn.epoch}
+		for id, epoch := range txns {
+			pe := producerEpoch{id, epoch}
 			m := marker{pe, sc.committed[pe] && !sc.reused[id]}
 			i, ok := index[m]
 			if !ok {
 				km := kmsg.NewWriteTxnMarkersRequestMarker()
-				km.ProducerID, km.ProducerEpoch, km.Committed = id, txn.epoch, m.commit
+				km.ProducerID, km.ProducerEpoch, km.Committed = id, epoch, m.commit
 				req.Markers = append(req.Markers, km)
 				i = len(req.Markers) - 1
 				index[m] = i
@@ -167,8 +162,8 @@ func repair(ctx context.Context, cl *kgo.Client, rep *RepairReport) error {
 			} else {
 				rep.Aborted++
 			}
-			if e, ok := fence[id]; !ok || txn.epoch > e {
-				fence[id] = txn.epoch
+			if e, ok := fence[id]; !ok || epoch > e {
+				fence[id] = epoch
 			}
 		}
 	}
@@ -201,7 +196,7 @@ func scanLog(ctx context.Context, cl *kgo.Client) (*scan, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := &scan{open: map[partition]map[int64]openTxn{}, committed: map[producerEpoch]bool{},
+	sc := &scan{open: map[partition]map[int64]int16{}, committed: map[producerEpoch]bool{},
 		reused: map[int64]bool{}, markers: map[partition]map[producerEpoch]bool{}}
 	if len(topics.Names()) == 0 {
 		return sc, nil
@@ -276,7 +271,7 @@ func (sc *scan) add(r *kgo.Record) {
 	sc.records++
 	k := partition{r.Topic, r.Partition}
 	if sc.open[k] == nil {
-		sc.open[k] = map[int64]openTxn{}
+		sc.open[k] = map[int64]int16{}
 	}
 	switch {
 	case r.Attrs.IsControl():
@@ -294,14 +289,10 @@ func (sc *scan) add(r *kgo.Record) {
 		}
 		delete(sc.open[k], r.ProducerID)
 	case r.Attrs.IsTransactional():
-		txn, ok := sc.open[k][r.ProducerID]
-		switch {
-		case !ok:
-			sc.open[k][r.ProducerID] = openTxn{epoch: r.ProducerEpoch, first: r.Offset}
-		case txn.epoch != r.ProducerEpoch:
+		if epoch, ok := sc.open[k][r.ProducerID]; ok && epoch != r.ProducerEpoch {
 			sc.orphans++
-			sc.open[k][r.ProducerID] = openTxn{epoch: r.ProducerEpoch, first: txn.first}
 		}
+		sc.open[k][r.ProducerID] = r.ProducerEpoch
 	}
 }
 
