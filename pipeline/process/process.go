@@ -263,12 +263,12 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 				byT[part] = t
 				ts = append(ts, t)
 			}
-			if _, err := t.run(recs[part], parts[part].skipThrough, flush); err != nil {
+			if err := t.run(recs[part], parts[part].skipThrough, flush); err != nil {
 				return false, fmt.Errorf("process partition %d: %w", part, err)
 			}
 		}
 		for _, t := range ts {
-			incomplete = incomplete || len(t.open) > 0
+			incomplete = incomplete || t.incomplete()
 		}
 		return incomplete, nil
 	}

@@ -172,7 +172,7 @@ func BenchmarkRestore(b *testing.B) {
 	for i, r := range raw {
 		r.Offset = int64(i)
 	}
-	if _, err := tr.run(raw, -1, true); err != nil {
+	if err := tr.run(raw, -1, true); err != nil {
 		b.Fatal(err)
 	}
 	s.Close()

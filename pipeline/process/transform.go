@@ -36,8 +36,6 @@ const (
 // output records and the state changes they imply. It is pure: it reads
 // the state store, never the clock or the network, and iterates nothing in
 // map order, so the same state and input give byte-identical output.
-// incomplete reports that the input ends inside a bucket whose other rows
-// have not been read yet.
 type transform struct {
 	p      int32
 	layout topic.Layout
@@ -57,21 +55,19 @@ func newTransform(s *Store, p int32, l topic.Layout) *transform {
 	return &transform{p: p, layout: l, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1, open: map[string][]row{}}
 }
 
+// row is a bucket's row being held until the bucket is complete.
 type row struct {
-	raw   *envelope.Raw
+	decoded
 	src   event.Source
 	value []byte // the record as read, for the deadletter
-	// fact is the row's normalized form, or why it has none (nerr).
-	fact normalize.Fact
-	nerr error
 }
 
 // run processes recs, which follow those of earlier calls; skipThrough is
 // the last raw offset already turned into events. Each record is
 // transformed once, whatever the calls it comes in: the output equals one
-// call over all of them. It returns whether the input so far ends inside a
-// bucket; with flush, such a bucket's rows are deadlettered instead.
-func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (incomplete bool, err error) {
+// call over all of them. A bucket whose rows are not all in yet is held
+// (see incomplete); with flush, such a bucket's rows are deadlettered.
+func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error {
 	open := t.open
 	pre := decodeAll(recs, skipThrough)
 	for i, r := range recs {
@@ -81,9 +77,9 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 		}
 		t.lastRaw = r.Offset
 		src := event.Source{Partition: r.Partition, Offset: r.Offset}
-		raw, derr := pre[i].raw, pre[i].err
-		if derr != nil {
-			t.deadletter(r, derr.Error())
+		raw := pre[i].raw
+		if pre[i].err != nil {
+			t.deadletter(r, pre[i].err.Error())
 			continue
 		}
 		switch {
@@ -97,18 +93,18 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 				}
 				bucket = nil
 			}
-			bucket = append(bucket, row{raw: raw, src: src, value: r.Value, fact: pre[i].fact, nerr: pre[i].nerr})
+			bucket = append(bucket, row{decoded: pre[i], src: src, value: r.Value})
 			if raw.Bucket.Rows == 0 || raw.Bucket.Row == raw.Bucket.Rows-1 {
 				delete(open, stream)
 				if err := t.bucket(bucket); err != nil {
-					return false, err
+					return err
 				}
 				continue
 			}
 			open[stream] = bucket
 		case raw.Snapshot != nil:
-			if err := t.snapshot(raw, src, r, pre[i]); err != nil {
-				return false, err
+			if err := t.snapshot(pre[i], src, r); err != nil {
+				return err
 			}
 		case normalize.IsLog(raw.Vendor, raw.Stream), normalize.IsLink(raw.Vendor, raw.Stream):
 			f, err := pre[i].fact, pre[i].nerr
@@ -118,7 +114,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 			}
 			_, emitted, err := t.fact(raw, f, raw.Salt, src)
 			if err != nil {
-				return false, err
+				return err
 			}
 			t.count(emitted)
 		default:
@@ -132,10 +128,13 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) (inco
 			}
 		}
 		clear(open)
-		return false, nil
 	}
-	return len(open) > 0, nil
+	return nil
 }
+
+// incomplete reports whether the input so far ends inside a bucket whose
+// other rows have not been read yet.
+func (t *transform) incomplete() bool { return len(t.open) > 0 }
 
 func sameBucket(a, b *envelope.Raw) bool {
 	return a.Tenant == b.Tenant && a.Stream == b.Stream && a.Bucket.Start == b.Bucket.Start &&
@@ -280,7 +279,8 @@ type snapState struct {
 }
 
 // snapshot handles one marker or object of a directory walk.
-func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record, pre decoded) error {
+func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
+	raw := d.raw
 	sk := snapKey(t.p, raw.Tenant, raw.Vendor, raw.Stream)
 	var cur snapState
 	if _, err := t.ov.getJSON(sk, &cur); err != nil {
@@ -294,7 +294,7 @@ func (t *transform) snapshot(raw *envelope.Raw, src event.Source, r *kgo.Record,
 		t.ov.setJSON(sk, snapState{ID: raw.Snapshot.ID})
 		t.counts[outcomeDeduped]++
 	case envelope.Item:
-		f, err := pre.fact, pre.nerr
+		f, err := d.fact, d.nerr
 		if err != nil {
 			t.deadletter(r, err.Error())
 			return nil

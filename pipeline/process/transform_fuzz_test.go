@@ -47,7 +47,7 @@ func FuzzTransform(f *testing.F) {
 			}
 		}
 		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
-		if _, err := tr.run([]*kgo.Record{{Value: value}}, -1, true); err != nil {
+		if err := tr.run([]*kgo.Record{{Value: value}}, -1, true); err != nil {
 			t.Fatalf("the batch failed: %v", err)
 		}
 		_, decodeErr := envelope.Decode(value)

@@ -38,7 +38,7 @@ func walk(snap string, users ...string) []*kgo.Record {
 func runBatch(t *testing.T, s *Store, recs []*kgo.Record) []*event.Record {
 	t.Helper()
 	tr := newTransform(s, 0, topic.Layout{Partitions: 1})
-	if _, err := tr.run(recs, -1, true); err != nil {
+	if err := tr.run(recs, -1, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := tr.ov.commit(); err != nil {
@@ -107,7 +107,7 @@ func TestTransformIsDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
-		if _, err := tr.run(walk("s1", `{"id":"user-1"}`, `{"id":"user-2"}`), -1, true); err != nil {
+		if err := tr.run(walk("s1", `{"id":"user-1"}`, `{"id":"user-2"}`), -1, true); err != nil {
 			t.Fatal(err)
 		}
 		outs = append(outs, tr.out)
@@ -163,7 +163,7 @@ func TestInterleavedBucketsComplete(t *testing.T) {
 				r.Offset = int64(i)
 			}
 			tr := newTransform(s, 0, topic.Layout{Partitions: 2})
-			if _, err := tr.run(tt.recs, -1, true); err != nil {
+			if err := tr.run(tt.recs, -1, true); err != nil {
 				t.Fatal(err)
 			}
 			facts := 0
@@ -201,7 +201,7 @@ func TestTransformIncrementalIsWhole(t *testing.T) {
 		defer s.Close()
 		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
 		for i, p := range parts {
-			if _, err := tr.run(p, -1, i == len(parts)-1); err != nil {
+			if err := tr.run(p, -1, i == len(parts)-1); err != nil {
 				t.Fatal(err)
 			}
 		}
