@@ -164,19 +164,20 @@ func (s *Sink) Run(ctx context.Context) error {
 		if len(pending) > 0 && (full || tail || time.Since(since) >= s.cfg.FlushEvery) {
 			flushed = time.Now()
 			err := s.flush(ctx, pending)
-			if gap := (*gapError)(nil); errors.As(err, &gap) {
+			var gap *gapError
+			switch {
+			case errors.As(err, &gap):
 				s.gapped(ctx, cl, gap, pending)
-				pending = pending[:0]
-				continue
-			}
-			if err != nil {
+			case err != nil:
 				return err
+			default:
+				clear(s.gaps)
+				if err := cl.CommitRecords(ctx, pending...); err != nil {
+					return fmt.Errorf("clickhouse sink: commit offsets: %w", err)
+				}
+				burst = burst || full
 			}
-			clear(s.gaps)
-			if err := cl.CommitRecords(ctx, pending...); err != nil {
-				return fmt.Errorf("clickhouse sink: commit offsets: %w", err)
-			}
-			pending, burst = pending[:0], burst || full
+			pending = pending[:0]
 		}
 		if len(pending) == 0 {
 			// Partitions move only between batches, never under pending rows.
