@@ -38,15 +38,7 @@ type identityOrg struct {
 
 func newIdentityOrg(t *testing.T) *identityOrg {
 	t.Helper()
-	cfg := chtest.NewDB(t)
-	store, err := clickhouse.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	store, cfg := chtest.NewStore(t)
 	var c *topictest.Cluster
 	f := serveDeps(t, func(cluster *topictest.Cluster, d *api.Deps) {
 		c = cluster

@@ -14,6 +14,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
+	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
 )
 
 // benchRows is the raw usage rows of one iteration: 200 settled buckets of
@@ -69,7 +70,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	// The rows the pipeline writes, made once for the bare insert.
 	c := topictest.New(b)
 	seedRaw(b, c)
-	store, cfg := newStore(b)
+	store, cfg := chtest.NewStore(b)
 	ctx, cancel := context.WithCancel(b.Context())
 	done := runPipeline(ctx, b, c, store)
 	want := uint64(benchRows + benchRows/100)
@@ -91,7 +92,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.Run("loop=bare", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			_, cfg := newStore(b)
+			_, cfg := chtest.NewStore(b)
 			conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
 			if err != nil {
 				b.Fatal(err)
@@ -107,7 +108,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 	b.Run("loop=sink", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			store, cfg := newStore(b)
+			store, cfg := chtest.NewStore(b)
 			groups++
 			sink, err := clickhouse.NewSink(clickhouse.SinkConfig{Group: fmt.Sprintf("bench-sink-%d", groups)}, store,
 				clickhouse.SinkDeps{Dial: c.Dial})
@@ -132,7 +133,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 			b.StopTimer()
 			c := topictest.New(b)
 			seedRaw(b, c)
-			store, cfg := newStore(b)
+			store, cfg := chtest.NewStore(b)
 			ctx, cancel := context.WithCancel(b.Context())
 			b.StartTimer()
 			done := runPipeline(ctx, b, c, store)

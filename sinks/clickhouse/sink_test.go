@@ -57,7 +57,7 @@ func count(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
 // whose ClickHouse ledger is ahead of Kafka's (a lost broker state must not
 // overwrite history), while other tenants go on.
 func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
-	store, cfg := newStore(t)
+	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
 	produce := func(recs ...*event.Record) {
 		cl, _ := c.Dial(topic.ProducerOpt())
@@ -144,7 +144,7 @@ func counterValue(reg *prometheus.Registry, name string) float64 {
 // refused loudly with nothing past the gap in the ledger, while globex
 // goes on.
 func TestSinkRefusesAChainWithAGap(t *testing.T) {
-	store, cfg := newStore(t)
+	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
 	acme, globex := chain(t, "acme", "a", 5), chain(t, "globex", "g", 2)
 	var krs []*kgo.Record
@@ -172,19 +172,4 @@ func TestSinkRefusesAChainWithAGap(t *testing.T) {
 	if n := count(t, cfg, "acme"); n != 2 {
 		t.Errorf("acme has %d ledger rows, want the 2 before its gap", n)
 	}
-}
-
-// newStore returns a store on a fresh, migrated database.
-func newStore(t testing.TB) (*clickhouse.Store, clickhouse.Config) {
-	t.Helper()
-	cfg := chtest.NewDB(t)
-	store, err := clickhouse.Open(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return store, cfg
 }

@@ -51,3 +51,19 @@ func NewDB(t testing.TB) clickhouse.Config {
 	})
 	return cfg
 }
+
+// NewStore opens a store on a new database (see [NewDB]), migrated to the
+// current schema, and closes it when the test ends.
+func NewStore(t testing.TB) (*clickhouse.Store, clickhouse.Config) {
+	t.Helper()
+	cfg := NewDB(t)
+	store, err := clickhouse.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	return store, cfg
+}
