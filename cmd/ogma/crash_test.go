@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/internal/wait"
+	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -359,7 +360,7 @@ func crashRun(t *testing.T, in *crashInput, want []ledgerRow, actions int, seed 
 	chunks := 6
 	rng := rand.New(rand.NewPCG(6, 28+seed))
 	next := 0 // the next chunk of input to publish
-	cuts := bucketCuts(t, recs, chunks)
+	cuts := bucketCuts(recs, chunks)
 	for i := range actions {
 		for next < chunks && i >= next*actions/chunks {
 			produce(t, dial, recs[cuts[next]:cuts[next+1]])
@@ -443,23 +444,25 @@ func crashRun(t *testing.T, in *crashInput, want []ledgerRow, actions int, seed 
 			len(seen), len(want), dups, missing)
 	}
 	deadletters := map[string]int{}
+	var dead []process.Deadletter
 	for _, r := range rawRecords(t, kafka, topic.Deadletter) {
 		if deadletters[string(r.Key)]++; deadletters[string(r.Key)] == 2 {
 			t.Errorf("the deadletter of raw record %s is in ogma.deadletter more than once", r.Key)
 		}
+		var d process.Deadletter
+		json.Unmarshal(r.Value, &d)
+		dead = append(dead, d)
 	}
 	if len(deadletters) != in.hostile {
 		t.Errorf("%d raw records deadlettered, want the %d hostile records", len(deadletters), in.hostile)
 		reasons := map[string]int{}
-		for _, r := range rawRecords(t, kafka, topic.Deadletter) {
-			var d process.Deadletter
-			json.Unmarshal(r.Value, &d)
+		for _, d := range dead {
 			reasons[d.Reason]++
 		}
 		for reason, n := range reasons {
 			t.Logf("  %d deadletters: %s", n, reason)
 		}
-		dumpAroundDeadletters(t, kafka)
+		dumpAroundDeadletters(t, kafka, dead)
 	}
 	got := clickhouseLedger(t, db, len(want))
 	if n := kills.Load() + cancels.Load(); n < 20 || selfKills.Load() == 0 || cancels.Load() == 0 {
@@ -530,11 +533,9 @@ func clickhouseLedger(t *testing.T, db string, n int) []ledgerRow {
 
 // dumpAroundDeadletters logs the raw records around the deadletters of
 // cut buckets, to tell a broker's duplicates from a processor's mistake.
-func dumpAroundDeadletters(t *testing.T, kafka string) {
+func dumpAroundDeadletters(t *testing.T, kafka string, dead []process.Deadletter) {
 	lo, hi := map[int32]int64{}, map[int32]int64{}
-	for _, r := range rawRecords(t, kafka, topic.Deadletter) {
-		var d process.Deadletter
-		json.Unmarshal(r.Value, &d)
+	for _, d := range dead {
 		if !strings.HasPrefix(d.Reason, "bucket") {
 			continue
 		}
@@ -549,11 +550,11 @@ func dumpAroundDeadletters(t *testing.T, kafka string) {
 		if l, ok := lo[r.Partition]; !ok || r.Offset < l-150 || r.Offset > hi[r.Partition]+5 {
 			continue
 		}
-		var e struct {
-			Tenant, Stream string
-			Bucket         *struct{ Start, Rows, Row int64 }
+		e, err := envelope.Decode(r.Value)
+		if err != nil {
+			t.Logf("  raw %d/%d undecodable: %v", r.Partition, r.Offset, err)
+			continue
 		}
-		json.Unmarshal(r.Value, &e)
 		b := ""
 		if e.Bucket != nil {
 			b = fmt.Sprintf("%d row %d/%d", e.Bucket.Start, e.Bucket.Row, e.Bucket.Rows)
@@ -567,13 +568,12 @@ func dumpAroundDeadletters(t *testing.T, kafka string) {
 // publishes a bucket in one transaction, so a bucket split over two chunks
 // published seconds apart is input no connector makes (a processor waits
 // BucketWait for the rest, then deadletters it).
-func bucketCuts(t *testing.T, recs []*kgo.Record, n int) []int {
+func bucketCuts(recs []*kgo.Record, n int) []int {
 	cuts := []int{0}
 	for k := 1; k < n; k++ {
 		i := max(k*len(recs)/n, cuts[len(cuts)-1])
 		for ; i < len(recs); i++ {
-			var e struct{ Bucket *struct{ Row int } }
-			if err := json.Unmarshal(recs[i].Value, &e); err != nil || e.Bucket == nil || e.Bucket.Row == 0 {
+			if e, err := envelope.Decode(recs[i].Value); err != nil || e.Bucket == nil || e.Bucket.Row == 0 {
 				break
 			}
 		}
