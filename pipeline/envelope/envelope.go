@@ -122,9 +122,12 @@ func (r *Raw) Marshal() []byte {
 // Decode parses an ogma.raw record value and checks what every consumer
 // relies on. Its errors say what is wrong, for the deadletter reason.
 func Decode(b []byte) (*Raw, error) {
-	var r Raw
-	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
+	r, ok := decodeFast(b)
+	if !ok {
+		r = &Raw{}
+		if err := json.Unmarshal(b, r); err != nil {
+			return nil, fmt.Errorf("envelope: %w", err)
+		}
 	}
 	switch {
 	case r.V != Version:
@@ -139,5 +142,5 @@ func Decode(b []byte) (*Raw, error) {
 	if _, err := hex.DecodeString(r.Salt); err != nil {
 		return nil, fmt.Errorf("envelope: salt: %w", err)
 	}
-	return &r, nil
+	return r, nil
 }

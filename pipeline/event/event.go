@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/gowebpki/jcs"
+
+	"github.com/ogma-dev/ogma/internal/jsonscan"
 )
 
 // Version is the event format version.
@@ -126,6 +128,7 @@ type Source struct {
 // Seal completes e — the data digest of data under salt, then the canonical
 // bytes and the hash — and returns the record to publish.
 func Seal(e Event, data []byte, salt string, src Source) (*Record, error) {
+	e.DataDigest = ""
 	return seal(e, data, salt, src, false)
 }
 
@@ -135,16 +138,31 @@ func Seal(e Event, data []byte, salt string, src Source) (*Record, error) {
 // not in canonical form would be hashed as it is; use Seal for keys from
 // elsewhere.
 func SealCanonicalKey(e Event, data []byte, salt string, src Source) (*Record, error) {
+	e.DataDigest = ""
+	return seal(e, data, salt, src, true)
+}
+
+// SealDigested is SealCanonicalKey for a data digest already computed,
+// as the processor computes it for many events at once, ahead of the
+// chain: dataDigest must be DataDigest(salt, data).
+func SealDigested(e Event, dataDigest string, data []byte, salt string, src Source) (*Record, error) {
+	e.DataDigest = dataDigest
 	return seal(e, data, salt, src, true)
 }
 
 func seal(e Event, data []byte, salt string, src Source, canonicalKey bool) (*Record, error) {
-	d, err := DataDigest(salt, data)
-	if err != nil {
-		return nil, err
+	if e.DataDigest == "" {
+		d, err := DataDigest(salt, data)
+		if err != nil {
+			return nil, err
+		}
+		e.DataDigest = d
 	}
-	e.V, e.DataDigest = Version, d
-	var c []byte
+	e.V = Version
+	var (
+		c   []byte
+		err error
+	)
 	ok := false
 	if canonicalKey {
 		c, ok = e.appendCanonical(make([]byte, 0, 256+len(e.Key)))
@@ -185,7 +203,7 @@ func (r *Record) Marshal() []byte {
 // appendJSONString appends s as a JSON string: as JCS writes it, or, for
 // invalid UTF-8 (never a hex hash or salt), as encoding/json does.
 func appendJSONString(b []byte, s string) []byte {
-	if out, ok := appendString(b, s); ok {
+	if out, ok := AppendString(b, s); ok {
 		return out
 	}
 	q, _ := json.Marshal(s) // a string always marshals
@@ -196,7 +214,7 @@ func appendJSONString(b []byte, s string) []byte {
 // earlier form, which carried the event as an object beside its canonical
 // bytes as a string.
 func DecodeRecord(b []byte) (*Record, error) {
-	if r, ok := decodeFast(b); ok && r.Event.V == Version && json.Valid(r.Event.Key) && json.Valid(r.Data) {
+	if r, ok := decodeFast(b); ok && r.Event.V == Version && jsonscan.Valid(r.Event.Key) && jsonscan.Valid(r.Data) {
 		return r, nil
 	}
 	return decodeGeneric(b)

@@ -18,35 +18,40 @@ import (
 // exactly.
 const maxSafeInteger = 1<<53 - 1
 
-// appendString appends s as a JCS string (RFC 8785 §3.2.2.2): only '"',
+// AppendString appends s as a JCS string (RFC 8785 §3.2.2.2): only '"',
 // '\\' and control characters are escaped. ok is false for invalid UTF-8.
-func appendString(b []byte, s string) ([]byte, bool) {
+func AppendString(b []byte, s string) ([]byte, bool) {
 	if !utf8.ValidString(s) {
 		return b, false
 	}
 	b = append(b, '"')
+	plain := 0 // s[plain:i] needs no escape
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[plain:i]...)
+		plain = i + 1
+		switch c {
+		case '"', '\\':
 			b = append(b, '\\', c)
-		case c >= 0x20:
-			b = append(b, c)
-		case c == '\b':
+		case '\b':
 			b = append(b, '\\', 'b')
-		case c == '\t':
+		case '\t':
 			b = append(b, '\\', 't')
-		case c == '\n':
+		case '\n':
 			b = append(b, '\\', 'n')
-		case c == '\f':
+		case '\f':
 			b = append(b, '\\', 'f')
-		case c == '\r':
+		case '\r':
 			b = append(b, '\\', 'r')
 		default:
 			const hexDigits = "0123456789abcdef"
 			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
 	}
+	b = append(b, s[plain:]...)
 	return append(b, '"'), true
 }
 
@@ -72,13 +77,13 @@ func CanonicalFlat(m map[string]any) (b []byte, ok bool) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		if b, ok = appendString(b, k); !ok {
+		if b, ok = AppendString(b, k); !ok {
 			return nil, false
 		}
 		b = append(b, ':')
 		switch v := m[k].(type) {
 		case string:
-			if b, ok = appendString(b, v); !ok {
+			if b, ok = AppendString(b, v); !ok {
 				return nil, false
 			}
 		case []string:
@@ -87,7 +92,7 @@ func CanonicalFlat(m map[string]any) (b []byte, ok bool) {
 				if j > 0 {
 					b = append(b, ',')
 				}
-				if b, ok = appendString(b, s); !ok {
+				if b, ok = AppendString(b, s); !ok {
 					return nil, false
 				}
 			}
@@ -134,7 +139,7 @@ func (e *Event) appendCanonical(b []byte) ([]byte, bool) {
 	str := func(name, v string) {
 		b = append(b, name...)
 		if ok {
-			b, ok = appendString(b, v)
+			b, ok = AppendString(b, v)
 		}
 	}
 	b = append(b, '{')

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ogma-dev/ogma/internal/jsonscan"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 )
@@ -36,6 +37,14 @@ func IsReport(vendor, stream string) bool {
 }
 
 func openAI(r *envelope.Raw) (Fact, error) {
+	if f, ok := usageFlat(r); ok {
+		return f, nil
+	}
+	return openAIAny(r)
+}
+
+// openAIAny normalizes any OpenAI record, through encoding/json.
+func openAIAny(r *envelope.Raw) (Fact, error) {
 	m, err := decode(r.Data)
 	if err != nil {
 		return Fact{}, bad("data: %v", err)
@@ -117,6 +126,74 @@ func UsageKey(stream string, b *envelope.Bucket, groupSet []string, row map[stri
 		k[dim] = v
 	}
 	return mustCanonical(k)
+}
+
+// usageFlat is the fact of a usage row whose values are all flat and
+// already canonical — every row OpenAI returns — read without a map or
+// encoding/json. ok is false for any other row, and for any row the general
+// path would refuse: that path decides, and the two agree byte for byte
+// where both apply (FuzzUsageFlat).
+func usageFlat(r *envelope.Raw) (Fact, bool) {
+	if r.Bucket == nil || !strings.HasPrefix(r.Stream, "usage.") || !IsReport(r.Vendor, r.Stream) || !slices.IsSorted(r.GroupSet) {
+		return Fact{}, false
+	}
+	var buf [16]jsonscan.Member
+	row, ok := jsonscan.Flat(r.Data, buf[:0])
+	if !ok {
+		return Fact{}, false
+	}
+	data, ok := jsonscan.AppendObject(make([]byte, 0, len(r.Data)), row) // sorts row
+	if !ok {
+		return Fact{}, false
+	}
+	key := make([]jsonscan.Member, 0, 4+len(r.GroupSet))
+	for _, m := range [][2]string{
+		{"endpoint", strings.TrimPrefix(r.Stream, "usage.")},
+		{"bucket_start", event.Time(time.Unix(r.Bucket.Start, 0))},
+		{"bucket_width", r.Bucket.Width},
+	} {
+		v, ok := event.AppendString(nil, m[1])
+		if !ok {
+			return Fact{}, false
+		}
+		key = append(key, jsonscan.Member{Name: m[0], Value: v})
+	}
+	set := []byte{'['}
+	for i, dim := range r.GroupSet {
+		if i > 0 {
+			set = append(set, ',')
+		}
+		set, ok = event.AppendString(set, dim)
+		if !ok || !isPlainName(dim) {
+			return Fact{}, false
+		}
+		v := []byte(`""`) // null or missing
+		if i, found := slices.BinarySearchFunc(row, dim, func(m jsonscan.Member, name string) int { return strings.Compare(m.Name, name) }); found {
+			if v = row[i].Value; v[0] != '"' && v[0] != 'n' {
+				v = []byte(`"` + string(v) + `"`) // a number or boolean, as text
+			} else if v[0] == 'n' {
+				v = []byte(`""`)
+			}
+		}
+		key = append(key, jsonscan.Member{Name: dim, Value: v})
+	}
+	key = append(key, jsonscan.Member{Name: "group_set", Value: append(set, ']')})
+	k, ok := jsonscan.AppendObject(nil, key) // false for a dimension named like a key field
+	if !ok {
+		return Fact{}, false
+	}
+	return Fact{Kind: event.Fact, Key: k, Data: data, Digest: event.ContentDigest(data)}, true
+}
+
+// isPlainName reports whether a JSON name's canonical form is its bytes in
+// quotes, as jsonscan.Member requires: printable ASCII but '"' and '\\'.
+func isPlainName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // CostKey returns the key of a cost row: {bucket_start, group_set,

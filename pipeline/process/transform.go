@@ -49,10 +49,14 @@ type transform struct {
 	// (another stream's, a link) may land between them, and a poll may end
 	// inside one.
 	open map[string][]row
+	// heads are the chain heads of the tenants seen, written to the
+	// overlay at the end of each run instead of at every event.
+	heads map[string]Head
 }
 
 func newTransform(s *Store, p int32, l topic.Layout) *transform {
-	return &transform{p: p, layout: l, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1, open: map[string][]row{}}
+	return &transform{p: p, layout: l, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1,
+		open: map[string][]row{}, heads: map[string]Head{}}
 }
 
 // row is a bucket's row being held until the bucket is complete.
@@ -68,6 +72,11 @@ type row struct {
 // call over all of them. A bucket whose rows are not all in yet is held
 // (see incomplete); with flush, such a bucket's rows are deadlettered.
 func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error {
+	defer func() {
+		for tenant, h := range t.heads {
+			t.ov.setJSON(headKey(t.p, tenant), h)
+		}
+	}()
 	open := t.open
 	pre := decodeAll(recs, skipThrough)
 	for i, r := range recs {
@@ -112,7 +121,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 				t.deadletter(r, err.Error())
 				continue
 			}
-			_, emitted, err := t.fact(raw, f, raw.Salt, src)
+			_, emitted, err := t.fact(raw, f, raw.Salt, src, pre[i].ahead)
 			if err != nil {
 				return err
 			}
@@ -172,7 +181,7 @@ func (t *transform) bucket(rows []row) error {
 			t.deadletterRaw(r, err.Error())
 			continue
 		}
-		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src)
+		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src, r.ahead)
 		if err != nil {
 			return err
 		}
@@ -215,7 +224,7 @@ func (t *transform) bucket(rows []row) error {
 		salts.Write(s)
 	}
 	mf := normalize.Fact{Kind: event.Manifest, Key: mkey, Data: mdata, Digest: event.ContentDigest(mdata)}
-	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last); err != nil {
+	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last, ahead{}); err != nil {
 		return err
 	}
 	// The bucket is settled: its provisional rows are gone.
@@ -231,10 +240,18 @@ func (t *transform) count(emitted bool) {
 	}
 }
 
+// ahead is what the pre-pass computes of a fact, off the chain step: its
+// dedupe key and its data digest under the record's salt. Empty means not
+// computed.
+type ahead struct{ dedupeKey, dataDigest string }
+
 // fact chains f unless its content is unchanged since its last event, and
 // returns the data digest of the key's current event.
-func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source) (string, bool, error) {
-	dk := dedupeKey(t.p, raw.Tenant, raw.Vendor, raw.Stream, f.Key)
+func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre ahead) (string, bool, error) {
+	dk := pre.dedupeKey
+	if dk == "" {
+		dk = dedupeKey(t.p, raw.Tenant, raw.Vendor, raw.Stream, f.Key)
+	}
 	ent, had, err := t.ov.getEntry(dk)
 	if err != nil {
 		return "", false, err
@@ -246,7 +263,7 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	if had {
 		rev = ent.Rev + 1
 	}
-	rec, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, src)
+	rec, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre.dataDigest, src)
 	if err != nil {
 		return "", false, err
 	}
@@ -254,21 +271,29 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	return rec.Event.DataDigest, true, nil
 }
 
-// emit appends the next event of tenant's chain.
-func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt string, src event.Source) (*event.Record, error) {
-	hk := headKey(t.p, tenant)
-	head := Head{Hash: event.Genesis}
-	if _, err := t.ov.getJSON(hk, &head); err != nil {
-		return nil, err
+// emit appends the next event of tenant's chain. dataDigest is that of
+// data under salt, or empty to compute it.
+func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt, dataDigest string, src event.Source) (*event.Record, error) {
+	head, ok := t.heads[tenant]
+	if !ok {
+		head = Head{Hash: event.Genesis}
+		if _, err := t.ov.getJSON(headKey(t.p, tenant), &head); err != nil {
+			return nil, err
+		}
 	}
-	rec, err := event.SealCanonicalKey(event.Event{
-		Tenant: tenant, Seq: head.Seq + 1, Prev: head.Hash, Kind: kind, Vendor: vendor, Stream: stream,
-		Key: key, Rev: rev, ObservedAt: event.Time(observed),
-	}, data, salt, src)
+	e := event.Event{Tenant: tenant, Seq: head.Seq + 1, Prev: head.Hash, Kind: kind, Vendor: vendor, Stream: stream,
+		Key: key, Rev: rev, ObservedAt: event.Time(observed)}
+	var rec *event.Record
+	var err error
+	if dataDigest != "" {
+		rec, err = event.SealDigested(e, dataDigest, data, salt, src)
+	} else {
+		rec, err = event.SealCanonicalKey(e, data, salt, src)
+	}
 	if err != nil {
 		return nil, err
 	}
-	t.ov.setJSON(hk, Head{Seq: rec.Event.Seq, Hash: rec.Hash})
+	t.heads[tenant] = Head{Seq: rec.Event.Seq, Hash: rec.Hash}
 	t.out = append(t.out, t.layout.Record(topic.Events, tenant, []byte(tenant+"/"+strconv.FormatUint(rec.Event.Seq, 10)), rec.Marshal()))
 	return rec, nil
 }
@@ -299,7 +324,7 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			t.deadletter(r, err.Error())
 			return nil
 		}
-		_, emitted, err := t.fact(raw, f, raw.Salt, src)
+		_, emitted, err := t.fact(raw, f, raw.Salt, src, d.ahead)
 		if err != nil {
 			return err
 		}
@@ -343,7 +368,7 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			s.Write(endSalt)
 			s.Write([]byte(key))
 			f := normalize.Fact{Kind: event.Identity, Key: []byte(key), Data: []byte("null"), Digest: event.ContentDigest([]byte("null"))}
-			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src); err != nil {
+			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src, ahead{}); err != nil {
 				return err
 			}
 		}
@@ -411,10 +436,11 @@ func (t *transform) deadletterRaw(r row, reason string) {
 // (or why it has none) and, for a record that carries an object, its fact
 // (or why it has none).
 type decoded struct {
-	raw  *envelope.Raw
-	err  error
-	fact normalize.Fact
-	nerr error
+	raw   *envelope.Raw
+	err   error
+	fact  normalize.Fact
+	nerr  error
+	ahead ahead
 }
 
 // decodeAll decodes and normalizes the records past skipThrough on every
@@ -425,7 +451,7 @@ func decodeAll(recs []*kgo.Record, skipThrough int64) []decoded {
 	each := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			if recs[i].Offset > skipThrough {
-				out[i] = decode(recs[i].Value)
+				out[i] = decode(recs[i])
 			}
 		}
 	}
@@ -442,8 +468,8 @@ func decodeAll(recs []*kgo.Record, skipThrough int64) []decoded {
 	return out
 }
 
-func decode(value []byte) decoded {
-	raw, err := envelope.Decode(value)
+func decode(r *kgo.Record) decoded {
+	raw, err := envelope.Decode(r.Value)
 	if err != nil {
 		return decoded{err: err}
 	}
@@ -461,5 +487,9 @@ func decode(value []byte) decoded {
 		return d
 	}
 	d.fact, d.nerr = normalize.Normalize(raw)
+	if d.nerr == nil {
+		d.ahead.dedupeKey = dedupeKey(r.Partition, raw.Tenant, raw.Vendor, raw.Stream, d.fact.Key)
+		d.ahead.dataDigest, _ = event.DataDigest(raw.Salt, d.fact.Data) // the salt is checked: empty never happens
+	}
 	return d
 }
