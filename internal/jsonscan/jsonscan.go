@@ -333,24 +333,30 @@ func (s *Scanner) canonicalScalar() ([]byte, bool) {
 }
 
 // AppendObject appends the JCS object of members whose parts are in JCS
-// form (see [Member]), sorting them by name; it sorts members in place. ok
-// is false if two members share a name.
+// form (see [Member]), in name order. ok is false if two members share a
+// name.
 func AppendObject(b []byte, members []Member) ([]byte, bool) {
-	if len(members) <= 32 {
-		// An insertion sort: rows have a dozen members, and this is most
-		// of the cost of writing them.
-		for i := 1; i < len(members); i++ {
-			for j := i; j > 0 && members[j].Name < members[j-1].Name; j-- {
-				members[j], members[j-1] = members[j-1], members[j]
+	var buf [32]int
+	order := buf[:0]
+	for i := range members {
+		order = append(order, i)
+	}
+	if len(order) <= len(buf) {
+		// An insertion sort of indexes: rows have a dozen members, and
+		// sorting was most of the cost of writing them.
+		for i := 1; i < len(order); i++ {
+			for j := i; j > 0 && members[order[j]].Name < members[order[j-1]].Name; j-- {
+				order[j], order[j-1] = order[j-1], order[j]
 			}
 		}
 	} else {
-		slices.SortFunc(members, func(x, y Member) int { return strings.Compare(x.Name, y.Name) })
+		slices.SortFunc(order, func(x, y int) int { return strings.Compare(members[x].Name, members[y].Name) })
 	}
 	b = append(b, '{')
-	for i, m := range members {
+	for i, k := range order {
+		m := members[k]
 		if i > 0 {
-			if members[i-1].Name == m.Name {
+			if members[order[i-1]].Name == m.Name {
 				return nil, false
 			}
 			b = append(b, ',')

@@ -142,7 +142,7 @@ func usageFlat(r *envelope.Raw) (Fact, bool) {
 	if !ok {
 		return Fact{}, false
 	}
-	data, ok := jsonscan.AppendObject(make([]byte, 0, len(r.Data)), row) // sorts row
+	data, ok := jsonscan.AppendObject(make([]byte, 0, len(r.Data)), row)
 	if !ok {
 		return Fact{}, false
 	}
@@ -168,11 +168,16 @@ func usageFlat(r *envelope.Raw) (Fact, bool) {
 			return Fact{}, false
 		}
 		v := []byte(`""`) // null or missing
-		if i, found := slices.BinarySearchFunc(row, dim, func(m jsonscan.Member, name string) int { return strings.Compare(m.Name, name) }); found {
-			if v = row[i].Value; v[0] != '"' && v[0] != 'n' {
-				v = []byte(`"` + string(v) + `"`) // a number or boolean, as text
-			} else if v[0] == 'n' {
-				v = []byte(`""`)
+		for _, m := range row {
+			if m.Name != dim {
+				continue
+			}
+			switch m.Value[0] {
+			case '"':
+				v = m.Value
+			case 'n':
+			default:
+				v = []byte(`"` + string(m.Value) + `"`) // a number or boolean, as text
 			}
 		}
 		key = append(key, jsonscan.Member{Name: dim, Value: v})

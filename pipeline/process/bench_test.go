@@ -17,13 +17,13 @@ import (
 const benchRows = 20000
 
 // seedRaw fills ogma.raw with benchRows usage rows of one tenant.
-func seedRaw(b *testing.B, c *topictest.Cluster) int {
+func seedRaw(b testing.TB, c *topictest.Cluster) int {
 	c.Produce(b, topictest.UsageRows(c.Layout, "acme", benchRows)...)
 	return benchRows
 }
 
 // drained waits until group has committed every raw record.
-func drained(b *testing.B, c *topictest.Cluster, group string, n int) {
+func drained(b testing.TB, c *topictest.Cluster, group string, n int) {
 	cl, _ := c.Dial()
 	defer cl.Close()
 	adm := kadm.NewClient(cl)

@@ -245,6 +245,28 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	if err := restore(); err != nil {
 		return err
 	}
+	// The transaction begins before the transform, which produces its
+	// output as it goes: producing overlaps transforming.
+	if err := sess.Begin(); err != nil {
+		return fmt.Errorf("process: begin: %w", err)
+	}
+	promise := kgo.AbortingFirstErrPromise(sess.Client())
+	var out []*kgo.Record
+	ship := func(recs []*kgo.Record) {
+		for _, r := range recs {
+			sess.Client().Produce(ctx, r, promise.Promise())
+		}
+		out = append(out, recs...)
+	}
+	abort := func(err error) error {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if _, aerr := sess.End(actx, kgo.TryAbort); aerr != nil {
+			p.log.WarnContext(ctx, "abort transaction", "err", aerr)
+		}
+		return err
+	}
+
 	// A batch that ends inside a bucket polls for the bucket's other rows,
 	// which a committed connector transaction holds. Only a wait of
 	// BucketWait that brings no record at all gives up on the bucket (its
@@ -260,6 +282,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			t := byT[part]
 			if t == nil {
 				t = newTransform(store, part, p.deps.Layout)
+				t.ship = ship
 				byT[part] = t
 				ts = append(ts, t)
 			}
@@ -281,12 +304,12 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		more := sess.PollFetches(wctx)
 		cancel()
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return abort(ctx.Err())
 		}
 		byPart = map[int32][]*kgo.Record{}
 		more.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
 		if err := restore(); err != nil {
-			return err
+			return abort(err)
 		}
 		if len(byPart) == 0 {
 			// Nothing came: every bucket still open was cut short.
@@ -299,27 +322,15 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		incomplete, err = run(byPart, false)
 	}
 	if err != nil {
-		return err
+		return abort(err)
 	}
 	slices.SortFunc(ts, func(a, b *transform) int { return cmp.Compare(a.p, b.p) })
 
-	p.log.DebugContext(ctx, "batch transformed", "partitions", len(ts))
-	if err := sess.Begin(); err != nil {
-		return fmt.Errorf("process: begin: %w", err)
-	}
-	promise := kgo.AbortingFirstErrPromise(sess.Client())
-	var out []*kgo.Record
-	for _, t := range ts {
-		for _, r := range t.out {
-			sess.Client().Produce(ctx, r, promise.Promise())
-			out = append(out, r)
-		}
-	}
 	produceErr := promise.Err()
 	if p.deps.BeforeCommit != nil {
 		p.deps.BeforeCommit()
 	}
-	p.log.DebugContext(ctx, "produced", "records", len(out), "err", produceErr)
+	p.log.DebugContext(ctx, "produced", "partitions", len(ts), "records", len(out), "err", produceErr)
 	committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
 	if err != nil {
 		return fmt.Errorf("process: end transaction: %w", err)

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -52,6 +52,10 @@ type transform struct {
 	// heads are the chain heads of the tenants seen, written to the
 	// overlay at the end of each run instead of at every event.
 	heads map[string]Head
+	// ship, if set, takes the output as it is made, so that it is produced
+	// while the rest is transformed; out[:shipped] was shipped.
+	ship    func([]*kgo.Record)
+	shipped int
 }
 
 func newTransform(s *Store, p int32, l topic.Layout) *transform {
@@ -78,17 +82,23 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 		}
 	}()
 	open := t.open
-	pre := decodeAll(recs, skipThrough)
+	pre := startPrepass(recs, skipThrough)
+	defer pre.stop()
+	defer t.shipOut()
 	for i, r := range recs {
+		if i%prepassChunk == 0 {
+			t.shipOut()
+		}
 		if r.Offset <= skipThrough {
 			t.counts[outcomeSkipped]++
 			continue
 		}
 		t.lastRaw = r.Offset
 		src := event.Source{Partition: r.Partition, Offset: r.Offset}
-		raw := pre[i].raw
-		if pre[i].err != nil {
-			t.deadletter(r, pre[i].err.Error())
+		d := pre.get(i)
+		raw := d.raw
+		if d.err != nil {
+			t.deadletter(r, d.err.Error())
 			continue
 		}
 		switch {
@@ -102,7 +112,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 				}
 				bucket = nil
 			}
-			bucket = append(bucket, row{decoded: pre[i], src: src, value: r.Value})
+			bucket = append(bucket, row{decoded: *d, src: src, value: r.Value})
 			if raw.Bucket.Rows == 0 || raw.Bucket.Row == raw.Bucket.Rows-1 {
 				delete(open, stream)
 				if err := t.bucket(bucket); err != nil {
@@ -112,16 +122,16 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 			}
 			open[stream] = bucket
 		case raw.Snapshot != nil:
-			if err := t.snapshot(pre[i], src, r); err != nil {
+			if err := t.snapshot(*d, src, r); err != nil {
 				return err
 			}
 		case normalize.IsLog(raw.Vendor, raw.Stream), normalize.IsLink(raw.Vendor, raw.Stream):
-			f, err := pre[i].fact, pre[i].nerr
+			f, err := d.fact, d.nerr
 			if err != nil {
 				t.deadletter(r, err.Error())
 				continue
 			}
-			_, emitted, err := t.fact(raw, f, raw.Salt, src, pre[i].ahead)
+			_, emitted, err := t.fact(raw, f, raw.Salt, src, d.digests)
 			if err != nil {
 				return err
 			}
@@ -139,6 +149,14 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 		clear(open)
 	}
 	return nil
+}
+
+// shipOut hands the output made since the last call to ship.
+func (t *transform) shipOut() {
+	if t.ship != nil && t.shipped < len(t.out) {
+		t.ship(t.out[t.shipped:])
+		t.shipped = len(t.out)
+	}
 }
 
 // incomplete reports whether the input so far ends inside a bucket whose
@@ -181,7 +199,7 @@ func (t *transform) bucket(rows []row) error {
 			t.deadletterRaw(r, err.Error())
 			continue
 		}
-		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src, r.ahead)
+		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src, r.digests)
 		if err != nil {
 			return err
 		}
@@ -224,7 +242,7 @@ func (t *transform) bucket(rows []row) error {
 		salts.Write(s)
 	}
 	mf := normalize.Fact{Kind: event.Manifest, Key: mkey, Data: mdata, Digest: event.ContentDigest(mdata)}
-	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last, ahead{}); err != nil {
+	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last, digests{}); err != nil {
 		return err
 	}
 	// The bucket is settled: its provisional rows are gone.
@@ -240,14 +258,14 @@ func (t *transform) count(emitted bool) {
 	}
 }
 
-// ahead is what the pre-pass computes of a fact, off the chain step: its
+// digests is what the pre-pass computes of a fact, off the chain step: its
 // dedupe key and its data digest under the record's salt. Empty means not
 // computed.
-type ahead struct{ dedupeKey, dataDigest string }
+type digests struct{ dedupeKey, dataDigest string }
 
 // fact chains f unless its content is unchanged since its last event, and
 // returns the data digest of the key's current event.
-func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre ahead) (string, bool, error) {
+func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre digests) (string, bool, error) {
 	dk := pre.dedupeKey
 	if dk == "" {
 		dk = dedupeKey(t.p, raw.Tenant, raw.Vendor, raw.Stream, f.Key)
@@ -324,7 +342,7 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			t.deadletter(r, err.Error())
 			return nil
 		}
-		_, emitted, err := t.fact(raw, f, raw.Salt, src, d.ahead)
+		_, emitted, err := t.fact(raw, f, raw.Salt, src, d.digests)
 		if err != nil {
 			return err
 		}
@@ -368,7 +386,7 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			s.Write(endSalt)
 			s.Write([]byte(key))
 			f := normalize.Fact{Kind: event.Identity, Key: []byte(key), Data: []byte("null"), Digest: event.ContentDigest([]byte("null"))}
-			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src, ahead{}); err != nil {
+			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src, digests{}); err != nil {
 				return err
 			}
 		}
@@ -440,33 +458,73 @@ type decoded struct {
 	err   error
 	fact  normalize.Fact
 	nerr  error
-	ahead ahead
+	digests digests
 }
 
-// decodeAll decodes and normalizes the records past skipThrough on every
-// core, ahead of the chain step, which must run in offset order. Both steps
-// are pure, so the output is the same bytes however the work is spread.
-func decodeAll(recs []*kgo.Record, skipThrough int64) []decoded {
-	out := make([]decoded, len(recs))
-	each := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			if recs[i].Offset > skipThrough {
-				out[i] = decode(recs[i])
+// prepass decodes and normalizes records on every core, ahead of the chain
+// step, which must run in offset order: in chunks taken in offset order, so
+// that the chain step starts on the first chunk while the next ones are
+// decoded. Both steps are pure, so the output is the same bytes however the
+// work is spread.
+type prepass struct {
+	out   []decoded
+	done  []chan struct{} // closed when its chunk is decoded
+	ready int             // out[:ready] may be read
+	next  atomic.Int64    // the next chunk to take
+}
+
+// prepassChunk is the number of records a worker takes at once.
+const prepassChunk = 256
+
+func startPrepass(recs []*kgo.Record, skipThrough int64) *prepass {
+	p := &prepass{out: make([]decoded, len(recs))}
+	chunks := (len(recs) + prepassChunk - 1) / prepassChunk
+	workers := min(runtime.GOMAXPROCS(0), chunks-1)
+	if workers < 1 {
+		p.decode(recs, skipThrough, 0, len(recs))
+		p.ready = len(recs)
+		return p
+	}
+	p.done = make([]chan struct{}, chunks)
+	for c := range p.done {
+		p.done[c] = make(chan struct{})
+	}
+	for range workers {
+		go func() {
+			for {
+				c := int(p.next.Add(1) - 1)
+				if c >= chunks {
+					return
+				}
+				p.decode(recs, skipThrough, c*prepassChunk, min((c+1)*prepassChunk, len(recs)))
+				close(p.done[c])
 			}
+		}()
+	}
+	return p
+}
+
+func (p *prepass) decode(recs []*kgo.Record, skipThrough int64, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		if recs[i].Offset > skipThrough {
+			p.out[i] = decode(recs[i])
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(recs)/256)
-	if workers < 2 {
-		each(0, len(recs))
-		return out
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() { each(w*len(recs)/workers, (w+1)*len(recs)/workers) })
-	}
-	wg.Wait()
-	return out
 }
+
+// get returns record i's result, waiting for its chunk.
+func (p *prepass) get(i int) *decoded {
+	if i >= p.ready {
+		c := i / prepassChunk
+		<-p.done[c]
+		p.ready = min((c+1)*prepassChunk, len(p.out))
+	}
+	return &p.out[i]
+}
+
+// stop makes the workers take no further chunk, for a chain step that
+// ended early.
+func (p *prepass) stop() { p.next.Store(int64(len(p.done))) }
 
 func decode(r *kgo.Record) decoded {
 	raw, err := envelope.Decode(r.Value)
@@ -488,8 +546,8 @@ func decode(r *kgo.Record) decoded {
 	}
 	d.fact, d.nerr = normalize.Normalize(raw)
 	if d.nerr == nil {
-		d.ahead.dedupeKey = dedupeKey(r.Partition, raw.Tenant, raw.Vendor, raw.Stream, d.fact.Key)
-		d.ahead.dataDigest, _ = event.DataDigest(raw.Salt, d.fact.Data) // the salt is checked: empty never happens
+		d.digests.dedupeKey = dedupeKey(r.Partition, raw.Tenant, raw.Vendor, raw.Stream, d.fact.Key)
+		d.digests.dataDigest, _ = event.DataDigest(raw.Salt, d.fact.Data) // the salt is checked: empty never happens
 	}
 	return d
 }
