@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -239,7 +238,7 @@ func (s *Scanner) space() {
 // Member is one member of a flat object, both parts in JCS form: Name is
 // the name without quotes, Value the value's bytes.
 type Member struct {
-	Name  string
+	Name  []byte
 	Value []byte
 }
 
@@ -274,7 +273,7 @@ func Flat(b []byte, dst []Member) (members []Member, ok bool) {
 		if !ok {
 			return nil, false
 		}
-		dst = append(dst, Member{Name: string(raw[1 : len(raw)-1]), Value: v})
+		dst = append(dst, Member{Name: raw[1 : len(raw)-1], Value: v})
 		s.space()
 		if s.Lit("}") {
 			s.space()
@@ -345,18 +344,18 @@ func AppendObject(b []byte, members []Member) ([]byte, bool) {
 		// An insertion sort of indexes: rows have a dozen members, and
 		// sorting was most of the cost of writing them.
 		for i := 1; i < len(order); i++ {
-			for j := i; j > 0 && members[order[j]].Name < members[order[j-1]].Name; j-- {
+			for j := i; j > 0 && string(members[order[j]].Name) < string(members[order[j-1]].Name); j-- {
 				order[j], order[j-1] = order[j-1], order[j]
 			}
 		}
 	} else {
-		slices.SortFunc(order, func(x, y int) int { return strings.Compare(members[x].Name, members[y].Name) })
+		slices.SortFunc(order, func(x, y int) int { return bytes.Compare(members[x].Name, members[y].Name) })
 	}
 	b = append(b, '{')
 	for i, k := range order {
 		m := members[k]
 		if i > 0 {
-			if members[order[i-1]].Name == m.Name {
+			if bytes.Equal(members[order[i-1]].Name, m.Name) {
 				return nil, false
 			}
 			b = append(b, ',')

@@ -74,7 +74,7 @@ func FuzzFlat(f *testing.F) {
 func names(ms []Member) []string {
 	var out []string
 	for _, m := range ms {
-		out = append(out, m.Name)
+		out = append(out, string(m.Name))
 	}
 	return out
 }

@@ -128,7 +128,6 @@ type Source struct {
 // Seal completes e — the data digest of data under salt, then the canonical
 // bytes and the hash — and returns the record to publish.
 func Seal(e Event, data []byte, salt string, src Source) (*Record, error) {
-	e.DataDigest = ""
 	return seal(e, data, salt, src, false)
 }
 
@@ -138,31 +137,16 @@ func Seal(e Event, data []byte, salt string, src Source) (*Record, error) {
 // not in canonical form would be hashed as it is; use Seal for keys from
 // elsewhere.
 func SealCanonicalKey(e Event, data []byte, salt string, src Source) (*Record, error) {
-	e.DataDigest = ""
-	return seal(e, data, salt, src, true)
-}
-
-// SealDigested is SealCanonicalKey for a data digest already computed,
-// as the processor computes it for many events at once, ahead of the
-// chain: dataDigest must be DataDigest(salt, data).
-func SealDigested(e Event, dataDigest string, data []byte, salt string, src Source) (*Record, error) {
-	e.DataDigest = dataDigest
 	return seal(e, data, salt, src, true)
 }
 
 func seal(e Event, data []byte, salt string, src Source, canonicalKey bool) (*Record, error) {
-	if e.DataDigest == "" {
-		d, err := DataDigest(salt, data)
-		if err != nil {
-			return nil, err
-		}
-		e.DataDigest = d
+	d, err := DataDigest(salt, data)
+	if err != nil {
+		return nil, err
 	}
-	e.V = Version
-	var (
-		c   []byte
-		err error
-	)
+	e.V, e.DataDigest = Version, d
+	var c []byte
 	ok := false
 	if canonicalKey {
 		c, ok = e.appendCanonical(make([]byte, 0, 256+len(e.Key)))

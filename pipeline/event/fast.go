@@ -132,7 +132,22 @@ func plainInteger(s string) bool {
 // e.Key taken as already canonical. ok is false when a string is not UTF-8
 // or seq is beyond what JCS writes exactly.
 func (e *Event) appendCanonical(b []byte) ([]byte, bool) {
-	if e.Seq > maxSafeInteger || len(e.Key) == 0 {
+	b, ok := e.appendHead(b)
+	if !ok {
+		return nil, false
+	}
+	if b, ok = appendPlace(b, e.Prev, e.Rev, e.Seq); !ok {
+		return nil, false
+	}
+	return e.appendTail(b)
+}
+
+// The members of an event sort as: data_digest, key, kind, observed_at,
+// then its place in the chain — prev, rev, seq — then stream, tenant, v,
+// vendor. A [Draft] writes the parts around the place ahead.
+
+func (e *Event) appendHead(b []byte) ([]byte, bool) {
+	if len(e.Key) == 0 {
 		return nil, false
 	}
 	ok := true
@@ -148,12 +163,72 @@ func (e *Event) appendCanonical(b []byte) ([]byte, bool) {
 	b = append(b, e.Key...)
 	str(`,"kind":`, e.Kind)
 	str(`,"observed_at":`, e.ObservedAt)
-	str(`,"prev":`, e.Prev)
-	b = strconv.AppendUint(append(b, `,"rev":`...), uint64(e.Rev), 10)
-	b = strconv.AppendUint(append(b, `,"seq":`...), e.Seq, 10)
+	return b, ok
+}
+
+func appendPlace(b []byte, prev string, rev uint32, seq uint64) ([]byte, bool) {
+	if seq > maxSafeInteger {
+		return nil, false
+	}
+	b, ok := AppendString(append(b, `,"prev":`...), prev)
+	b = strconv.AppendUint(append(b, `,"rev":`...), uint64(rev), 10)
+	b = strconv.AppendUint(append(b, `,"seq":`...), seq, 10)
+	return b, ok
+}
+
+func (e *Event) appendTail(b []byte) ([]byte, bool) {
+	ok := true
+	str := func(name, v string) {
+		b = append(b, name...)
+		if ok {
+			b, ok = AppendString(b, v)
+		}
+	}
 	str(`,"stream":`, e.Stream)
 	str(`,"tenant":`, e.Tenant)
 	b = strconv.AppendInt(append(b, `,"v":`...), int64(e.V), 10)
 	str(`,"vendor":`, e.Vendor)
 	return append(b, '}'), ok
+}
+
+// Draft is an event whose place in the chain — prev, rev and seq — is not
+// known yet, with its canonical bytes around that place written ahead: the
+// processor drafts events on every core, then seals them in chain order.
+type Draft struct {
+	e          Event
+	head, tail []byte
+}
+
+// NewDraft drafts e, whose Key is canonical and DataDigest set; its Prev,
+// Rev and Seq are ignored. ok is false when a string is not UTF-8: such an
+// event is sealed with [Seal].
+func NewDraft(e Event) (*Draft, bool) {
+	e.V = Version
+	head, ok := e.appendHead(make([]byte, 0, 160+len(e.Key)))
+	if !ok {
+		return nil, false
+	}
+	tail, ok := e.appendTail(make([]byte, 0, 64+len(e.Tenant)+len(e.Stream)))
+	if !ok {
+		return nil, false
+	}
+	return &Draft{e: e, head: head, tail: tail}, true
+}
+
+// DataDigest is the drafted event's data digest.
+func (d *Draft) DataDigest() string { return d.e.DataDigest }
+
+// Seal places the draft in the chain: the record SealDigested returns for
+// the same event at prev, rev and seq. ok is false when prev is not UTF-8
+// or seq beyond what JCS writes exactly.
+func (d *Draft) Seal(prev string, rev uint32, seq uint64, data []byte, salt string, src Source) (*Record, bool) {
+	c := append(make([]byte, 0, len(d.head)+len(prev)+48+len(d.tail)), d.head...)
+	c, ok := appendPlace(c, prev, rev, seq)
+	if !ok {
+		return nil, false
+	}
+	c = append(c, d.tail...)
+	e := d.e
+	e.Prev, e.Rev, e.Seq = prev, rev, seq
+	return &Record{Event: e, Canonical: string(c), Hash: Hash(c), Data: data, Salt: salt, Source: src}, true
 }

@@ -146,47 +146,70 @@ func usageFlat(r *envelope.Raw) (Fact, bool) {
 	if !ok {
 		return Fact{}, false
 	}
-	key := make([]jsonscan.Member, 0, 4+len(r.GroupSet))
-	for _, m := range [][2]string{
-		{"endpoint", strings.TrimPrefix(r.Stream, "usage.")},
-		{"bucket_start", event.Time(time.Unix(r.Bucket.Start, 0))},
-		{"bucket_width", r.Bucket.Width},
-	} {
-		v, ok := event.AppendString(nil, m[1])
-		if !ok {
+	// The key: its fixed fields and the group dimensions, each list in
+	// name order, merged.
+	fixed := [4]string{"bucket_start", "bucket_width", "endpoint", "group_set"}
+	var vals []byte // the fixed fields' values, back to back
+	var ends [4]int
+	for i, v := range []string{event.Time(time.Unix(r.Bucket.Start, 0)), r.Bucket.Width, strings.TrimPrefix(r.Stream, "usage.")} {
+		if vals, ok = event.AppendString(vals, v); !ok {
 			return Fact{}, false
 		}
-		key = append(key, jsonscan.Member{Name: m[0], Value: v})
+		ends[i] = len(vals)
 	}
-	set := []byte{'['}
+	vals = append(vals, '[')
 	for i, dim := range r.GroupSet {
 		if i > 0 {
-			set = append(set, ',')
+			vals = append(vals, ',')
 		}
-		set, ok = event.AppendString(set, dim)
-		if !ok || !isPlainName(dim) {
+		if vals, ok = event.AppendString(vals, dim); !ok || !isPlainName(dim) || i > 0 && dim == r.GroupSet[i-1] {
 			return Fact{}, false
 		}
-		v := []byte(`""`) // null or missing
-		for _, m := range row {
-			if m.Name != dim {
-				continue
+	}
+	vals = append(vals, ']')
+	ends[3] = len(vals)
+
+	k := append(make([]byte, 0, 2*len(vals)+32*len(r.GroupSet)), '{')
+	name := func(n string) {
+		if len(k) > 1 {
+			k = append(k, ',')
+		}
+		k = append(append(append(k, '"'), n...), '"', ':')
+	}
+	f, g := 0, 0
+	for f < len(fixed) || g < len(r.GroupSet) {
+		if g == len(r.GroupSet) || f < len(fixed) && fixed[f] < r.GroupSet[g] {
+			lo := 0
+			if f > 0 {
+				lo = ends[f-1]
 			}
-			switch m.Value[0] {
-			case '"':
+			name(fixed[f])
+			k = append(k, vals[lo:ends[f]]...)
+			f++
+			continue
+		}
+		dim := r.GroupSet[g]
+		if f < len(fixed) && fixed[f] == dim {
+			return Fact{}, false // a dimension named like a key field
+		}
+		name(dim)
+		var v []byte
+		for _, m := range row {
+			if string(m.Name) == dim {
 				v = m.Value
-			case 'n':
-			default:
-				v = []byte(`"` + string(m.Value) + `"`) // a number or boolean, as text
 			}
 		}
-		key = append(key, jsonscan.Member{Name: dim, Value: v})
+		switch {
+		case v == nil || v[0] == 'n': // missing or null
+			k = append(k, '"', '"')
+		case v[0] == '"':
+			k = append(k, v...)
+		default: // a number or boolean, as text
+			k = append(append(append(k, '"'), v...), '"')
+		}
+		g++
 	}
-	key = append(key, jsonscan.Member{Name: "group_set", Value: append(set, ']')})
-	k, ok := jsonscan.AppendObject(nil, key) // false for a dimension named like a key field
-	if !ok {
-		return Fact{}, false
-	}
+	k = append(k, '}')
 	return Fact{Kind: event.Fact, Key: k, Data: data, Digest: event.ContentDigest(data)}, true
 }
 

@@ -13,21 +13,21 @@ import (
 func BenchmarkStages(b *testing.B) {
 	l := topic.Layout{Partitions: 1}
 	recs := topictest.UsageRows(l, "acme", benchStageRows)
+	s, err := OpenStore(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
-			if d := decode(recs[i%len(recs)]); d.err != nil || d.nerr != nil {
+			if d := decode(s, recs[i%len(recs)]); d.err != nil || d.nerr != nil {
 				b.Fatal(d.err, d.nerr)
 			}
 		}
 	})
 	b.Run("transform", func(b *testing.B) {
 		b.ReportAllocs()
-		s, err := OpenStore(b.TempDir(), nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer s.Close()
 		for b.Loop() {
 			t := newTransform(s, 0, l)
 			if err := t.run(recs, -1, true); err != nil {

@@ -140,6 +140,31 @@ func (o *overlay) getEntry(k string) (Entry, bool, error) {
 
 func (o *overlay) setEntry(k string, e Entry) { o.set(k, e.marshal()) }
 
+// committed is a key's value in the store, read ahead of a batch's use of
+// it: the store changes only when a batch commits.
+type committed struct {
+	v     []byte
+	found bool
+	err   error
+}
+
+// getEntryAhead is getEntry for a key whose committed value was read
+// ahead.
+func (o *overlay) getEntryAhead(k string, c committed) (Entry, bool, error) {
+	b, ok, changed := o.changed(k)
+	if !changed {
+		b, ok = c.v, c.found
+		if c.err != nil {
+			return Entry{}, false, c.err
+		}
+	}
+	if !ok {
+		return Entry{}, false, nil
+	}
+	e, err := unmarshalEntry(b)
+	return e, err == nil, err
+}
+
 // Checkpoint is how far the store has applied: the last raw offset
 // processed and the last ogma.events and ogma.deadletter offsets
 // reflected (-1: none).
@@ -192,15 +217,23 @@ type overlay struct {
 func newOverlay(s *Store) *overlay { return &overlay{s: s, writes: map[string][]byte{}} }
 
 func (o *overlay) get(k string) ([]byte, bool, error) {
+	if v, ok, changed := o.changed(k); changed {
+		return v, ok, nil
+	}
+	return o.s.get(k)
+}
+
+// changed reports whether the overlay changed k, and if so its value.
+func (o *overlay) changed(k string) (v []byte, ok, changed bool) {
 	if v, ok := o.writes[k]; ok {
-		return v, v != nil, nil
+		return v, v != nil, true
 	}
 	for _, p := range o.dropped {
 		if strings.HasPrefix(k, p) {
-			return nil, false, nil
+			return nil, false, true
 		}
 	}
-	return o.s.get(k)
+	return nil, false, false
 }
 
 func (o *overlay) set(k string, v []byte) { o.writes[k] = v }

@@ -82,7 +82,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 		}
 	}()
 	open := t.open
-	pre := startPrepass(recs, skipThrough)
+	pre := startPrepass(t.ov.s, recs, skipThrough)
 	defer pre.stop()
 	defer t.shipOut()
 	for i, r := range recs {
@@ -131,7 +131,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 				t.deadletter(r, err.Error())
 				continue
 			}
-			_, emitted, err := t.fact(raw, f, raw.Salt, src, d.digests)
+			_, emitted, err := t.fact(raw, f, raw.Salt, src, d.prepared)
 			if err != nil {
 				return err
 			}
@@ -199,7 +199,7 @@ func (t *transform) bucket(rows []row) error {
 			t.deadletterRaw(r, err.Error())
 			continue
 		}
-		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src, r.digests)
+		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src, r.prepared)
 		if err != nil {
 			return err
 		}
@@ -242,7 +242,7 @@ func (t *transform) bucket(rows []row) error {
 		salts.Write(s)
 	}
 	mf := normalize.Fact{Kind: event.Manifest, Key: mkey, Data: mdata, Digest: event.ContentDigest(mdata)}
-	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last, digests{}); err != nil {
+	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last, prepared{}); err != nil {
 		return err
 	}
 	// The bucket is settled: its provisional rows are gone.
@@ -258,19 +258,30 @@ func (t *transform) count(emitted bool) {
 	}
 }
 
-// digests is what the pre-pass computes of a fact, off the chain step: its
-// dedupe key and its data digest under the record's salt. Empty means not
-// computed.
-type digests struct{ dedupeKey, dataDigest string }
+// prepared is what the pre-pass makes of a fact, off the chain step: its
+// dedupe key, the key's entry as the store held it before the batch, and
+// its event drafted. Empty means not prepared.
+type prepared struct {
+	dedupeKey string
+	entry     committed
+	draft     *event.Draft
+}
 
 // fact chains f unless its content is unchanged since its last event, and
 // returns the data digest of the key's current event.
-func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre digests) (string, bool, error) {
+func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre prepared) (string, bool, error) {
 	dk := pre.dedupeKey
+	var (
+		ent Entry
+		had bool
+		err error
+	)
 	if dk == "" {
 		dk = dedupeKey(t.p, raw.Tenant, raw.Vendor, raw.Stream, f.Key)
+		ent, had, err = t.ov.getEntry(dk)
+	} else {
+		ent, had, err = t.ov.getEntryAhead(dk, pre.entry)
 	}
-	ent, had, err := t.ov.getEntry(dk)
 	if err != nil {
 		return "", false, err
 	}
@@ -281,7 +292,7 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	if had {
 		rev = ent.Rev + 1
 	}
-	rec, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre.dataDigest, src)
+	rec, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre.draft, src)
 	if err != nil {
 		return "", false, err
 	}
@@ -289,9 +300,9 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	return rec.Event.DataDigest, true, nil
 }
 
-// emit appends the next event of tenant's chain. dataDigest is that of
-// data under salt, or empty to compute it.
-func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt, dataDigest string, src event.Source) (*event.Record, error) {
+// emit appends the next event of tenant's chain: draft sealed, if the
+// pre-pass drafted it.
+func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt string, draft *event.Draft, src event.Source) (*event.Record, error) {
 	head, ok := t.heads[tenant]
 	if !ok {
 		head = Head{Hash: event.Genesis}
@@ -299,17 +310,17 @@ func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev ui
 			return nil, err
 		}
 	}
-	e := event.Event{Tenant: tenant, Seq: head.Seq + 1, Prev: head.Hash, Kind: kind, Vendor: vendor, Stream: stream,
-		Key: key, Rev: rev, ObservedAt: event.Time(observed)}
 	var rec *event.Record
-	var err error
-	if dataDigest != "" {
-		rec, err = event.SealDigested(e, dataDigest, data, salt, src)
-	} else {
-		rec, err = event.SealCanonicalKey(e, data, salt, src)
+	if draft != nil {
+		rec, _ = draft.Seal(head.Hash, rev, head.Seq+1, data, salt, src)
 	}
-	if err != nil {
-		return nil, err
+	if rec == nil {
+		var err error
+		rec, err = event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: head.Seq + 1, Prev: head.Hash, Kind: kind,
+			Vendor: vendor, Stream: stream, Key: key, Rev: rev, ObservedAt: event.Time(observed)}, data, salt, src)
+		if err != nil {
+			return nil, err
+		}
 	}
 	t.heads[tenant] = Head{Seq: rec.Event.Seq, Hash: rec.Hash}
 	t.out = append(t.out, t.layout.Record(topic.Events, tenant, []byte(tenant+"/"+strconv.FormatUint(rec.Event.Seq, 10)), rec.Marshal()))
@@ -342,7 +353,7 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			t.deadletter(r, err.Error())
 			return nil
 		}
-		_, emitted, err := t.fact(raw, f, raw.Salt, src, d.digests)
+		_, emitted, err := t.fact(raw, f, raw.Salt, src, d.prepared)
 		if err != nil {
 			return err
 		}
@@ -386,7 +397,7 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			s.Write(endSalt)
 			s.Write([]byte(key))
 			f := normalize.Fact{Kind: event.Identity, Key: []byte(key), Data: []byte("null"), Digest: event.ContentDigest([]byte("null"))}
-			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src, digests{}); err != nil {
+			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src, prepared{}); err != nil {
 				return err
 			}
 		}
@@ -458,7 +469,7 @@ type decoded struct {
 	err   error
 	fact  normalize.Fact
 	nerr  error
-	digests digests
+	prepared prepared
 }
 
 // prepass decodes and normalizes records on every core, ahead of the chain
@@ -467,6 +478,7 @@ type decoded struct {
 // decoded. Both steps are pure, so the output is the same bytes however the
 // work is spread.
 type prepass struct {
+	s     *Store
 	out   []decoded
 	done  []chan struct{} // closed when its chunk is decoded
 	ready int             // out[:ready] may be read
@@ -476,8 +488,8 @@ type prepass struct {
 // prepassChunk is the number of records a worker takes at once.
 const prepassChunk = 256
 
-func startPrepass(recs []*kgo.Record, skipThrough int64) *prepass {
-	p := &prepass{out: make([]decoded, len(recs))}
+func startPrepass(s *Store, recs []*kgo.Record, skipThrough int64) *prepass {
+	p := &prepass{s: s, out: make([]decoded, len(recs))}
 	chunks := (len(recs) + prepassChunk - 1) / prepassChunk
 	workers := min(runtime.GOMAXPROCS(0), chunks-1)
 	if workers < 1 {
@@ -507,7 +519,7 @@ func startPrepass(recs []*kgo.Record, skipThrough int64) *prepass {
 func (p *prepass) decode(recs []*kgo.Record, skipThrough int64, lo, hi int) {
 	for i := lo; i < hi; i++ {
 		if recs[i].Offset > skipThrough {
-			p.out[i] = decode(recs[i])
+			p.out[i] = decode(p.s, recs[i])
 		}
 	}
 }
@@ -526,7 +538,7 @@ func (p *prepass) get(i int) *decoded {
 // ended early.
 func (p *prepass) stop() { p.next.Store(int64(len(p.done))) }
 
-func decode(r *kgo.Record) decoded {
+func decode(s *Store, r *kgo.Record) decoded {
 	raw, err := envelope.Decode(r.Value)
 	if err != nil {
 		return decoded{err: err}
@@ -546,8 +558,13 @@ func decode(r *kgo.Record) decoded {
 	}
 	d.fact, d.nerr = normalize.Normalize(raw)
 	if d.nerr == nil {
-		d.digests.dedupeKey = dedupeKey(r.Partition, raw.Tenant, raw.Vendor, raw.Stream, d.fact.Key)
-		d.digests.dataDigest, _ = event.DataDigest(raw.Salt, d.fact.Data) // the salt is checked: empty never happens
+		pre := &d.prepared
+		pre.dedupeKey = dedupeKey(r.Partition, raw.Tenant, raw.Vendor, raw.Stream, d.fact.Key)
+		pre.entry.v, pre.entry.found, pre.entry.err = s.get(pre.dedupeKey)
+		if dd, err := event.DataDigest(raw.Salt, d.fact.Data); err == nil {
+			pre.draft, _ = event.NewDraft(event.Event{Tenant: raw.Tenant, Kind: d.fact.Kind, Vendor: raw.Vendor, Stream: raw.Stream,
+				Key: d.fact.Key, ObservedAt: event.Time(raw.FetchedAt), DataDigest: dd})
+		}
 	}
 	return d
 }
