@@ -70,6 +70,20 @@ func (s *Scanner) plain() ([]byte, bool) {
 	return nil, false
 }
 
+// StringAs is String returning was, without a copy, when the string is
+// plain and equal to it.
+func (s *Scanner) StringAs(was string) (string, bool) {
+	start := s.I
+	if raw, ok := s.plain(); ok {
+		if string(raw[1:len(raw)-1]) == was {
+			return was, true
+		}
+		return string(raw[1 : len(raw)-1]), true
+	}
+	s.I = start
+	return s.String()
+}
+
 // String reads any string, escapes included, as encoding/json does.
 func (s *Scanner) String() (string, bool) {
 	if v, ok := s.PlainString(); ok {

@@ -13,7 +13,7 @@ import (
 // exactly what encoding/json reads.
 func FuzzDecodeFast(f *testing.F) {
 	at := time.Date(2026, 11, 27, 12, 0, 0, 123, time.UTC)
-	for _, r := range []Raw{
+	seeds := []Raw{
 		{V: 1, Tenant: "acme", Vendor: "openai", Stream: "usage.completions",
 			Request:   Request{Path: "/v1/organization/usage/completions", Query: "start_time=1&group_by=model"},
 			FetchedAt: at, Salt: strings.Repeat("ab", 32),
@@ -24,12 +24,21 @@ func FuzzDecodeFast(f *testing.F) {
 		{V: 1, Tenant: "acme", Vendor: "openai", Stream: "users", FetchedAt: at,
 			Snapshot: &Snapshot{ID: "s1", Marker: Item}, Data: json.RawMessage(`{"id":"user-1","name":"Zoë"}`)},
 		{V: 1, Tenant: "acme", Vendor: "openai", Stream: "usage.images", Bucket: &Bucket{Rows: 0}},
-	} {
+	}
+	for _, r := range seeds {
 		f.Add(r.Marshal())
 	}
 	f.Add([]byte(`{"v":1,"tenant":"a","vendor":"b","stream":"c","request":{"path":"","query":""},"fetched_at":"2026-01-01T00:00:00Z","salt":"","group_set":[],"data":null}`))
+	prev, ok := decodeFast(seeds[0].Marshal(), &Raw{})
+	if !ok {
+		f.Fatal("the direct decoder declines Marshal's form")
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fast, ok := decodeFast(b)
+		// Whether or not strings are shared with a previous record.
+		fast, ok := decodeFast(b, &Raw{})
+		if shared, sok := decodeFast(b, prev); sok != ok || ok && !cmp.Equal(shared, fast) {
+			t.Fatalf("sharing strings with the previous record changes the result on %q", b)
+		}
 		if !ok {
 			return
 		}

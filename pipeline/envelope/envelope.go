@@ -120,9 +120,16 @@ func (r *Raw) Marshal() []byte {
 }
 
 // Decode parses an ogma.raw record value and checks what every consumer
-// relies on. Its errors say what is wrong, for the deadletter reason.
+// relies on. Its errors say what is wrong, for the deadletter reason. The
+// result's Data may share b's memory: b must not change while it is used.
 func Decode(b []byte) (*Raw, error) {
-	r, ok := decodeFast(b)
+	r, ok := decodeFast(b, &Raw{})
+	return check(b, r, ok)
+}
+
+// check decodes b through encoding/json unless the direct decoder read it
+// (ok), then checks the result.
+func check(b []byte, r *Raw, ok bool) (*Raw, error) {
 	if !ok {
 		r = &Raw{}
 		if err := json.Unmarshal(b, r); err != nil {
@@ -139,8 +146,10 @@ func Decode(b []byte) (*Raw, error) {
 	case len(r.Salt) != 64:
 		return nil, fmt.Errorf("envelope: salt is %d hex digits, want 64", len(r.Salt))
 	}
-	if _, err := hex.DecodeString(r.Salt); err != nil {
-		return nil, fmt.Errorf("envelope: salt: %w", err)
+	for i := 0; i < len(r.Salt); i++ {
+		if c := r.Salt[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return nil, fmt.Errorf("envelope: salt: invalid hex digit %q", c)
+		}
 	}
 	return r, nil
 }

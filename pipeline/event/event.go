@@ -86,14 +86,35 @@ func Hash(canonical []byte) string {
 // DataDigest returns hex(SHA-256(salt ‖ data)) for a hex salt and the
 // canonical data bytes.
 func DataDigest(saltHex string, data []byte) (string, error) {
-	salt, err := hex.DecodeString(saltHex)
-	if err != nil || len(salt) != 32 {
+	var salt [32]byte
+	if len(saltHex) != 2*len(salt) {
 		return "", fmt.Errorf("event: salt must be 32 bytes of hex, got %q", saltHex)
 	}
+	for i := range salt {
+		hi, ok1 := unhex(saltHex[2*i])
+		lo, ok2 := unhex(saltHex[2*i+1])
+		if !ok1 || !ok2 {
+			return "", fmt.Errorf("event: salt must be 32 bytes of hex, got %q", saltHex)
+		}
+		salt[i] = hi<<4 | lo
+	}
 	h := sha256.New()
-	h.Write(salt)
+	h.Write(salt[:])
 	h.Write(data)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])), nil
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
 
 // ContentDigest returns hex(SHA-256(data)): what dedupe compares.
@@ -171,16 +192,21 @@ func (r *Record) Marshal() []byte {
 	b := make([]byte, 0, 96+len(r.Canonical)+len(r.Hash)+len(r.Data)+len(r.Salt))
 	b = append(b, `{"event":`...)
 	b = append(b, r.Canonical...)
-	b = appendJSONString(append(b, `,"hash":`...), r.Hash)
+	return appendRecordRest(b, r.Hash, r.Data, r.Salt, r.Source)
+}
+
+// appendRecordRest appends what follows the event in a record's value.
+func appendRecordRest(b []byte, hash string, data []byte, salt string, src Source) []byte {
+	b = appendJSONString(append(b, `,"hash":`...), hash)
 	b = append(b, `,"data":`...)
-	if len(r.Data) == 0 {
+	if len(data) == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, r.Data...)
+		b = append(b, data...)
 	}
-	b = appendJSONString(append(b, `,"salt":`...), r.Salt)
-	b = strconv.AppendInt(append(b, `,"source":{"partition":`...), int64(r.Source.Partition), 10)
-	b = strconv.AppendInt(append(b, `,"offset":`...), r.Source.Offset, 10)
+	b = appendJSONString(append(b, `,"salt":`...), salt)
+	b = strconv.AppendInt(append(b, `,"source":{"partition":`...), int64(src.Partition), 10)
+	b = strconv.AppendInt(append(b, `,"offset":`...), src.Offset, 10)
 	return append(b, "}}"...)
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -152,12 +151,12 @@ func FuzzCanonicalFast(f *testing.F) {
 		drafted.DataDigest = a.Event.DataDigest
 		drafted.Prev, drafted.Rev, drafted.Seq = "", 0, 0
 		if d, ok := event.NewDraft(drafted); ok {
-			c, ok := d.Seal(e.Prev, e.Rev, e.Seq, []byte(`{}`), strings.Repeat("ab", 32), event.Source{})
+			v, hash, ok := d.Seal(e.Prev, e.Rev, e.Seq, []byte(`{}`), strings.Repeat("ab", 32), event.Source{})
 			if !ok && e.Seq > 1<<53-1 {
 				return // beyond JCS's exact integers: Seal's path
 			}
-			if !ok || !reflect.DeepEqual(c, a) {
-				t.Fatalf("a sealed draft differs from Seal:\n%+v\n%+v", c, a)
+			if !ok || hash != a.Hash || string(v) != string(a.Marshal()) {
+				t.Fatalf("a sealed draft differs from Seal:\n%s %s\n%s %s", v, hash, a.Marshal(), a.Hash)
 			}
 		}
 	})

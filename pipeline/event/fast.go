@@ -218,17 +218,18 @@ func NewDraft(e Event) (*Draft, bool) {
 // DataDigest is the drafted event's data digest.
 func (d *Draft) DataDigest() string { return d.e.DataDigest }
 
-// Seal places the draft in the chain: the record SealDigested returns for
-// the same event at prev, rev and seq. ok is false when prev is not UTF-8
-// or seq beyond what JCS writes exactly.
-func (d *Draft) Seal(prev string, rev uint32, seq uint64, data []byte, salt string, src Source) (*Record, bool) {
-	c := append(make([]byte, 0, len(d.head)+len(prev)+48+len(d.tail)), d.head...)
-	c, ok := appendPlace(c, prev, rev, seq)
-	if !ok {
-		return nil, false
+// Seal places the draft in the chain and returns the value of its
+// ogma.events record — what [Record.Marshal] writes for the record
+// [SealCanonicalKey] makes of the same event at prev, rev and seq — and its
+// hash, written in one buffer. ok is false when prev is not UTF-8 or seq
+// beyond what JCS writes exactly.
+func (d *Draft) Seal(prev string, rev uint32, seq uint64, data []byte, salt string, src Source) (value []byte, hash string, ok bool) {
+	b := make([]byte, 0, 320+len(d.head)+len(prev)+len(d.tail)+len(data)+len(salt))
+	b = append(append(b, `{"event":`...), d.head...)
+	if b, ok = appendPlace(b, prev, rev, seq); !ok {
+		return nil, "", false
 	}
-	c = append(c, d.tail...)
-	e := d.e
-	e.Prev, e.Rev, e.Seq = prev, rev, seq
-	return &Record{Event: e, Canonical: string(c), Hash: Hash(c), Data: data, Salt: salt, Source: src}, true
+	b = append(b, d.tail...)
+	hash = Hash(b[len(`{"event":`):])
+	return appendRecordRest(b, hash, data, salt, src), hash, true
 }

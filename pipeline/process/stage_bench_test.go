@@ -3,6 +3,7 @@ package process
 import (
 	"testing"
 
+	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -20,8 +21,9 @@ func BenchmarkStages(b *testing.B) {
 	defer s.Close()
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
+		var dec envelope.Decoder
 		for i := 0; b.Loop(); i++ {
-			if d := decode(s, recs[i%len(recs)]); d.err != nil || d.nerr != nil {
+			if d := decode(&dec, s, recs[i%len(recs)]); d.err != nil || d.nerr != nil {
 				b.Fatal(d.err, d.nerr)
 			}
 		}

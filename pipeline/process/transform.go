@@ -112,6 +112,9 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 				}
 				bucket = nil
 			}
+			if bucket == nil {
+				bucket = make([]row, 0, min(max(raw.Bucket.Rows, 1), 1024)) // the vendor's count, within reason
+			}
 			bucket = append(bucket, row{decoded: *d, src: src, value: r.Value})
 			if raw.Bucket.Rows == 0 || raw.Bucket.Row == raw.Bucket.Rows-1 {
 				delete(open, stream)
@@ -292,39 +295,43 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	if had {
 		rev = ent.Rev + 1
 	}
-	rec, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre.draft, src)
+	dd, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre.draft, src)
 	if err != nil {
 		return "", false, err
 	}
-	t.ov.setEntry(dk, Entry{Digest: f.Digest, Rev: rev, DataDigest: rec.Event.DataDigest, Absent: string(f.Data) == "null"})
-	return rec.Event.DataDigest, true, nil
+	t.ov.setEntry(dk, Entry{Digest: f.Digest, Rev: rev, DataDigest: dd, Absent: string(f.Data) == "null"})
+	return dd, true, nil
 }
 
-// emit appends the next event of tenant's chain: draft sealed, if the
-// pre-pass drafted it.
-func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt string, draft *event.Draft, src event.Source) (*event.Record, error) {
+// emit appends the next event of tenant's chain — draft sealed, if the
+// pre-pass drafted it — and returns its data digest.
+func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt string, draft *event.Draft, src event.Source) (string, error) {
 	head, ok := t.heads[tenant]
 	if !ok {
 		head = Head{Hash: event.Genesis}
 		if _, err := t.ov.getJSON(headKey(t.p, tenant), &head); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
-	var rec *event.Record
+	seq := head.Seq + 1
+	var value []byte
+	var hash, dataDigest string
+	sealed := false
 	if draft != nil {
-		rec, _ = draft.Seal(head.Hash, rev, head.Seq+1, data, salt, src)
+		value, hash, sealed = draft.Seal(head.Hash, rev, seq, data, salt, src)
+		dataDigest = draft.DataDigest()
 	}
-	if rec == nil {
-		var err error
-		rec, err = event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: head.Seq + 1, Prev: head.Hash, Kind: kind,
+	if !sealed {
+		rec, err := event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: seq, Prev: head.Hash, Kind: kind,
 			Vendor: vendor, Stream: stream, Key: key, Rev: rev, ObservedAt: event.Time(observed)}, data, salt, src)
 		if err != nil {
-			return nil, err
+			return "", err
 		}
+		value, hash, dataDigest = rec.Marshal(), rec.Hash, rec.Event.DataDigest
 	}
-	t.heads[tenant] = Head{Seq: rec.Event.Seq, Hash: rec.Hash}
-	t.out = append(t.out, t.layout.Record(topic.Events, tenant, []byte(tenant+"/"+strconv.FormatUint(rec.Event.Seq, 10)), rec.Marshal()))
-	return rec, nil
+	t.heads[tenant] = Head{Seq: seq, Hash: hash}
+	t.out = append(t.out, t.layout.Record(topic.Events, tenant, []byte(tenant+"/"+strconv.FormatUint(seq, 10)), value))
+	return dataDigest, nil
 }
 
 type snapState struct {
@@ -517,9 +524,10 @@ func startPrepass(s *Store, recs []*kgo.Record, skipThrough int64) *prepass {
 }
 
 func (p *prepass) decode(recs []*kgo.Record, skipThrough int64, lo, hi int) {
+	var dec envelope.Decoder
 	for i := lo; i < hi; i++ {
 		if recs[i].Offset > skipThrough {
-			p.out[i] = decode(p.s, recs[i])
+			p.out[i] = decode(&dec, p.s, recs[i])
 		}
 	}
 }
@@ -538,8 +546,8 @@ func (p *prepass) get(i int) *decoded {
 // ended early.
 func (p *prepass) stop() { p.next.Store(int64(len(p.done))) }
 
-func decode(s *Store, r *kgo.Record) decoded {
-	raw, err := envelope.Decode(r.Value)
+func decode(dec *envelope.Decoder, s *Store, r *kgo.Record) decoded {
+	raw, err := dec.Decode(r.Value)
 	if err != nil {
 		return decoded{err: err}
 	}
