@@ -249,6 +249,48 @@ func (s *Scanner) space() {
 	}
 }
 
+// Members calls each with the name and value bytes of every member of the
+// object b, in order, while it returns true. b must be valid JSON (values
+// are found, not checked); ok is false if b is not an object or a name has
+// escapes, and then each may have seen some members.
+func Members(b []byte, each func(name string, value []byte) bool) (ok bool) {
+	s := Scanner{B: b}
+	s.space()
+	if !s.Lit("{") {
+		return false
+	}
+	s.space()
+	if s.Lit("}") {
+		return true
+	}
+	for {
+		name, ok := s.PlainString()
+		if !ok {
+			return false
+		}
+		s.space()
+		if !s.Lit(":") {
+			return false
+		}
+		s.space()
+		v, ok := s.Skip()
+		if !ok {
+			return false
+		}
+		if !each(name, bytes.TrimRight(v, " \t\r\n")) {
+			return true
+		}
+		s.space()
+		if s.Lit("}") {
+			return true
+		}
+		if !s.Lit(",") {
+			return false
+		}
+		s.space()
+	}
+}
+
 // Member is one member of a flat object, both parts in JCS form: Name is
 // the name without quotes, Value the value's bytes.
 type Member struct {

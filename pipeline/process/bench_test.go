@@ -2,6 +2,7 @@ package process_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -62,6 +63,7 @@ func BenchmarkProcessor(b *testing.B) {
 				group := "bench-" + l.name
 				ctx, cancel := context.WithCancel(b.Context())
 				done := make(chan struct{})
+				runtime.GC() // the setup's garbage is not the loop's to collect
 				b.StartTimer()
 				go func() { defer close(done); l.run(ctx, b, c, group) }()
 				drained(b, c, group, n)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/internal/jsonscan"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/process"
@@ -123,8 +125,8 @@ func (s *Sink) Run(ctx context.Context) error {
 	// burst: a batch was full since the last poll that came back empty;
 	// the sink is reading a backlog, and its tail need not wait.
 	burst := false
-	// A backlog's inserts start at least tailGap apart: at most four a
-	// second at the default FlushEvery.
+	// A backlog's small inserts start at least tailGap apart: at most
+	// four a second at the default FlushEvery.
 	tailGap := s.cfg.FlushEvery / 4
 	var flushed time.Time // when the last insert started
 	for {
@@ -160,7 +162,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		// nothing more buffered: a burst's tail need not wait for the
 		// timer, while a trickle still makes one insert per FlushEvery.
 		full := len(pending) >= s.cfg.BatchRows
-		tail := burst && cl.BufferedFetchRecords() == 0 && time.Since(flushed) >= tailGap
+		// The insert rate is bounded for small inserts only: a quarter
+		// batch is an efficient insert whenever it comes.
+		tail := burst && cl.BufferedFetchRecords() == 0 && (time.Since(flushed) >= tailGap || len(pending) >= s.cfg.BatchRows/4)
 		if len(pending) > 0 && (full || tail || time.Since(since) >= s.cfg.FlushEvery) {
 			flushed = time.Now()
 			err := s.flush(ctx, pending)
@@ -371,11 +375,8 @@ func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 		project_id, api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens, num_model_requests, rev, seq)`,
 		func(add func(...any) error) error {
 			for _, r := range usage {
-				var k struct {
-					BucketStart time.Time `json:"bucket_start"`
-					GroupSet    []string  `json:"group_set"`
-				}
-				if err := json.Unmarshal(r.Event.Key, &k); err != nil {
+				k, err := parseKey(r.Event.Key)
+				if err != nil {
 					return fmt.Errorf("usage key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 				}
 				primary := uint8(0)
@@ -408,10 +409,8 @@ func (s *Sink) insertCosts(ctx context.Context, costs []*event.Record) error {
 	err := s.store.batch(ctx, `INSERT INTO costs (tenant, vendor, stream, key, day, bucket_start, project_id, line_item,
 		amount, currency, rev, seq)`, func(add func(...any) error) error {
 		for _, r := range costs {
-			var k struct {
-				BucketStart time.Time `json:"bucket_start"`
-			}
-			if err := json.Unmarshal(r.Event.Key, &k); err != nil {
+			k, err := parseKey(r.Event.Key)
+			if err != nil {
 				return fmt.Errorf("cost key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 			}
 			c, err := parseCost(r.Data)
@@ -473,7 +472,145 @@ type usageRow struct {
 	NumModelRequests                                       int64
 }
 
+// reportKey is what the sink reads of a report row's key.
+type reportKey struct {
+	BucketStart time.Time `json:"bucket_start"`
+	GroupSet    []string  `json:"group_set"`
+}
+
+// parseKey reads a report row's key — valid JSON, as DecodeRecord checks
+// it — directly, or through encoding/json for a name that matches a field
+// only without regard to case.
+func parseKey(key []byte) (reportKey, error) {
+	var k reportKey
+	var err error
+	fallback := false
+	direct := jsonscan.Members(key, func(name string, v []byte) bool {
+		switch {
+		case name == "bucket_start":
+			err = k.BucketStart.UnmarshalJSON(v)
+		case name == "group_set":
+			k.GroupSet, fallback = plainStrings(v)
+		case strings.EqualFold(name, "bucket_start") || strings.EqualFold(name, "group_set"):
+			fallback = true // matched by encoding/json too
+		}
+		return err == nil && !fallback
+	})
+	if !direct || fallback {
+		k = reportKey{}
+		err = json.Unmarshal(key, &k)
+	}
+	return k, err
+}
+
+// plainStrings reads a JSON array of plain strings; fallback is true for
+// any other value.
+func plainStrings(v []byte) (_ []string, fallback bool) {
+	s := jsonscan.Scanner{B: v}
+	if !s.Lit("[") {
+		return nil, true
+	}
+	out := []string{}
+	for !s.Lit("]") {
+		if len(out) > 0 && !s.Lit(",") {
+			return nil, true
+		}
+		str, ok := s.PlainString()
+		if !ok {
+			return nil, true
+		}
+		out = append(out, str)
+	}
+	return out, !s.End()
+}
+
+// parseUsage reads a usage row's columns: directly when the row is flat
+// and canonical, as the processor writes it, else through encoding/json,
+// whose result the direct path matches (FuzzParseUsage).
 func parseUsage(data []byte) (usageRow, error) {
+	if u, ok := parseUsageFlat(data); ok {
+		return u, nil
+	}
+	return parseUsageJSON(data)
+}
+
+// usageStrings and usageInts are the columns of a usage row, by field.
+var (
+	usageStrings = map[string]func(*usageRow) *string{
+		"model": func(u *usageRow) *string { return &u.Model }, "user_id": func(u *usageRow) *string { return &u.UserID },
+		"project_id": func(u *usageRow) *string { return &u.ProjectID }, "api_key_id": func(u *usageRow) *string { return &u.APIKeyID },
+		"service_tier": func(u *usageRow) *string { return &u.ServiceTier },
+	}
+	usageInts = map[string]func(*usageRow) *int64{
+		"input_tokens": func(u *usageRow) *int64 { return &u.InputTokens }, "input_cached_tokens": func(u *usageRow) *int64 { return &u.InputCachedTokens },
+		"output_tokens": func(u *usageRow) *int64 { return &u.OutputTokens }, "num_model_requests": func(u *usageRow) *int64 { return &u.NumModelRequests },
+	}
+)
+
+func parseUsageFlat(data []byte) (usageRow, bool) {
+	var buf [24]jsonscan.Member
+	members, ok := jsonscan.Flat(data, buf[:0])
+	if !ok {
+		return usageRow{}, false
+	}
+	var u usageRow
+	for _, m := range members {
+		name, v := string(m.Name), m.Value
+		if f, ok := usageStrings[name]; ok {
+			switch v[0] {
+			case '"':
+				*f(&u) = string(v[1 : len(v)-1])
+			case 'n':
+				*f(&u) = ""
+			default:
+				return usageRow{}, false
+			}
+			continue
+		}
+		if f, ok := usageInts[name]; ok {
+			switch v[0] {
+			case 'n':
+				// null leaves the column as it is, as with encoding/json
+			case '"', 't', 'f':
+				return usageRow{}, false
+			default:
+				n, err := strconv.ParseInt(string(v), 10, 64)
+				if err != nil {
+					return usageRow{}, false
+				}
+				*f(&u) = n
+			}
+			continue
+		}
+		switch {
+		case name == "batch" && (v[0] == 't' || v[0] == 'f'):
+			u.Batch = string(v)
+		case name == "batch" && v[0] == 'n':
+			u.Batch = ""
+		case name == "batch" || knownUsageField(name):
+			return usageRow{}, false // another type, or another case: encoding/json's rules
+		}
+	}
+	return u, true
+}
+
+// knownUsageField reports whether name matches a usage field only without
+// regard to case, as encoding/json matches it.
+func knownUsageField(name string) bool {
+	for f := range usageStrings {
+		if strings.EqualFold(f, name) {
+			return true
+		}
+	}
+	for f := range usageInts {
+		if strings.EqualFold(f, name) {
+			return true
+		}
+	}
+	return strings.EqualFold("batch", name)
+}
+
+func parseUsageJSON(data []byte) (usageRow, error) {
 	var v struct {
 		Model             *string `json:"model"`
 		UserID            *string `json:"user_id"`
