@@ -472,10 +472,10 @@ func (t *transform) deadletterRaw(r row, reason string) {
 // (or why it has none) and, for a record that carries an object, its fact
 // (or why it has none).
 type decoded struct {
-	raw   *envelope.Raw
-	err   error
-	fact  normalize.Fact
-	nerr  error
+	raw      *envelope.Raw
+	err      error
+	fact     normalize.Fact
+	nerr     error
 	prepared prepared
 }
 
