@@ -214,7 +214,7 @@ func (s *Scanner) Skip() ([]byte, bool) {
 		return b[start:s.I], true
 	}
 	j := s.I
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' {
+	for j < len(b) && !isDelimiter(b[j]) {
 		j++
 	}
 	if j == s.I {
@@ -222,6 +222,15 @@ func (s *Scanner) Skip() ([]byte, bool) {
 	}
 	s.I = j
 	return b[start:j], true
+}
+
+// isDelimiter reports whether c ends a number or literal.
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
 }
 
 // endOfString returns the index of the quote that closes the string
@@ -277,7 +286,7 @@ func Members(b []byte, each func(name string, value []byte) bool) (ok bool) {
 		if !ok {
 			return false
 		}
-		if !each(name, bytes.TrimRight(v, " \t\r\n")) {
+		if !each(name, v) {
 			return true
 		}
 		s.space()

@@ -72,25 +72,35 @@ func decodeFast(b []byte, prev *Raw) (*Raw, bool) {
 		r.Bucket = bk
 	}
 	if s.Lit(`,"group_set":[`) {
-		r.GroupSet = []string{}
-		same := true // every name so far is prev's at its place
-		for i := 0; !s.Lit("]"); i++ {
-			if i > 0 && !s.Lit(",") {
+		var fresh []string // nil while every name so far is prev's at its place
+		n := 0
+		for ; !s.Lit("]"); n++ {
+			if n > 0 && !s.Lit(",") {
 				return nil, false
 			}
 			was := ""
-			if i < len(prev.GroupSet) {
-				was = prev.GroupSet[i]
+			if n < len(prev.GroupSet) {
+				was = prev.GroupSet[n]
 			}
 			g, ok := s.StringAs(was)
 			if !ok {
 				return nil, false
 			}
-			same = same && i < len(prev.GroupSet) && g == was
-			r.GroupSet = append(r.GroupSet, g)
+			if fresh == nil && n < len(prev.GroupSet) && g == was {
+				continue
+			}
+			if fresh == nil {
+				fresh = append(make([]string, 0, n+1), prev.GroupSet[:n]...)
+			}
+			fresh = append(fresh, g)
 		}
-		if same && len(r.GroupSet) == len(prev.GroupSet) && prev.GroupSet != nil {
-			r.GroupSet = prev.GroupSet
+		switch {
+		case fresh != nil:
+			r.GroupSet = fresh
+		case n == 0:
+			r.GroupSet = []string{}
+		default:
+			r.GroupSet = prev.GroupSet[:n:n]
 		}
 	}
 	if s.Lit(`,"snapshot":`) {

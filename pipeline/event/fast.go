@@ -204,15 +204,15 @@ type Draft struct {
 // event is sealed with [Seal].
 func NewDraft(e Event) (*Draft, bool) {
 	e.V = Version
-	head, ok := e.appendHead(make([]byte, 0, 160+len(e.Key)))
+	b, ok := e.appendHead(make([]byte, 0, 224+len(e.Key)+len(e.Tenant)+len(e.Stream)))
 	if !ok {
 		return nil, false
 	}
-	tail, ok := e.appendTail(make([]byte, 0, 64+len(e.Tenant)+len(e.Stream)))
-	if !ok {
+	head := b[:len(b):len(b)]
+	if b, ok = e.appendTail(b); !ok {
 		return nil, false
 	}
-	return &Draft{e: e, head: head, tail: tail}, true
+	return &Draft{e: e, head: head, tail: b[len(head):]}, true
 }
 
 // DataDigest is the drafted event's data digest.

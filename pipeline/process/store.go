@@ -186,7 +186,11 @@ func dedupeKey(p int32, tenant, vendor, stream string, key []byte) string {
 		return dedupePrefix(p, tenant, vendor, stream) + string(key)
 	}
 	h := sha256.Sum256(key)
-	return dedupePrefix(p, tenant, vendor, stream) + string(h[:])
+	// One allocation: this runs for every record.
+	b := make([]byte, 0, 16+len(tenant)+len(vendor)+len(stream)+len(h))
+	b = strconv.AppendInt(append(b, "d/"...), int64(p), 10)
+	b = append(append(append(append(append(append(append(b, '/'), tenant...), '/'), vendor...), '/'), stream...), '/')
+	return string(append(b, h[:]...))
 }
 
 // scope names one stream of one tenant: two vendors may name a stream

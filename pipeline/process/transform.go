@@ -65,7 +65,7 @@ func newTransform(s *Store, p int32, l topic.Layout) *transform {
 
 // row is a bucket's row being held until the bucket is complete.
 type row struct {
-	decoded
+	*decoded // in its prepass's results, which it keeps
 	src   event.Source
 	value []byte // the record as read, for the deadletter
 }
@@ -115,7 +115,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 			if bucket == nil {
 				bucket = make([]row, 0, min(max(raw.Bucket.Rows, 1), 1024)) // the vendor's count, within reason
 			}
-			bucket = append(bucket, row{decoded: *d, src: src, value: r.Value})
+			bucket = append(bucket, row{decoded: d, src: src, value: r.Value})
 			if raw.Bucket.Rows == 0 || raw.Bucket.Row == raw.Bucket.Rows-1 {
 				delete(open, stream)
 				if err := t.bucket(bucket); err != nil {
