@@ -20,7 +20,7 @@ type Scanner struct {
 	I int
 }
 
-// Lit moves past s if the text continues with it.
+// Lit moves past lit if the text continues with it.
 func (s *Scanner) Lit(lit string) bool {
 	if !bytes.HasPrefix(s.B[s.I:], []byte(lit)) {
 		return false

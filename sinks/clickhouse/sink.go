@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/internal/jsonscan"
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -132,7 +133,8 @@ func (s *Sink) Run(ctx context.Context) error {
 	for {
 		wait := s.cfg.FlushEvery
 		if burst && len(pending) > 0 {
-			wait = tailGap
+			// Until the small-insert gap since the last insert is out.
+			wait = max(tailGap-time.Since(flushed), time.Millisecond)
 		}
 		pctx, cancel := context.WithTimeout(ctx, wait)
 		fetches := cl.PollRecords(pctx, s.cfg.BatchRows)
@@ -334,10 +336,20 @@ func (s *Store) hashes(ctx context.Context, tenant string, lo, hi uint64) (map[u
 	return m, rows.Err()
 }
 
+// insertEvents writes events into the ledger and, at the same time on
+// another connection, into the tables projected from them: neither depends
+// on the other, and offsets are committed only once both are written.
 func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 	if len(events) == 0 {
 		return nil
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.insertLedger(gctx, events) })
+	g.Go(func() error { return s.insertProjections(gctx, events) })
+	return g.Wait()
+}
+
+func (s *Sink) insertLedger(ctx context.Context, events []*event.Record) error {
 	err := s.store.batch(ctx, `INSERT INTO events (tenant, seq, prev, hash, kind, vendor, stream, key, rev,
 		observed_at, data_digest, canonical, data, salt, source_partition, source_offset)`, func(add func(...any) error) error {
 		for _, r := range events {
@@ -353,6 +365,10 @@ func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 	if err != nil {
 		return fmt.Errorf("insert events: %w", err)
 	}
+	return nil
+}
+
+func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) error {
 	var usage, costs []*event.Record
 	for _, r := range events {
 		switch {
@@ -371,7 +387,7 @@ func (s *Sink) insertEvents(ctx context.Context, events []*event.Record) error {
 	if len(usage) == 0 {
 		return nil
 	}
-	err = s.store.batch(ctx, `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model, user_id,
+	err := s.store.batch(ctx, `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model, user_id,
 		project_id, api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens, num_model_requests, rev, seq)`,
 		func(add func(...any) error) error {
 			for _, r := range usage {
