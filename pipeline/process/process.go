@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -93,8 +94,11 @@ type Processor struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 
-	mu      sync.Mutex
-	revoked map[int32]bool // partitions to forget before the next batch
+	mu       sync.Mutex
+	revoked  map[int32]bool // partitions to forget before the next batch
+	assigned map[int32]bool // partitions to restore before the next batch
+	joined   bool           // a first assignment came
+	wake     func()         // ends the poll in progress, to restore
 }
 
 // New returns a processor; it does nothing until Run.
@@ -126,10 +130,11 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Processor{cfg: cfg, deps: deps, log: deps.Logger.With("component", "processor"),
-		metrics: newMetrics(deps.Registerer), ready: make(chan struct{}), revoked: map[int32]bool{}}, nil
+		metrics: newMetrics(deps.Registerer), ready: make(chan struct{}), revoked: map[int32]bool{}, assigned: map[int32]bool{}}, nil
 }
 
-// Ready is closed once the processor has joined its group.
+// Ready is closed once the processor has joined its group and restored
+// every partition assigned to it: from then on it can process.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
 
 // partState is what the loop keeps of an assigned partition.
@@ -151,6 +156,20 @@ func (p *Processor) Run(ctx context.Context) error {
 		defer p.mu.Unlock()
 		for _, part := range m[topic.Raw] {
 			p.revoked[part] = true
+			delete(p.assigned, part)
+		}
+	}
+	// Partitions are restored as soon as they are assigned, not when their
+	// first record comes: until then the processor is not ready.
+	assign := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, part := range m[topic.Raw] {
+			p.assigned[part] = true
+		}
+		p.joined = true
+		if p.wake != nil {
+			p.wake()
 		}
 	}
 	opts := slices.Clone(p.deps.Session)
@@ -168,9 +187,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		kgo.Balancers(kgo.CooperativeStickyBalancer()),
 		kgo.SessionTimeout(p.cfg.SessionTimeout),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
-		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
-			p.readyOnce.Do(func() { close(p.ready) })
-		}),
+		kgo.OnPartitionsAssigned(assign),
 		kgo.OnPartitionsRevoked(forget),
 		kgo.OnPartitionsLost(forget),
 	)...)
@@ -191,7 +208,10 @@ func (p *Processor) Run(ctx context.Context) error {
 
 	parts := map[int32]*partState{}
 	for {
-		fetches := sess.PollFetches(ctx)
+		if err := p.restoreAssigned(ctx, store, parts); err != nil {
+			return err
+		}
+		fetches := p.poll(ctx, sess)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -199,14 +219,11 @@ func (p *Processor) Run(ctx context.Context) error {
 			return errors.New("process: client closed")
 		}
 		for _, fe := range fetches.Errors() {
-			p.log.WarnContext(ctx, "fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			if !errors.Is(fe.Err, context.Canceled) { // a poll ended to restore
+				p.log.WarnContext(ctx, "fetch error", "topic", fe.Topic, "partition", fe.Partition, "err", fe.Err)
+			}
 		}
-		p.mu.Lock()
-		for part := range p.revoked {
-			delete(parts, part)
-		}
-		clear(p.revoked)
-		p.mu.Unlock()
+		p.forgetRevoked(parts)
 
 		byPart := map[int32][]*kgo.Record{}
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -223,6 +240,90 @@ func (p *Processor) Run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// poll polls until records come or a new assignment wants restoring.
+func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession) kgo.Fetches {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	p.mu.Lock()
+	p.wake = cancel
+	if len(p.assigned) > 0 {
+		cancel()
+	}
+	p.mu.Unlock()
+	fetches := sess.PollFetches(pctx)
+	p.mu.Lock()
+	p.wake = nil
+	p.mu.Unlock()
+	return fetches
+}
+
+// restoreAssigned restores the partitions assigned since the last call,
+// each from where the group's committed offset resumes it, and marks the
+// processor ready once it has joined and nothing is left to restore.
+func (p *Processor) restoreAssigned(ctx context.Context, store *Store, parts map[int32]*partState) error {
+	p.forgetRevoked(parts)
+	p.mu.Lock()
+	todo := slices.Sorted(maps.Keys(p.assigned))
+	clear(p.assigned)
+	joined := p.joined
+	p.mu.Unlock()
+	if len(todo) > 0 {
+		resume, err := p.committed(ctx)
+		if err != nil {
+			return err
+		}
+		for _, part := range todo {
+			if _, ok := parts[part]; ok {
+				continue // restored when its first records came
+			}
+			first, ok := resume[part]
+			if !ok || first < 0 {
+				first = 0 // no commit yet: the session reads from the start
+			}
+			st, err := p.restore(ctx, store, part, first)
+			if err != nil {
+				return err
+			}
+			parts[part] = st
+		}
+	}
+	if joined {
+		p.readyOnce.Do(func() { close(p.ready) })
+	}
+	return nil
+}
+
+// forgetRevoked drops the state of partitions revoked since the last call.
+func (p *Processor) forgetRevoked(parts map[int32]*partState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for part := range p.revoked {
+		delete(parts, part)
+	}
+	clear(p.revoked)
+}
+
+// committed returns the group's committed offsets on ogma.raw.
+func (p *Processor) committed(ctx context.Context) (map[int32]int64, error) {
+	cl, err := p.deps.Dial()
+	if err != nil {
+		return nil, fmt.Errorf("process: committed offsets: %w", err)
+	}
+	defer cl.Close()
+	offs, err := kadm.NewClient(cl).FetchOffsets(ctx, p.cfg.Group)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("process: committed offsets: %w", err)
+	}
+	out := map[int32]int64{}
+	for part, o := range offs[topic.Raw] {
+		out[part] = o.At
+	}
+	return out, nil
 }
 
 // batch runs one transaction over the records polled, polling more while a

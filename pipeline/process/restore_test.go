@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -177,5 +178,43 @@ func TestBucketWaitOutlastsOtherPartitionsRecords(t *testing.T) {
 	}
 	if events := counts(t, c, topic.Events); len(events) != 3+1+1+1 {
 		t.Errorf("%d events, want acme's 3 rows and manifest, %s's row and manifest", len(events), other)
+	}
+}
+
+// Ready means able to process: a restarted processor restores every
+// partition assigned to it — those with no new raw record too — before it
+// says so.
+func TestReadyOnlyOnceEveryAssignedPartitionIsRestored(t *testing.T) {
+	c := topictest.New(t)
+	c.Produce(t, rawBucket(c.Layout, "acme", 0, 3)...)
+	processAll(t, c, process.Config{StateDir: t.TempDir()}, nil) // events to restore; no raw record left
+
+	reg := prometheus.NewRegistry()
+	proc, err := process.New(process.Config{StateDir: t.TempDir()}, process.Deps{Dial: c.Dial,
+		Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	select {
+	case <-proc.Ready():
+	case err := <-done:
+		t.Fatalf("processor stopped before it was ready: %v", err)
+	}
+	restored := 0
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "ogma_processor_restore_duration_seconds" {
+			restored = int(mf.GetMetric()[0].GetHistogram().GetSampleCount())
+		}
+	}
+	if restored != int(c.Layout.Partitions) {
+		t.Errorf("ready after restoring %d partitions, want all %d assigned", restored, c.Layout.Partitions)
 	}
 }
