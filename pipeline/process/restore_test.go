@@ -196,12 +196,13 @@ func TestReadyOnlyOnceEveryAssignedPartitionIsRestored(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- proc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
 	select {
 	case <-proc.Ready():
 	case err := <-done:
+		done <- err
 		t.Fatalf("processor stopped before it was ready: %v", err)
 	}
 	restored := 0
