@@ -10,6 +10,8 @@ DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler st
 SHELL       := /bin/bash
 GO          ?= go
 DATA_DIR    ?= .ogma
+# More flags for `make run`, e.g. OGMA_ARGS='--clickhouse-db ogma_2'.
+OGMA_ARGS   ?=
 # Generated files must not depend on where the checkout is.
 PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
 	--plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \
@@ -42,7 +44,7 @@ build: ## build bin/ogma
 
 run: clickhouse build ## run the whole system on embedded defaults (ogma dev)
 	@echo ">> ogma dev (Ctrl-C stops it; state stays in $(DATA_DIR))"
-	@bin/ogma dev --data-dir $(DATA_DIR)
+	@bin/ogma dev --data-dir $(DATA_DIR) $(OGMA_ARGS)
 
 test: clickhouse check-generated lint ## lint, then every test with -race, the crash harness, then a short fuzz of each target
 	@echo ">> go test -race ./..."

@@ -2,16 +2,19 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
 )
 
-// Health tracks whether every role in the process is ready. The zero value
-// has no roles and is ready; it is safe for concurrent use.
+// Health tracks whether every role in the process is ready, and what each
+// reports wrong. The zero value has no roles and is ready; it is safe for
+// concurrent use.
 type Health struct {
-	mu      sync.Mutex
-	waiting map[string]bool
+	mu       sync.Mutex
+	waiting  map[string]bool
+	problems map[string][]string
 }
 
 // Add registers a role that is not ready yet and returns the function that
@@ -30,27 +33,54 @@ func (h *Health) Add(role string) (ready func()) {
 	}
 }
 
+// Report sets what role finds wrong now, each problem a sentence an
+// operator can act on; none clears it. A role with problems makes the
+// process degraded.
+func (h *Health) Report(role string, problems ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.problems == nil {
+		h.problems = map[string][]string{}
+	}
+	if len(problems) == 0 {
+		delete(h.problems, role)
+		return
+	}
+	h.problems[role] = slices.Clone(problems)
+}
+
 // Waiting returns the roles not ready yet, sorted.
 func (h *Health) Waiting() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []string
-	for r := range h.waiting {
-		out = append(out, r)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(maps.Keys(h.waiting))
 }
 
-// ServeHTTP answers 200 {"status":"ok"} once every role is ready, and 503
-// with the roles still waiting before.
+// Problems returns each role's problems.
+func (h *Health) Problems() map[string][]string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.problems)
+}
+
+// ServeHTTP answers 200 {"status":"ok"} once every role is ready and none
+// reports a problem; 503 with the roles still waiting ("starting") or
+// with each role's problems ("degraded") otherwise.
 func (h *Health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	waiting := h.Waiting()
-	if len(waiting) > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		json.NewEncoder(w).Encode(map[string]any{"status": "starting", "waiting": waiting})
-		return
+	waiting, problems := h.Waiting(), h.Problems()
+	body := map[string]any{"status": "ok"}
+	switch {
+	case len(waiting) > 0:
+		body = map[string]any{"status": "starting", "waiting": waiting}
+	case len(problems) > 0:
+		body = map[string]any{"status": "degraded"}
 	}
-	json.NewEncoder(w).Encode(map[string]any{"status": "ok"})
+	if len(problems) > 0 {
+		body["problems"] = problems
+	}
+	if body["status"] != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(body)
 }

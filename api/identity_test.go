@@ -32,8 +32,9 @@ import (
 // processor and ClickHouse sink, and serves the API over the result.
 type identityOrg struct {
 	*fixture
-	ch  driver.Conn // the sink's database, for what the API does not show
-	seq int
+	store *clickhouse.Store
+	ch    driver.Conn // the sink's database, for what the API does not show
+	seq   int
 }
 
 func newIdentityOrg(t *testing.T) *identityOrg {
@@ -43,7 +44,7 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 	f := serveDeps(t, func(cluster *topictest.Cluster, d *api.Deps) {
 		c = cluster
 		d.Usage, d.Identity = store, store
-		d.Links = &api.Links{Layout: cluster.Layout, Now: func() time.Time { return linkTime },
+		d.Links = &api.Links{Layout: cluster.Layout, Now: func() time.Time { return linkTime }, Ledger: store,
 			Publish: func(ctx context.Context, recs ...*kgo.Record) error {
 				return control.Publish(ctx, cluster.Dial, recs...)
 			}}
@@ -67,7 +68,7 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &identityOrg{fixture: f, ch: conn}
+	return &identityOrg{fixture: f, store: store, ch: conn}
 }
 
 var (
@@ -297,5 +298,22 @@ func TestLinkRequestsAreChecked(t *testing.T) {
 	}
 	if n := len(o.cluster.Records(t, topic.Raw)); n != 0 {
 		t.Errorf("%d raw records published by refused links", n)
+	}
+}
+
+// A link the ledger would refuse is not acknowledged: while the sink
+// refuses the tenant, PUT /v1/links says so instead of 200.
+func TestLinkRefusedWhileTheLedgerRefusesTheTenant(t *testing.T) {
+	o := newIdentityOrg(t)
+	if err := o.store.Refuse(t.Context(), "acme", "its ledger is not this installation's"); err != nil {
+		t.Fatal(err)
+	}
+	status, body := o.do(t, http.MethodPut, "/v1/links", o.tokens["acme"],
+		`{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_1","email":"ada@example.com"}`)
+	if status != http.StatusBadRequest || body["code"] != "tenant_refused" || !strings.Contains(fmt.Sprint(body["message"]), "not this installation's") {
+		t.Errorf("PUT /v1/links for a refused tenant = %d %v, want 400 tenant_refused with the reason", status, body)
+	}
+	if n := len(o.cluster.Records(t, topic.Raw)); n != 0 {
+		t.Errorf("%d raw records published for a refused tenant", n)
 	}
 }

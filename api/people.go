@@ -34,6 +34,12 @@ type Links struct {
 	Publish func(ctx context.Context, recs ...*kgo.Record) error
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Ledger, if set, says why the ClickHouse sink refuses a tenant's
+	// events ("" when it does not): a link it would refuse is not
+	// acknowledged. *clickhouse.Store is one.
+	Ledger interface {
+		Refusal(ctx context.Context, tenant string) (string, error)
+	}
 }
 
 // PersonID returns the opaque id of a person (a lower-cased email) within
@@ -145,6 +151,17 @@ func (s *Server) link(ctx context.Context, vendor, kind, id, email string) (*ogm
 			return nil, badRequest("%s", ne.Reason)
 		}
 		return nil, badRequest("%v", err)
+	}
+	if s.links.Ledger != nil {
+		reason, err := s.links.Ledger.Refusal(ctx, tenant)
+		switch {
+		case err != nil:
+			// Unknown: the link will reach the ledger unless it refuses.
+			s.log.WarnContext(ctx, "refusal check failed", "tenant", tenant, "err", err)
+		case reason != "":
+			return nil, codeError(codes.FailedPrecondition, "tenant_refused",
+				"The ledger refuses this tenant's events, so the link would never show: "+reason+". See /healthz.")
+		}
 	}
 	raw := normalize.LinkRecord(tenant, l)
 	if err := s.links.Publish(ctx, s.links.Layout.Record(topic.Raw, tenant, []byte(raw.Key()), raw.Marshal())); err != nil {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -164,6 +165,23 @@ func TestHealthzWaitsForEveryRole(t *testing.T) {
 	ready()
 	if status, _ := f.get(t, "/healthz", ""); status != http.StatusOK {
 		t.Errorf("/healthz once every role is ready = %d, want 200", status)
+	}
+}
+
+// A role that reports a problem — the sink refusing a tenant — makes the
+// process degraded, naming it, until the report is cleared.
+func TestHealthzDegradedNamesProblems(t *testing.T) {
+	f := serve(t)
+	f.health.Report("sink_clickhouse", "tenant demo refused: its ledger is not this installation's")
+	status, body := f.get(t, "/healthz", "")
+	problems, _ := body["problems"].(map[string]any)
+	if status != http.StatusServiceUnavailable || body["status"] != "degraded" ||
+		fmt.Sprint(problems["sink_clickhouse"]) != "[tenant demo refused: its ledger is not this installation's]" {
+		t.Errorf("/healthz with a problem = %d %v, want 503 degraded naming it", status, body)
+	}
+	f.health.Report("sink_clickhouse")
+	if status, _ := f.get(t, "/healthz", ""); status != http.StatusOK {
+		t.Errorf("/healthz once the problem is cleared = %d, want 200", status)
 	}
 }
 

@@ -86,7 +86,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	view, cursors := &control.View{}, &poll.CursorView{}
 	integ := &api.Integrations{OpenAI: client, Keyring: kr, Layout: layout, Cursors: cursors,
 		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, recs...) }}
-	links := &api.Links{Layout: layout, Publish: integ.Publish}
+	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}
 	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store, Integrations: integ,
 		Identity: store, Links: links,
 		Metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})})

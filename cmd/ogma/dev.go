@@ -111,14 +111,13 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 		return err
 	}
 
-	store, err := clickhouse.Open(ctx, cfg.clickhouse)
+	// Before anything is written: a database another installation writes
+	// stops ogma dev here, with the ways out.
+	store, err := openLedger(ctx, cfg.clickhouse, dial, layout)
 	if err != nil {
-		return fmt.Errorf("%w (is ClickHouse running? `make run` starts it)", err)
-	}
-	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
 		return err
 	}
+	defer store.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
 	key, simURL, err := cfg.vendorKey(gctx, g)

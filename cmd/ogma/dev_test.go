@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -554,4 +555,38 @@ func costSum(t *testing.T, db string, start, end time.Time) decimal.Decimal {
 		t.Fatal(err)
 	}
 	return decimal.RequireFromString(s)
+}
+
+// A ClickHouse database outlives its data dir (rm -rf .ogma, then make
+// run): ogma dev stops at start, before writing anything, and names both
+// ways out, instead of refusing every tenant in silence.
+func TestDevRefusesAnotherInstallationsDatabase(t *testing.T) {
+	db := chtest.NewDB(t).Database
+	first, err := startDev(t, t.TempDir(), db)
+	if err != nil {
+		t.Fatalf("first installation: %v", err)
+	}
+	first.stop(t)
+
+	_, err = startDev(t, t.TempDir(), db)
+	if err == nil {
+		t.Fatal("a second installation started on the first one's database")
+	}
+	t.Logf("ogma dev: %v", err)
+	for _, want := range []string{"holds the ledger of installation", "--clickhouse-db " + db + "_2", "DROP DATABASE " + db} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// The sink's refused tenants are the process's health problems, each
+// with its reason.
+func TestRefusalsAreHealthProblems(t *testing.T) {
+	h := &api.Health{}
+	reportRefusals(h)(map[string]string{"globex": "gap", "acme": "another event at seq 3"})
+	want := []string{"tenant acme refused: another event at seq 3", "tenant globex refused: gap"}
+	if got := h.Problems()["sink_clickhouse"]; !slices.Equal(got, want) {
+		t.Errorf("problems = %q, want %q", got, want)
+	}
 }

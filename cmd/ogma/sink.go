@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 )
 
@@ -45,20 +51,21 @@ func addClickHouseFlags(cmd *cobra.Command, cfg *clickhouse.Config) {
 }
 
 func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
-	log, dial, _, err := cfg.kafka(ctx)
+	log, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {
 		return err
 	}
-	store, err := clickhouse.Open(ctx, cfg.clickhouse)
+	store, err := openLedger(ctx, cfg.clickhouse, dial, layout)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
-	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{}, store, clickhouse.SinkDeps{Dial: dial, Logger: log, Registerer: reg})
+	deps := clickhouse.SinkDeps{Dial: dial, Logger: log, Registerer: reg}
+	if cfg.health != nil {
+		deps.OnRefuse = reportRefusals(cfg.health)
+	}
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{}, store, deps)
 	if err != nil {
 		return err
 	}
@@ -70,4 +77,56 @@ func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
 		g.Go(func() error { markReady(gctx, sink.Ready(), ready); return nil })
 	}
 	return g.Wait()
+}
+
+// reportRefusals makes the sink's refused tenants the process's health
+// problems.
+func reportRefusals(h *api.Health) func(refused map[string]string) {
+	return func(refused map[string]string) {
+		var problems []string
+		for _, tenant := range slices.Sorted(maps.Keys(refused)) {
+			problems = append(problems, fmt.Sprintf("tenant %s refused: %s", tenant, refused[tenant]))
+		}
+		h.Report("sink_clickhouse", problems...)
+	}
+}
+
+// openLedger opens the ClickHouse store, migrates it, and claims it for
+// this installation: a database another installation writes is refused
+// with the ways out.
+func openLedger(ctx context.Context, cfg clickhouse.Config, dial topic.Dial, layout topic.Layout) (*clickhouse.Store, error) {
+	store, err := clickhouse.Open(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w (is ClickHouse running? `make run` starts it)", err)
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return nil, err
+	}
+	inst, err := topic.EnsureInstallation(ctx, dial, layout)
+	if err == nil {
+		err = store.Claim(ctx, inst.ID, inst.Adopted)
+	}
+	var other *clickhouse.OtherInstallationError
+	if errors.As(err, &other) {
+		err = fmt.Errorf("%w, not this one's (%s): their events would disagree at every seq, so every tenant would be refused.\n"+
+			"Either keep that data and give this installation its own database:\n"+
+			"    --clickhouse-db %s_2    (with make: make run OGMA_ARGS='--clickhouse-db %s_2')\n"+
+			"or, if that data is not needed, drop it and start again:\n"+
+			"    clickhouse-client --host %s --query 'DROP DATABASE %s'",
+			other, inst.ID, cfg.Database, cfg.Database, hostOf(cfg.Addr), cfg.Database)
+	}
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
+}
+
+// hostOf returns the host of a host:port address.
+func hostOf(addr string) string {
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		return h
+	}
+	return addr
 }

@@ -13,6 +13,7 @@
 //	observed/<tenant>/<vendor>     → Observed
 //	stream/<tenant>/<vendor>/<s>   → StreamStatus
 //	installation/partitions        → the partition count (package topic)
+//	installation/id                → the installation id (package topic)
 package control
 
 import (

@@ -172,6 +172,27 @@ var Migrations = []Migration{
 			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at"),
 		},
 	},
+	{
+		Version: 5,
+		Name:    "installation and refusals",
+		Statements: []string{
+			// Which installation's ledger this database holds: a database
+			// that outlived its installation's Kafka would otherwise refuse
+			// every tenant, silently.
+			`CREATE TABLE IF NOT EXISTS installation (
+				id String,
+				claimed_at DateTime('UTC')
+			) ENGINE = TinyLog`,
+			// Tenants the sink refuses to write, and why: the API does not
+			// acknowledge writes that cannot reach the ledger.
+			`CREATE TABLE IF NOT EXISTS refusals (
+				tenant String,
+				reason String,
+				refused_at DateTime('UTC')
+			) ENGINE = ReplacingMergeTree(refused_at)
+			ORDER BY tenant`,
+		},
+	},
 }
 
 // attributedView returns the DDL of a view over a usage table that gives

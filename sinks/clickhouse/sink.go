@@ -42,6 +42,9 @@ type SinkDeps struct {
 	Logger *slog.Logger
 	// Registerer; nil registers nothing.
 	Registerer prometheus.Registerer
+	// OnRefuse, if set, is called with every refused tenant and why, each
+	// time the sink refuses one more.
+	OnRefuse func(refused map[string]string)
 }
 
 // Sink writes the ledger and its projections from Kafka: every event into
@@ -60,6 +63,9 @@ type Sink struct {
 	dial    topic.Dial
 	log     *slog.Logger
 	refused map[string]bool
+	// refusals holds why each tenant is refused, either way.
+	refusals map[string]string
+	onRefuse func(map[string]string)
 	// heads are the tenants' last events in the ledger, as this sink wrote
 	// or read them; gaps counts each tenant's chain breaks in a row, and
 	// broken holds the tenants refused for one.
@@ -89,7 +95,8 @@ func NewSink(cfg SinkConfig, store *Store, deps SinkDeps) (*Sink, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Sink{cfg: cfg, store: store, dial: deps.Dial, log: deps.Logger.With("component", "sink_clickhouse"),
-		refused: map[string]bool{}, heads: map[string]link{}, gaps: map[string]int{}, broken: map[string]bool{}, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{})}, nil
+		refused: map[string]bool{}, heads: map[string]link{}, gaps: map[string]int{}, broken: map[string]bool{},
+		refusals: map[string]string{}, onRefuse: deps.OnRefuse, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{})}, nil
 }
 
 // Ready is closed once the sink has joined its group.
@@ -205,9 +212,9 @@ func (s *Sink) gapped(ctx context.Context, cl *kgo.Client, gap *gapError, pendin
 	s.gaps[gap.tenant]++
 	if s.gaps[gap.tenant] >= maxGapReads {
 		s.broken[gap.tenant] = true
-		s.metrics.refused.Inc()
 		s.log.ErrorContext(ctx, "tenant refused: its chain in ogma.events has a gap that reading again does not close",
 			"tenant", gap.tenant, "reads", s.gaps[gap.tenant], "err", gap)
+		s.refuse(ctx, gap.tenant, fmt.Sprintf("its chain in ogma.events has a gap that reading again does not close (%v)", gap))
 	} else {
 		s.log.WarnContext(ctx, "chain gap in ogma.events, reading again", "tenant", gap.tenant, "err", gap)
 	}
@@ -305,15 +312,28 @@ func (s *Sink) checkHeads(ctx context.Context, events []*event.Record) ([]*event
 		t := e.Event.Tenant
 		if h, ok := have[t][e.Event.Seq]; ok && h != e.Hash && !s.refused[t] {
 			s.refused[t] = true
-			s.metrics.refused.Inc()
 			s.log.ErrorContext(ctx, "tenant refused: ClickHouse holds a different event at this seq; Kafka's history is behind ClickHouse's",
 				"tenant", t, "seq", e.Event.Seq)
+			s.refuse(ctx, t, fmt.Sprintf("ClickHouse database %s holds another event at seq %d: its ledger is not this installation's "+
+				"(a database that outlived its data dir?)", s.store.db, e.Event.Seq))
 		}
 		if !s.refused[t] {
 			out = append(out, e)
 		}
 	}
 	return out, nil
+}
+
+// refuse records that tenant is refused and tells Deps.OnRefuse.
+func (s *Sink) refuse(ctx context.Context, tenant, reason string) {
+	s.metrics.refused.Inc()
+	s.refusals[tenant] = reason
+	if err := s.store.Refuse(ctx, tenant, reason); err != nil {
+		s.log.ErrorContext(ctx, "record refusal", "tenant", tenant, "err", err)
+	}
+	if s.onRefuse != nil {
+		s.onRefuse(maps.Clone(s.refusals))
+	}
 }
 
 func (s *Store) hashes(ctx context.Context, tenant string, lo, hi uint64) (map[uint64]string, error) {

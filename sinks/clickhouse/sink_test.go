@@ -2,6 +2,7 @@ package clickhouse_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -114,6 +115,55 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 	})
 	if n := count(t, cfg, "acme"); n != 3 {
 		t.Errorf("acme has %d ledger rows after the diverged history, want its 3 original", n)
+	}
+	// The refusal is on record, for the API to refuse acme's writes.
+	if reason, err := store.Refusal(t.Context(), "acme"); err != nil || !strings.Contains(reason, "another event at seq") {
+		t.Errorf("acme's recorded refusal = %q, %v; want why", reason, err)
+	}
+	if reason, err := store.Refusal(t.Context(), "globex"); err != nil || reason != "" {
+		t.Errorf("globex's recorded refusal = %q, %v; want none", reason, err)
+	}
+}
+
+// A database keeps the id of the installation that writes it: another
+// installation's — or, unless adopted, an unclaimed one with a ledger —
+// is refused by name.
+func TestClaimTellsAnotherInstallationsDatabase(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	if err := store.Claim(t.Context(), "inst-a", false); err != nil {
+		t.Fatalf("claiming an empty database: %v", err)
+	}
+	if err := store.Claim(t.Context(), "inst-a", false); err != nil {
+		t.Fatalf("claiming it again: %v", err)
+	}
+	var other *clickhouse.OtherInstallationError
+	if err := store.Claim(t.Context(), "inst-b", true); !errors.As(err, &other) || other.Holder != "inst-a" || other.Database != cfg.Database {
+		t.Fatalf("another installation's claim = %v, want an *OtherInstallationError naming inst-a", err)
+	}
+
+	// A ledger written before installation ids: only adoption claims it.
+	legacy, legacyCfg := chtest.NewStore(t)
+	c := topictest.New(t)
+	var krs []*kgo.Record
+	for _, r := range chain(t, "acme", "a", 2) {
+		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
+	}
+	c.Produce(t, krs...)
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, legacy, clickhouse.SinkDeps{Dial: c.Dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); sink.Run(ctx) }()
+	wait.Until(t, "acme's events", func() bool { return count(t, legacyCfg, "acme") == 2 })
+	cancel()
+	<-done
+	if err := legacy.Claim(t.Context(), "inst-c", false); !errors.As(err, &other) || other.Holder != "" {
+		t.Fatalf("claiming a ledger without an id = %v, want an *OtherInstallationError", err)
+	}
+	if err := legacy.Claim(t.Context(), "inst-c", true); err != nil {
+		t.Fatalf("adopting it: %v", err)
 	}
 }
 
