@@ -66,8 +66,8 @@ func newTransform(s *Store, p int32, l topic.Layout) *transform {
 // row is a bucket's row being held until the bucket is complete.
 type row struct {
 	*decoded // in its prepass's results, which it keeps
-	src   event.Source
-	value []byte // the record as read, for the deadletter
+	src      event.Source
+	value    []byte // the record as read, for the deadletter
 }
 
 // run processes recs, which follow those of earlier calls; skipThrough is
