@@ -320,6 +320,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)
 	}
+	checkReadmeListsMetrics(t, d)
 	ledgerBefore := verifyLedger(t, db)
 
 	// kcat, a librdkafka client, lists every topic of the embedded broker.
@@ -588,5 +589,24 @@ func TestRefusalsAreHealthProblems(t *testing.T) {
 	want := []string{"tenant acme refused: another event at seq 3", "tenant globex refused: gap"}
 	if got := h.Problems()["sink_clickhouse"]; !slices.Equal(got, want) {
 		t.Errorf("problems = %q, want %q", got, want)
+	}
+}
+
+var metricName = regexp.MustCompile(`(?m)^(ogma_[a-z_]+)`)
+
+// checkReadmeListsMetrics checks that the README's metrics table names
+// every Ogma metric the process serves.
+func checkReadmeListsMetrics(t *testing.T, d *devRun) {
+	t.Helper()
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := d.get(t, "/metrics", "")
+	for _, m := range metricName.FindAllStringSubmatch(body, -1) {
+		name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(m[1], "_bucket"), "_sum"), "_count")
+		if !strings.Contains(string(b), "| `"+name) {
+			t.Errorf("the README's metrics table does not list %s", name)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package poll
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ogma-dev/ogma/internal/commitclock"
+)
 
 type metrics struct {
 	polls        *prometheus.CounterVec
@@ -8,6 +12,7 @@ type metrics struct {
 	records      *prometheus.CounterVec
 	txns         *prometheus.CounterVec
 	partitions   prometheus.Gauge
+	commits      *commitclock.Clock
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,6 +38,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ogma_connector_partitions_owned",
 			Help: "ogma.control partitions (and so tenants) this connector instance owns.",
 		}),
+		commits: commitclock.New("connector", reg),
 	}
 	if reg != nil {
 		reg.MustRegister(m.polls, m.pollDuration, m.records, m.txns, m.partitions)

@@ -311,6 +311,7 @@ func (w *partition) send(ctx context.Context, recs ...*kgo.Record) error {
 	err := w.transact(ctx, recs)
 	if err == nil {
 		w.c.metrics.txns.WithLabelValues("committed").Inc()
+		w.c.metrics.commits.Committed(time.Now())
 		return nil
 	}
 	w.c.metrics.txns.WithLabelValues("aborted").Inc()

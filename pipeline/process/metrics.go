@@ -1,14 +1,20 @@
 package process
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ogma-dev/ogma/internal/commitclock"
+)
 
 type metrics struct {
 	records *prometheus.CounterVec
 	txns    *prometheus.CounterVec
 	restore prometheus.Histogram
-	// lag is per raw partition: records behind the high watermark after the
-	// last fetch.
+	// lag is per raw partition: records not processed yet, refreshed on a
+	// timer; oldest is the age of the oldest of them.
 	lag        *prometheus.GaugeVec
+	oldest     prometheus.Gauge
+	commits    *commitclock.Clock
 	stateBytes prometheus.Gauge
 	gaps       prometheus.Counter
 }
@@ -30,8 +36,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "ogma_processor_lag_records",
-			Help: "Raw records not yet processed, per ogma.raw partition, as of the last fetch.",
+			Help: "Raw records not processed yet, per ogma.raw partition: from the group's committed offset to the last stable offset, transaction markers not counted. Refreshed every lag interval.",
 		}, []string{"partition"}),
+		oldest: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ogma_processor_oldest_unprocessed_seconds",
+			Help: "Age of the oldest raw record not processed yet (0 when caught up). Refreshed every lag interval.",
+		}),
+		commits: commitclock.New("processor", reg),
 		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ogma_processor_state_bytes",
 			Help: "Disk space of the processor's local state store (heads, dedupe map, walks).",
@@ -42,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.txns, m.restore, m.lag, m.stateBytes, m.gaps)
+		reg.MustRegister(m.records, m.txns, m.restore, m.lag, m.oldest, m.stateBytes, m.gaps)
 	}
 	return m
 }

@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -55,6 +54,8 @@ type Config struct {
 	// transaction open before aborting it; until then the partitions it
 	// wrote cannot be read past it. Default 1 min.
 	TransactionTimeout time.Duration
+	// LagInterval is how often the lag gauges are refreshed. Default 10 s.
+	LagInterval time.Duration
 	// InstanceID, if set, makes the instance a static group member
 	// (KIP-345): a restart with the same id takes its partitions back
 	// without a rebalance, and a dead instance's partitions move after
@@ -82,6 +83,8 @@ type Deps struct {
 	// OnBucketWait, if set, is called before each poll for the rest of a
 	// bucket that a batch ends inside; for tests.
 	OnBucketWait func()
+	// Now is the clock of the lag figures; nil means time.Now.
+	Now func() time.Time
 }
 
 // Processor is the exactly-once processor of one instance.
@@ -118,6 +121,9 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 	if cfg.TransactionTimeout == 0 {
 		cfg.TransactionTimeout = time.Minute
 	}
+	if cfg.LagInterval == 0 {
+		cfg.LagInterval = 10 * time.Second
+	}
 	switch {
 	case cfg.StateDir == "":
 		return nil, errors.New("process: Config.StateDir is required")
@@ -131,6 +137,13 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 	}
 	return &Processor{cfg: cfg, deps: deps, log: deps.Logger.With("component", "processor"),
 		metrics: newMetrics(deps.Registerer), ready: make(chan struct{}), revoked: map[int32]bool{}, assigned: map[int32]bool{}}, nil
+}
+
+func (p *Processor) now() time.Time {
+	if p.deps.Now != nil {
+		return p.deps.Now()
+	}
+	return time.Now()
 }
 
 // Ready is closed once the processor has joined its group and restored
@@ -206,6 +219,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("process: init producer id: %w", err)
 	}
 
+	var lagWatch sync.WaitGroup
+	lctx, stopLag := context.WithCancel(ctx)
+	lagWatch.Go(func() { p.watchLag(lctx, p.cfg.LagInterval) })
+	defer lagWatch.Wait()
+	defer stopLag()
+
 	parts := map[int32]*partState{}
 	for {
 		if err := p.restoreAssigned(ctx, store, parts); err != nil {
@@ -226,12 +245,6 @@ func (p *Processor) Run(ctx context.Context) error {
 		p.forgetRevoked(parts)
 
 		byPart := map[int32][]*kgo.Record{}
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) > 0 {
-				p.metrics.lag.WithLabelValues(strconv.Itoa(int(fp.Partition))).
-					Set(float64(fp.HighWatermark - fp.Records[len(fp.Records)-1].Offset - 1))
-			}
-		})
 		fetches.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
 		if len(byPart) == 0 {
 			continue
@@ -444,6 +457,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		return nil
 	}
 	p.metrics.txns.WithLabelValues("committed").Inc()
+	p.metrics.commits.Committed(time.Now())
 	p.log.DebugContext(ctx, "committed", "records", len(out))
 
 	lastEvent, lastDeadletter := map[int32]int64{}, map[int32]int64{}

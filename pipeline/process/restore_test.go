@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/process"
@@ -218,4 +220,66 @@ func TestReadyOnlyOnceEveryAssignedPartitionIsRestored(t *testing.T) {
 	if restored != int(c.Layout.Partitions) {
 		t.Errorf("ready after restoring %d partitions, want all %d assigned", restored, c.Layout.Partitions)
 	}
+}
+
+// The lag gauge does not go stale: once the processor has processed every
+// raw record it reads 0 within its refresh interval — transaction markers
+// are not records — and so does the age of the oldest unprocessed one.
+func TestLagFallsToZeroWhenCaughtUp(t *testing.T) {
+	c := topictest.New(t)
+	// As a connector publishes: a bucket per transaction, each closed by
+	// a marker that takes an offset.
+	cl, err := c.Dial(topic.ProducerOpt(), kgo.TransactionalID("connector"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for day := range 2 {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.ProduceSync(t.Context(), rawBucket(c.Layout, "acme", day, 3)...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	reg := prometheus.NewRegistry()
+	proc, err := process.New(process.Config{StateDir: t.TempDir(), LagInterval: 20 * time.Millisecond},
+		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	topictest.WaitDrained(t, c.Dial, "ogma-process", 1)
+
+	part := strconv.Itoa(int(c.Layout.Partition("acme")))
+	wait.Until(t, "lag 0 on acme's partition", func() bool {
+		return gauge(t, reg, "ogma_processor_lag_records", part) == 0 && gauge(t, reg, "ogma_processor_oldest_unprocessed_seconds", "") == 0
+	})
+}
+
+// gauge returns the value of a gauge in reg, of its partition label when
+// given; -1 when absent.
+func gauge(t *testing.T, reg *prometheus.Registry, name, partition string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if partition == "" || len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == partition {
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return -1
 }

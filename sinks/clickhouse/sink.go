@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ogma-dev/ogma/internal/commitclock"
 	"github.com/ogma-dev/ogma/internal/jsonscan"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
@@ -188,6 +189,7 @@ func (s *Sink) Run(ctx context.Context) error {
 				if err := cl.CommitRecords(ctx, pending...); err != nil {
 					return fmt.Errorf("clickhouse sink: commit offsets: %w", err)
 				}
+				s.metrics.commits.Committed(time.Now())
 				burst = burst || full
 			}
 			pending = pending[:0]
@@ -768,6 +770,7 @@ type sinkMetrics struct {
 	rows    *prometheus.CounterVec
 	refused prometheus.Counter
 	gaps    prometheus.Counter
+	commits *commitclock.Clock
 }
 
 func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
@@ -785,6 +788,7 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 			Help: "Batches whose events broke a tenant's chain (a seq gap or a prev that does not link) and were read again.",
 		}),
 	}
+	m.commits = commitclock.New("sink_clickhouse", reg)
 	if reg != nil {
 		reg.MustRegister(m.rows, m.refused, m.gaps)
 	}
