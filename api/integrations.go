@@ -56,7 +56,8 @@ func (s *Server) probeOpenAI(ctx context.Context, req *ogmav1.ConnectRequest) (s
 	s.view.Read(func(st *control.State) { residency = st.Tenants[tenantOf(ctx)].Residency })
 	if residency == control.ResidencyEU {
 		return key, openai.Checklist{}, codeError(codes.FailedPrecondition, "region_unsupported",
-			"OpenAI has no EU data residency, so OpenAI organizations are always region US; scope this EU tenant to its Claude integrations.")
+			"OpenAI has no EU data residency: OpenAI organizations are always region US, so an EU tenant cannot connect one. "+
+				"Claude (Anthropic) integrations, which an EU tenant can use, are not available in Ogma yet.")
 	}
 	cl, err := s.integ.OpenAI.Probe(ctx, key, s.now())
 	var pe *openai.ProbeError

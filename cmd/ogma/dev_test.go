@@ -610,3 +610,23 @@ func checkReadmeListsMetrics(t *testing.T, d *devRun) {
 		}
 	}
 }
+
+// While `ogma dev` runs, the other commands on its data dir find its
+// embedded broker without being told; with none running, they say how to
+// start one rather than to run what is already running.
+func TestCommandsFindTheEmbeddedBrokerOfTheirDataDir(t *testing.T) {
+	dataDir := t.TempDir()
+	if _, err := ogma(t, nil, "token", "create", "--tenant", "demo", "--data-dir", dataDir); err == nil ||
+		!strings.Contains(err.Error(), "start `ogma dev` (make run) on data dir "+dataDir) {
+		t.Errorf("token create with no Kafka = %v, want how to start one", err)
+	}
+	d, err := startDev(t, dataDir, chtest.NewDB(t).Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(t)
+	out, err := ogma(t, nil, "tenant", "create", "--id", "acme", "--name", "Acme", "--data-dir", dataDir)
+	if err != nil || strings.TrimSpace(out) != "acme" {
+		t.Errorf("tenant create beside ogma dev = %q, %v", out, err)
+	}
+}

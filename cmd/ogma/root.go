@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/ogma-dev/ogma/pipeline/broker"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
@@ -98,7 +99,13 @@ func (c *common) logger() (*slog.Logger, error) {
 // dial returns the connection to the configured Kafka cluster.
 func (c *common) dial(log *slog.Logger) (topic.Dial, error) {
 	if len(c.kafkaBrokers) == 0 {
-		return nil, errors.New("no Kafka: set --kafka-brokers (OGMA_KAFKA_BROKERS), or run `ogma dev` for an embedded broker")
+		addrs, ok := broker.Running(filepath.Join(c.dataDir, "kafka"))
+		if !ok {
+			return nil, fmt.Errorf("no Kafka: set --kafka-brokers (OGMA_KAFKA_BROKERS), or start `ogma dev` (make run) on data dir %s, "+
+				"whose embedded broker the other commands find there", c.dataDir)
+		}
+		log.Debug("using the embedded broker of ogma dev", "data_dir", c.dataDir, "brokers", addrs)
+		c.kafkaBrokers = addrs
 	}
 	return topic.Seeds(c.kafkaBrokers, c.kafkaBase(log)...), nil
 }

@@ -16,11 +16,13 @@ package broker
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -103,7 +105,35 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		return nil, fmt.Errorf("start embedded kafka on %s: %w", cfg.Listen, err)
 	}
 	b.c = c
+	if b.lock != nil {
+		// Other commands on the same data dir find the broker from here.
+		b.lock.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"+strings.Join(c.ListenAddrs(), ",")+"\n"), 0)
+	}
 	return b, nil
+}
+
+// Running returns the listen addresses of the broker running on dataDir,
+// if one is: what `ogma tenant create` and the other commands use when no
+// Kafka is given.
+func Running(dataDir string) ([]string, bool) {
+	f, err := os.Open(filepath.Join(dataDir, lockName))
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return nil, false // no broker holds it: a crashed run's file
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, false
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) < 2 || lines[1] == "" {
+		return nil, false // still starting
+	}
+	return strings.Split(lines[1], ","), true
 }
 
 // clusterOpts are the kfake options of a broker on dataDir.
