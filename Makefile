@@ -31,7 +31,7 @@ help: ## list the targets
 deps: ## install the Debian packages that are missing
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-		echo ">> installing$$missing"; \
+		echo ">> installing$$missing from Debian (usually 30-90 s; once per machine)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
@@ -39,12 +39,16 @@ clickhouse: deps ## start ClickHouse (data in $(DATA_DIR)/clickhouse) unless one
 	@deploy/clickhouse-local.sh $(DATA_DIR)/clickhouse
 
 build: ## build bin/ogma
-	@echo ">> building bin/ogma"
+	@if [ -x bin/ogma ]; then echo ">> building bin/ogma"; \
+	else echo ">> building bin/ogma (the first build fetches and compiles every dependency: usually 1-3 min; later ones take seconds)"; fi
 	@$(GO) build -o bin/ogma ./cmd/ogma
 
+# When make started, for ogma dev's "healthy … after `make run` began".
+RUN_STARTED := $(shell date +%s)
+
 run: clickhouse build ## run the whole system on embedded defaults (ogma dev)
-	@echo ">> ogma dev (Ctrl-C stops it; state stays in $(DATA_DIR))"
-	@bin/ogma dev --data-dir $(DATA_DIR) $(OGMA_ARGS)
+	@echo ">> ogma dev (Ctrl-C stops it; state stays in $(DATA_DIR)); the first start backfills 90 days of a simulated org"
+	@OGMA_RUN_STARTED=$(RUN_STARTED) bin/ogma dev --data-dir $(DATA_DIR) $(OGMA_ARGS)
 
 test: clickhouse check-generated lint ## lint, then every test with -race, the crash harness, then a short fuzz of each target
 	@echo ">> go test -race ./..."

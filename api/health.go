@@ -15,6 +15,17 @@ type Health struct {
 	mu       sync.Mutex
 	waiting  map[string]bool
 	problems map[string][]string
+	ready    chan struct{} // closed once nothing waits, after a first role
+}
+
+// Expect registers roles that will [Health.Add] themselves later as not
+// ready yet, so that the process is not ready before they start.
+func (h *Health) Expect(roles ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, r := range roles {
+		h.wait(r)
+	}
 }
 
 // Add registers a role that is not ready yet and returns the function that
@@ -22,15 +33,35 @@ type Health struct {
 func (h *Health) Add(role string) (ready func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.waiting == nil {
-		h.waiting = map[string]bool{}
-	}
-	h.waiting[role] = true
+	h.wait(role)
 	return func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		delete(h.waiting, role)
+		if len(h.waiting) == 0 {
+			select {
+			case <-h.ready:
+			default:
+				close(h.ready)
+			}
+		}
 	}
+}
+
+func (h *Health) wait(role string) {
+	if h.waiting == nil {
+		h.waiting = map[string]bool{}
+		h.ready = make(chan struct{})
+	}
+	h.waiting[role] = true
+}
+
+// Ready is closed once every role added or expected is ready. It must be
+// called after the first [Health.Add] or [Health.Expect].
+func (h *Health) Ready() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ready
 }
 
 // Report sets what role finds wrong now, each problem a sentence an

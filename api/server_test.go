@@ -249,3 +249,22 @@ func TestVendorFailuresHaveStableCodes(t *testing.T) {
 		}
 	}
 }
+
+// Ready waits for the roles expected up front too, not only those that
+// added themselves before the others started.
+func TestHealthReadyWaitsForExpectedRoles(t *testing.T) {
+	h := &api.Health{}
+	h.Expect("connector", "processor")
+	h.Add("connector")()
+	select {
+	case <-h.Ready():
+		t.Fatal("ready while the processor has not even started")
+	default:
+	}
+	h.Add("processor")()
+	select {
+	case <-h.Ready():
+	default:
+		t.Fatalf("not ready once every role is; waiting for %v", h.Waiting())
+	}
+}

@@ -16,7 +16,7 @@ if answers; then
 	echo ">> clickhouse answers on 127.0.0.1:$port"
 	exit 0
 fi
-echo ">> starting clickhouse-server, data in $dir"
+echo ">> starting clickhouse-server, data in $dir (a few seconds)"
 mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
 # Overrides after "--" replace the packaged config's paths and listeners, so the server runs
 # unprivileged of /var/lib and only on loopback.

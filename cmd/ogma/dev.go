@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,6 +76,7 @@ connected to. The demo tenant's API token is written to <data-dir>/token.`,
 
 // runDev runs every role in this process until ctx ends.
 func runDev(ctx context.Context, cfg *devConfig) error {
+	started := time.Now()
 	log, err := cfg.logger()
 	if err != nil {
 		return err
@@ -139,6 +141,15 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	cfg.api.onListening = func(httpAddr, grpcAddr string) {
 		cfg.banner(httpAddr, grpcAddr, simURL, token)
 	}
+	health.Expect("connector", "processor", "sink_clickhouse", "control", "cursors", "api")
+	g.Go(func() error {
+		select {
+		case <-health.Ready():
+			cfg.healthy(started)
+		case <-gctx.Done():
+		}
+		return nil
+	})
 	g.Go(func() error { return runConnect(gctx, &cfg.connect) })
 	g.Go(func() error { return runProcess(gctx, &cfg.process) })
 	g.Go(func() error { return runSinkClickHouse(gctx, &cfg.sink) })
@@ -223,4 +234,18 @@ func (cfg *devConfig) banner(httpAddr, grpcAddr, simURL, token string) {
 	fmt.Fprintf(w, "\nTry:\n  curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s/me/capabilities\n", tokenPath, httpAddr)
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $(cat %s)\" 'http://%s/v1/usage?start=%s&end=%s&group_by=model'\n\n",
 		tokenPath, httpAddr, time.Now().UTC().AddDate(0, 0, -30).Format(time.DateOnly), time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly))
+}
+
+// healthy says that every role is ready, and how long it took: since this
+// process started, and since `make run` began (OGMA_RUN_STARTED, Unix
+// seconds), which counts installing and building too.
+func (cfg *devConfig) healthy(started time.Time) {
+	took := time.Since(started).Round(100 * time.Millisecond)
+	line := fmt.Sprintf("Healthy: every role is ready, %s after start", took)
+	if v, ok := cfg.env("OGMA_RUN_STARTED"); ok {
+		if sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			line += fmt.Sprintf(" (%s after `make run` began)", time.Since(time.Unix(sec, 0)).Round(time.Second))
+		}
+	}
+	fmt.Fprintln(cfg.stdout, line+".")
 }

@@ -630,3 +630,17 @@ func TestCommandsFindTheEmbeddedBrokerOfTheirDataDir(t *testing.T) {
 		t.Errorf("tenant create beside ogma dev = %q, %v", out, err)
 	}
 }
+
+// A first run says when it is usable: once every role is ready, ogma dev
+// prints how long that took, and /healthz agrees.
+func TestDevSaysWhenHealthy(t *testing.T) {
+	d, err := startDev(t, t.TempDir(), chtest.NewDB(t).Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(t)
+	wait.Until(t, "the healthy line", func() bool { return strings.Contains(d.stdout.String(), "Healthy: every role is ready, ") })
+	if status, body := d.get(t, "/healthz", ""); status != http.StatusOK {
+		t.Errorf("/healthz after the healthy line = %d %s", status, body)
+	}
+}
