@@ -321,6 +321,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)
 	}
 	checkReadmeListsMetrics(t, d)
+	checkReadmeSample(t, "/me/capabilities", d, tok)
 	ledgerBefore := verifyLedger(t, db)
 
 	// kcat, a librdkafka client, lists every topic of the embedded broker.
@@ -643,4 +644,42 @@ func TestDevSaysWhenHealthy(t *testing.T) {
 	if status, body := d.get(t, "/healthz", ""); status != http.StatusOK {
 		t.Errorf("/healthz after the healthy line = %d %s", status, body)
 	}
+}
+
+// checkReadmeSample checks that the answer the README shows under its
+// curl of path is what the process answers now (or, with
+// OGMA_UPDATE_GOLDEN set, writes it there).
+func checkReadmeSample(t *testing.T, path string, d *devRun, token string) {
+	t.Helper()
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, got := d.get(t, path, token)
+	if status != http.StatusOK {
+		t.Fatalf("GET %s = %d %s", path, status, got)
+	}
+	// protojson varies its whitespace on purpose: compare compact forms.
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, []byte(got)); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, got)
+	}
+	got = compact.String()
+	lines := strings.Split(string(b), "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "curl ") || !strings.Contains(l, path) || i+1 == len(lines) {
+			continue
+		}
+		if lines[i+1] == got {
+			return
+		}
+		if os.Getenv("OGMA_UPDATE_GOLDEN") != "" {
+			lines[i+1] = got
+			os.WriteFile(readme, []byte(strings.Join(lines, "\n")), 0o644)
+			return
+		}
+		t.Errorf("the README shows for %s\n%s\nbut ogma dev answers\n%s\n(make update-golden rewrites it)", path, lines[i+1], got)
+		return
+	}
+	t.Errorf("the README has no curl of %s followed by its answer", path)
 }
