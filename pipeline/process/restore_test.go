@@ -192,20 +192,11 @@ func TestReadyOnlyOnceEveryAssignedPartitionIsRestored(t *testing.T) {
 	processAll(t, c, process.Config{StateDir: t.TempDir()}, nil) // events to restore; no raw record left
 
 	reg := prometheus.NewRegistry()
-	proc, err := process.New(process.Config{StateDir: t.TempDir()}, process.Deps{Dial: c.Dial,
-		Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	proc, stopped := runProcessor(t, c, process.Config{StateDir: t.TempDir()}, reg)
 	select {
 	case <-proc.Ready():
-	case err := <-done:
-		done <- err
-		t.Fatalf("processor stopped before it was ready: %v", err)
+	case <-stopped:
+		t.Fatal("processor stopped before it was ready")
 	}
 	restored := 0
 	mfs, err := reg.Gather()
@@ -246,15 +237,7 @@ func TestLagFallsToZeroWhenCaughtUp(t *testing.T) {
 	}
 	cl.Close()
 	reg := prometheus.NewRegistry()
-	proc, err := process.New(process.Config{StateDir: t.TempDir(), LagInterval: 20 * time.Millisecond},
-		process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- proc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	runProcessor(t, c, process.Config{StateDir: t.TempDir(), LagInterval: 20 * time.Millisecond}, reg)
 	topictest.WaitDrained(t, c.Dial, "ogma-process", 1)
 
 	part := strconv.Itoa(int(c.Layout.Partition("acme")))
@@ -282,4 +265,24 @@ func gauge(t *testing.T, reg *prometheus.Registry, name, partition string) float
 		}
 	}
 	return -1
+}
+
+// runProcessor runs a processor with cfg on c, its metrics in reg, until
+// the test ends; stopped is closed if it stops before.
+func runProcessor(t *testing.T, c *topictest.Cluster, cfg process.Config, reg prometheus.Registerer) (_ *process.Processor, stopped <-chan struct{}) {
+	t.Helper()
+	proc, err := process.New(cfg, process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := proc.Run(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("processor: %v", err)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return proc, done
 }
