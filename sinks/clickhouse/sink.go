@@ -10,6 +10,8 @@ import (
 	"maps"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -100,12 +102,14 @@ func NewSink(cfg SinkConfig, store *Store, deps SinkDeps) (*Sink, error) {
 		refusals: map[string]string{}, onRefuse: deps.OnRefuse, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{})}, nil
 }
 
-// Ready is closed once the sink has joined its group.
+// Ready is closed once the sink has joined its group and resumed from its
+// committed offsets: its first poll after the assignment has returned.
 func (s *Sink) Ready() <-chan struct{} { return s.ready }
 
 // Run consumes until ctx ends, returning ctx.Err().
 func (s *Sink) Run(ctx context.Context) error {
-	var once bool
+	var assigned atomic.Bool
+	readyOnce := sync.OnceFunc(func() { close(s.ready) })
 	cl, err := s.dial(
 		kgo.ConsumerGroup(s.cfg.Group),
 		kgo.ConsumeTopics(topic.Events, topic.Provisional),
@@ -115,10 +119,7 @@ func (s *Sink) Run(ctx context.Context) error {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
-			if !once {
-				once = true
-				close(s.ready)
-			}
+			assigned.Store(true)
 		}),
 	)
 	if err != nil {
@@ -152,6 +153,9 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 		if fetches.IsClientClosed() {
 			return errors.New("clickhouse sink: client closed")
+		}
+		if assigned.Load() {
+			readyOnce()
 		}
 		for _, fe := range fetches.Errors() {
 			if !errors.Is(fe.Err, context.DeadlineExceeded) {

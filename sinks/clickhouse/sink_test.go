@@ -71,13 +71,14 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var onRefuse func(map[string]string)
 	run := func(group string, reg *prometheus.Registry) (stop func()) {
 		var r prometheus.Registerer // a nil *Registry must not become a non-nil interface
 		if reg != nil {
 			r = reg
 		}
 		sink, err := clickhouse.NewSink(clickhouse.SinkConfig{Group: group, FlushEvery: 50 * time.Millisecond}, store,
-			clickhouse.SinkDeps{Dial: c.Dial, Registerer: r})
+			clickhouse.SinkDeps{Dial: c.Dial, Registerer: r, OnRefuse: onRefuse})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,6 +106,8 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 	// Kafka lost acme's history and started over with other events: the
 	// sink refuses acme rather than write a fork, and goes on with globex.
 	reg := prometheus.NewRegistry()
+	refusals := make(chan map[string]string, 1)
+	onRefuse = func(m map[string]string) { refusals <- m }
 	stop = run("sink-3", reg)
 	defer stop()
 	produce(chain(t, "acme", "other", 4)...)
@@ -115,6 +118,10 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 	})
 	if n := count(t, cfg, "acme"); n != 3 {
 		t.Errorf("acme has %d ledger rows after the diverged history, want its 3 original", n)
+	}
+	// It tells the process (its health), with the reason.
+	if m := <-refusals; len(m) != 1 || !strings.Contains(m["acme"], "another event at seq") {
+		t.Errorf("OnRefuse got %v, want acme and why", m)
 	}
 	// The refusal is on record, for the API to refuse acme's writes.
 	if reason, err := store.Refusal(t.Context(), "acme"); err != nil || !strings.Contains(reason, "another event at seq") {
