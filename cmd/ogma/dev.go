@@ -81,8 +81,8 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir: %w", err)
+	if err := privateDir(cfg.dataDir); err != nil {
+		return err
 	}
 	if cfg.masterKeyFile == "" {
 		cfg.masterKeyFile = filepath.Join(cfg.dataDir, "master.key")

@@ -64,6 +64,9 @@ func runProcess(ctx context.Context, cfg *processConfig) error {
 	if pc.StateDir == "" {
 		pc.StateDir = filepath.Join(cfg.dataDir, "process", pc.TransactionalID)
 	}
+	if err := privateDir(pc.StateDir); err != nil {
+		return err
+	}
 	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
 	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, cfg.kafkaBase(log)...),
 		Layout: layout, Logger: log, Registerer: reg, BeforeCommit: cfg.beforeCommit})

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -174,4 +175,32 @@ func readSecretFile(path string) (seal.Secret, error) {
 		return seal.Secret{}, fmt.Errorf("key file %s is empty", filepath.Base(path))
 	}
 	return seal.NewSecret(s), nil
+}
+
+// privateDir creates dir if needed and makes it and everything under it
+// private to this user (directories 0700, files 0600): it holds the
+// master key, the API token, Kafka's log and the processor's state, and
+// kfake and Pebble create their files 0644.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o600)
+		if d.IsDir() {
+			want = 0o700
+		}
+		fi, err := d.Info()
+		if err != nil || fi.Mode().Perm()&^want == 0 || d.Type()&fs.ModeSymlink != 0 {
+			return err
+		}
+		return os.Chmod(path, fi.Mode().Perm()&want)
+	})
+	if err != nil {
+		return fmt.Errorf("data dir %s: make it private: %w", dir, err)
+	}
+	return nil
 }

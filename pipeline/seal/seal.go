@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -32,18 +33,30 @@ const Redacted = "REDACTED"
 // marshals as [Redacted]; only [Secret.Reveal] returns the value. The zero
 // value is the empty secret.
 type Secret struct {
-	v string
+	// Behind a pointer: fmt cannot call methods on a struct's unexported
+	// fields and prints them by reflection, and a pointer inside another
+	// value prints as its address.
+	v *string
 }
 
 // NewSecret wraps s.
-func NewSecret(s string) Secret { return Secret{v: s} }
+func NewSecret(s string) Secret { return Secret{v: &s} }
 
 // Reveal returns the secret value. Call it only at the point of use (an
 // outbound Authorization header, the sealing call).
-func (s Secret) Reveal() string { return s.v }
+func (s Secret) Reveal() string {
+	if s.v == nil {
+		return ""
+	}
+	return *s.v
+}
 
 // IsZero reports whether the secret is empty.
-func (s Secret) IsZero() bool { return s.v == "" }
+func (s Secret) IsZero() bool { return s.Reveal() == "" }
+
+// Format writes [Redacted] whatever the verb: %d or %x of a struct would
+// otherwise print its fields.
+func (s Secret) Format(f fmt.State, _ rune) { io.WriteString(f, Redacted) }
 
 // String returns [Redacted].
 func (s Secret) String() string { return Redacted }
@@ -78,9 +91,24 @@ type Keyring struct {
 	id     uint32
 }
 
-// LoadKeyring reads a master key file written by [CreateKeyFile].
+// LoadKeyring reads a master key file written by [CreateKeyFile]. Like ssh
+// with a private key, it refuses a file that its group or others can read
+// or write: whoever reads it opens every sealed admin key.
 func LoadKeyring(path string) (*Keyring, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read master key: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read master key: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("master key %s is accessible to its group or others (mode %04o): "+
+			"whoever reads it opens every sealed admin key; make it private (chmod 600 %s)", path, perm, path)
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, fmt.Errorf("read master key: %w", err)
 	}
@@ -142,7 +170,7 @@ func (k *Keyring) Seal(s Secret, tenant, vendor string, generation int) (Envelop
 	if err != nil {
 		return Envelope{}, fmt.Errorf("seal: data key: %w", err)
 	}
-	ct, err := a.Encrypt([]byte(s.v), ad)
+	ct, err := a.Encrypt([]byte(s.Reveal()), ad)
 	if err != nil {
 		return Envelope{}, fmt.Errorf("seal: encrypt: %w", err)
 	}
@@ -172,12 +200,13 @@ func (k *Keyring) Open(e Envelope, tenant, vendor string, generation int) (Secre
 	if err != nil {
 		return Secret{}, fmt.Errorf("%w: decrypt", ErrOpen)
 	}
-	return Secret{v: string(pt)}, nil
+	return NewSecret(string(pt)), nil
 }
 
 // compile-time checks that Secret redacts in every form.
 var (
 	_ fmt.Stringer   = Secret{}
+	_ fmt.Formatter  = Secret{}
 	_ fmt.GoStringer = Secret{}
 	_ slog.LogValuer = Secret{}
 	_ json.Marshaler = Secret{}

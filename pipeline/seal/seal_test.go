@@ -76,9 +76,22 @@ func TestSecretRedacts(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "key", s)
 	slog.New(slog.NewTextHandler(&logs, nil)).Info("x", "key", s)
 	j, _ := json.Marshal(struct{ Key seal.Secret }{s})
+	// Inside unexported fields fmt calls no method: it prints by reflection.
+	type holder struct {
+		key    seal.Secret
+		nested struct{ key seal.Secret }
+		ptr    *seal.Secret
+		list   []seal.Secret
+		byName map[string]seal.Secret
+	}
+	h := holder{key: s, ptr: &s, list: []seal.Secret{s}, byName: map[string]seal.Secret{"k": s}}
+	h.nested.key = s
 	forms := []string{
-		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x", s, s, s, s, s, s),
+		fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x %X %d %T %p", s, s, s, s, s, s, s, s, s, &s),
 		fmt.Sprintf("%v", struct{ K seal.Secret }{s}), string(j), logs.String(), fmt.Errorf("wrap %v", s).Error(),
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		forms = append(forms, fmt.Sprintf(verb, h), fmt.Sprintf(verb, &h))
 	}
 	for _, f := range forms {
 		if strings.Contains(f, "SENTINEL") {
@@ -101,5 +114,23 @@ func TestKeyFileIsPrivateAndNeverOverwritten(t *testing.T) {
 	after, _ := os.ReadFile(path)
 	if created || err != nil || !bytes.Equal(before, after) {
 		t.Errorf("CreateKeyFile over an existing key = %v, %v; it must leave it alone", created, err)
+	}
+}
+
+// A master key others can read is refused, as ssh refuses such a private
+// key, and the message says how to fix it.
+func TestKeyringRefusesAKeyOthersCanRead(t *testing.T) {
+	_, path := keyring(t)
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := seal.LoadKeyring(path); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+			t.Errorf("mode %04o: LoadKeyring = %v, want a refusal saying chmod 600", mode, err)
+		}
+	}
+	os.Chmod(path, 0o600)
+	if _, err := seal.LoadKeyring(path); err != nil {
+		t.Errorf("mode 0600: %v", err)
 	}
 }
