@@ -84,10 +84,10 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	if err := privateDir(cfg.dataDir); err != nil {
 		return err
 	}
+	created := false
 	if cfg.masterKeyFile == "" {
 		cfg.masterKeyFile = filepath.Join(cfg.dataDir, "master.key")
-		created, err := seal.CreateKeyFile(cfg.masterKeyFile)
-		if err != nil {
+		if created, err = seal.CreateKeyFile(cfg.masterKeyFile); err != nil {
 			return err
 		}
 		if created {
@@ -111,6 +111,11 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	_, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {
 		return err
+	}
+	if created {
+		if err := checkNewMasterKey(ctx, dial, layout, kr, cfg.masterKeyFile); err != nil {
+			return err
+		}
 	}
 
 	// Before anything is written: a database another installation writes
@@ -248,4 +253,23 @@ func (cfg *devConfig) healthy(started time.Time) {
 		}
 	}
 	fmt.Fprintln(cfg.stdout, line+".")
+}
+
+// checkNewMasterKey refuses a master key created in place of a missing one
+// while ogma.control holds admin keys sealed under another: they would
+// never open again, and a new key hides that.
+func checkNewMasterKey(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, path string) error {
+	st, err := control.Load(ctx, dial, l)
+	if err != nil {
+		return err
+	}
+	for k, integ := range st.Integrations {
+		if id := integ.Sealed.MasterKeyID; id != kr.MasterKeyID() {
+			os.Remove(path) // the new key seals nothing yet
+			return fmt.Errorf("the master key file %s was missing, but ogma.control holds admin keys sealed under master key %d "+
+				"(tenant %s, %s), which a new key cannot open: restore that file; or, to give those keys up, "+
+				"create a new key file yourself, pass it with --master-key-file, and connect each integration again", path, id, k.Tenant, k.Vendor)
+		}
+	}
+	return nil
 }

@@ -683,3 +683,24 @@ func checkReadmeSample(t *testing.T, path string, d *devRun, token string) {
 	}
 	t.Errorf("the README has no curl of %s followed by its answer", path)
 }
+
+// A lost master key is not silently replaced: ogma.control still holds
+// admin keys sealed under it, which a new key would never open.
+func TestDevRefusesToReplaceALostMasterKey(t *testing.T) {
+	dataDir, db := t.TempDir(), chtest.NewDB(t).Database
+	d, err := startDev(t, dataDir, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.stop(t)
+	key := filepath.Join(dataDir, "master.key")
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startDev(t, dataDir, db); err == nil || !strings.Contains(err.Error(), "was missing, but ogma.control holds admin keys sealed under master key") {
+		t.Fatalf("ogma dev without its master key = %v, want a refusal naming the sealed keys", err)
+	}
+	if _, err := os.Stat(key); err == nil {
+		t.Error("a new master key was left in place of the lost one")
+	}
+}
