@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/ogma-dev/ogma/internal/loopback"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -144,9 +146,22 @@ func runConnectOpenAI(ctx context.Context, cfg *integrationsConfig) error {
 	}
 }
 
+// apiClient sends the CLI's API requests. They carry a token, and an
+// admin key when connecting one: a redirect is never followed.
+var apiClient = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
+	return errors.New("the API answered with a redirect, which a request carrying a token never follows; check --api-url")
+}}
+
 // call sends one API request and decodes the answer, turning an API error
 // into its code and sentence.
 func (cfg *integrationsConfig) call(ctx context.Context, method, path, token string, body []byte, out any) error {
+	u, err := url.Parse(cfg.apiURL)
+	if err != nil {
+		return fmt.Errorf("--api-url: %w", err)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && loopback.Host(u.Hostname())) {
+		return fmt.Errorf("--api-url %s: a token is sent over https only (plain http only to loopback)", cfg.apiURL)
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(cfg.apiURL, "/")+path, bytes.NewReader(body))
@@ -155,7 +170,7 @@ func (cfg *integrationsConfig) call(ctx context.Context, method, path, token str
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := apiClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}

@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
@@ -275,4 +278,32 @@ func controlState(t *testing.T, d *devRun) *control.State {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// The CLI's API client carries a token and an admin key: it never follows
+// a redirect, and speaks plain http to loopback only.
+func TestCLIKeepsItsTokenHome(t *testing.T) {
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "" {
+			elsewhere.Add(1)
+		}
+	}))
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+	keyFile := filepath.Join(t.TempDir(), "key")
+	os.WriteFile(keyFile, []byte("sk-admin-SENTINEL\n"), 0o600)
+	env := map[string]string{"OGMA_TOKEN": "ogma_token"}
+
+	_, err := ogma(t, env, "integrations", "connect", "openai", "--key-file", keyFile, "--api-url", api.URL)
+	if err == nil || !strings.Contains(err.Error(), "redirect") || elsewhere.Load() != 0 {
+		t.Errorf("connect through a redirect = %v, %d requests with a token elsewhere; want a refusal and none", err, elsewhere.Load())
+	}
+	_, err = ogma(t, env, "integrations", "connect", "openai", "--key-file", keyFile, "--api-url", "http://10.9.8.7:8080")
+	if err == nil || !strings.Contains(err.Error(), "https only") {
+		t.Errorf("connect over plain http off loopback = %v, want a refusal", err)
+	}
 }

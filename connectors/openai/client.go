@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/internal/loopback"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
 
@@ -33,8 +34,11 @@ type ClientConfig struct {
 	BaseURL string
 	// Timeout bounds each request. Default 60 s.
 	Timeout time.Duration
-	// HTTP is the client to send with. Default a new http.Client.
+	// HTTP is the client to send with. Default a new http.Client. It is
+	// copied: the copy never follows a redirect.
 	HTTP *http.Client
+	// MaxProbes bounds the probes running at once. Default 4.
+	MaxProbes int
 }
 
 // Client sends GET requests to the Admin API. It is safe for concurrent use.
@@ -42,23 +46,48 @@ type Client struct {
 	base    string
 	timeout time.Duration
 	http    *http.Client
+	probes  chan struct{} // a token per probe running
 }
 
-// NewClient returns a client for cfg.
+// ErrRedirect is a redirect answer: a request that carries a key never
+// follows one, since Go keeps the Authorization header for the same host
+// on another port or scheme.
+var ErrRedirect = errors.New("openai: the vendor answered with a redirect, which a request carrying a key never follows")
+
+// maxResponse is the largest answer read; a larger one is ErrTooLarge,
+// never a truncated page.
+const maxResponse = 64 << 20
+
+// ErrTooLarge is an answer larger than any page the vendor sends.
+var ErrTooLarge = fmt.Errorf("openai: the answer is larger than %d MiB, more than any page", maxResponse>>20)
+
+// NewClient returns a client for cfg. The base URL must be https, but on
+// loopback (a simulator).
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	if _, err := url.Parse(cfg.BaseURL); err != nil {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil {
 		return nil, fmt.Errorf("openai base url: %w", err)
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && loopback.Host(u.Hostname())) {
+		return nil, fmt.Errorf("openai base url %s: keys are sent over https only (plain http only to loopback, such as a simulator)", cfg.BaseURL)
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}
-	if cfg.HTTP == nil {
-		cfg.HTTP = &http.Client{}
+	hc := &http.Client{}
+	if cfg.HTTP != nil {
+		c := *cfg.HTTP
+		hc = &c
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), timeout: cfg.Timeout, http: cfg.HTTP}, nil
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return ErrRedirect }
+	if cfg.MaxProbes == 0 {
+		cfg.MaxProbes = 4
+	}
+	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), timeout: cfg.Timeout, http: hc,
+		probes: make(chan struct{}, cfg.MaxProbes)}, nil
 }
 
 // ErrInvalidKey is matched by an [*APIError] whose code is invalid_api_key:
@@ -168,9 +197,12 @@ func (c *Client) once(ctx context.Context, key seal.Secret, path string, q url.V
 		return nil, 0, fmt.Errorf("openai GET %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return nil, 0, fmt.Errorf("openai GET %s: read body: %w", path, err)
+	}
+	if len(body) > maxResponse {
+		return nil, 0, fmt.Errorf("openai GET %s: %w", path, ErrTooLarge)
 	}
 	if resp.StatusCode/100 != 2 {
 		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))

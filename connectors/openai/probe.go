@@ -62,6 +62,12 @@ const (
 // a hint; the vendor's answers decide.
 func (c *Client) Probe(ctx context.Context, key seal.Secret, now time.Time) (Checklist, error) {
 	var cl Checklist
+	select {
+	case c.probes <- struct{}{}:
+		defer func() { <-c.probes }()
+	case <-ctx.Done():
+		return cl, &ProbeError{CodeVendorUnreachable, "Too many keys are being checked at once; try again.", ctx.Err()}
+	}
 	week := strconv.FormatInt(now.UTC().Truncate(day).Add(-7*day).Unix(), 10)
 
 	body, err := c.get(ctx, key, "/v1/organization/usage/completions", url.Values{
@@ -69,9 +75,14 @@ func (c *Client) Probe(ctx context.Context, key seal.Secret, now time.Time) (Che
 	if err != nil {
 		return cl, c.refusal(key, err)
 	}
-	cl.Admin = Flag{true, "The usage endpoint answered: the key works."}
+	// An answer is not enough: the key works once a usage page comes back.
 	var p usagePage
-	if json.Unmarshal(body, &p) == nil && slices.ContainsFunc(p.Data, func(b usageBucket) bool {
+	if err := json.Unmarshal(body, &p); err != nil || p.Data == nil {
+		return cl, &ProbeError{CodeVendorError, "The usage endpoint at " + c.base + " answered something other than a usage page; " +
+			"check that it is OpenAI's API and try again.", fmt.Errorf("usage probe: not a usage page (%d bytes)", len(body))}
+	}
+	cl.Admin = Flag{true, "The usage endpoint answered: the key works."}
+	if slices.ContainsFunc(p.Data, func(b usageBucket) bool {
 		return slices.ContainsFunc(b.Results, hasUser)
 	}) {
 		cl.PerUserBreakdown = Flag{true, "Usage grouped by user came back with user ids, so per-user attribution works."}
@@ -129,6 +140,10 @@ func (c *Client) refusal(key seal.Secret, err error) error {
 		return &ProbeError{CodeVendorError, fmt.Sprintf("OpenAI is rate limiting this organization; try again in %s.", api.Backoff()), err}
 	case errors.As(err, &api):
 		return &ProbeError{CodeVendorError, fmt.Sprintf("OpenAI answered %d to the usage probe; try again later.", api.Status), err}
+	case errors.Is(err, ErrRedirect):
+		return &ProbeError{CodeVendorError, "The usage endpoint at " + c.base + " answered with a redirect, which a request carrying a key never follows; check that it is OpenAI's API.", err}
+	case errors.Is(err, ErrTooLarge):
+		return &ProbeError{CodeVendorError, "The usage endpoint at " + c.base + " answered more than any usage page holds; check that it is OpenAI's API.", err}
 	}
 	return &ProbeError{CodeVendorUnreachable, "OpenAI could not be reached at " + c.base + "; check the network and try again.", err}
 }
