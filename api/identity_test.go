@@ -290,10 +290,11 @@ func TestLinkRequestsAreChecked(t *testing.T) {
 		{`{"subject_vendor":"openai","subject_kind":"project","subject_id":"p","email":"a@b.c"}`, "subject_kind"},
 		{`{"subject_vendor":"acme","subject_kind":"user","subject_id":"u","email":"a@b.c"}`, "subject_vendor"},
 		{`{"subject_vendor":"openai","subject_kind":"user","email":"a@b.c"}`, "subject_id is required"},
+		{`{"subject_vendor":"openai","subject_kind":"user","subject_id":"` + strings.Repeat("u", 500_000) + `","email":"a@b.c"}`, "more than the 256"},
 	} {
 		status, body := o.do(t, http.MethodPut, "/v1/links", o.tokens["acme"], tc.body)
 		if status != http.StatusBadRequest || body["code"] != "malformed_request" || !strings.Contains(fmt.Sprint(body["message"]), tc.want) {
-			t.Errorf("PUT %s: %d %v, want 400 naming %q", tc.body, status, body, tc.want)
+			t.Errorf("PUT %.200s: %d %v, want 400 naming %q", tc.body, status, body, tc.want)
 		}
 	}
 	if n := len(o.cluster.Records(t, topic.Raw)); n != 0 {

@@ -49,6 +49,15 @@ func Person(email string) (string, error) {
 	return strings.ToLower(a.Address), nil
 }
 
+// Bounds of a link's fields: vendor ids are tens of bytes, an email at
+// most 254. A link is an event like any other, and an event too large for
+// the broker would stall its partition.
+const (
+	MaxSubjectID = 256
+	MaxEmail     = 254
+	MaxLinkedBy  = 256
+)
+
 // Check reports what is wrong with l, for the API and the deadletter.
 func (l Link) Check() error {
 	switch {
@@ -58,8 +67,14 @@ func (l Link) Check() error {
 		return bad("subject_kind %q: want %s or %s", l.SubjectKind, SubjectUser, SubjectAPIKey)
 	case l.SubjectID == "":
 		return bad("subject_id is required")
+	case len(l.SubjectID) > MaxSubjectID:
+		return bad("subject_id is %d bytes, more than the %d a vendor id takes", len(l.SubjectID), MaxSubjectID)
+	case len(l.Email) > MaxEmail:
+		return bad("email is %d bytes, more than the %d an address takes", len(l.Email), MaxEmail)
 	case l.LinkedBy == "" || l.LinkedAt.IsZero():
 		return bad("linked_by and linked_at are required")
+	case len(l.LinkedBy) > MaxLinkedBy:
+		return bad("linked_by is %d bytes, more than %d", len(l.LinkedBy), MaxLinkedBy)
 	}
 	if l.Email == "" {
 		return nil

@@ -110,6 +110,12 @@ func TestLinks(t *testing.T) {
 		{name: "unknown kind", data: `{"subject_vendor":"openai","subject_kind":"project","subject_id":"p",` + at + `}`, err: "subject_kind"},
 		{name: "unknown field", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"u","extra":1,` + at + `}`, err: "unknown field"},
 		{name: "nobody linked it", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"u"}`, err: "linked_by"},
+		// One tenant's huge link once made an event over the broker's limit
+		// and stalled every tenant on its partition.
+		{name: "huge subject id", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"` + strings.Repeat("u", 500_000) + `",` + at + `}`,
+			err: "more than the 256"},
+		{name: "huge email", data: `{"subject_vendor":"openai","subject_kind":"user","subject_id":"u","email":"` + strings.Repeat("a", 300) + `@example.com",` + at + `}`,
+			err: "more than the 254"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
