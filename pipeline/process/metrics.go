@@ -14,6 +14,7 @@ type metrics struct {
 	// timer; oldest is the age of the oldest of them.
 	lag        *prometheus.GaugeVec
 	oldest     prometheus.Gauge
+	aborts     prometheus.Gauge
 	commits    *commitclock.Clock
 	stateBytes prometheus.Gauge
 	gaps       prometheus.Counter
@@ -42,6 +43,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "ogma_processor_oldest_unprocessed_seconds",
 			Help: "Age of the oldest raw record not processed yet (0 when caught up). Refreshed every lag interval.",
 		}),
+		aborts: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ogma_processor_aborts_in_a_row",
+			Help: "Transactions aborted in a row since the last commit; more than a few means a batch cannot commit (see the error log).",
+		}),
 		commits: commitclock.New("processor", reg),
 		stateBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ogma_processor_state_bytes",
@@ -53,7 +58,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.records, m.txns, m.restore, m.lag, m.oldest, m.stateBytes, m.gaps)
+		reg.MustRegister(m.records, m.txns, m.restore, m.lag, m.oldest, m.aborts, m.stateBytes, m.gaps)
 	}
 	return m
 }

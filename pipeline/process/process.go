@@ -28,6 +28,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -102,6 +103,11 @@ type Processor struct {
 	assigned map[int32]bool // partitions to restore before the next batch
 	joined   bool           // a first assignment came
 	wake     func()         // ends the poll in progress, to restore
+
+	// refused holds, per partition, raw records whose output Kafka refused
+	// in an aborted batch, with why; aborts counts aborted batches in a row.
+	refused map[int32]map[int64]refusal
+	aborts  int
 }
 
 // New returns a processor; it does nothing until Run.
@@ -136,7 +142,8 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Processor{cfg: cfg, deps: deps, log: deps.Logger.With("component", "processor"),
-		metrics: newMetrics(deps.Registerer), ready: make(chan struct{}), revoked: map[int32]bool{}, assigned: map[int32]bool{}}, nil
+		metrics: newMetrics(deps.Registerer), ready: make(chan struct{}), revoked: map[int32]bool{}, assigned: map[int32]bool{},
+		refused: map[int32]map[int64]refusal{}}, nil
 }
 
 func (p *Processor) now() time.Time {
@@ -366,9 +373,24 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	}
 	promise := kgo.AbortingFirstErrPromise(sess.Client())
 	var out []*kgo.Record
-	ship := func(recs []*kgo.Record) {
-		for _, r := range recs {
-			sess.Client().Produce(ctx, r, promise.Promise())
+	// refusedNow collects the raw records whose output Kafka refused as
+	// such (too large, invalid): the retry deadletters them.
+	var refusedMu sync.Mutex
+	refusedNow := map[int32]map[int64]refusal{}
+	ship := func(recs []*kgo.Record, from []int64) {
+		for i, r := range recs {
+			raw, done := from[i], promise.Promise()
+			sess.Client().Produce(ctx, r, func(r *kgo.Record, err error) {
+				if raw >= 0 && refusesRecord(err) {
+					refusedMu.Lock()
+					if refusedNow[r.Partition] == nil {
+						refusedNow[r.Partition] = map[int64]refusal{}
+					}
+					refusedNow[r.Partition][raw] = refusal{fmt.Sprintf("Kafka refused its output to %s: %v", r.Topic, err), r.Topic == topic.Deadletter}
+					refusedMu.Unlock()
+				}
+				done(r, err)
+			})
 		}
 		out = append(out, recs...)
 	}
@@ -396,7 +418,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			t := byT[part]
 			if t == nil {
 				t = newTransform(store, part, p.deps.Layout)
-				t.ship = ship
+				t.ship, t.refused = ship, p.refused[part]
 				byT[part] = t
 				ts = append(ts, t)
 			}
@@ -451,11 +473,32 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	}
 	if !committed {
 		// A rebalance or a failed produce: the session rewound to the
-		// committed offsets; the state changes are dropped with the batch.
+		// committed offsets; the state changes are dropped with the batch,
+		// and a raw record whose output Kafka refused is deadlettered when
+		// the batch is read again, so that it cannot stall the partition.
 		p.metrics.txns.WithLabelValues("aborted").Inc()
-		p.log.InfoContext(ctx, "transaction aborted", "err", produceErr)
+		p.aborts++
+		p.metrics.aborts.Set(float64(p.aborts))
+		for part, offs := range refusedNow {
+			if p.refused[part] == nil {
+				p.refused[part] = map[int64]refusal{}
+			}
+			for off, r := range offs {
+				if was, ok := p.refused[part][off]; ok {
+					r.reason = was.reason // why its output was refused first
+				}
+				p.refused[part][off] = r
+			}
+		}
+		level := slog.LevelInfo
+		if p.aborts >= 3 {
+			level = slog.LevelError
+		}
+		p.log.Log(ctx, level, "transaction aborted", "in_a_row", p.aborts, "refused_outputs", len(refusedNow), "err", produceErr)
 		return nil
 	}
+	p.aborts = 0
+	p.metrics.aborts.Set(0)
 	p.metrics.txns.WithLabelValues("committed").Inc()
 	p.metrics.commits.Committed(time.Now())
 	p.log.DebugContext(ctx, "committed", "records", len(out))
@@ -486,6 +529,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			return err
 		}
 		parts[t.p].skipThrough = ck.Raw
+		delete(p.refused, t.p) // each was deadlettered, or read again only if it is to be
 		for outcome, n := range t.counts {
 			p.metrics.records.WithLabelValues(outcome).Add(float64(n))
 		}
@@ -619,4 +663,11 @@ func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, f
 	p.log.InfoContext(ctx, "partition restored", "partition", part, "events_applied", applied, "events_repeated", repeats,
 		"raw_offset", ck.Raw, "duration", time.Since(start))
 	return &partState{skipThrough: ck.Raw}, nil
+}
+
+// refusesRecord reports whether err is Kafka refusing one record as such,
+// which trying again can never change.
+func refusesRecord(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge) ||
+		errors.Is(err, kerr.InvalidRecord) || errors.Is(err, kerr.CorruptMessage)
 }

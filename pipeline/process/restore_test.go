@@ -286,3 +286,42 @@ func runProcessor(t *testing.T, c *topictest.Cluster, cfg process.Config, reg pr
 	t.Cleanup(func() { cancel(); <-done })
 	return proc, done
 }
+
+// Kafka refusing one record's output (here: larger than the producer's
+// batch limit) aborts the transaction once; read again, that raw record is
+// deadlettered and every other tenant's records go through, instead of
+// the batch aborting forever.
+func TestOutputKafkaRefusesIsDeadletteredNotRetriedForever(t *testing.T) {
+	c := topictest.New(t)
+	poison := rawBucket(c.Layout, "acme", 0, 1)[0]
+	r, _ := envelope.Decode(poison.Value)
+	r.Data = json.RawMessage(`{"model":"m","input_tokens":1,"note":"` + strings.Repeat("x", 100<<10) + `"}`)
+	poison.Value = r.Marshal()
+	c.Produce(t, poison)
+	c.Produce(t, rawBucket(c.Layout, "globex", 0, 2)...)
+
+	reg := prometheus.NewRegistry()
+	proc, err := process.New(process.Config{StateDir: t.TempDir()}, process.Deps{Dial: c.Dial, Registerer: reg, Layout: c.Layout,
+		Session: append(topic.Opts(c.Broker.Addrs()), kgo.ProducerBatchMaxBytes(64<<10))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	topictest.WaitDrained(t, c.Dial, "ogma-process", 1)
+
+	dead := c.Records(t, topic.Deadletter)
+	if len(dead) != 1 || !strings.Contains(string(dead[0].Value), "Kafka refused its output") {
+		t.Fatalf("deadletters = %d, want the refused record's, saying so", len(dead))
+	}
+	// globex's 2 rows and manifest; acme's manifest, of a bucket whose
+	// only row is deadlettered.
+	if n := counts(t, c, topic.Events); len(n) != 4 || n["globex/3"] != 1 || n["acme/1"] != 1 {
+		t.Errorf("events = %v, want globex's three and acme's manifest", n)
+	}
+	if v := gauge(t, reg, "ogma_processor_aborts_in_a_row", ""); v != 0 {
+		t.Errorf("aborts in a row after the commit = %v, want 0", v)
+	}
+}

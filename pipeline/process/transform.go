@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"runtime"
@@ -52,10 +53,35 @@ type transform struct {
 	// heads are the chain heads of the tenants seen, written to the
 	// overlay at the end of each run instead of at every event.
 	heads map[string]Head
-	// ship, if set, takes the output as it is made, so that it is produced
-	// while the rest is transformed; out[:shipped] was shipped.
-	ship    func([]*kgo.Record)
+	// from holds, for each record of out, the raw offset it was made from
+	// (-1: none alone).
+	from []int64
+	// ship, if set, takes the output as it is made, with from, so that it
+	// is produced while the rest is transformed; out[:shipped] was shipped.
+	ship    func(out []*kgo.Record, from []int64)
 	shipped int
+	// refused holds raw offsets whose output Kafka refused in an earlier
+	// try of this batch: each is deadlettered instead.
+	refused map[int64]refusal
+}
+
+// refusal is why Kafka refused a raw record's output; bare is set once it
+// refused even the deadletter, which then leaves the record's bytes out.
+type refusal struct {
+	reason string
+	bare   bool
+}
+
+// maxOutputBytes bounds an output record's key and value, under the
+// broker's 1 MiB default: a record over the limit fails its whole
+// transaction, again on every retry, and stalls every tenant of the
+// partition.
+const maxOutputBytes = 900 << 10
+
+// add appends an output record made from raw offset from.
+func (t *transform) add(r *kgo.Record, from int64) {
+	t.out = append(t.out, r)
+	t.from = append(t.from, from)
 }
 
 func newTransform(s *Store, p int32, l topic.Layout) *transform {
@@ -134,11 +160,11 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 				t.deadletter(r, err.Error())
 				continue
 			}
-			_, emitted, err := t.fact(raw, f, raw.Salt, src, d.prepared)
+			_, outcome, err := t.fact(raw, f, raw.Salt, src, d.prepared, r.Value)
 			if err != nil {
 				return err
 			}
-			t.count(emitted)
+			t.count(outcome)
 		default:
 			t.deadletter(r, "envelope has neither a bucket nor a snapshot, and its stream is neither a log nor links")
 		}
@@ -157,7 +183,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 // shipOut hands the output made since the last call to ship.
 func (t *transform) shipOut() {
 	if t.ship != nil && t.shipped < len(t.out) {
-		t.ship(t.out[t.shipped:])
+		t.ship(t.out[t.shipped:], t.from[t.shipped:])
 		t.shipped = len(t.out)
 	}
 }
@@ -202,12 +228,14 @@ func (t *transform) bucket(rows []row) error {
 			t.deadletterRaw(r, err.Error())
 			continue
 		}
-		dd, emitted, err := t.fact(r.raw, f, r.raw.Salt, r.src, r.prepared)
+		dd, outcome, err := t.fact(r.raw, f, r.raw.Salt, r.src, r.prepared, r.value)
 		if err != nil {
 			return err
 		}
-		t.count(emitted)
-		entries = append(entries, entry{string(f.Key), dd})
+		t.count(outcome)
+		if outcome != outcomeDeadletter {
+			entries = append(entries, entry{string(f.Key), dd})
+		}
 	}
 	if b.Rows == 0 {
 		t.counts[outcomeDeduped]++
@@ -245,19 +273,18 @@ func (t *transform) bucket(rows []row) error {
 		salts.Write(s)
 	}
 	mf := normalize.Fact{Kind: event.Manifest, Key: mkey, Data: mdata, Digest: event.ContentDigest(mdata)}
-	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last, prepared{}); err != nil {
+	if _, _, err := t.fact(first, mf, hex.EncodeToString(salts.Sum(nil)), last, prepared{}, nil); err != nil {
 		return err
 	}
 	// The bucket is settled: its provisional rows are gone.
-	t.out = append(t.out, t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), nil))
+	t.add(t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), nil), last.Offset)
 	return nil
 }
 
-func (t *transform) count(emitted bool) {
-	if emitted {
-		t.counts[outcomeEmitted]++
-	} else {
-		t.counts[outcomeDeduped]++
+// count counts a fact's outcome; a deadletter counted itself.
+func (t *transform) count(outcome string) {
+	if outcome != outcomeDeadletter {
+		t.counts[outcome]++
 	}
 }
 
@@ -271,8 +298,21 @@ type prepared struct {
 }
 
 // fact chains f unless its content is unchanged since its last event, and
-// returns the data digest of the key's current event.
-func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre prepared) (string, bool, error) {
+// returns the data digest of the key's current event and the outcome.
+// rawValue is the raw record f was made from, deadlettered in its place if
+// its event cannot be produced; nil for events made from several records.
+func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre prepared, rawValue []byte) (string, string, error) {
+	if ref, ok := t.refused[src.Offset]; ok && rawValue != nil {
+		keep := rawValue
+		if ref.bare {
+			keep = nil
+		}
+		t.deadletter(&kgo.Record{Partition: src.Partition, Offset: src.Offset, Value: keep}, ref.reason)
+		if ref.bare {
+			t.out[len(t.out)-1].Value = bareDeadletter(ref.reason, src, len(rawValue))
+		}
+		return "", outcomeDeadletter, nil
+	}
 	dk := pre.dedupeKey
 	var (
 		ent Entry
@@ -286,21 +326,26 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 		ent, had, err = t.ov.getEntryAhead(dk, pre.entry)
 	}
 	if err != nil {
-		return "", false, err
+		return "", "", err
 	}
 	if had && !ent.Absent && ent.Digest == f.Digest {
-		return ent.DataDigest, false, nil
+		return ent.DataDigest, outcomeDeduped, nil
 	}
 	rev := uint32(0)
 	if had {
 		rev = ent.Rev + 1
 	}
 	dd, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre.draft, src)
+	var unproducible *unproducibleError
+	if errors.As(err, &unproducible) && rawValue != nil {
+		t.deadletter(&kgo.Record{Partition: src.Partition, Offset: src.Offset, Value: rawValue}, unproducible.reason)
+		return "", outcomeDeadletter, nil
+	}
 	if err != nil {
-		return "", false, err
+		return "", "", err
 	}
 	t.ov.setEntry(dk, Entry{Digest: f.Digest, Rev: rev, DataDigest: dd, Absent: string(f.Data) == "null"})
-	return dd, true, nil
+	return dd, outcomeEmitted, nil
 }
 
 // emit appends the next event of tenant's chain — draft sealed, if the
@@ -329,10 +374,20 @@ func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev ui
 		}
 		value, hash, dataDigest = rec.Marshal(), rec.Hash, rec.Event.DataDigest
 	}
+	rk := []byte(tenant + "/" + strconv.FormatUint(seq, 10))
+	if len(rk)+len(value) > maxOutputBytes {
+		return "", &unproducibleError{fmt.Sprintf("its event would be %d bytes, more than the %d a record may take", len(rk)+len(value), maxOutputBytes)}
+	}
 	t.heads[tenant] = Head{Seq: seq, Hash: hash}
-	t.out = append(t.out, t.layout.Record(topic.Events, tenant, []byte(tenant+"/"+strconv.FormatUint(seq, 10)), value))
+	t.add(t.layout.Record(topic.Events, tenant, rk, value), src.Offset)
 	return dataDigest, nil
 }
+
+// unproducibleError is an event that cannot be produced; its raw record is
+// deadlettered instead, and nothing of the event is kept.
+type unproducibleError struct{ reason string }
+
+func (e *unproducibleError) Error() string { return e.reason }
 
 type snapState struct {
 	ID    string `json:"id"`
@@ -360,11 +415,11 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			t.deadletter(r, err.Error())
 			return nil
 		}
-		_, emitted, err := t.fact(raw, f, raw.Salt, src, d.prepared)
+		_, outcome, err := t.fact(raw, f, raw.Salt, src, d.prepared, r.Value)
 		if err != nil {
 			return err
 		}
-		t.count(emitted)
+		t.count(outcome)
 		if cur.ID == raw.Snapshot.ID {
 			t.ov.set(seenPrefix(t.p, raw.Tenant, raw.Vendor, raw.Stream, cur.ID)+string(f.Key), []byte{})
 			cur.Count++
@@ -404,7 +459,7 @@ func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
 			s.Write(endSalt)
 			s.Write([]byte(key))
 			f := normalize.Fact{Kind: event.Identity, Key: []byte(key), Data: []byte("null"), Digest: event.ContentDigest([]byte("null"))}
-			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src, prepared{}); err != nil {
+			if _, _, err := t.fact(raw, f, hex.EncodeToString(s.Sum(nil)), src, prepared{}, nil); err != nil {
 				return err
 			}
 		}
@@ -446,7 +501,7 @@ func (t *transform) provisional(rows []row) {
 	if err != nil {
 		panic(fmt.Sprintf("process: marshal provisional: %v", err)) // raw data was valid JSON
 	}
-	t.out = append(t.out, t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), v))
+	t.add(t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), v), rows[len(rows)-1].src.Offset)
 }
 
 // Deadletter is the value of an ogma.deadletter record.
@@ -454,14 +509,29 @@ type Deadletter struct {
 	Reason string       `json:"reason"`
 	Source event.Source `json:"source"`
 	Raw    string       `json:"raw"` // base64 of the record value
+	// RawBytes is set when Raw holds only the start of a large record: the
+	// record's full size.
+	RawBytes int `json:"raw_bytes,omitempty"`
 }
 
 func (t *transform) deadletter(r *kgo.Record, reason string) {
 	t.counts[outcomeDeadletter]++
-	v, _ := json.Marshal(Deadletter{Reason: reason, Source: event.Source{Partition: r.Partition, Offset: r.Offset},
-		Raw: base64.StdEncoding.EncodeToString(r.Value)})
-	t.out = append(t.out, &kgo.Record{Topic: topic.Deadletter, Partition: t.p,
-		Key: []byte(strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)), Value: v})
+	d := Deadletter{Reason: reason, Source: event.Source{Partition: r.Partition, Offset: r.Offset}}
+	raw := r.Value
+	if base64.StdEncoding.EncodedLen(len(raw)) > maxOutputBytes/2 {
+		// The deadletter must fit where its output did not.
+		d.RawBytes, raw = len(raw), raw[:maxOutputBytes/4]
+	}
+	d.Raw = base64.StdEncoding.EncodeToString(raw)
+	v, _ := json.Marshal(d)
+	t.add(&kgo.Record{Topic: topic.Deadletter, Partition: t.p,
+		Key: []byte(strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)), Value: v}, r.Offset)
+}
+
+// bareDeadletter is a deadletter without the record's bytes.
+func bareDeadletter(reason string, src event.Source, size int) []byte {
+	v, _ := json.Marshal(Deadletter{Reason: reason, Source: src, RawBytes: size})
+	return v
 }
 
 func (t *transform) deadletterRaw(r row, reason string) {

@@ -2,6 +2,7 @@ package process
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,53 @@ func TestTransformIncrementalIsWhole(t *testing.T) {
 				t.Fatalf("split at %d: record %d is %s %q, want %s %q", i, j, got[j].Topic, got[j].Value, whole[j].Topic, whole[j].Value)
 			}
 		}
+	}
+}
+
+// A raw record whose event would be too large for any broker is
+// deadlettered in its place — its start kept, its size named — and the
+// chain goes on without a gap: one tenant cannot stall the partition.
+func TestOversizedOutputIsDeadlettered(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	day := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	recs := bucketRows("acme", day, 3)
+	huge := &envelope.Raw{V: 1, Tenant: "acme", Vendor: "openai", Stream: "usage.completions", FetchedAt: fetched,
+		Salt: strings.Repeat("cd", 32), GroupSet: []string{"model"},
+		Bucket: &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d", Rows: 3, Row: 1},
+		Data:   json.RawMessage(`{"model":"mb","input_tokens":1,"note":"` + strings.Repeat("x", maxOutputBytes) + `"}`)}
+	recs[1].Value = huge.Marshal()
+
+	tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+	if err := tr.run(recs, -1, true); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	var dead []Deadletter
+	for _, r := range tr.out {
+		if len(r.Key)+len(r.Value) > maxOutputBytes {
+			t.Errorf("an output record of %d bytes", len(r.Key)+len(r.Value))
+		}
+		switch r.Topic {
+		case topic.Events:
+			e, err := event.DecodeRecord(r.Value)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seqs = append(seqs, e.Event.Seq)
+		case topic.Deadletter:
+			var d Deadletter
+			json.Unmarshal(r.Value, &d)
+			dead = append(dead, d)
+		}
+	}
+	if len(dead) != 1 || dead[0].Source.Offset != 1 || !strings.Contains(dead[0].Reason, "more than the") || dead[0].RawBytes != len(recs[1].Value) {
+		t.Errorf("deadletters = %+v, want row 1's, naming its size", dead)
+	}
+	if fmt.Sprint(seqs) != "[1 2 3]" { // rows 0 and 2, then the manifest
+		t.Errorf("event seqs = %v, want 1 2 3 without a gap", seqs)
 	}
 }
