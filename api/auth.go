@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -46,11 +48,19 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 			token = strings.TrimSpace(t)
 		}
 	}
+	tenant, name, err := s.tokenTenant(token)
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(context.WithValue(ctx, tenantKey{}, tenant), tokenNameKey{}, name), nil
+}
+
+// tokenTenant returns the tenant and name of a bearer token.
+func (s *Server) tokenTenant(token string) (tenant, name string, err error) {
 	if token == "" {
-		return nil, codeError(codes.Unauthenticated, "unauthenticated", "Missing bearer token: send Authorization: Bearer <token>.")
+		return "", "", codeError(codes.Unauthenticated, "unauthenticated", "Missing bearer token: send Authorization: Bearer <token>.")
 	}
 	hash := control.HashToken(token)
-	var tenant, name string
 	s.view.Read(func(st *control.State) {
 		if tok, ok := st.Tokens[hash]; ok {
 			if _, ok := st.Tenants[tok.Tenant]; ok {
@@ -59,9 +69,33 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 		}
 	})
 	if tenant == "" {
-		return nil, codeError(codes.Unauthenticated, "unauthenticated", "Unknown or revoked bearer token.")
+		return "", "", codeError(codes.Unauthenticated, "unauthenticated", "Unknown or revoked bearer token.")
 	}
-	return context.WithValue(context.WithValue(ctx, tenantKey{}, tenant), tokenNameKey{}, name), nil
+	return tenant, name, nil
+}
+
+// maxBody bounds a REST request body: the largest the API takes is a
+// link or an admin key, a few KiB.
+const maxBody = 1 << 20
+
+// authFirst checks a REST call's bearer token before anything reads its
+// body, and bounds the body: without a token a call costs nothing, and
+// with one it cannot fill the memory.
+func (s *Server) authFirst(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if _, _, err := s.tokenTenant(strings.TrimSpace(token)); err != nil {
+			writeError(r.Context(), nil, nil, w, r, err)
+			return
+		}
+		if r.ContentLength > maxBody {
+			writeError(r.Context(), nil, nil, w, r, codeError(codes.InvalidArgument, "malformed_request",
+				fmt.Sprintf("The request body is %d bytes; the API takes at most %d.", r.ContentLength, maxBody)))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

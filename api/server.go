@@ -156,7 +156,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}
-	mux.Handle("/", gw)
+	mux.Handle("/", s.authFirst(gw))
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	g, gctxErr := errgroup.WithContext(ctx)

@@ -268,3 +268,50 @@ func TestHealthReadyWaitsForExpectedRoles(t *testing.T) {
 		t.Fatalf("not ready once every role is; waiting for %v", h.Waiting())
 	}
 }
+
+// countingReader yields n bytes of 'x' and counts what was read.
+type countingReader struct{ n, read int64 }
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.read >= c.n {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), c.n-c.read)
+	for i := range p[:k] {
+		p[i] = 'x'
+	}
+	c.read += k
+	return int(k), nil
+}
+
+// The REST face authenticates before it reads: a 100 MiB body without a
+// token gets 401 having cost nothing, and with a token a body is bounded.
+func TestRESTAuthenticatesBeforeReadingTheBody(t *testing.T) {
+	f := serve(t)
+	post := func(token string, body *countingReader) (int, map[string]any) {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, "http://"+f.srv.HTTPAddr()+"/v1/links", body)
+		req.ContentLength = body.n
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, nil // the server answered and closed before the body was sent
+		}
+		defer resp.Body.Close()
+		var v map[string]any
+		json.NewDecoder(resp.Body).Decode(&v)
+		return resp.StatusCode, v
+	}
+	huge := &countingReader{n: 100 << 20}
+	if status, body := post("", huge); status != 0 && (status != http.StatusUnauthorized || body["code"] != "unauthenticated") {
+		t.Errorf("100 MiB without a token = %d %v, want 401", status, body)
+	}
+	if huge.read > 16<<20 {
+		t.Errorf("the server read %d MiB of a body without a token", huge.read>>20)
+	}
+	tooBig := &countingReader{n: 2 << 20}
+	if status, body := post(f.tokens["acme"], tooBig); status != http.StatusBadRequest || body["code"] != "malformed_request" {
+		t.Errorf("a 2 MiB body with a token = %d %v, want 400", status, body)
+	}
+}
