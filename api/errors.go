@@ -92,3 +92,9 @@ func ourCode(st *status.Status) (string, bool) {
 	}
 	return "", false
 }
+
+// queryFailed is the answer to a query the store failed: the client learns
+// that it failed, the log why (store errors name tables and servers).
+func queryFailed(what string) error {
+	return codeError(codes.Unavailable, "unavailable", "The "+what+" query failed inside Ogma; try again, and see the server log if it persists.")
+}

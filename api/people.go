@@ -92,7 +92,7 @@ func (s *Server) people(ctx context.Context) ([]*ogmav1.Person, error) {
 	subjects, err := s.identity.Subjects(ctx, tenant)
 	if err != nil {
 		s.log.ErrorContext(ctx, "subjects query failed", "tenant", tenant, "err", err)
-		return nil, status.Error(codes.Unavailable, fmt.Sprintf("people query failed: %v", err))
+		return nil, queryFailed("people")
 	}
 	return people(tenant, subjects), nil
 }
@@ -190,7 +190,7 @@ func (s *Server) ListLinks(ctx context.Context, _ *ogmav1.ListLinksRequest) (*og
 	rows, err := s.identity.Links(ctx, tenant)
 	if err != nil {
 		s.log.ErrorContext(ctx, "links query failed", "tenant", tenant, "err", err)
-		return nil, status.Error(codes.Unavailable, fmt.Sprintf("links query failed: %v", err))
+		return nil, queryFailed("links")
 	}
 	out := &ogmav1.Links{Links: make([]*ogmav1.Link, 0, len(rows))}
 	for _, r := range rows {

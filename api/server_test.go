@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc"
@@ -313,5 +316,27 @@ func TestRESTAuthenticatesBeforeReadingTheBody(t *testing.T) {
 	tooBig := &countingReader{n: 2 << 20}
 	if status, body := post(f.tokens["acme"], tooBig); status != http.StatusBadRequest || body["code"] != "malformed_request" {
 		t.Errorf("a 2 MiB body with a token = %d %v, want 400", status, body)
+	}
+}
+
+// A failed store query tells the client that it failed, not the store's
+// error, which names servers, databases and tables; the log has it.
+func TestStoreErrorsStayInTheLog(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	f := serveDeps(t, func(_ *topictest.Cluster, d *api.Deps) { d.Usage, d.Identity = store, store })
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(t.Context(), "DROP DATABASE "+cfg.Database); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/usage?start=2026-11-01&end=2026-11-02", "/v1/people", "/v1/links"} {
+		status, body := f.get(t, path, f.tokens["acme"])
+		msg := fmt.Sprint(body["message"])
+		if status != http.StatusServiceUnavailable || body["code"] != "unavailable" || strings.Contains(msg, cfg.Database) || strings.Contains(msg, "code:") {
+			t.Errorf("GET %s with its store gone = %d %v, want 503 unavailable saying nothing of the store", path, status, body)
+		}
 	}
 }

@@ -114,7 +114,7 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 	rows, err := s.usage.Usage(ctx, q)
 	if err != nil {
 		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
-		return nil, status.Error(codes.Unavailable, fmt.Sprintf("usage query failed: %v", err))
+		return nil, queryFailed("usage")
 	}
 	out := &ogmav1.UsageReport{Rows: make([]*ogmav1.UsageRow, 0, len(rows))}
 	for _, r := range rows {
