@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -119,4 +120,23 @@ func (s *Server) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		return err
 	}
 	return handler(srv, authedStream{ServerStream: ss, ctx: ctx})
+}
+
+// recoverUnary turns a panic in a call into an internal error for the
+// client and a log line with the stack, instead of a dead process.
+func (s *Server) recoverUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+	defer s.recovered(ctx, info.FullMethod, &err)
+	return handler(ctx, req)
+}
+
+func (s *Server) recoverStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+	defer s.recovered(ss.Context(), info.FullMethod, &err)
+	return handler(srv, ss)
+}
+
+func (s *Server) recovered(ctx context.Context, method string, err *error) {
+	if p := recover(); p != nil {
+		s.log.ErrorContext(ctx, "panic in a call", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		*err = codeError(codes.Internal, "internal", "The request failed inside Ogma; see the server log.")
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -131,7 +132,14 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.grpcAddr, s.httpAddr = lg.Addr().String(), lh.Addr().String()
 
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(s.unaryAuth), grpc.ChainStreamInterceptor(s.streamAuth))
+	gs := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(s.recoverUnary, s.unaryAuth), grpc.ChainStreamInterceptor(s.recoverStream, s.streamAuth),
+		// Limits a client cannot talk its way past: small messages (the API
+		// takes a link or a key), bounded streams, idle connections closed,
+		// keepalive pings no more often than every 30 s.
+		grpc.MaxRecvMsgSize(maxBody), grpc.MaxConcurrentStreams(100),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second}))
 	ogmav1.RegisterOgmaServiceServer(gs, s)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
