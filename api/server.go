@@ -9,6 +9,8 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +22,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -27,6 +30,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ogma-dev/ogma/internal/loopback"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
 )
@@ -40,6 +44,12 @@ type Config struct {
 	GRPC string
 	// ShutdownTimeout bounds the graceful stop. Default 10 s.
 	ShutdownTimeout time.Duration
+	// TLSCert and TLSKey are PEM files: with both, both listeners speak
+	// TLS only.
+	TLSCert, TLSKey string
+	// Insecure allows plaintext listeners beyond loopback, for a process
+	// behind a proxy that terminates TLS. Without it, New refuses them.
+	Insecure bool
 }
 
 // Deps are the server's collaborators.
@@ -68,6 +78,7 @@ type Server struct {
 	ogmav1.UnimplementedOgmaServiceServer
 
 	cfg      Config
+	cert     *tls.Certificate // nil: plaintext
 	view     *control.View
 	health   *Health
 	metrics  http.Handler
@@ -97,13 +108,32 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if cfg.ShutdownTimeout == 0 {
 		cfg.ShutdownTimeout = 10 * time.Second
 	}
+	var cert *tls.Certificate
+	switch {
+	case (cfg.TLSCert == "") != (cfg.TLSKey == ""):
+		return nil, errors.New("api: TLS needs both a certificate and its key")
+	case cfg.TLSCert != "":
+		c, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("api: TLS: %w", err)
+		}
+		cert = &c
+	case !cfg.Insecure:
+		// Tokens and admin keys cross these listeners.
+		for _, addr := range []string{cfg.HTTP, cfg.GRPC} {
+			if host, _, err := net.SplitHostPort(addr); err != nil || !loopback.Host(host) {
+				return nil, fmt.Errorf("api: %s is beyond loopback and there is no TLS: give a certificate "+
+					"(--tls-cert, --tls-key), or --insecure behind a proxy that terminates TLS", addr)
+			}
+		}
+	}
 	if deps.Health == nil {
 		deps.Health = &Health{}
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations,
+	return &Server{cfg: cfg, cert: cert, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations,
 		identity: deps.Identity, links: deps.Links,
 		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
 }
@@ -132,14 +162,28 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.grpcAddr, s.httpAddr = lg.Addr().String(), lh.Addr().String()
 
-	gs := grpc.NewServer(
+	opts := []grpc.ServerOption{}
+	// The gateway dials the gRPC listener of this very process.
+	gatewayCreds := insecure.NewCredentials()
+	if s.cert != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12})))
+		pool := x509.NewCertPool()
+		pool.AddCert(s.cert.Leaf)
+		for _, c := range s.cert.Certificate[1:] {
+			if ca, err := x509.ParseCertificate(c); err == nil {
+				pool.AddCert(ca)
+			}
+		}
+		gatewayCreds = credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: serverName(s.cert.Leaf), MinVersion: tls.VersionTLS12})
+	}
+	gs := grpc.NewServer(append(opts,
 		grpc.ChainUnaryInterceptor(s.recoverUnary, s.unaryAuth), grpc.ChainStreamInterceptor(s.recoverStream, s.streamAuth),
 		// Limits a client cannot talk its way past: small messages (the API
 		// takes a link or a key), bounded streams, idle connections closed,
 		// keepalive pings no more often than every 30 s.
 		grpc.MaxRecvMsgSize(maxBody), grpc.MaxConcurrentStreams(100),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second}))
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second}))...)
 	ogmav1.RegisterOgmaServiceServer(gs, s)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)
@@ -154,7 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}))
 	if err := ogmav1.RegisterOgmaServiceHandlerFromEndpoint(gctx, gw, s.grpcAddr,
-		[]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}); err != nil {
+		[]grpc.DialOption{grpc.WithTransportCredentials(gatewayCreds)}); err != nil {
 		lg.Close()
 		lh.Close()
 		return fmt.Errorf("api: gateway: %w", err)
@@ -169,7 +213,12 @@ func (s *Server) Run(ctx context.Context) error {
 
 	g, gctxErr := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(gs.Serve(lg)) })
-	g.Go(func() error { return ignoreClosed(hsrv.Serve(lh)) })
+	if s.cert != nil {
+		hsrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*s.cert}, MinVersion: tls.VersionTLS12}
+		g.Go(func() error { return ignoreClosed(hsrv.ServeTLS(lh, "", "")) })
+	} else {
+		g.Go(func() error { return ignoreClosed(hsrv.Serve(lh)) })
+	}
 	s.once.Do(func() { close(s.listening) })
 	s.log.InfoContext(ctx, "serving", "http", s.httpAddr, "grpc", s.grpcAddr)
 	g.Go(func() error {
@@ -202,4 +251,16 @@ func ignoreClosed(err error) error {
 		return nil
 	}
 	return err
+}
+
+// serverName is a name the certificate is for, for the gateway to check
+// its own listener by.
+func serverName(c *x509.Certificate) string {
+	if len(c.DNSNames) > 0 {
+		return c.DNSNames[0]
+	}
+	if len(c.IPAddresses) > 0 {
+		return c.IPAddresses[0].String()
+	}
+	return c.Subject.CommonName
 }

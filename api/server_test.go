@@ -28,6 +28,7 @@ import (
 
 type fixture struct {
 	cluster *topictest.Cluster
+	view    *control.View
 	srv     *api.Server
 	health  *api.Health
 	tokens  map[string]string // tenant → token
@@ -84,7 +85,7 @@ func serveDeps(t *testing.T, configure func(*topictest.Cluster, *api.Deps)) *fix
 	}
 	go func() { srv.Run(ctx); done <- struct{}{} }()
 	<-srv.Listening()
-	f.srv = srv
+	f.srv, f.view = srv, view
 	return f
 }
 

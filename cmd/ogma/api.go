@@ -49,6 +49,9 @@ func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Co
 func addAPIFlags(cmd *cobra.Command, cfg *apiConfig) {
 	cmd.Flags().StringVar(&cfg.server.HTTP, "http", "127.0.0.1:8080", "REST, /healthz and /metrics listen address")
 	cmd.Flags().StringVar(&cfg.server.GRPC, "grpc", "127.0.0.1:9090", "gRPC listen address")
+	cmd.Flags().StringVar(&cfg.server.TLSCert, "tls-cert", "", "PEM certificate (chain) file: REST and gRPC speak TLS only")
+	cmd.Flags().StringVar(&cfg.server.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	cmd.Flags().BoolVar(&cfg.server.Insecure, "insecure", false, "allow listening beyond loopback without TLS, behind a proxy that terminates it")
 }
 
 func addAPIVendorFlags(cmd *cobra.Command, cfg *apiConfig) {
