@@ -2,6 +2,7 @@
 
 # Tool versions.
 STATICCHECK    := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK    := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 # Debian packages: ClickHouse server (tests and `make run`), kcat (the
 # librdkafka check of the embedded broker), protoc (make proto), strace (the
 # broker crash tests place a kill -9 at an exact write with it).
@@ -23,7 +24,7 @@ PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
 	--grpc-gateway_out=proto --grpc-gateway_opt=paths=source_relative \
 	--openapiv2_out=proto
 
-.PHONY: help deps clickhouse build run test test-long crash-soak bench bench-all fuzz proto check-generated lint update-golden
+.PHONY: help deps clickhouse build run test test-long crash-soak bench bench-all fuzz fuzz-corpus proto check-generated lint update-golden
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -92,6 +93,17 @@ fuzz: ## run each fuzz target for FUZZTIME executions (default 20000x)
 		done; \
 	done
 
+fuzz-corpus: ## grow each fuzz target's committed corpus (testdata/fuzz): FUZZTIME executions, then the new inputs of up to 4 KB
+	@for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo ">> fuzz-corpus $$pkg $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg >/dev/null || exit 1; \
+			mkdir -p $$dir/testdata/fuzz/$$f; \
+			find $$($(GO) env GOCACHE)/fuzz/$$pkg/$$f -type f -size -4k 2>/dev/null | head -40 | xargs -r cp -t $$dir/testdata/fuzz/$$f; \
+		done; \
+	done
+
 proto: deps ## regenerate the Go, gateway and OpenAPI code of proto/ (offline)
 	@echo ">> protoc proto/ogma/v1"
 	@protoc $(PROTOC_FLAGS) proto/ogma/v1/*.proto
@@ -100,13 +112,19 @@ check-generated: proto ## fail when the generated code differs from the .proto f
 	@echo ">> checking generated code"
 	@git diff --exit-code -- proto || (echo "generated code is stale: run make proto and commit" >&2; exit 1)
 
-lint: ## gofmt, go vet, staticcheck
+lint: ## gofmt, go vet, staticcheck, govulncheck (when its database is reachable)
 	@echo ">> gofmt"
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	@echo ">> go vet"
 	@$(GO) vet ./...
 	@echo ">> staticcheck"
 	@$(GO) run $(STATICCHECK) ./...
+	@echo ">> govulncheck"
+	@if curl -sf -m 5 -o /dev/null https://vuln.go.dev/index/modules.json.gz; then \
+		$(GO) run $(GOVULNCHECK) ./...; \
+	else \
+		echo "   skipped: the Go vulnerability database (https://vuln.go.dev) cannot be reached from this machine"; \
+	fi
 
 update-golden: ## rewrite the golden files under testdata/ (review the diff)
 	@OGMA_UPDATE_GOLDEN=1 $(GO) test -count=1 ./...
