@@ -4,7 +4,9 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -42,5 +44,32 @@ func TestEveryPackageHasDoc(t *testing.T) {
 		if !ok {
 			t.Errorf("package in %s has no package doc (// Package name …)", dir)
 		}
+	}
+}
+
+var fuzzFunc = regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+
+// Every fuzz target has a committed corpus beside it (testdata/fuzz), so
+// every `go test` runs the inputs fuzzing found, not only the seeds in
+// code (`make fuzz-corpus` grows them).
+func TestEveryFuzzTargetHasACorpus(t *testing.T) {
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range fuzzFunc.FindAllStringSubmatch(string(b), -1) {
+			entries, _ := os.ReadDir(filepath.Join(filepath.Dir(path), "testdata", "fuzz", m[1]))
+			if len(entries) == 0 {
+				t.Errorf("%s: %s has no committed corpus (make fuzz-corpus)", path, m[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -303,14 +303,11 @@ type prepared struct {
 // its event cannot be produced; nil for events made from several records.
 func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src event.Source, pre prepared, rawValue []byte) (string, string, error) {
 	if ref, ok := t.refused[src.Offset]; ok && rawValue != nil {
-		keep := rawValue
+		keep := maxDeadletterRaw
 		if ref.bare {
-			keep = nil
+			keep = 0
 		}
-		t.deadletter(&kgo.Record{Partition: src.Partition, Offset: src.Offset, Value: keep}, ref.reason)
-		if ref.bare {
-			t.out[len(t.out)-1].Value = bareDeadletter(ref.reason, src, len(rawValue))
-		}
+		t.deadletterKeeping(&kgo.Record{Partition: src.Partition, Offset: src.Offset, Value: rawValue}, ref.reason, keep)
 		return "", outcomeDeadletter, nil
 	}
 	dk := pre.dedupeKey
@@ -514,24 +511,27 @@ type Deadletter struct {
 	RawBytes int `json:"raw_bytes,omitempty"`
 }
 
+// maxDeadletterRaw is how much of a raw record its deadletter keeps: the
+// deadletter must fit where the record's output did not.
+const maxDeadletterRaw = maxOutputBytes / 4
+
 func (t *transform) deadletter(r *kgo.Record, reason string) {
+	t.deadletterKeeping(r, reason, maxDeadletterRaw)
+}
+
+// deadletterKeeping deadletters r with at most keep bytes of it, naming
+// its size when it keeps less.
+func (t *transform) deadletterKeeping(r *kgo.Record, reason string, keep int) {
 	t.counts[outcomeDeadletter]++
 	d := Deadletter{Reason: reason, Source: event.Source{Partition: r.Partition, Offset: r.Offset}}
 	raw := r.Value
-	if base64.StdEncoding.EncodedLen(len(raw)) > maxOutputBytes/2 {
-		// The deadletter must fit where its output did not.
-		d.RawBytes, raw = len(raw), raw[:maxOutputBytes/4]
+	if len(raw) > keep {
+		d.RawBytes, raw = len(raw), raw[:keep]
 	}
 	d.Raw = base64.StdEncoding.EncodeToString(raw)
 	v, _ := json.Marshal(d)
 	t.add(&kgo.Record{Topic: topic.Deadletter, Partition: t.p,
 		Key: []byte(strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)), Value: v}, r.Offset)
-}
-
-// bareDeadletter is a deadletter without the record's bytes.
-func bareDeadletter(reason string, src event.Source, size int) []byte {
-	v, _ := json.Marshal(Deadletter{Reason: reason, Source: src, RawBytes: size})
-	return v
 }
 
 func (t *transform) deadletterRaw(r row, reason string) {
