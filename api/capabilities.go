@@ -23,7 +23,7 @@ func (s *Server) GetCapabilities(ctx context.Context, _ *ogmav1.GetCapabilitiesR
 			o = control.Observed{} // observations of a replaced key do not carry over
 		}
 		out.Openai = &ogmav1.OpenAICapabilities{
-			Admin:            o.Admin && integ.Status != control.StatusKeyInvalid,
+			Admin:            o.Admin && !st.KeyInvalid(k),
 			Costs:            o.Costs,
 			AuditLogs:        o.AuditLogs,
 			ProjectUsers:     o.ProjectUsers,

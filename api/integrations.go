@@ -168,10 +168,11 @@ func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegration
 	out := &ogmav1.Integrations{}
 	k := control.VendorKey{Tenant: tenant, Vendor: control.OpenAI}
 	var integ control.Integration
-	var ok bool
+	var ok, keyInvalid bool
 	streams := map[string]control.StreamStatus{}
 	s.view.Read(func(st *control.State) {
 		integ, ok = st.Integrations[k]
+		keyInvalid = st.KeyInvalid(k)
 		for key, ss := range st.Streams {
 			if strings.HasPrefix(key, tenant+"/"+control.OpenAI+"/") {
 				streams[ss.Stream] = ss
@@ -208,7 +209,7 @@ func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegration
 		in.Streams = append(in.Streams, st)
 	}
 	switch {
-	case integ.Status == control.StatusKeyInvalid:
+	case keyInvalid:
 		in.Status = control.StatusKeyInvalid
 		in.Action = "OpenAI rejected the key (revoked, rotated or deleted). Paste a new Admin key: PUT /v1/integrations/openai; polling resumes where it stopped."
 	case len(skipped) > 0:

@@ -598,7 +598,7 @@ func TestRevokedKeyStopsPolling(t *testing.T) {
 	wait.Until(t, "key_invalid", func() bool {
 		st := h.state(t)
 		k := control.VendorKey{Tenant: "acme", Vendor: openai.Vendor}
-		return st.Integrations[k].Status == control.StatusKeyInvalid && !st.Observed[k].Admin
+		return st.KeyInvalid(k) && !st.Observed[k].Admin
 	})
 	calls := len(h.sim.Requests())
 	h.clock.Add(2 * time.Hour) // every stream is due many times over

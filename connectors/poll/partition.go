@@ -148,7 +148,7 @@ func (w *partition) pollDue(ctx context.Context) error {
 	var jobs []job
 	w.mu.Lock()
 	for k, integ := range w.state.Integrations {
-		if _, ok := w.state.Tenants[k.Tenant]; !ok || integ.Status == control.StatusKeyInvalid || w.rejected[k] == integ.Generation {
+		if _, ok := w.state.Tenants[k.Tenant]; !ok || w.state.KeyInvalid(k) || w.rejected[k] == integ.Generation {
 			continue
 		}
 		for _, s := range w.c.deps.Vendors[k.Vendor] {
@@ -245,16 +245,19 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// invalidate records that the vendor rejected integ's key: status
-// key_invalid, admin no longer observed.
+// invalidate records that the vendor rejected the key of integ's
+// generation: an observation of that generation, never the integration
+// itself, which the API alone writes.
 func (w *partition) invalidate(ctx context.Context, integ control.Integration, status control.StreamStatus) error {
 	l := w.c.deps.Layout
-	integ.Status = control.StatusKeyInvalid
 	vk := control.VendorKey{Tenant: integ.Tenant, Vendor: integ.Vendor}
 	obs := w.observed[vk]
-	obs.Tenant, obs.Vendor, obs.Generation, obs.Admin = integ.Tenant, integ.Vendor, integ.Generation, false
+	if obs.Generation != integ.Generation {
+		obs = control.Observed{} // observations of another key do not carry over
+	}
+	obs.Tenant, obs.Vendor, obs.Generation, obs.Admin, obs.KeyInvalid = integ.Tenant, integ.Vendor, integ.Generation, false, true
 	status.Error = "the vendor rejected the key (revoked, rotated or deleted): connect a new key"
-	err := w.send(ctx, control.IntegrationRecord(l, integ), control.ObservedRecord(l, obs), control.StreamStatusRecord(l, status))
+	err := w.send(ctx, control.ObservedRecord(l, obs), control.StreamStatusRecord(l, status))
 	var fatal *fatalError
 	if errors.As(err, &fatal) {
 		return err

@@ -161,6 +161,11 @@ type Observed struct {
 	PerUserBreakdown bool `json:"per_user_breakdown"`
 	// Generation is the key generation these observations were made with.
 	Generation int `json:"generation"`
+	// KeyInvalid: the vendor rejected this generation's key. It is the
+	// connector's record, never the integration itself: a late rejection
+	// of an old generation cannot bring back a disconnected key or roll
+	// back a new one.
+	KeyInvalid bool `json:"key_invalid,omitempty"`
 }
 
 // Merge returns o with every flag that is set in n set too, for the same

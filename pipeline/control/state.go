@@ -28,6 +28,18 @@ type State struct {
 	Streams      map[string]StreamStatus // by "<tenant>/<vendor>/<stream>"
 }
 
+// KeyInvalid reports whether the vendor rejected the current key of k's
+// integration: the connector observed it of that very generation.
+func (s *State) KeyInvalid(k VendorKey) bool {
+	integ, ok := s.Integrations[k]
+	if !ok {
+		return false
+	}
+	o, seen := s.Observed[k]
+	// Status is how versions before the observation recorded it.
+	return integ.Status == StatusKeyInvalid || seen && o.KeyInvalid && o.Generation == integ.Generation
+}
+
 // Apply folds one ogma.control record into s. A record it cannot parse is an
 // error naming its offset; s is unchanged then.
 func (s *State) Apply(r *kgo.Record) error {

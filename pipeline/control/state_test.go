@@ -80,3 +80,41 @@ func TestRecordsPlacedByTenant(t *testing.T) {
 		}
 	}
 }
+
+// The vendor's rejection of a key is the connector's observation of that
+// generation, never a rewrite of the integration: a late rejection of an
+// old generation neither rolls back a new key nor brings back a
+// disconnected one.
+func TestKeyInvalidIsOfOneGeneration(t *testing.T) {
+	var s control.State
+	apply := func(r *kgo.Record) {
+		t.Helper()
+		if err := s.Apply(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := control.VendorKey{Tenant: "acme", Vendor: control.OpenAI}
+	rejected := func(gen int) *kgo.Record {
+		return control.ObservedRecord(l, control.Observed{Tenant: "acme", Vendor: control.OpenAI, Generation: gen, KeyInvalid: true})
+	}
+	apply(control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI, Generation: 1}))
+	apply(rejected(1))
+	if !s.KeyInvalid(k) {
+		t.Error("generation 1 rejected: not key_invalid")
+	}
+	apply(control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI, Generation: 2}))
+	if s.KeyInvalid(k) || s.Integrations[k].Generation != 2 {
+		t.Errorf("a new key: key_invalid %v, generation %d; want a working generation 2", s.KeyInvalid(k), s.Integrations[k].Generation)
+	}
+	apply(rejected(1)) // a late 401 of the old key
+	if s.KeyInvalid(k) || s.Integrations[k].Generation != 2 {
+		t.Errorf("after a late rejection of generation 1: key_invalid %v, generation %d", s.KeyInvalid(k), s.Integrations[k].Generation)
+	}
+	tomb := control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI})
+	tomb.Value = nil
+	apply(tomb)
+	apply(rejected(2)) // a late 401 after DELETE
+	if _, ok := s.Integrations[k]; ok || s.KeyInvalid(k) {
+		t.Error("a late rejection brought back a disconnected integration")
+	}
+}
