@@ -86,7 +86,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	if err != nil {
 		return err
 	}
-	view, cursors := &control.View{}, &poll.CursorView{}
+	view, cursors := &control.View{Log: log}, &poll.CursorView{}
 	integ := &api.Integrations{OpenAI: client, Keyring: kr, Layout: layout, Cursors: cursors,
 		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, recs...) }}
 	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}

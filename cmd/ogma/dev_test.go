@@ -704,3 +704,46 @@ func TestDevRefusesToReplaceALostMasterKey(t *testing.T) {
 		t.Error("a new master key was left in place of the lost one")
 	}
 }
+
+// A record of ogma.control that does not parse — anyone who can produce
+// there can write one — is logged and skipped by every reader: ogma dev
+// keeps serving, later records still apply, and it starts again.
+func TestMalformedControlRecordsAreSkipped(t *testing.T) {
+	dataDir, db := t.TempDir(), chtest.NewDB(t).Database
+	d, err := startDev(t, dataDir, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(d.kafka), topic.ProducerOpt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bad []*kgo.Record
+	for _, kv := range [][2]string{{"tenant/demo", "{"}, {"token/abc", "[]"}, {topic.PartitionsKey, "x"}, {topic.InstallationKey, "7"}} {
+		bad = append(bad, &kgo.Record{Topic: topic.Control, Partition: 0, Key: []byte(kv[0]), Value: []byte(kv[1])})
+	}
+	if err := cl.ProduceSync(t.Context(), bad...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	// A token made after them works once the API's view has read past them.
+	tok, err := ogma(t, nil, "token", "create", "--tenant", "demo", "--data-dir", dataDir)
+	if err != nil {
+		t.Fatalf("token create after malformed control records: %v", err)
+	}
+	wait.Until(t, "the new token to work", func() bool {
+		s, _ := d.get(t, "/me/capabilities", strings.TrimSpace(tok))
+		return s == http.StatusOK
+	})
+	select {
+	case err := <-d.done:
+		t.Fatalf("ogma dev stopped: %v", err)
+	default:
+	}
+	d.stop(t)
+	again, err := startDev(t, dataDir, db)
+	if err != nil {
+		t.Fatalf("ogma dev does not start again: %v", err)
+	}
+	again.stop(t)
+}

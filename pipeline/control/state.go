@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 
@@ -26,6 +27,19 @@ type State struct {
 	Tokens       map[string]Token // by hash
 	Observed     map[VendorKey]Observed
 	Streams      map[string]StreamStatus // by "<tenant>/<vendor>/<stream>"
+	// Skipped counts records that did not parse: followers skip them
+	// rather than stop, since one bad record would stop every start after.
+	Skipped int
+}
+
+// applyOrSkip applies r, or counts and logs it as skipped.
+func (s *State) applyOrSkip(ctx context.Context, log *slog.Logger, r *kgo.Record) {
+	if err := s.Apply(r); err != nil {
+		s.Skipped++
+		if log != nil {
+			log.ErrorContext(ctx, "skipping an ogma.control record that does not parse", "err", err)
+		}
+	}
 }
 
 // KeyInvalid reports whether the vendor rejected the current key of k's
@@ -119,18 +133,22 @@ func setKey[K comparable, V any](m *map[K]V, k K, v V) {
 // View is a [State] kept current by following ogma.control. It is safe for
 // concurrent use.
 type View struct {
+	// Log, if set, gets a line for each record skipped.
+	Log *slog.Logger
+
 	mu sync.RWMutex
 	s  State
 }
 
 // Run follows every partition of ogma.control from its start until ctx ends,
 // calling caughtUp once the view holds everything committed when Run began.
-// A record that does not parse stops Run with its error.
+// A record that does not parse is logged, counted and skipped.
 func (v *View) Run(ctx context.Context, dial topic.Dial, l topic.Layout, caughtUp func()) error {
 	return topic.Follow(ctx, dial, topic.Control, topic.Partitions(l.Partitions), func(r *kgo.Record) error {
 		v.mu.Lock()
 		defer v.mu.Unlock()
-		return v.s.Apply(r)
+		v.s.applyOrSkip(ctx, v.Log, r)
+		return nil
 	}, caughtUp)
 }
 
@@ -143,10 +161,13 @@ func (v *View) Read(fn func(*State)) {
 }
 
 // Load reads every partition of ogma.control to its end and returns the
-// folded state.
+// folded state; records that do not parse are skipped and counted.
 func Load(ctx context.Context, dial topic.Dial, l topic.Layout) (*State, error) {
 	var s State
-	err := topic.ReadToEnd(ctx, dial, topic.Control, topic.Partitions(l.Partitions), s.Apply)
+	err := topic.ReadToEnd(ctx, dial, topic.Control, topic.Partitions(l.Partitions), func(r *kgo.Record) error {
+		s.applyOrSkip(ctx, nil, r) // counted in Skipped
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("load ogma.control: %w", err)
 	}

@@ -134,11 +134,10 @@ func readPartitions(ctx context.Context, dial Dial) (int32, error) {
 			return nil
 		}
 		var p partitionsRecord
-		if err := json.Unmarshal(r.Value, &p); err != nil || p.Partitions <= 0 {
-			return fmt.Errorf("read %s at offset %d: bad partition count record %q", PartitionsKey, r.Offset, r.Value)
+		if err := json.Unmarshal(r.Value, &p); err == nil && p.Partitions > 0 {
+			n = p.Partitions
 		}
-		n = p.Partitions
-		return nil
+		return nil // a record that does not parse is skipped: the last good one holds
 	})
 	return n, err
 }

@@ -65,10 +65,9 @@ func readInstallation(ctx context.Context, dial Dial, l Layout) (inst Installati
 			tenants = true
 		case string(r.Key) == InstallationKey:
 			var rec installationRecord
-			if json.Unmarshal(r.Value, &rec) != nil || rec.ID == "" {
-				return fmt.Errorf("read %s at offset %d: bad installation record %q", InstallationKey, r.Offset, r.Value)
+			if json.Unmarshal(r.Value, &rec) == nil && rec.ID != "" {
+				inst.ID = rec.ID // one that does not parse is skipped
 			}
-			inst.ID = rec.ID
 		}
 		return nil
 	})
