@@ -67,8 +67,12 @@ func runProcess(ctx context.Context, cfg *processConfig) error {
 	if err := privateDir(pc.StateDir); err != nil {
 		return err
 	}
+	base, err := cfg.kafkaOpts(log)
+	if err != nil {
+		return err
+	}
 	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
-	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, cfg.kafkaBase(log)...),
+	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, base...),
 		Layout: layout, Logger: log, Registerer: reg, BeforeCommit: cfg.beforeCommit})
 	if err != nil {
 		return err

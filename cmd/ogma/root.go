@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,6 +31,7 @@ type common struct {
 	logFormat       string
 	kafkaBrokers    []string
 	kafkaPartitions int32
+	kafkaSec        kafkaSecurity
 	masterKeyFile   string
 	dataDir         string
 
@@ -61,6 +67,11 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 	pf.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	pf.StringSliceVar(&c.kafkaBrokers, "kafka-brokers", nil, "Kafka seed brokers, host:port[,host:port]")
+	pf.BoolVar(&c.kafkaSec.tls, "kafka-tls", false, "connect to Kafka over TLS (the system's roots, or --kafka-tls-ca)")
+	pf.StringVar(&c.kafkaSec.tlsCA, "kafka-tls-ca", "", "PEM file of the CAs that sign the brokers' certificates (implies --kafka-tls)")
+	pf.StringVar(&c.kafkaSec.sasl, "kafka-sasl", "", "SASL mechanism: scram-sha-256, scram-sha-512, or plain (over TLS only); the password comes from OGMA_KAFKA_SASL_PASSWORD or --kafka-sasl-password-file")
+	pf.StringVar(&c.kafkaSec.user, "kafka-sasl-user", "", "SASL user")
+	pf.StringVar(&c.kafkaSec.passwordFile, "kafka-sasl-password-file", "", "file holding the SASL password (or set OGMA_KAFKA_SASL_PASSWORD)")
 	pf.Int32Var(&c.kafkaPartitions, "kafka-partitions", 0,
 		"partition count N of the partitioned topics; 0 takes the one recorded in ogma.control ("+fmt.Sprint(topic.DefaultPartitions)+" for a new installation)")
 	pf.StringVar(&c.masterKeyFile, "master-key-file", "", "file of the installation master key that seals admin keys (Tink keyset)")
@@ -108,7 +119,73 @@ func (c *common) dial(log *slog.Logger) (topic.Dial, error) {
 		log.Debug("using the embedded broker of ogma dev", "data_dir", c.dataDir, "brokers", addrs)
 		c.kafkaBrokers = addrs
 	}
-	return topic.Seeds(c.kafkaBrokers, c.kafkaBase(log)...), nil
+	base, err := c.kafkaOpts(log)
+	if err != nil {
+		return nil, err
+	}
+	return topic.Seeds(c.kafkaBrokers, base...), nil
+}
+
+// kafkaSecurity is how every Kafka client of a role authenticates.
+type kafkaSecurity struct {
+	tls          bool
+	tlsCA        string
+	sasl         string
+	user         string
+	passwordFile string
+}
+
+// kafkaOpts is kafkaBase with the TLS and SASL settings.
+func (c *common) kafkaOpts(log *slog.Logger) ([]kgo.Opt, error) {
+	opts := c.kafkaBase(log)
+	k := c.kafkaSec
+	if k.tls || k.tlsCA != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+		if k.tlsCA != "" {
+			pem, err := os.ReadFile(k.tlsCA)
+			if err != nil {
+				return nil, fmt.Errorf("--kafka-tls-ca: %w", err)
+			}
+			cfg.RootCAs = x509.NewCertPool()
+			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--kafka-tls-ca %s holds no PEM certificate", k.tlsCA)
+			}
+		}
+		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	if k.sasl == "" {
+		return opts, nil
+	}
+	pass, err := c.secret("OGMA_KAFKA_SASL_PASSWORD", k.passwordFile, "--kafka-sasl-password-file")
+	if err != nil {
+		return nil, err
+	}
+	switch strings.ToLower(k.sasl) {
+	case "scram-sha-256":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.user, Pass: pass.Reveal()}.AsSha256Mechanism()))
+	case "scram-sha-512":
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.user, Pass: pass.Reveal()}.AsSha512Mechanism()))
+	case "plain":
+		if !k.tls && k.tlsCA == "" {
+			return nil, errors.New("--kafka-sasl plain sends the password as it is: it needs --kafka-tls")
+		}
+		opts = append(opts, kgo.SASL(plain.Auth{User: k.user, Pass: pass.Reveal()}.AsMechanism()))
+	default:
+		return nil, fmt.Errorf("--kafka-sasl %q: want scram-sha-256, scram-sha-512 or plain", k.sasl)
+	}
+	return opts, nil
+}
+
+// secret reads a secret from the environment variable env or, when that
+// is unset, the file named by the flag; never from a flag's value.
+func (c *common) secret(env, file, flag string) (seal.Secret, error) {
+	if v, ok := c.env(env); ok && v != "" {
+		return seal.NewSecret(v), nil
+	}
+	if file == "" {
+		return seal.Secret{}, fmt.Errorf("no secret: set %s or %s", env, flag)
+	}
+	return readSecretFile(file)
 }
 
 // kafkaBase is the client options every Kafka client of a role shares.

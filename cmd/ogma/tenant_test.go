@@ -3,8 +3,11 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/pipeline/control"
@@ -103,5 +106,42 @@ func TestSimPrintKeys(t *testing.T) {
 	}
 	if !strings.HasPrefix(sim.Key(openaisim.KeyFull), "sk-admin-") || !strings.HasPrefix(sim.Key(openaisim.KeyProject), "sk-proj-") {
 		t.Error("key kinds do not carry the vendor's prefixes")
+	}
+}
+
+// Every role can authenticate to Kafka (SCRAM here, PLAIN over TLS only),
+// the password from the environment or a file, never a flag's value.
+func TestKafkaSASL(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "ogma", "s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dir := t.TempDir()
+	masterKey := filepath.Join(dir, "master.key")
+	if _, err := seal.CreateKeyFile(masterKey); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"tenant", "create", "--id", "acme", "--name", "Acme", "--kafka-brokers", c.ListenAddrs()[0],
+		"--kafka-sasl", "scram-sha-256", "--kafka-sasl-user", "ogma"}
+	env := func(pass string) map[string]string {
+		return map[string]string{"OGMA_MASTER_KEY_FILE": masterKey, "OGMA_KAFKA_SASL_PASSWORD": pass}
+	}
+	if _, err := ogma(t, env("wrong"), args...); err == nil {
+		t.Error("a wrong SASL password was accepted")
+	}
+	if out, err := ogma(t, env("s3cret"), args...); err != nil || strings.TrimSpace(out) != "acme" {
+		t.Errorf("tenant create over SCRAM = %q, %v", out, err)
+	}
+	passFile := filepath.Join(dir, "kafka-pass")
+	os.WriteFile(passFile, []byte("s3cret\n"), 0o600)
+	if _, err := ogma(t, map[string]string{"OGMA_MASTER_KEY_FILE": masterKey}, "token", "create", "--tenant", "acme",
+		"--kafka-brokers", c.ListenAddrs()[0], "--kafka-sasl", "scram-sha-256", "--kafka-sasl-user", "ogma",
+		"--kafka-sasl-password-file", passFile); err != nil {
+		t.Errorf("token create with the password from a file: %v", err)
+	}
+	plainArgs := append(slices.Clone(args[:len(args)-4]), "--kafka-sasl", "plain", "--kafka-sasl-user", "ogma")
+	if _, err := ogma(t, env("s3cret"), plainArgs...); err == nil || !strings.Contains(err.Error(), "needs --kafka-tls") {
+		t.Errorf("PLAIN without TLS = %v, want a refusal", err)
 	}
 }
