@@ -42,7 +42,7 @@ func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Co
 	}
 	addAPIFlags(cmd, cfg)
 	addAPIVendorFlags(cmd, cfg)
-	addClickHouseFlags(cmd, &cfg.clickhouse)
+	addClickHouseFlags(cmd, &cfg.clickhouse, &c.chSec)
 	return cmd
 }
 
@@ -73,7 +73,11 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
 	}
-	store, err := clickhouse.Open(ctx, cfg.clickhouse)
+	chcfg, err := cfg.clickhouseConfig(cfg.clickhouse)
+	if err != nil {
+		return err
+	}
+	store, err := clickhouse.Open(ctx, chcfg)
 	if err != nil {
 		return err
 	}

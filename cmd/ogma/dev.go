@@ -65,8 +65,7 @@ connected to. The demo tenant's API token is written to <data-dir>/token.`,
 	addProcessFlags(cmd, &cfg.process)
 	addAPIFlags(cmd, &cfg.api)
 	f.StringVar(&cfg.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker, when --kafka-brokers is not set")
-	f.StringVar(&cfg.clickhouse.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
-	f.StringVar(&cfg.clickhouse.Database, "clickhouse-db", "ogma", "ClickHouse database, created when missing")
+	addClickHouseFlags(cmd, &cfg.clickhouse, &c.chSec)
 	f.StringVar(&cfg.simAddr, "sim-addr", "127.0.0.1:8787", "address of the OpenAI simulator, when no real key is given")
 	f.Int64Var(&cfg.simSeed, "sim-seed", devSeed, "seed of the simulated OpenAI organization")
 	f.IntVar(&cfg.simUsers, "sim-users", 160, "members of the simulated OpenAI organization")
@@ -120,6 +119,9 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 
 	// Before anything is written: a database another installation writes
 	// stops ogma dev here, with the ways out.
+	if cfg.clickhouse, err = cfg.clickhouseConfig(cfg.clickhouse); err != nil {
+		return err
+	}
 	store, err := openLedger(ctx, cfg.clickhouse, dial, layout)
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ type common struct {
 	kafkaBrokers    []string
 	kafkaPartitions int32
 	kafkaSec        kafkaSecurity
+	chSec           clickhouseSecurity
 	masterKeyFile   string
 	dataDir         string
 
@@ -140,16 +141,9 @@ func (c *common) kafkaOpts(log *slog.Logger) ([]kgo.Opt, error) {
 	opts := c.kafkaBase(log)
 	k := c.kafkaSec
 	if k.tls || k.tlsCA != "" {
-		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-		if k.tlsCA != "" {
-			pem, err := os.ReadFile(k.tlsCA)
-			if err != nil {
-				return nil, fmt.Errorf("--kafka-tls-ca: %w", err)
-			}
-			cfg.RootCAs = x509.NewCertPool()
-			if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("--kafka-tls-ca %s holds no PEM certificate", k.tlsCA)
-			}
+		cfg, err := tlsConfig(k.tlsCA, "--kafka-tls-ca")
+		if err != nil {
+			return nil, err
 		}
 		opts = append(opts, kgo.DialTLSConfig(cfg))
 	}
@@ -280,4 +274,22 @@ func privateDir(dir string) error {
 		return fmt.Errorf("data dir %s: make it private: %w", dir, err)
 	}
 	return nil
+}
+
+// tlsConfig is a client TLS config trusting the CAs of the PEM file ca
+// (named by flag in errors), or the system's roots when ca is empty.
+func tlsConfig(ca, flag string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	cfg.RootCAs = x509.NewCertPool()
+	if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s holds no PEM certificate", flag, ca)
+	}
+	return cfg, nil
 }

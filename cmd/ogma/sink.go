@@ -39,15 +39,48 @@ func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error) *cobra.
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
-	addClickHouseFlags(chCmd, &cfg.clickhouse)
+	addClickHouseFlags(chCmd, &cfg.clickhouse, &c.chSec)
 	addMetricsFlag(chCmd, &cfg.metricsAddr)
 	cmd.AddCommand(chCmd)
 	return cmd
 }
 
-func addClickHouseFlags(cmd *cobra.Command, cfg *clickhouse.Config) {
+func addClickHouseFlags(cmd *cobra.Command, cfg *clickhouse.Config, sec *clickhouseSecurity) {
 	cmd.Flags().StringVar(&cfg.Addr, "clickhouse", "127.0.0.1:9000", "ClickHouse native-protocol address")
 	cmd.Flags().StringVar(&cfg.Database, "clickhouse-db", "ogma", "ClickHouse database, created when missing")
+	cmd.Flags().StringVar(&cfg.Username, "clickhouse-user", "default", "ClickHouse user; its password comes from OGMA_CLICKHOUSE_PASSWORD or --clickhouse-password-file")
+	cmd.Flags().StringVar(&sec.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password (or set OGMA_CLICKHOUSE_PASSWORD)")
+	cmd.Flags().BoolVar(&sec.tls, "clickhouse-tls", false, "connect to ClickHouse over TLS (the system's roots, or --clickhouse-tls-ca)")
+	cmd.Flags().StringVar(&sec.tlsCA, "clickhouse-tls-ca", "", "PEM file of the CAs that sign ClickHouse's certificate (implies --clickhouse-tls)")
+}
+
+// clickhouseSecurity is how a role authenticates to ClickHouse, beyond its
+// user.
+type clickhouseSecurity struct {
+	passwordFile string
+	tls          bool
+	tlsCA        string
+}
+
+// clickhouseConfig completes cfg with the password (from the environment
+// or a file, never a flag's value) and TLS.
+func (c *common) clickhouseConfig(cfg clickhouse.Config) (clickhouse.Config, error) {
+	sec := c.chSec
+	if _, ok := c.env("OGMA_CLICKHOUSE_PASSWORD"); ok || sec.passwordFile != "" {
+		pass, err := c.secret("OGMA_CLICKHOUSE_PASSWORD", sec.passwordFile, "--clickhouse-password-file")
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Password = pass.Reveal()
+	}
+	if sec.tls || sec.tlsCA != "" {
+		t, err := tlsConfig(sec.tlsCA, "--clickhouse-tls-ca")
+		if err != nil {
+			return cfg, err
+		}
+		cfg.TLS = t
+	}
+	return cfg, nil
 }
 
 func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
@@ -55,7 +88,11 @@ func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
 	if err != nil {
 		return err
 	}
-	store, err := openLedger(ctx, cfg.clickhouse, dial, layout)
+	chcfg, err := cfg.clickhouseConfig(cfg.clickhouse)
+	if err != nil {
+		return err
+	}
+	store, err := openLedger(ctx, chcfg, dial, layout)
 	if err != nil {
 		return err
 	}

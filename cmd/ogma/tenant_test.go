@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
@@ -143,5 +148,36 @@ func TestKafkaSASL(t *testing.T) {
 	plainArgs := append(slices.Clone(args[:len(args)-4]), "--kafka-sasl", "plain", "--kafka-sasl-user", "ogma")
 	if _, err := ogma(t, env("s3cret"), plainArgs...); err == nil || !strings.Contains(err.Error(), "needs --kafka-tls") {
 		t.Errorf("PLAIN without TLS = %v, want a refusal", err)
+	}
+}
+
+// The roles that use ClickHouse pass it a user, a password (from the
+// environment or a file) and TLS: the server sees each.
+func TestClickHouseCredentialsReachTheServer(t *testing.T) {
+	c := topictest.New(t)
+	db := chtest.NewDB(t).Database
+	args := []string{"sink", "clickhouse", "--kafka-brokers", c.Broker.Addrs()[0], "--clickhouse", chtest.Addr(), "--clickhouse-db", db}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"a wrong password", map[string]string{"OGMA_CLICKHOUSE_PASSWORD": "wrong"}, nil, "password"},
+		{"an unknown user", nil, []string{"--clickhouse-user", "nobody"}, "nobody"},
+		{"TLS to a plaintext port", nil, []string{"--clickhouse-tls"}, "tls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			root := newRootCmd(envOf(tc.env), runners{})
+			root.SetArgs(append(slices.Clone(args), tc.args...))
+			root.SetOut(io.Discard)
+			root.SetErr(io.Discard)
+			err := root.ExecuteContext(ctx)
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), tc.want) {
+				t.Errorf("ogma sink clickhouse with %s = %v, want an error naming %q", tc.name, err, tc.want)
+			}
+		})
 	}
 }

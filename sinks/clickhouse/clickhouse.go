@@ -11,6 +11,7 @@ package clickhouse
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"regexp"
@@ -29,6 +30,8 @@ type Config struct {
 	// Username and Password authenticate; default "default" with no password.
 	Username string
 	Password string
+	// TLS, if set, is the client TLS of the connection.
+	TLS *tls.Config
 	// Timeout bounds each call. Default 30 s.
 	Timeout time.Duration
 }
@@ -72,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return &ch.Options{
 			Addr:        []string{cfg.Addr},
 			Auth:        ch.Auth{Database: db, Username: cfg.Username, Password: cfg.Password},
+			TLS:         cfg.TLS,
 			DialTimeout: cfg.Timeout,
 			ReadTimeout: cfg.Timeout,
 		}
