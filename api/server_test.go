@@ -143,6 +143,33 @@ func TestCapabilitiesScopedToTokenTenant(t *testing.T) {
 				t.Errorf("body (-want +got):\n%s", diff)
 			}
 		})
+		// Naming the other tenant in the request changes nothing: the
+		// token alone decides.
+		t.Run(tc.name+", naming another tenant", func(t *testing.T) {
+			other := "globex"
+			if tc.want["tenant"] == "globex" {
+				other = "acme"
+			}
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet,
+				"http://"+f.srv.HTTPAddr()+"/me/capabilities?tenant="+other+"&tenant_id="+other, nil)
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+			req.Header.Set("X-Tenant", other)
+			req.Header.Set("Grpc-Metadata-Tenant", other)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var body map[string]any
+			json.NewDecoder(resp.Body).Decode(&body)
+			status := resp.StatusCode
+			if status != tc.wantStatus {
+				t.Fatalf("status = %d, want %d: %v", status, tc.wantStatus, body)
+			}
+			if diff := cmp.Diff(tc.want, body); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -239,9 +239,15 @@ func TestRejects(t *testing.T) {
 			}
 		})
 	}
-	for _, r := range sim.Requests() {
-		if r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodDelete {
-			t.Errorf("unexpected method recorded: %s", r.Method)
+	// Every request is recorded, refused ones included, with its method
+	// and path: the first page, then each case in order.
+	got := sim.Requests()
+	if len(got) != 1+len(cases) {
+		t.Fatalf("%d requests recorded, want %d", len(got), 1+len(cases))
+	}
+	for i, tc := range cases {
+		if r := got[1+i]; r.Method != tc.method || r.Path != tc.path {
+			t.Errorf("request %d recorded as %s %s, want %s %s", 1+i, r.Method, r.Path, tc.method, tc.path)
 		}
 	}
 }
