@@ -230,7 +230,10 @@ func parseError(path string, status int, body []byte) *APIError {
 			e.Code = *env.Error.Code
 		}
 	}
-	if _, rest, ok := strings.Cut(e.Message, "Missing scopes:"); ok {
+	// A scope refusal is a 401 or 403; a 400 or a 5xx whose message happens
+	// to say "Missing scopes:" is an error like any other, never a stream
+	// to skip.
+	if _, rest, ok := strings.Cut(e.Message, "Missing scopes:"); ok && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
 		rest, _, _ = strings.Cut(rest, ". ")
 		for s := range strings.SplitSeq(strings.TrimSuffix(strings.TrimSpace(rest), "."), ",") {
 			if s = strings.TrimSpace(s); s != "" {

@@ -31,6 +31,11 @@ func TestParseErrorClassifies(t *testing.T) {
 		{"bad request", 400, `{"error":{"message":"Invalid limit provided: 366.","type":"invalid_request_error","param":"limit","code":"invalid_request_error"}}`,
 			false, nil, "Invalid limit provided: 366", ""},
 		{"not json", 502, `<html>bad gateway</html>`, false, nil, "502", ""},
+		// Only a 401 or 403 is a scope refusal: these are errors, not streams to skip.
+		{"400 quoting scopes", 400, `{"error":{"message":"Invalid value. Missing scopes: api.usage.read. x","type":"invalid_request_error","param":null,"code":null}}`,
+			false, nil, "400", ""},
+		{"500 quoting scopes", 500, `{"error":{"message":"Missing scopes: api.management.read.","type":"server_error","param":null,"code":null}}`,
+			false, nil, "500", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
