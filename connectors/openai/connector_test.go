@@ -1,6 +1,8 @@
 package openai_test
 
 import (
+	"errors"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -144,14 +146,16 @@ func startSim(t *testing.T, simCfg openaisim.Config, keyKind string, cfg poll.Co
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	go func() { h.errc <- h.conn.Run(ctx) }()
-	t.Cleanup(func() {
-		// t.Context is canceled before Cleanup runs; Run returns then.
-		if err := <-h.errc; err != nil && ctx.Err() == nil {
+	go func() {
+		// t.Context ends before Cleanup runs, and Run with it; anything
+		// else it returns is a failure of the test that started it.
+		err := h.conn.Run(t.Context())
+		if err != nil && !errors.Is(err, context.Canceled) {
 			t.Errorf("connector: %v", err)
 		}
-	})
+		h.errc <- err
+	}()
+	t.Cleanup(func() { <-h.errc })
 	return h
 }
 

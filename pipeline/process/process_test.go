@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"path/filepath"
@@ -53,8 +54,10 @@ type pipeline struct {
 	cluster  *topictest.Cluster
 	commits  atomic.Int64
 	restarts atomic.Int64
-	stateDir string
-	polls    *prometheus.Registry
+	// restartsExpected is set by tests that make the processor fail.
+	restartsExpected bool
+	stateDir         string
+	polls            *prometheus.Registry
 }
 
 // newPipeline runs the simulator, a connector polling it for tenant "acme"
@@ -86,9 +89,21 @@ func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled, op
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{}, 2)
-	go func() { conn.Run(ctx); done <- struct{}{} }()
+	go func() {
+		if err := conn.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("connector: %v", err)
+		}
+		done <- struct{}{}
+	}()
 	go func() { p.runProcessor(t, ctx); done <- struct{}{} }()
-	t.Cleanup(func() { cancel(); <-done; <-done })
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		<-done
+		if n := p.restarts.Load(); n > 0 && !p.restartsExpected {
+			t.Errorf("the processor failed %d times (see the log); only a test that injects failures expects that", n)
+		}
+	})
 	return p
 }
 
@@ -348,6 +363,7 @@ func TestAbortedBatchRetriesByteIdentical(t *testing.T) {
 	var failed atomic.Bool
 	var c *kfake.Cluster
 	p := newPipeline(t, usageOnly, kfake.BrokerConfigs(map[string]string{}))
+	p.restartsExpected = true
 	c = p.cluster.Broker.Cluster()
 	c.ControlKey(kmsg.EndTxn.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		r := req.(*kmsg.EndTxnRequest)
