@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,18 +301,23 @@ func TestHealthReadyWaitsForExpectedRoles(t *testing.T) {
 	}
 }
 
-// countingReader yields n bytes of 'x' and counts what was read.
-type countingReader struct{ n, read int64 }
+// countingReader yields n bytes of 'x' and counts what was read; the
+// transport reads it on its own goroutine.
+type countingReader struct {
+	n    int64
+	read atomic.Int64
+}
 
 func (c *countingReader) Read(p []byte) (int, error) {
-	if c.read >= c.n {
+	done := c.read.Load()
+	if done >= c.n {
 		return 0, io.EOF
 	}
-	k := min(int64(len(p)), c.n-c.read)
+	k := min(int64(len(p)), c.n-done)
 	for i := range p[:k] {
 		p[i] = 'x'
 	}
-	c.read += k
+	c.read.Add(k)
 	return int(k), nil
 }
 
@@ -338,8 +344,8 @@ func TestRESTAuthenticatesBeforeReadingTheBody(t *testing.T) {
 	if status, body := post("", huge); status != 0 && (status != http.StatusUnauthorized || body["code"] != "unauthenticated") {
 		t.Errorf("100 MiB without a token = %d %v, want 401", status, body)
 	}
-	if huge.read > 16<<20 {
-		t.Errorf("the server read %d MiB of a body without a token", huge.read>>20)
+	if n := huge.read.Load(); n > 16<<20 {
+		t.Errorf("the server read %d MiB of a body without a token", n>>20)
 	}
 	tooBig := &countingReader{n: 2 << 20}
 	if status, body := post(f.tokens["acme"], tooBig); status != http.StatusBadRequest || body["code"] != "malformed_request" {
