@@ -13,12 +13,7 @@ var l = topic.Layout{Partitions: 6}
 
 func TestStateKeepsLatestAndDeletesOnTombstone(t *testing.T) {
 	var s control.State
-	apply := func(r *kgo.Record) {
-		t.Helper()
-		if err := s.Apply(r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	apply := applier(t, &s)
 	apply(control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme", Residency: control.ResidencyUS}))
 	apply(control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme Corp", Residency: control.ResidencyEU}))
 	apply(control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI, Generation: 1}))
@@ -87,12 +82,7 @@ func TestRecordsPlacedByTenant(t *testing.T) {
 // disconnected one.
 func TestKeyInvalidIsOfOneGeneration(t *testing.T) {
 	var s control.State
-	apply := func(r *kgo.Record) {
-		t.Helper()
-		if err := s.Apply(r); err != nil {
-			t.Fatal(err)
-		}
-	}
+	apply := applier(t, &s)
 	k := control.VendorKey{Tenant: "acme", Vendor: control.OpenAI}
 	rejected := func(gen int) *kgo.Record {
 		return control.ObservedRecord(l, control.Observed{Tenant: "acme", Vendor: control.OpenAI, Generation: gen, KeyInvalid: true})
@@ -116,5 +106,16 @@ func TestKeyInvalidIsOfOneGeneration(t *testing.T) {
 	apply(rejected(2)) // a late 401 after DELETE
 	if _, ok := s.Integrations[k]; ok || s.KeyInvalid(k) {
 		t.Error("a late rejection brought back a disconnected integration")
+	}
+}
+
+// applier returns a function that applies a record to s, failing the test
+// on an error.
+func applier(t *testing.T, s *control.State) func(*kgo.Record) {
+	return func(r *kgo.Record) {
+		t.Helper()
+		if err := s.Apply(r); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
