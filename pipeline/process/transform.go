@@ -478,6 +478,9 @@ type Provisional struct {
 	GroupSet  []string          `json:"group_set"`
 	FetchedAt time.Time         `json:"fetched_at"`
 	Rows      []json.RawMessage `json:"rows"`
+	// RowsOmitted counts rows left out of a bucket too large for one
+	// record: the rest of it shows once it is settled.
+	RowsOmitted int `json:"rows_omitted,omitempty"`
 }
 
 func provisionalKey(r *envelope.Raw) []byte {
@@ -489,12 +492,25 @@ func (t *transform) provisional(rows []row) {
 	p := Provisional{Tenant: first.Tenant, Vendor: first.Vendor, Stream: first.Stream, Bucket: *first.Bucket,
 		GroupSet: first.GroupSet, FetchedAt: first.FetchedAt, Rows: []json.RawMessage{}}
 	p.Bucket.Row = 0
+	size := 4 << 10 // the record's key and everything but the rows, with room
 	for _, r := range rows {
-		if r.raw.Data != nil {
-			p.Rows = append(p.Rows, r.raw.Data)
+		if r.raw.Data == nil {
+			continue
 		}
+		if size += len(r.raw.Data) + 1; size > maxOutputBytes {
+			p.RowsOmitted++
+			continue
+		}
+		p.Rows = append(p.Rows, r.raw.Data)
 	}
 	v, err := json.Marshal(p)
+	for err == nil && len(v) > maxOutputBytes && len(p.Rows) > 0 {
+		// Escaping grew the rows past the estimate: leave out more.
+		keep := len(p.Rows) / 2
+		p.RowsOmitted += len(p.Rows) - keep
+		p.Rows = p.Rows[:keep]
+		v, err = json.Marshal(p)
+	}
 	if err != nil {
 		panic(fmt.Sprintf("process: marshal provisional: %v", err)) // raw data was valid JSON
 	}

@@ -272,3 +272,41 @@ func TestOversizedOutputIsDeadlettered(t *testing.T) {
 		t.Errorf("event seqs = %v, want 1 2 3 without a gap", seqs)
 	}
 }
+
+// An open bucket too large for one record is served in part, saying how
+// many rows it leaves out, rather than as a record the broker refuses.
+func TestLargeOpenBucketIsServedInPart(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	start := fetched.Truncate(24 * time.Hour) // today's bucket: open
+	const n = 300
+	var recs []*kgo.Record
+	for i := range n {
+		r := &envelope.Raw{V: 1, Tenant: "acme", Vendor: "openai", Stream: "usage.completions", FetchedAt: fetched,
+			Salt: strings.Repeat("cd", 32), GroupSet: []string{"model"},
+			Bucket: &envelope.Bucket{Start: start.Unix(), End: start.Add(24 * time.Hour).Unix(), Width: "1d", Rows: n, Row: i},
+			Data:   json.RawMessage(fmt.Sprintf(`{"model":"m%d","input_tokens":1,"note":"%s"}`, i, strings.Repeat("x", 8<<10)))}
+		recs = append(recs, &kgo.Record{Value: r.Marshal(), Offset: int64(i)})
+	}
+	tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+	if err := tr.run(recs, -1, true); err != nil {
+		t.Fatal(err)
+	}
+	var prov []Provisional
+	for _, r := range tr.out {
+		if len(r.Key)+len(r.Value) > maxOutputBytes {
+			t.Errorf("an output record of %d bytes", len(r.Key)+len(r.Value))
+		}
+		if r.Topic == topic.Provisional {
+			var p Provisional
+			json.Unmarshal(r.Value, &p)
+			prov = append(prov, p)
+		}
+	}
+	if len(prov) != 1 || prov[0].RowsOmitted == 0 || len(prov[0].Rows)+prov[0].RowsOmitted != n {
+		t.Fatalf("provisional records = %d, want one holding part of the %d rows and counting the rest", len(prov), n)
+	}
+}
