@@ -2,10 +2,15 @@ package clickhouse_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -228,5 +233,54 @@ func TestSinkRefusesAChainWithAGap(t *testing.T) {
 	}
 	if n := count(t, cfg, "acme"); n != 2 {
 		t.Errorf("acme has %d ledger rows, want the 2 before its gap", n)
+	}
+}
+
+// Usage read before the vendor's api_key_id floor comes as a group set of
+// its own (without api_key_id), beside the primary one: the same tokens
+// twice. Only the primary group set enters totals. The day is fixed, so
+// the test holds whatever today is.
+func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	c := topictest.New(t)
+	day := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC) // before the floor, 2025-12-06
+	primary := normalize.OpenAIUsageEndpoints["completions"]
+	preFloor := slices.DeleteFunc(slices.Clone(primary), func(d string) bool { return d == "api_key_id" })
+	bucket := &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d", Rows: 1}
+	data := []byte(`{"api_key_id":"key_1","batch":false,"input_tokens":100,"model":"m","num_model_requests":1,"output_tokens":10,"project_id":"p","service_tier":"default","user_id":"u"}`)
+	var row map[string]any
+	json.Unmarshal(data, &row)
+	prev := event.Genesis
+	var krs []*kgo.Record
+	for i, set := range [][]string{preFloor, primary} {
+		key, err := normalize.UsageKey("usage.completions", bucket, set, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := event.SealCanonicalKey(event.Event{Tenant: "acme", Seq: uint64(i + 1), Prev: prev, Kind: event.Fact, Vendor: "openai",
+			Stream: "usage.completions", Key: key, ObservedAt: "2025-12-04T12:00:00Z"}, data, strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = rec.Hash
+		krs = append(krs, c.Layout.Record(topic.Events, "acme", nil, rec.Marshal()))
+	}
+	c.Produce(t, krs...)
+	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, store, clickhouse.SinkDeps{Dial: c.Dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); sink.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wait.Until(t, "both facts in the ledger", func() bool { return count(t, cfg, "acme") == 2 })
+
+	rows, err := store.Usage(t.Context(), clickhouse.UsageQuery{Tenant: "acme", Start: day, End: day.Add(24 * time.Hour), GroupBy: []string{"model"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 1 || rows[0].InputTokens != 100 || rows[0].OutputTokens != 10 {
+		t.Errorf("usage = %+v, want the 100 input tokens once", rows)
 	}
 }
