@@ -37,6 +37,10 @@ type devConfig struct {
 	simSeed       int64
 	simUsers      int
 	openaiKeyFile string
+
+	// now, if set, is the clock of the simulator and the connector; for
+	// tests, so that none depends on today's date.
+	now func() time.Time
 }
 
 func newDevCmd(c *common, run func(context.Context, *devConfig) error) *cobra.Command {
@@ -140,7 +144,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 
 	reg := newRegistry()
 	health := &api.Health{}
-	cfg.connect.health, cfg.connect.registry = health, reg
+	cfg.connect.health, cfg.connect.registry, cfg.connect.now = health, reg, cfg.now
 	cfg.process.health, cfg.process.registry = health, reg
 	cfg.sink.health, cfg.sink.registry, cfg.sink.clickhouse = health, reg, cfg.clickhouse
 	cfg.api.health, cfg.api.gatherer, cfg.api.clickhouse = health, reg, cfg.clickhouse
@@ -174,7 +178,7 @@ func (cfg *devConfig) vendorKey(ctx context.Context, g *errgroup.Group) (seal.Se
 		key, err := readSecretFile(cfg.openaiKeyFile)
 		return key, "", err
 	}
-	sim := openaisim.New(openaisim.Config{Seed: cfg.simSeed, Users: cfg.simUsers})
+	sim := openaisim.New(openaisim.Config{Seed: cfg.simSeed, Users: cfg.simUsers, Now: cfg.now})
 	ln, err := net.Listen("tcp", cfg.simAddr)
 	if err != nil {
 		return seal.Secret{}, "", fmt.Errorf("openai simulator: %w", err)
@@ -189,6 +193,9 @@ func (cfg *devConfig) vendorKey(ctx context.Context, g *errgroup.Group) (seal.Se
 // <data-dir>/token holds a live token of it; it returns the token.
 func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, key seal.Secret) (string, error) {
 	now := time.Now().UTC()
+	if cfg.now != nil {
+		now = cfg.now().UTC() // the connector's clock: its backfill window starts from here
+	}
 	st, err := control.Load(ctx, dial, l)
 	if err != nil {
 		return "", err

@@ -76,9 +76,25 @@ var (
 // printed its banner, or until it exits.
 func startDev(t testing.TB, dataDir, db string, args ...string) (*devRun, error) {
 	t.Helper()
+	return startDevAt(t, time.Time{}, dataDir, db, args...)
+}
+
+// startDevAt is startDev with the simulator and the connector on a clock
+// that starts at now and runs (the real clock when now is zero): 12:00 UTC
+// gives a test twelve hours before its day ends.
+func startDevAt(t testing.TB, now time.Time, dataDir, db string, args ...string) (*devRun, error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	d := &devRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	root := newRootCmd(envOf(nil), runners{})
+	var r runners
+	if !now.IsZero() {
+		started := time.Now()
+		r.dev = func(ctx context.Context, cfg *devConfig) error {
+			cfg.now = func() time.Time { return now.Add(time.Since(started)) }
+			return runDev(ctx, cfg)
+		}
+	}
+	root := newRootCmd(envOf(nil), r)
 	root.SetOut(d.stdout)
 	root.SetErr(d.stderr)
 	root.SetArgs(append([]string{"dev", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
@@ -201,7 +217,11 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	}
 	dataDir := t.TempDir()
 	db := chtest.NewDB(t).Database
-	d, err := startDev(t, dataDir, db, "--kafka-partitions", "3")
+	// The simulator and the connector run on a clock that starts at a fixed
+	// noon, so that the windows compared below do not depend on today's
+	// date, nor on a midnight passing during the test.
+	devNow := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	d, err := startDevAt(t, devNow, dataDir, db, "--kafka-partitions", "3")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +255,8 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	// Issue 3: /v1/usage over the 90-day window equals the simulator's own
 	// totals, grouped by model and by user; today's open bucket is there,
 	// flagged provisional.
-	sim := openaisim.New(openaisim.Config{Seed: devSeed, Users: testUsers})
-	today := time.Now().UTC().Truncate(24 * time.Hour)
+	sim := openaisim.New(openaisim.Config{Seed: devSeed, Users: testUsers, Now: func() time.Time { return devNow }})
+	today := devNow.Truncate(24 * time.Hour)
 	start := today.AddDate(0, 0, -90)
 	for _, dim := range []string{"model", "user"} {
 		want := map[string]int64{}
@@ -354,7 +374,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	// Restart on the same data dir, now with the key of another
 	// organization (another simulator seed): the key is re-sealed as a new
 	// generation, and the other org's data makes new events on the chain.
-	d, err = startDev(t, dataDir, db, "--sim-seed", "2")
+	d, err = startDevAt(t, devNow, dataDir, db, "--sim-seed", "2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +391,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	if len(after) < len(before) {
 		t.Fatalf("ogma.raw lost records over the restart: %d → %d", len(before), len(after))
 	}
-	trailing := time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3).Unix()
+	trailing := devNow.Truncate(24*time.Hour).AddDate(0, 0, -3).Unix()
 	for _, r := range after[len(before):] {
 		raw, err := envelope.Decode(r.Value)
 		if err != nil {
@@ -407,7 +427,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	d.stop(t)
 
 	// A different partition count is refused, clearly.
-	_, err = startDev(t, dataDir, db, "--kafka-partitions", "4")
+	_, err = startDevAt(t, devNow, dataDir, db, "--kafka-partitions", "4")
 	if err == nil || !strings.Contains(err.Error(), "partition count mismatch") || !strings.Contains(err.Error(), "records 3") {
 		t.Errorf("restart with --kafka-partitions 4 = %v, want a partition count mismatch naming 3", err)
 	}
