@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -32,26 +33,11 @@ func (s *Store) Claim(ctx context.Context, id string, adopt bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var holders []string
-	rows, err := s.conn.Query(ctx, "SELECT id FROM installation")
-	if err != nil {
+	if err := s.conn.QueryRow(ctx, "SELECT groupArray(id) FROM installation").Scan(&holders); err != nil {
 		return fmt.Errorf("claim database: %w", err)
 	}
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return fmt.Errorf("claim database: %w", err)
-		}
-		holders = append(holders, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("claim database: %w", err)
-	}
-	for _, h := range holders {
-		if h == id {
-			return nil
-		}
+	if slices.Contains(holders, id) {
+		return nil
 	}
 	if len(holders) > 0 {
 		return &OtherInstallationError{Database: s.db, Holder: holders[0]}
@@ -66,7 +52,7 @@ func (s *Store) Claim(ctx context.Context, id string, adopt bool) error {
 		}
 	}
 	// Inserts go through batches: 18.16 never answers an INSERT … VALUES.
-	err = s.batch(ctx, "INSERT INTO installation (id, claimed_at)", func(add func(...any) error) error {
+	err := s.batch(ctx, "INSERT INTO installation (id, claimed_at)", func(add func(...any) error) error {
 		return add(id, time.Now().UTC())
 	})
 	if err != nil {
@@ -91,16 +77,10 @@ func (s *Store) Refuse(ctx context.Context, tenant, reason string) error {
 func (s *Store) Refusal(ctx context.Context, tenant string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.conn.Query(ctx, "SELECT argMax(reason, refused_at) FROM refusals WHERE tenant = ? GROUP BY tenant", tenant)
-	if err != nil {
+	// Over no rows, argMax is "".
+	var reason string
+	if err := s.conn.QueryRow(ctx, "SELECT argMax(reason, refused_at) FROM refusals WHERE tenant = ?", tenant).Scan(&reason); err != nil {
 		return "", fmt.Errorf("refusal of %s: %w", tenant, err)
 	}
-	defer rows.Close()
-	var reason string
-	if rows.Next() {
-		if err := rows.Scan(&reason); err != nil {
-			return "", fmt.Errorf("refusal of %s: %w", tenant, err)
-		}
-	}
-	return reason, rows.Err()
+	return reason, nil
 }
