@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -151,7 +152,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 			}
 			open[stream] = bucket
 		case raw.Snapshot != nil:
-			if err := t.snapshot(*d, src, r); err != nil {
+			if err := t.snapshot(d, src, r); err != nil {
 				return err
 			}
 		case normalize.IsLog(raw.Vendor, raw.Stream), normalize.IsLink(raw.Vendor, raw.Stream):
@@ -392,7 +393,7 @@ type snapState struct {
 }
 
 // snapshot handles one marker or object of a directory walk.
-func (t *transform) snapshot(d decoded, src event.Source, r *kgo.Record) error {
+func (t *transform) snapshot(d *decoded, src event.Source, r *kgo.Record) error {
 	raw := d.raw
 	sk := snapKey(t.p, raw.Tenant, raw.Vendor, raw.Stream)
 	var cur snapState
@@ -571,11 +572,12 @@ type decoded struct {
 // decoded. Both steps are pure, so the output is the same bytes however the
 // work is spread.
 type prepass struct {
-	s     *Store
-	out   []decoded
-	done  []chan struct{} // closed when its chunk is decoded
-	ready int             // out[:ready] may be read
-	next  atomic.Int64    // the next chunk to take
+	s       *Store
+	out     []decoded
+	done    []chan struct{} // closed when its chunk is decoded
+	ready   int             // out[:ready] may be read
+	next    atomic.Int64    // the next chunk to take
+	workers sync.WaitGroup
 }
 
 // prepassChunk is the number of records a worker takes at once.
@@ -595,7 +597,7 @@ func startPrepass(s *Store, recs []*kgo.Record, skipThrough int64) *prepass {
 		p.done[c] = make(chan struct{})
 	}
 	for range workers {
-		go func() {
+		p.workers.Go(func() {
 			for {
 				c := int(p.next.Add(1) - 1)
 				if c >= chunks {
@@ -604,7 +606,7 @@ func startPrepass(s *Store, recs []*kgo.Record, skipThrough int64) *prepass {
 				p.decode(recs, skipThrough, c*prepassChunk, min((c+1)*prepassChunk, len(recs)))
 				close(p.done[c])
 			}
-		}()
+		})
 	}
 	return p
 }
@@ -629,8 +631,12 @@ func (p *prepass) get(i int) *decoded {
 }
 
 // stop makes the workers take no further chunk, for a chain step that
-// ended early.
-func (p *prepass) stop() { p.next.Store(int64(len(p.done))) }
+// ended early, and waits for the chunks they hold: none reads the store
+// after the transform is done with it.
+func (p *prepass) stop() {
+	p.next.Store(int64(len(p.done)))
+	p.workers.Wait()
+}
 
 func decode(dec *envelope.Decoder, s *Store, r *kgo.Record) decoded {
 	raw, err := dec.Decode(r.Value)
