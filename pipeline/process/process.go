@@ -285,7 +285,12 @@ func (p *Processor) poll(ctx context.Context, sess *kgo.GroupTransactSession) kg
 func (p *Processor) restoreAssigned(ctx context.Context, store *Store, parts map[int32]*partState) error {
 	p.forgetRevoked(parts)
 	p.mu.Lock()
-	todo := slices.Sorted(maps.Keys(p.assigned))
+	var todo []int32
+	for _, part := range slices.Sorted(maps.Keys(p.assigned)) {
+		if _, ok := parts[part]; !ok { // else restored when its first records came
+			todo = append(todo, part)
+		}
+	}
 	clear(p.assigned)
 	joined := p.joined
 	p.mu.Unlock()
@@ -295,9 +300,6 @@ func (p *Processor) restoreAssigned(ctx context.Context, store *Store, parts map
 			return err
 		}
 		for _, part := range todo {
-			if _, ok := parts[part]; ok {
-				continue // restored when its first records came
-			}
 			first, ok := resume[part]
 			if !ok || first < 0 {
 				first = 0 // no commit yet: the session reads from the start
