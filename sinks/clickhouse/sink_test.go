@@ -45,6 +45,34 @@ func chain(t *testing.T, tenant, variant string, n int) []*event.Record {
 	return out
 }
 
+// produceEvents writes recs to ogma.events, each on its tenant's partition.
+func produceEvents(t *testing.T, c *topictest.Cluster, recs ...*event.Record) {
+	t.Helper()
+	var krs []*kgo.Record
+	for _, r := range recs {
+		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
+	}
+	c.Produce(t, krs...)
+}
+
+// runSink runs a sink of store on c until the returned stop; cfg flushes
+// every 50 ms unless set.
+func runSink(t *testing.T, c *topictest.Cluster, store *clickhouse.Store, cfg clickhouse.SinkConfig, deps clickhouse.SinkDeps) (stop func()) {
+	t.Helper()
+	if cfg.FlushEvery == 0 {
+		cfg.FlushEvery = 50 * time.Millisecond
+	}
+	deps.Dial = c.Dial
+	sink, err := clickhouse.NewSink(cfg, store, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); sink.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 func count(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
 	t.Helper()
 	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
@@ -65,32 +93,14 @@ func count(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
 func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
-	produce := func(recs ...*event.Record) {
-		cl, _ := c.Dial(topic.ProducerOpt())
-		defer cl.Close()
-		var krs []*kgo.Record
-		for _, r := range recs {
-			krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
-		}
-		if err := cl.ProduceSync(t.Context(), krs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	produce := func(recs ...*event.Record) { produceEvents(t, c, recs...) }
 	var onRefuse func(map[string]string)
 	run := func(group string, reg *prometheus.Registry) (stop func()) {
 		var r prometheus.Registerer // a nil *Registry must not become a non-nil interface
 		if reg != nil {
 			r = reg
 		}
-		sink, err := clickhouse.NewSink(clickhouse.SinkConfig{Group: group, FlushEvery: 50 * time.Millisecond}, store,
-			clickhouse.SinkDeps{Dial: c.Dial, Registerer: r, OnRefuse: onRefuse})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(t.Context())
-		done := make(chan struct{})
-		go func() { defer close(done); sink.Run(ctx) }()
-		return func() { cancel(); <-done }
+		return runSink(t, c, store, clickhouse.SinkConfig{Group: group}, clickhouse.SinkDeps{Registerer: r, OnRefuse: onRefuse})
 	}
 
 	acme := chain(t, "acme", "a", 3)
@@ -156,21 +166,10 @@ func TestClaimTellsAnotherInstallationsDatabase(t *testing.T) {
 	// A ledger written before installation ids: only adoption claims it.
 	legacy, legacyCfg := chtest.NewStore(t)
 	c := topictest.New(t)
-	var krs []*kgo.Record
-	for _, r := range chain(t, "acme", "a", 2) {
-		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
-	}
-	c.Produce(t, krs...)
-	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, legacy, clickhouse.SinkDeps{Dial: c.Dial})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); sink.Run(ctx) }()
+	produceEvents(t, c, chain(t, "acme", "a", 2)...)
+	stop := runSink(t, c, legacy, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})
 	wait.Until(t, "acme's events", func() bool { return count(t, legacyCfg, "acme") == 2 })
-	cancel()
-	<-done
+	stop()
 	if err := legacy.Claim(t.Context(), "inst-c", false); !errors.As(err, &other) || other.Holder != "" {
 		t.Fatalf("claiming a ledger without an id = %v, want an *OtherInstallationError", err)
 	}
@@ -209,22 +208,10 @@ func TestSinkRefusesAChainWithAGap(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
 	acme, globex := chain(t, "acme", "a", 5), chain(t, "globex", "g", 2)
-	var krs []*kgo.Record
-	for _, r := range append(append(acme[:2:2], acme[3:]...), globex...) { // acme's seq 3 is missing
-		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
-	}
-	c.Produce(t, krs...)
+	produceEvents(t, c, append(append(acme[:2:2], acme[3:]...), globex...)...) // acme's seq 3 is missing
 
 	reg := prometheus.NewRegistry()
-	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, store,
-		clickhouse.SinkDeps{Dial: c.Dial, Registerer: reg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); sink.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{Registerer: reg})()
 
 	wait.Until(t, "acme refused", func() bool { return counterValue(reg, "ogma_sink_clickhouse_tenants_refused_total") == 1 })
 	wait.Until(t, "globex's events", func() bool { return count(t, cfg, "globex") == 2 })
@@ -251,7 +238,7 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 	var row map[string]any
 	json.Unmarshal(data, &row)
 	prev := event.Genesis
-	var krs []*kgo.Record
+	var recs []*event.Record
 	for i, set := range [][]string{preFloor, primary} {
 		key, err := normalize.UsageKey("usage.completions", bucket, set, row)
 		if err != nil {
@@ -263,17 +250,10 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 			t.Fatal(err)
 		}
 		prev = rec.Hash
-		krs = append(krs, c.Layout.Record(topic.Events, "acme", nil, rec.Marshal()))
+		recs = append(recs, rec)
 	}
-	c.Produce(t, krs...)
-	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{FlushEvery: 50 * time.Millisecond}, store, clickhouse.SinkDeps{Dial: c.Dial})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	go func() { defer close(done); sink.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	produceEvents(t, c, recs...)
+	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
 	wait.Until(t, "both facts in the ledger", func() bool { return count(t, cfg, "acme") == 2 })
 
 	rows, err := store.Usage(t.Context(), clickhouse.UsageQuery{Tenant: "acme", Start: day, End: day.Add(24 * time.Hour), GroupBy: []string{"model"}})
