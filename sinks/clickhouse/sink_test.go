@@ -75,13 +75,24 @@ func runSink(t *testing.T, c *topictest.Cluster, store *clickhouse.Store, cfg cl
 
 func count(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
 	t.Helper()
+	return countRows(t, cfg, "events", tenant)
+}
+
+// countUsage counts tenant's rows in the usage table, every group set.
+func countUsage(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
+	t.Helper()
+	return countRows(t, cfg, "usage", tenant)
+}
+
+func countRows(t *testing.T, cfg clickhouse.Config, table, tenant string) uint64 {
+	t.Helper()
 	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	var n uint64
-	if err := conn.QueryRow(t.Context(), "SELECT count() FROM events FINAL WHERE tenant = ?", tenant).Scan(&n); err != nil {
+	if err := conn.QueryRow(t.Context(), "SELECT count() FROM "+table+" FINAL WHERE tenant = ?", tenant).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -254,7 +265,9 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 	}
 	produceEvents(t, c, recs...)
 	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
-	wait.Until(t, "both facts in the ledger", func() bool { return count(t, cfg, "acme") == 2 })
+	// The ledger and its projections are written at once: wait for both
+	// facts in the usage table itself.
+	wait.Until(t, "both facts in the usage table", func() bool { return countUsage(t, cfg, "acme") == 2 })
 
 	rows, err := store.Usage(t.Context(), clickhouse.UsageQuery{Tenant: "acme", Start: day, End: day.Add(24 * time.Hour), GroupBy: []string{"model"}})
 	if err != nil {
