@@ -22,6 +22,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/process"
+	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
@@ -41,12 +42,13 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 	t.Helper()
 	store, cfg := chtest.NewStore(t)
 	var c *topictest.Cluster
+	kr, _ := sealtest.Keyring(t) // link records are not signed: any key
 	f := serveDeps(t, func(cluster *topictest.Cluster, d *api.Deps) {
 		c = cluster
 		d.Usage, d.Identity = store, store
 		d.Links = &api.Links{Layout: cluster.Layout, Now: func() time.Time { return linkTime }, Ledger: store,
 			Publish: func(ctx context.Context, recs ...*kgo.Record) error {
-				return control.Publish(ctx, cluster.Dial, recs...)
+				return control.Publish(ctx, cluster.Dial, kr, recs...)
 			}}
 	})
 	proc, err := process.New(process.Config{StateDir: filepath.Join(t.TempDir(), "state"), BucketWait: 2 * time.Second},
@@ -84,7 +86,7 @@ func (o *identityOrg) publish(t *testing.T, at time.Time, raws ...*envelope.Raw)
 		r.V, r.Tenant, r.Vendor, r.FetchedAt, r.Salt = envelope.Version, "acme", "openai", at, envelope.NewSalt()
 		recs = append(recs, o.cluster.Layout.Record(topic.Raw, "acme", []byte(r.Key()), r.Marshal()))
 	}
-	if err := control.Publish(t.Context(), o.cluster.Dial, recs...); err != nil {
+	if err := control.Publish(t.Context(), o.cluster.Dial, o.keys, recs...); err != nil {
 		t.Fatal(err)
 	}
 }

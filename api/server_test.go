@@ -24,6 +24,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
 
@@ -33,6 +34,7 @@ type fixture struct {
 	srv     *api.Server
 	health  *api.Health
 	tokens  map[string]string // tenant → token
+	keys    *seal.Keyring     // signs the control records
 }
 
 // serve runs an API over a control topic holding two tenants: acme, whose
@@ -50,7 +52,8 @@ func serveDeps(t *testing.T, configure func(*topictest.Cluster, *api.Deps)) *fix
 	t.Helper()
 	c := topictest.New(t)
 	l := c.Layout
-	f := &fixture{cluster: c, health: &api.Health{}, tokens: map[string]string{}}
+	kr, _ := sealtest.Keyring(t)
+	f := &fixture{cluster: c, health: &api.Health{}, tokens: map[string]string{}, keys: kr}
 	var recs []*kgo.Record
 	for _, id := range []string{"acme", "globex"} {
 		tok, hash := control.NewToken()
@@ -62,11 +65,14 @@ func serveDeps(t *testing.T, configure func(*topictest.Cluster, *api.Deps)) *fix
 	recs = append(recs,
 		control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: control.OpenAI, Generation: 2, Status: control.StatusOK}),
 		control.ObservedRecord(l, control.Observed{Tenant: "acme", Vendor: control.OpenAI, Generation: 2, Admin: true, ProjectUsers: true}))
-	if err := control.Publish(t.Context(), c.Dial, recs...); err != nil {
+	if err := control.Publish(t.Context(), c.Dial, kr, recs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := control.Protect(t.Context(), c.Dial, l, kr); err != nil {
 		t.Fatal(err)
 	}
 
-	view := &control.View{}
+	view := &control.View{Keys: kr}
 	caughtUp := make(chan struct{})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{}, 2)
@@ -77,8 +83,8 @@ func serveDeps(t *testing.T, configure func(*topictest.Cluster, *api.Deps)) *fix
 	deps := api.Deps{View: view, Health: f.health}
 	configure(c, &deps)
 	if integ := deps.Integrations; integ != nil {
-		integ.Layout = l
-		integ.Publish = func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, c.Dial, recs...) }
+		integ.Layout, integ.Keyring = l, kr
+		integ.Publish = func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, c.Dial, kr, recs...) }
 	}
 	srv, err := api.New(api.Config{HTTP: "127.0.0.1:0", GRPC: "127.0.0.1:0"}, deps)
 	if err != nil {

@@ -90,9 +90,12 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	if err != nil {
 		return err
 	}
-	view, cursors := &control.View{Log: log}, &poll.CursorView{}
+	if err := control.Protect(ctx, dial, layout, kr); err != nil {
+		return err
+	}
+	view, cursors := &control.View{Log: log, Keys: kr}, &poll.CursorView{}
 	integ := &api.Integrations{OpenAI: client, Keyring: kr, Layout: layout, Cursors: cursors,
-		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, recs...) }}
+		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, kr, recs...) }}
 	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}
 	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store, Integrations: integ,
 		Identity: store, Links: links,

@@ -120,6 +120,12 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 			return err
 		}
 	}
+	if err := control.Protect(ctx, dial, layout, kr); err != nil {
+		if created {
+			os.Remove(cfg.masterKeyFile) // it signed nothing
+		}
+		return err
+	}
 
 	// Before anything is written: a database another installation writes
 	// stops ogma dev here, with the ways out.
@@ -196,12 +202,12 @@ func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.La
 	if cfg.now != nil {
 		now = cfg.now().UTC() // the connector's clock: its backfill window starts from here
 	}
-	st, err := control.Load(ctx, dial, l)
+	st, err := control.Load(ctx, dial, l, kr)
 	if err != nil {
 		return "", err
 	}
 	if _, ok := st.Tenants[demoTenant]; !ok {
-		if err := createTenant(ctx, dial, l, control.Tenant{ID: demoTenant, Name: "Demo", Residency: control.ResidencyUS, CreatedAt: now}); err != nil {
+		if err := createTenant(ctx, dial, l, kr, control.Tenant{ID: demoTenant, Name: "Demo", Residency: control.ResidencyUS, CreatedAt: now}); err != nil {
 			return "", err
 		}
 	}
@@ -224,7 +230,7 @@ func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.La
 			return tok, nil
 		}
 	}
-	tok, err := createToken(ctx, dial, l, demoTenant, "ogma dev", now)
+	tok, err := createToken(ctx, dial, l, kr, demoTenant, "ogma dev", now)
 	if err != nil {
 		return "", err
 	}
@@ -268,7 +274,7 @@ func (cfg *devConfig) healthy(started time.Time) {
 // while ogma.control holds admin keys sealed under another: they would
 // never open again, and a new key hides that.
 func checkNewMasterKey(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, path string) error {
-	st, err := control.Load(ctx, dial, l)
+	st, err := control.Load(ctx, dial, l, nil) // all there is: under a new key, no tag checks
 	if err != nil {
 		return err
 	}

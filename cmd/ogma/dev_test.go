@@ -31,6 +31,7 @@ import (
 	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/internal/wait"
+	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -766,4 +767,63 @@ func TestMalformedControlRecordsAreSkipped(t *testing.T) {
 		t.Fatalf("ogma dev does not start again: %v", err)
 	}
 	again.stop(t)
+}
+
+// Whoever can produce to ogma.control but holds no master key (a
+// connector's principal, say) grants nothing: a token it writes does not
+// authenticate, its delete of a real token and its swap of an integration
+// are refused, and ogma dev serves on. A token the CLI signs works.
+func TestInjectedAccessRecordsAreRefused(t *testing.T) {
+	dataDir, db := t.TempDir(), chtest.NewDB(t).Database
+	d, err := startDev(t, dataDir, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(t)
+	devTok, err := os.ReadFile(filepath.Join(dataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial := topic.Seeds([]string{d.kafka})
+	l, err := topic.Ensure(t.Context(), dial, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	minted, hash := control.NewToken()
+	injected := []*kgo.Record{
+		control.TokenRecord(l, control.Token{Hash: hash, Tenant: "demo", Name: "intruder"}),
+		control.Tombstone(control.TokenRecord(l, control.Token{Hash: control.HashToken(strings.TrimSpace(string(devTok))), Tenant: "demo"})),
+		control.IntegrationRecord(l, control.Integration{Tenant: "demo", Vendor: control.OpenAI, Generation: 99, Status: control.StatusOK}),
+	}
+	cl, err := dial(topic.ProducerOpt())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(t.Context(), injected...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	// A token signed after them works once the API has read past them.
+	tok, err := ogma(t, nil, "token", "create", "--tenant", "demo", "--data-dir", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the signed token to work", func() bool {
+		s, _ := d.get(t, "/me/capabilities", strings.TrimSpace(tok))
+		return s == http.StatusOK
+	})
+	if s, _ := d.get(t, "/me/capabilities", minted); s != http.StatusUnauthorized {
+		t.Errorf("the injected token answers %d, want 401", s)
+	}
+	if s, _ := d.get(t, "/me/capabilities", strings.TrimSpace(string(devTok))); s != http.StatusOK {
+		t.Errorf("ogma dev's own token answers %d after an injected delete, want 200", s)
+	}
+	_, body := d.get(t, "/v1/integrations", strings.TrimSpace(tok))
+	if strings.Contains(body, `"generation":99`) {
+		t.Errorf("the injected integration replaced the signed one: %s", body)
+	}
+	if !strings.Contains(d.stderr.String(), "does not parse or authenticate") {
+		t.Error("the refused records were not logged")
+	}
 }

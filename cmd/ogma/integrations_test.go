@@ -19,6 +19,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
 )
@@ -169,7 +170,7 @@ func TestIntegrationsOverREST(t *testing.T) {
 	if status, _ := r.call(t, "DELETE", "/v1/integrations/openai", gTok, ""); status != 200 {
 		t.Fatal("globex could not disconnect")
 	}
-	st := controlState(t, d)
+	st := controlState(t, d, dataDir)
 	if _, ok := st.Integrations[vk("globex")]; ok {
 		t.Error("globex's sealed key survived the disconnect")
 	}
@@ -266,14 +267,20 @@ func vk(tenant string) control.VendorKey {
 	return control.VendorKey{Tenant: tenant, Vendor: control.OpenAI}
 }
 
-func controlState(t *testing.T, d *devRun) *control.State {
+// controlState is ogma.control as the API of d, on dataDir, reads it:
+// what is not signed under its master key does not count.
+func controlState(t *testing.T, d *devRun, dataDir string) *control.State {
 	t.Helper()
 	dial := topic.Seeds([]string{d.kafka})
 	l, err := topic.Ensure(t.Context(), dial, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := control.Load(t.Context(), dial, l)
+	kr, err := seal.LoadKeyring(filepath.Join(dataDir, "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := control.Load(t.Context(), dial, l, kr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/ogma-dev/ogma/pipeline/broker"
+	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
@@ -75,7 +76,7 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 	pf.StringVar(&c.kafkaSec.passwordFile, "kafka-sasl-password-file", "", "file holding the SASL password (or set OGMA_KAFKA_SASL_PASSWORD)")
 	pf.Int32Var(&c.kafkaPartitions, "kafka-partitions", 0,
 		"partition count N of the partitioned topics; 0 takes the one recorded in ogma.control ("+fmt.Sprint(topic.DefaultPartitions)+" for a new installation)")
-	pf.StringVar(&c.masterKeyFile, "master-key-file", "", "file of the installation master key that seals admin keys (Tink keyset)")
+	pf.StringVar(&c.masterKeyFile, "master-key-file", "", "file of the installation master key that seals admin keys and signs access records (Tink keyset)")
 	pf.StringVar(&c.dataDir, "data-dir", ".ogma", "directory for the local state of ogma dev: embedded Kafka, master key, API token")
 
 	root.AddCommand(
@@ -119,6 +120,9 @@ func (c *common) dial(log *slog.Logger) (topic.Dial, error) {
 		}
 		log.Debug("using the embedded broker of ogma dev", "data_dir", c.dataDir, "brokers", addrs)
 		c.kafkaBrokers = addrs
+		if c.masterKeyFile == "" {
+			c.masterKeyFile = filepath.Join(c.dataDir, "master.key") // and its master key
+		}
 	}
 	base, err := c.kafkaOpts(log)
 	if err != nil {
@@ -225,6 +229,24 @@ func (c *common) kafka(ctx context.Context) (*slog.Logger, topic.Dial, topic.Lay
 	}
 	layout, err := topic.Ensure(ctx, dial, c.kafkaPartitions)
 	return log, dial, layout, err
+}
+
+// controlWriter returns what a command that writes access records to
+// ogma.control needs: Kafka, and the master key that signs them, with
+// signing turned on ([control.Protect]).
+func (c *common) controlWriter(ctx context.Context) (topic.Dial, topic.Layout, *seal.Keyring, error) {
+	_, dial, layout, err := c.kafka(ctx)
+	if err != nil {
+		return nil, topic.Layout{}, nil, err
+	}
+	kr, err := c.keyring()
+	if err != nil {
+		return nil, topic.Layout{}, nil, err
+	}
+	if err := control.Protect(ctx, dial, layout, kr); err != nil {
+		return nil, topic.Layout{}, nil, err
+	}
+	return dial, layout, kr, nil
 }
 
 // keyring loads the master key named by --master-key-file.

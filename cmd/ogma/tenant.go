@@ -41,26 +41,23 @@ func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *co
 }
 
 func runTenantCreate(ctx context.Context, cfg *tenantConfig) error {
-	_, dial, layout, err := cfg.kafka(ctx)
-	if err != nil {
-		return err
-	}
 	t := cfg.tenant
 	t.Residency, t.CreatedAt = control.Residency(cfg.residency), time.Now().UTC()
 	var key seal.Secret
-	var kr *seal.Keyring
 	if cfg.openaiKeyFile != "" {
+		var err error
 		if key, err = readSecretFile(cfg.openaiKeyFile); err != nil {
 			return err
 		}
-		if kr, err = cfg.keyring(); err != nil {
-			return err
-		}
 	}
-	if err := createTenant(ctx, dial, layout, t); err != nil {
+	dial, layout, kr, err := cfg.controlWriter(ctx)
+	if err != nil {
 		return err
 	}
-	if kr != nil {
+	if err := createTenant(ctx, dial, layout, kr, t); err != nil {
+		return err
+	}
+	if !key.IsZero() {
 		if err := connectKey(ctx, dial, layout, kr, t.ID, control.OpenAI, key, t.CreatedAt); err != nil {
 			return err
 		}
@@ -70,24 +67,24 @@ func runTenantCreate(ctx context.Context, cfg *tenantConfig) error {
 }
 
 // createTenant records a new tenant; an existing id is an error.
-func createTenant(ctx context.Context, dial topic.Dial, l topic.Layout, t control.Tenant) error {
+func createTenant(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, t control.Tenant) error {
 	if err := t.Validate(); err != nil {
 		return err
 	}
-	st, err := control.Load(ctx, dial, l)
+	st, err := control.Load(ctx, dial, l, kr)
 	if err != nil {
 		return err
 	}
 	if _, ok := st.Tenants[t.ID]; ok {
 		return fmt.Errorf("tenant %s already exists", t.ID)
 	}
-	return control.Publish(ctx, dial, control.TenantRecord(l, t))
+	return control.Publish(ctx, dial, kr, control.TenantRecord(l, t))
 }
 
 // connectKey seals key as the next generation of the tenant's integration
 // with vendor and records it; the first connect time is kept across keys.
 func connectKey(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, tenant, vendor string, key seal.Secret, now time.Time) error {
-	st, err := control.Load(ctx, dial, l)
+	st, err := control.Load(ctx, dial, l, kr)
 	if err != nil {
 		return err
 	}
@@ -98,5 +95,5 @@ func connectKey(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.K
 	if integ.Sealed, err = kr.Seal(key, tenant, vendor, integ.Generation); err != nil {
 		return err
 	}
-	return control.Publish(ctx, dial, control.IntegrationRecord(l, integ))
+	return control.Publish(ctx, dial, kr, control.IntegrationRecord(l, integ))
 }

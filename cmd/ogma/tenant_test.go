@@ -64,7 +64,11 @@ func TestTenantAndTokenCreate(t *testing.T) {
 		t.Error("a token for a missing tenant was created")
 	}
 
-	st, err := control.Load(t.Context(), c.Dial, c.Layout)
+	kr, err := seal.LoadKeyring(masterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := control.Load(t.Context(), c.Dial, c.Layout, kr) // signed records only
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +84,6 @@ func TestTenantAndTokenCreate(t *testing.T) {
 		}
 	}
 	integ := st.Integrations[control.VendorKey{Tenant: "acme", Vendor: control.OpenAI}]
-	kr, _ := seal.LoadKeyring(masterKey)
 	key, err := kr.Open(integ.Sealed, "acme", control.OpenAI, integ.Generation)
 	if err != nil || key.Reveal() != sentinelKey || integ.Generation != 1 {
 		t.Errorf("sealed key generation %d opens to a different key (%v)", integ.Generation, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -36,11 +37,11 @@ func newTokenCmd(c *common, run func(context.Context, *tokenConfig) error) *cobr
 }
 
 func runTokenCreate(ctx context.Context, cfg *tokenConfig) error {
-	_, dial, layout, err := cfg.kafka(ctx)
+	dial, layout, kr, err := cfg.controlWriter(ctx)
 	if err != nil {
 		return err
 	}
-	tok, err := createToken(ctx, dial, layout, cfg.tenant, cfg.name, time.Now().UTC())
+	tok, err := createToken(ctx, dial, layout, kr, cfg.tenant, cfg.name, time.Now().UTC())
 	if err != nil {
 		return err
 	}
@@ -50,8 +51,8 @@ func runTokenCreate(ctx context.Context, cfg *tokenConfig) error {
 
 // createToken records the hash of a new token for tenant and returns the
 // token, which exists nowhere else.
-func createToken(ctx context.Context, dial topic.Dial, l topic.Layout, tenant, name string, now time.Time) (string, error) {
-	st, err := control.Load(ctx, dial, l)
+func createToken(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, tenant, name string, now time.Time) (string, error) {
+	st, err := control.Load(ctx, dial, l, kr)
 	if err != nil {
 		return "", err
 	}
@@ -59,7 +60,7 @@ func createToken(ctx context.Context, dial topic.Dial, l topic.Layout, tenant, n
 		return "", fmt.Errorf("no tenant %q", tenant)
 	}
 	tok, hash := control.NewToken()
-	if err := control.Publish(ctx, dial, control.TokenRecord(l, control.Token{Hash: hash, Tenant: tenant, Name: name, CreatedAt: now})); err != nil {
+	if err := control.Publish(ctx, dial, kr, control.TokenRecord(l, control.Token{Hash: hash, Tenant: tenant, Name: name, CreatedAt: now})); err != nil {
 		return "", err
 	}
 	return tok, nil

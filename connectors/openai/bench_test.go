@@ -3,7 +3,6 @@ package openai_test
 import (
 	"context"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -26,15 +26,13 @@ func BenchmarkBackfill(b *testing.B) {
 	sim := openaisim.New(openaisim.Config{Seed: 1, Users: 1000, Projects: 20, Now: func() time.Time { return simNow }})
 	srv := httptest.NewServer(sim)
 	b.Cleanup(srv.Close)
-	keyFile := filepath.Join(b.TempDir(), "master.key")
-	seal.CreateKeyFile(keyFile)
-	kr, _ := seal.LoadKeyring(keyFile)
+	kr, _ := sealtest.Keyring(b)
 	client, _ := openai.NewClient(openai.ClientConfig{BaseURL: srv.URL})
 	var records, bytes float64
 	for b.Loop() {
 		c := topictest.New(b)
 		sealed, _ := kr.Seal(seal.NewSecret(sim.Key(openaisim.KeyFull)), "acme", openai.Vendor, 1)
-		control.Publish(b.Context(), c.Dial,
+		control.Publish(b.Context(), c.Dial, kr,
 			control.TenantRecord(c.Layout, control.Tenant{ID: "acme", Name: "Acme", Residency: control.ResidencyUS}),
 			control.IntegrationRecord(c.Layout, control.Integration{Tenant: "acme", Vendor: openai.Vendor, Generation: 1,
 				Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK}))

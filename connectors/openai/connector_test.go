@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,6 +33,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -105,21 +105,14 @@ func startSim(t *testing.T, simCfg openaisim.Config, keyKind string, cfg poll.Co
 	srv := httptest.NewServer(h.sim)
 	t.Cleanup(srv.Close)
 
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	if _, err := seal.CreateKeyFile(keyFile); err != nil {
-		t.Fatal(err)
-	}
-	kr, err := seal.LoadKeyring(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kr, _ := sealtest.Keyring(t)
 	h.kr = kr
 	sealed, err := kr.Seal(seal.NewSecret(h.sim.Key(keyKind)), "acme", openai.Vendor, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l := h.cluster.Layout
-	err = control.Publish(t.Context(), h.cluster.Dial,
+	err = control.Publish(t.Context(), h.cluster.Dial, kr,
 		control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme", Residency: control.ResidencyUS, CreatedAt: simNow}),
 		control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: openai.Vendor, Generation: 1,
 			Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK}))
@@ -515,7 +508,7 @@ func (h *harness) connect(t *testing.T, kind string, gen int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := control.Publish(t.Context(), h.cluster.Dial, control.IntegrationRecord(h.cluster.Layout, control.Integration{
+	if err := control.Publish(t.Context(), h.cluster.Dial, h.kr, control.IntegrationRecord(h.cluster.Layout, control.Integration{
 		Tenant: "acme", Vendor: openai.Vendor, Generation: gen, Sealed: sealed, SealedAt: h.clock.Now(), ConnectedAt: simNow,
 		Status: control.StatusOK})); err != nil {
 		t.Fatal(err)
@@ -524,7 +517,7 @@ func (h *harness) connect(t *testing.T, kind string, gen int) {
 
 func (h *harness) state(t *testing.T) *control.State {
 	t.Helper()
-	st, err := control.Load(t.Context(), h.cluster.Dial, h.cluster.Layout)
+	st, err := control.Load(t.Context(), h.cluster.Dial, h.cluster.Layout, h.kr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -29,9 +29,7 @@ func TestTenantsSpreadOverInstances(t *testing.T) {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	c := topictest.New(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	seal.CreateKeyFile(keyFile)
-	kr, _ := seal.LoadKeyring(keyFile)
+	kr, _ := sealtest.Keyring(t)
 
 	// One tenant on each partition.
 	tenants := map[int32]string{}
@@ -46,7 +44,7 @@ func TestTenantsSpreadOverInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = control.Publish(t.Context(), c.Dial,
+		err = control.Publish(t.Context(), c.Dial, kr,
 			control.TenantRecord(c.Layout, control.Tenant{ID: id, Name: id, Residency: control.ResidencyUS}),
 			control.IntegrationRecord(c.Layout, control.Integration{Tenant: id, Vendor: openai.Vendor, Generation: 1,
 				Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK}))
@@ -143,9 +141,7 @@ func TestRateLimitBacksOffOnlyThatTenant(t *testing.T) {
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
 	c := topictest.New(t)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	seal.CreateKeyFile(keyFile)
-	kr, _ := seal.LoadKeyring(keyFile)
+	kr, _ := sealtest.Keyring(t)
 	// Two tenants on one partition: one worker polls both, in name order.
 	var ids []string
 	for i := 0; len(ids) < 2; i++ {
@@ -156,7 +152,7 @@ func TestRateLimitBacksOffOnlyThatTenant(t *testing.T) {
 	}
 	for _, id := range ids {
 		sealed, _ := kr.Seal(seal.NewSecret(sim.Key(openaisim.KeyFull)), id, openai.Vendor, 1)
-		if err := control.Publish(t.Context(), c.Dial,
+		if err := control.Publish(t.Context(), c.Dial, kr,
 			control.TenantRecord(c.Layout, control.Tenant{ID: id, Name: id, Residency: control.ResidencyUS}),
 			control.IntegrationRecord(c.Layout, control.Integration{Tenant: id, Vendor: openai.Vendor, Generation: 1,
 				Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK})); err != nil {

@@ -45,7 +45,8 @@ type partition struct {
 }
 
 func newPartition(c *Connector, p int32) *partition {
-	return &partition{c: c, p: p, log: c.log.With("partition", p), due: map[string]time.Time{}, rejected: map[control.VendorKey]int{}, gens: map[control.VendorKey]int{}}
+	return &partition{c: c, p: p, log: c.log.With("partition", p), state: control.State{Keys: c.deps.Keyring},
+		due: map[string]time.Time{}, rejected: map[control.VendorKey]int{}, gens: map[control.VendorKey]int{}}
 }
 
 // run follows the partition's control records and, once it has caught up

@@ -14,6 +14,10 @@
 //	stream/<tenant>/<vendor>/<s>   → StreamStatus
 //	installation/partitions        → the partition count (package topic)
 //	installation/id                → the installation id (package topic)
+//	installation/signed            → signing is on for this partition (see [Protect])
+//
+// Records that grant access (tenants, integrations, tokens) are signed
+// under the master key; see [MACHeader].
 package control
 
 import (
@@ -244,8 +248,14 @@ func ObservedRecord(l topic.Layout, o Observed) *kgo.Record {
 	return record(l, o.Tenant, observedKey(o.Tenant, o.Vendor), o)
 }
 
-// Publish writes records to ogma.control and waits until they are stored.
-func Publish(ctx context.Context, dial topic.Dial, recs ...*kgo.Record) error {
+// Publish writes records and waits until they are stored; each record
+// for ogma.control is signed under kr first ([Sign]).
+func Publish(ctx context.Context, dial topic.Dial, kr *seal.Keyring, recs ...*kgo.Record) error {
+	for _, r := range recs {
+		if r.Topic == topic.Control {
+			Sign(kr, r)
+		}
+	}
 	cl, err := dial(topic.ProducerOpt())
 	if err != nil {
 		return err

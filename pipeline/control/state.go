@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -27,9 +28,20 @@ type State struct {
 	Tokens       map[string]Token // by hash
 	Observed     map[VendorKey]Observed
 	Streams      map[string]StreamStatus // by "<tenant>/<vendor>/<stream>"
-	// Skipped counts records that did not parse: followers skip them
-	// rather than stop, since one bad record would stop every start after.
+	// Skipped counts records that did not parse or authenticate:
+	// followers skip them rather than stop, since one bad record would
+	// stop every start after.
 	Skipped int
+
+	// Keys, if set, checks the tags of access records (see [MACHeader]):
+	// one whose tag does not check is skipped, and so is an unsigned one
+	// on a partition where signing is on. Without Keys every record
+	// counts.
+	Keys *seal.Keyring
+	// on holds the partitions where signing is on; unsigned holds, per
+	// partition, the keys whose current value came unsigned before that.
+	on       map[int32]bool
+	unsigned map[int32]map[string]bool
 }
 
 // applyOrSkip applies r, or counts and logs it as skipped.
@@ -37,7 +49,7 @@ func (s *State) applyOrSkip(ctx context.Context, log *slog.Logger, r *kgo.Record
 	if err := s.Apply(r); err != nil {
 		s.Skipped++
 		if log != nil {
-			log.ErrorContext(ctx, "skipping an ogma.control record that does not parse", "err", err)
+			log.ErrorContext(ctx, "skipping an ogma.control record that does not parse or authenticate", "err", err)
 		}
 	}
 }
@@ -54,15 +66,62 @@ func (s *State) KeyInvalid(k VendorKey) bool {
 	return integ.Status == StatusKeyInvalid || seen && o.KeyInvalid && o.Generation == integ.Generation
 }
 
-// Apply folds one ogma.control record into s. A record it cannot parse is an
-// error naming its offset; s is unchanged then.
+// Apply folds one ogma.control record into s. A record it cannot parse or
+// authenticate is an error naming its offset; s is unchanged then.
 func (s *State) Apply(r *kgo.Record) error {
 	key := string(r.Key)
-	kind, rest, _ := strings.Cut(key, "/")
-	del := r.Value == nil
-	bad := func(err error) error {
+	tagged, err := s.authenticate(r, key)
+	if err == nil {
+		err = s.apply(key, r.Value)
+	}
+	if err != nil {
 		return fmt.Errorf("control record %q at %d/%d: %w", key, r.Partition, r.Offset, err)
 	}
+	if s.Keys != nil && signed(key) {
+		s.track(r.Partition, key, tagged)
+	}
+	return nil
+}
+
+// authenticate checks r's tag when s has Keys and r is one that must carry
+// one, and reports whether it did.
+func (s *State) authenticate(r *kgo.Record, key string) (tagged bool, err error) {
+	if s.Keys == nil || !signed(key) {
+		return false, nil
+	}
+	if tagged, err = checkTag(s.Keys, r); err != nil {
+		return tagged, err
+	}
+	if !tagged && (key == SignedKey || s.on[r.Partition]) {
+		return false, ErrUnsigned
+	}
+	return tagged, nil
+}
+
+// track keeps a partition's signing state: which keys came unsigned before
+// its marker, which the marker then drops.
+func (s *State) track(p int32, key string, tagged bool) {
+	switch {
+	case key == SignedKey:
+		setKey(&s.on, p, true)
+		for k := range s.unsigned[p] {
+			s.apply(k, nil) // a delete always applies
+		}
+		delete(s.unsigned, p)
+	case tagged:
+		delete(s.unsigned[p], key)
+	default:
+		if s.unsigned[p] == nil {
+			setKey(&s.unsigned, p, map[string]bool{})
+		}
+		s.unsigned[p][key] = true
+	}
+}
+
+// apply folds the value of key into s; a nil value deletes it.
+func (s *State) apply(key string, value []byte) error {
+	kind, rest, _ := strings.Cut(key, "/")
+	del := value == nil
 	switch kind {
 	case "tenant":
 		if del {
@@ -70,8 +129,8 @@ func (s *State) Apply(r *kgo.Record) error {
 			return nil
 		}
 		var t Tenant
-		if err := json.Unmarshal(r.Value, &t); err != nil {
-			return bad(err)
+		if err := json.Unmarshal(value, &t); err != nil {
+			return err
 		}
 		setKey(&s.Tenants, t.ID, t)
 	case "integration":
@@ -82,8 +141,8 @@ func (s *State) Apply(r *kgo.Record) error {
 			return nil
 		}
 		var i Integration
-		if err := json.Unmarshal(r.Value, &i); err != nil {
-			return bad(err)
+		if err := json.Unmarshal(value, &i); err != nil {
+			return err
 		}
 		setKey(&s.Integrations, k, i)
 	case "token":
@@ -92,8 +151,8 @@ func (s *State) Apply(r *kgo.Record) error {
 			return nil
 		}
 		var t Token
-		if err := json.Unmarshal(r.Value, &t); err != nil {
-			return bad(err)
+		if err := json.Unmarshal(value, &t); err != nil {
+			return err
 		}
 		setKey(&s.Tokens, t.Hash, t)
 	case "observed":
@@ -104,8 +163,8 @@ func (s *State) Apply(r *kgo.Record) error {
 			return nil
 		}
 		var o Observed
-		if err := json.Unmarshal(r.Value, &o); err != nil {
-			return bad(err)
+		if err := json.Unmarshal(value, &o); err != nil {
+			return err
 		}
 		setKey(&s.Observed, k, o)
 	case "stream":
@@ -114,8 +173,8 @@ func (s *State) Apply(r *kgo.Record) error {
 			return nil
 		}
 		var st StreamStatus
-		if err := json.Unmarshal(r.Value, &st); err != nil {
-			return bad(err)
+		if err := json.Unmarshal(value, &st); err != nil {
+			return err
 		}
 		setKey(&s.Streams, rest, st)
 	}
@@ -135,6 +194,8 @@ func setKey[K comparable, V any](m *map[K]V, k K, v V) {
 type View struct {
 	// Log, if set, gets a line for each record skipped.
 	Log *slog.Logger
+	// Keys, if set, checks access records as [State.Keys] does.
+	Keys *seal.Keyring
 
 	mu sync.RWMutex
 	s  State
@@ -144,6 +205,9 @@ type View struct {
 // calling caughtUp once the view holds everything committed when Run began.
 // A record that does not parse is logged, counted and skipped.
 func (v *View) Run(ctx context.Context, dial topic.Dial, l topic.Layout, caughtUp func()) error {
+	v.mu.Lock()
+	v.s.Keys = v.Keys
+	v.mu.Unlock()
 	return topic.Follow(ctx, dial, topic.Control, topic.Partitions(l.Partitions), func(r *kgo.Record) error {
 		v.mu.Lock()
 		defer v.mu.Unlock()
@@ -161,9 +225,10 @@ func (v *View) Read(fn func(*State)) {
 }
 
 // Load reads every partition of ogma.control to its end and returns the
-// folded state; records that do not parse are skipped and counted.
-func Load(ctx context.Context, dial topic.Dial, l topic.Layout) (*State, error) {
-	var s State
+// folded state, access records checked under kr if it is not nil; records
+// that do not parse or authenticate are skipped and counted.
+func Load(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring) (*State, error) {
+	s := State{Keys: kr}
 	err := topic.ReadToEnd(ctx, dial, topic.Control, topic.Partitions(l.Partitions), func(r *kgo.Record) error {
 		s.applyOrSkip(ctx, nil, r) // counted in Skipped
 		return nil

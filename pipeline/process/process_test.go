@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,6 +28,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -69,12 +69,10 @@ func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled, op
 	p.sim = openaisim.New(openaisim.Config{Seed: 3, Users: 30, Projects: 3, Now: p.simClock.Now})
 	srv := httptest.NewServer(p.sim)
 	t.Cleanup(srv.Close)
-	keyFile := filepath.Join(t.TempDir(), "master.key")
-	seal.CreateKeyFile(keyFile)
-	kr, _ := seal.LoadKeyring(keyFile)
+	kr, _ := sealtest.Keyring(t)
 	sealed, _ := kr.Seal(seal.NewSecret(p.sim.Key(openaisim.KeyFull)), "acme", openai.Vendor, 1)
 	l := p.cluster.Layout
-	if err := control.Publish(t.Context(), p.cluster.Dial,
+	if err := control.Publish(t.Context(), p.cluster.Dial, kr,
 		control.TenantRecord(l, control.Tenant{ID: "acme", Name: "Acme", Residency: control.ResidencyUS}),
 		control.IntegrationRecord(l, control.Integration{Tenant: "acme", Vendor: openai.Vendor, Generation: 1,
 			Sealed: sealed, SealedAt: simNow, ConnectedAt: simNow, Status: control.StatusOK})); err != nil {

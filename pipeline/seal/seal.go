@@ -89,6 +89,7 @@ var ErrOpen = errors.New("seal: envelope does not open")
 type Keyring struct {
 	master tink.AEAD
 	id     uint32
+	mac    map[uint32][]byte // by master key id; see [Keyring.MAC]
 }
 
 // LoadKeyring reads a master key file written by [CreateKeyFile]. Like ssh
@@ -120,7 +121,11 @@ func LoadKeyring(path string) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master key %s: %w", path, err)
 	}
-	return &Keyring{master: a, id: h.KeysetInfo().GetPrimaryKeyId()}, nil
+	mac, err := macKeys(h)
+	if err != nil {
+		return nil, fmt.Errorf("master key %s: %w", path, err)
+	}
+	return &Keyring{master: a, id: h.KeysetInfo().GetPrimaryKeyId(), mac: mac}, nil
 }
 
 // CreateKeyFile writes a new master key (a Tink AES-256-GCM keyset) to path

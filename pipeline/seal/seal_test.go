@@ -134,3 +134,34 @@ func TestKeyringRefusesAKeyOthersCanRead(t *testing.T) {
 		t.Errorf("mode 0600: %v", err)
 	}
 }
+
+// A tag checks only for its own message under the master key it was made
+// with: another installation's key, or one changed byte, fails.
+func TestMACChecksOnlyItsMessageUnderItsMasterKey(t *testing.T) {
+	kr, path := keyring(t)
+	again, err := seal.LoadKeyring(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := keyring(t)
+	msg := []byte("token/abc\x00{\"tenant\":\"acme\"}")
+	id, tag := kr.MAC(msg)
+	if id != kr.MasterKeyID() || len(tag) != 32 {
+		t.Fatalf("MAC = key %d, %d bytes; want key %d, 32 bytes", id, len(tag), kr.MasterKeyID())
+	}
+	if err := again.CheckMAC(id, msg, tag); err != nil {
+		t.Errorf("the same master key loaded again: %v", err)
+	}
+	changed := bytes.Clone(msg)
+	changed[len(changed)-3] ^= 1
+	for name, err := range map[string]error{
+		"a changed message":          kr.CheckMAC(id, changed, tag),
+		"another installation's key": other.CheckMAC(other.MasterKeyID(), msg, tag),
+		"a master key it never held": kr.CheckMAC(id+1, msg, tag),
+		"a tag cut short":            kr.CheckMAC(id, msg, tag[:16]),
+	} {
+		if !errors.Is(err, seal.ErrMAC) {
+			t.Errorf("%s: CheckMAC = %v, want ErrMAC", name, err)
+		}
+	}
+}
