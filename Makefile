@@ -24,7 +24,9 @@ PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
 	--grpc-gateway_out=proto --grpc-gateway_opt=paths=source_relative \
 	--openapiv2_out=proto
 
-.PHONY: help deps clickhouse build run test test-long crash-soak bench bench-all fuzz fuzz-corpus proto check-generated lint update-golden
+REKOR_URL   ?= http://127.0.0.1:3000
+
+.PHONY: help deps clickhouse rekor-local rekor-local-stop build run test test-long crash-soak bench bench-all fuzz fuzz-corpus proto check-generated lint update-golden
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,6 +41,12 @@ deps: ## install the Debian packages that are missing
 clickhouse: deps ## start ClickHouse (data in $(DATA_DIR)/clickhouse) unless one answers on 127.0.0.1:9000
 	@deploy/clickhouse-local.sh $(DATA_DIR)/clickhouse
 
+rekor-local: ## build (once per machine, ~4 min) and start a real local Rekor (state in $(DATA_DIR)/rekor-local) unless one answers on :3000
+	@deploy/rekor-local/rekor-local.sh start $(DATA_DIR)/rekor-local
+
+rekor-local-stop: ## stop the local Rekor that rekor-local started
+	@deploy/rekor-local/rekor-local.sh stop $(DATA_DIR)/rekor-local
+
 build: ## build bin/ogma
 	@if [ -x bin/ogma ]; then echo ">> building bin/ogma"; \
 	else echo ">> building bin/ogma (the first build fetches and compiles every dependency: usually 1-3 min; later ones take seconds)"; fi
@@ -47,20 +55,20 @@ build: ## build bin/ogma
 # When make started, for ogma dev's "healthy … after `make run` began".
 RUN_STARTED := $(shell date +%s)
 
-run: clickhouse build ## run the whole system on embedded defaults (ogma dev)
+run: clickhouse rekor-local build ## run the whole system on embedded defaults (ogma dev), anchoring in the local Rekor
 	@echo ">> ogma dev (Ctrl-C stops it; state stays in $(DATA_DIR)); the first start backfills 90 days of a simulated org"
-	@OGMA_RUN_STARTED=$(RUN_STARTED) bin/ogma dev --data-dir $(DATA_DIR) $(OGMA_ARGS)
+	@OGMA_RUN_STARTED=$(RUN_STARTED) bin/ogma dev --data-dir $(DATA_DIR) --rekor-url $(REKOR_URL) $(OGMA_ARGS)
 
-test: clickhouse check-generated lint ## lint, then every test with -race, the crash harness, then a short fuzz of each target
+test: clickhouse rekor-local check-generated lint ## lint, then every test with -race (Rekor's against the local stack), the crash harness, then a short fuzz of each target
 	@echo ">> go test -race ./..."
-	@$(GO) test -race -count=1 ./...
+	@OGMA_TEST_REKOR_URL=$(REKOR_URL) $(GO) test -race -count=1 ./...
 	@echo ">> go test -run TestCrashHarness ./cmd/ogma (kill -9 over 100k records; without -race, which would make it too slow)"
 	@set -o pipefail; $(GO) test -count=1 -timeout 15m -run '^TestCrashHarness$$' -v ./cmd/ogma | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|crash_test.go'
 	@$(MAKE) --no-print-directory fuzz
 
-test-long: clickhouse ## the tests, with their long runs (OGMA_LONG=1)
+test-long: clickhouse rekor-local ## the tests, with their long runs (OGMA_LONG=1)
 	@echo ">> go test -race (long)"
-	@OGMA_LONG=1 $(GO) test -race -count=1 -timeout 60m ./...
+	@OGMA_TEST_REKOR_URL=$(REKOR_URL) OGMA_LONG=1 $(GO) test -race -count=1 -timeout 60m ./...
 	@OGMA_LONG=1 $(GO) test -count=1 -timeout 60m -run '^TestCrashHarness$$' -v ./cmd/ogma
 
 crash-soak: clickhouse ## the crash harness ten times in a row (about 15 minutes)

@@ -30,6 +30,7 @@ type devConfig struct {
 	connect       connectConfig
 	process       processConfig
 	sink          sinkConfig
+	anchor        anchorConfig
 	api           apiConfig
 	kafkaListen   string
 	clickhouse    clickhouse.Config
@@ -45,7 +46,7 @@ type devConfig struct {
 
 func newDevCmd(c *common, run func(context.Context, *devConfig) error) *cobra.Command {
 	cfg := &devConfig{common: c, connect: connectConfig{common: c}, process: processConfig{common: c},
-		sink: sinkConfig{common: c}, api: apiConfig{common: c}}
+		sink: sinkConfig{common: c}, anchor: anchorConfig{common: c}, api: apiConfig{common: c}}
 	if run == nil {
 		run = runDev
 	}
@@ -68,6 +69,8 @@ connected to. The demo tenant's API token is written to <data-dir>/token.`,
 	addConnectFlags(cmd, &cfg.connect)
 	addProcessFlags(cmd, &cfg.process)
 	addAPIFlags(cmd, &cfg.api)
+	f.StringVar(&cfg.anchor.rekorURL, "rekor-url", "", "Rekor v1 log to anchor the chains in, such as the local stack of make rekor-local (http://127.0.0.1:3000); empty: no anchoring")
+	f.DurationVar(&cfg.anchor.interval, "anchor-interval", 5*time.Second, "time between anchor statements, with --rekor-url")
 	f.StringVar(&cfg.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker, when --kafka-brokers is not set")
 	addClickHouseFlags(cmd, &cfg.clickhouse, &c.chSec)
 	f.StringVar(&cfg.simAddr, "sim-addr", "127.0.0.1:8787", "address of the OpenAI simulator, when no real key is given")
@@ -158,7 +161,13 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	cfg.api.onListening = func(httpAddr, grpcAddr string) {
 		cfg.banner(httpAddr, grpcAddr, simURL, token)
 	}
-	health.Expect("connector", "processor", "sink_clickhouse", "control", "cursors", "api")
+	roles := []string{"connector", "processor", "sink_clickhouse", "control", "cursors", "api"}
+	if cfg.anchor.rekorURL != "" {
+		cfg.anchor.health, cfg.anchor.registry = health, reg
+		roles = append(roles, "sink_rekor")
+		g.Go(func() error { return runSinkRekor(gctx, &cfg.anchor) })
+	}
+	health.Expect(roles...)
 	g.Go(func() error {
 		select {
 		case <-health.Ready():

@@ -31,11 +31,14 @@ import (
 	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/internal/wait"
+	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
+	"github.com/ogma-dev/ogma/sinks/rekor"
+	"github.com/ogma-dev/ogma/sinks/rekor/rekortest"
 )
 
 // syncBuffer is a bytes.Buffer safe for one writer and many readers.
@@ -825,5 +828,67 @@ func TestInjectedAccessRecordsAreRefused(t *testing.T) {
 	}
 	if !strings.Contains(d.stderr.String(), "does not parse or authenticate") {
 		t.Error("the refused records were not logged")
+	}
+}
+
+// With --rekor-url, ogma dev anchors: a statement each interval whose
+// receipt verifies against the log's key and the anchor key fingerprint
+// that `ogma keys anchor` prints, and whose rows reach ClickHouse's
+// anchors table, one per tenant leaf.
+func TestDevAnchorsInRekor(t *testing.T) {
+	url := rekortest.URL(t)
+	dataDir, db := t.TempDir(), chtest.NewDB(t).Database
+	if _, err := ogma(t, nil, "keys", "anchor", "--data-dir", dataDir); err == nil {
+		t.Error("keys anchor without a running installation succeeded")
+	}
+	d, err := startDev(t, dataDir, db, "--rekor-url", url, "--anchor-interval", "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(t)
+	out, err := ogma(t, nil, "keys", "anchor", "--data-dir", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := regexp.MustCompile(`SHA-256 fingerprint: ([0-9a-f]{64})\n$`).FindStringSubmatch(out)
+	if fp == nil || !strings.HasPrefix(out, "-----BEGIN PUBLIC KEY-----\n") {
+		t.Fatalf("keys anchor printed %q, want a PEM public key and its fingerprint", out)
+	}
+
+	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var index, seq uint64
+	var statement, path string
+	wait.Until(t, "a receipt of the demo tenant in ClickHouse", func() bool {
+		err := conn.QueryRow(t.Context(), `SELECT anchor_index, seq, statement, leaf_path FROM anchors FINAL
+			WHERE tenant = 'demo' AND seq > 0 ORDER BY anchor_index DESC LIMIT 1`).Scan(&index, &seq, &statement, &path)
+		return err == nil
+	})
+	st, err := anchor.ParseStatement([]byte(statement))
+	if err != nil || st.AnchorKey != fp[1] || st.Index != index {
+		t.Errorf("statement %s (%v): want index %d, anchor key %s", statement, err, index, fp[1])
+	}
+	dial := topic.Seeds([]string{d.kafka})
+	var receipts []anchor.Receipt
+	topic.ReadToEnd(t.Context(), dial, topic.Anchors, []int32{0}, func(r *kgo.Record) error {
+		if dec, err := anchor.Decode(r); err == nil && dec.Receipt != nil {
+			receipts = append(receipts, *dec.Receipt)
+		}
+		return nil
+	})
+	roots := rekor.TrustRoots{LogKey: rekortest.LogKey(t, url), AnchorKey: fp[1]}
+	for i, rc := range receipts {
+		if rc.Anchor.Index != uint64(i+1) {
+			t.Fatalf("receipt %d holds statement %d", i+1, rc.Anchor.Index)
+		}
+		if _, err := rekor.VerifyReceipt(t.Context(), rc, roots); err != nil {
+			t.Errorf("receipt %d: %v", rc.Anchor.Index, err)
+		}
+	}
+	if status, body := d.get(t, "/healthz", ""); status != http.StatusOK || !strings.Contains(d.stdout.String(), "Healthy") {
+		t.Errorf("healthz = %d %s", status, body)
 	}
 }

@@ -88,6 +88,7 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 		newSimCmd(c, nil),
 		newTenantCmd(c, nil),
 		newTokenCmd(c, nil),
+		newKeysCmd(c),
 		newIntegrationsCmd(c),
 	)
 	documentEnv(root)

@@ -41,7 +41,7 @@ func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error) *cobra.
 	}
 	addClickHouseFlags(chCmd, &cfg.clickhouse, &c.chSec)
 	addMetricsFlag(chCmd, &cfg.metricsAddr)
-	cmd.AddCommand(chCmd)
+	cmd.AddCommand(chCmd, newSinkRekorCmd(c))
 	return cmd
 }
 

@@ -35,6 +35,9 @@ const (
 	// SignedKey is the key of the marker that turns signing on for the
 	// partition it is on.
 	SignedKey = "installation/signed"
+	// AnchorKeyKey is the key of the installation anchor key (package
+	// anchor): always signed, since it came after signing.
+	AnchorKeyKey = "installation/anchor-key"
 )
 
 // ErrUnsigned is returned for an access record without a tag on a
@@ -44,7 +47,17 @@ var ErrUnsigned = errors.New("unsigned record where every access record is signe
 // signed reports whether a record with this key must carry a tag to count.
 func signed(key string) bool {
 	kind, _, _ := strings.Cut(key, "/")
-	return kind == "tenant" || kind == "integration" || kind == "token" || key == SignedKey
+	return kind == "tenant" || kind == "integration" || kind == "token" || key == SignedKey || key == AnchorKeyKey
+}
+
+// Authentic returns nil if r carries a tag that checks under kr, for
+// readers of a record that is always signed.
+func Authentic(kr *seal.Keyring, r *kgo.Record) error {
+	tagged, err := checkTag(kr, r)
+	if err == nil && !tagged {
+		err = ErrUnsigned
+	}
+	return err
 }
 
 // macMessage is what a tag covers: a label, the key (length first, so no

@@ -64,6 +64,11 @@ func Follow(ctx context.Context, dial Dial, topic string, partitions []int32, fn
 	return follow(ctx, dial, topic, startOf(partitions), fn, caughtUp, true)
 }
 
+// FollowFrom is Follow from the given offset of each partition on.
+func FollowFrom(ctx context.Context, dial Dial, topic string, from map[int32]int64, fn func(*kgo.Record) error, caughtUp func()) error {
+	return follow(ctx, dial, topic, from, fn, caughtUp, true)
+}
+
 func follow(ctx context.Context, dial Dial, topic string, from map[int32]int64, fn func(*kgo.Record) error, caughtUp func(), forever bool) error {
 	adm, err := dial()
 	if err != nil {

@@ -193,6 +193,33 @@ var Migrations = []Migration{
 			ORDER BY tenant`,
 		},
 	},
+	{
+		Version: 6,
+		Name:    "anchors",
+		Statements: []string{
+			// One row per tenant leaf of each statement the log took: the
+			// tenant's whole receipt (export and verification read it here).
+			`CREATE TABLE IF NOT EXISTS anchors (
+				tenant String,
+				anchor_index UInt64,
+				seq UInt64,
+				hash String,
+				leaf_index UInt32,
+				tree_size UInt32,
+				leaf_path String,
+				root String,
+				statement String,
+				statement_digest String,
+				signature String,
+				log_url String,
+				log_uuid String,
+				log_index Int64,
+				integrated_time DateTime('UTC'),
+				entry String
+			) ENGINE = ReplacingMergeTree(anchor_index)
+			ORDER BY (tenant, anchor_index)`,
+		},
+	},
 }
 
 // attributedView returns the DDL of a view over a usage table that gives

@@ -112,7 +112,7 @@ func (s *Sink) Run(ctx context.Context) error {
 	readyOnce := sync.OnceFunc(func() { close(s.ready) })
 	cl, err := s.dial(
 		kgo.ConsumerGroup(s.cfg.Group),
-		kgo.ConsumeTopics(topic.Events, topic.Provisional),
+		kgo.ConsumeTopics(topic.Events, topic.Provisional, topic.Anchors),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		// Offsets are committed only after the rows are in ClickHouse.
@@ -247,6 +247,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	var events []*event.Record
 	at := map[*event.Record]position{}
 	var prov []provRow
+	var anchors []anchorRow
 	for _, r := range recs {
 		switch r.Topic {
 		case topic.Events:
@@ -257,6 +258,13 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 			}
 			events = append(events, e)
 			at[e] = position{r.Partition, r.Offset}
+		case topic.Anchors:
+			rows, err := anchorRows(r)
+			if err != nil {
+				s.log.ErrorContext(ctx, "undecodable anchors record", "offset", r.Offset, "err", err)
+				continue
+			}
+			anchors = append(anchors, rows...)
 		case topic.Provisional:
 			if !strings.Contains(string(r.Key), "/usage.") {
 				continue // open cost buckets have no projection yet
@@ -283,9 +291,13 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	if err := s.insertProvisional(ctx, prov); err != nil {
 		return err
 	}
+	if err := s.insertAnchors(ctx, anchors); err != nil {
+		return err
+	}
 	maps.Copy(s.heads, heads)
 	s.metrics.rows.WithLabelValues("events").Add(float64(len(events)))
 	s.metrics.rows.WithLabelValues("usage_provisional").Add(float64(len(prov)))
+	s.metrics.rows.WithLabelValues("anchors").Add(float64(len(anchors)))
 	return nil
 }
 

@@ -10,50 +10,20 @@ import (
 	"time"
 
 	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/event/eventtest"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/event"
-	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
-
-// chain returns n sealed events of tenant, with data tagged by variant so
-// that two variants fork at seq 1.
-func chain(t *testing.T, tenant, variant string, n int) []*event.Record {
-	t.Helper()
-	var out []*event.Record
-	prev := event.Genesis
-	for i := 1; i <= n; i++ {
-		rec, err := event.Seal(event.Event{Tenant: tenant, Seq: uint64(i), Prev: prev, Kind: event.Identity, Vendor: "openai",
-			Stream: "users", Key: []byte(`{"id":"user-` + variant + `","object":"user"}`), ObservedAt: "2026-11-27T12:00:00Z"},
-			[]byte(`{"id":"user-`+variant+`"}`), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prev = rec.Hash
-		out = append(out, rec)
-	}
-	return out
-}
-
-// produceEvents writes recs to ogma.events, each on its tenant's partition.
-func produceEvents(t *testing.T, c *topictest.Cluster, recs ...*event.Record) {
-	t.Helper()
-	var krs []*kgo.Record
-	for _, r := range recs {
-		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
-	}
-	c.Produce(t, krs...)
-}
 
 // runSink runs a sink of store on c until the returned stop; cfg flushes
 // every 50 ms unless set.
@@ -104,7 +74,7 @@ func countRows(t *testing.T, cfg clickhouse.Config, table, tenant string) uint64
 func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
-	produce := func(recs ...*event.Record) { produceEvents(t, c, recs...) }
+	produce := func(recs ...*event.Record) { c.ProduceEvents(t, recs...) }
 	var onRefuse func(map[string]string)
 	run := func(group string, reg *prometheus.Registry) (stop func()) {
 		var r prometheus.Registerer // a nil *Registry must not become a non-nil interface
@@ -114,7 +84,7 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 		return runSink(t, c, store, clickhouse.SinkConfig{Group: group}, clickhouse.SinkDeps{Registerer: r, OnRefuse: onRefuse})
 	}
 
-	acme := chain(t, "acme", "a", 3)
+	acme := eventtest.Chain(t, "acme", "a", nil, 3)
 	produce(acme...)
 	stop := run("sink-1", nil)
 	wait.Until(t, "acme's 3 events", func() bool { return count(t, cfg, "acme") == 3 })
@@ -122,7 +92,7 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 
 	// Redelivery: a second group reads everything again; nothing doubles.
 	stop = run("sink-2", nil)
-	produce(chain(t, "globex", "g", 2)...)
+	produce(eventtest.Chain(t, "globex", "g", nil, 2)...)
 	wait.Until(t, "globex's events", func() bool { return count(t, cfg, "globex") == 2 })
 	if n := count(t, cfg, "acme"); n != 3 {
 		t.Errorf("after redelivery acme has %d events, want 3", n)
@@ -136,8 +106,8 @@ func TestSinkIdempotentAndRefusesDivergedTenant(t *testing.T) {
 	onRefuse = func(m map[string]string) { refusals <- m }
 	stop = run("sink-3", reg)
 	defer stop()
-	produce(chain(t, "acme", "other", 4)...)
-	produce(chain(t, "globex", "g", 3)...)
+	produce(eventtest.Chain(t, "acme", "other", nil, 4)...)
+	produce(eventtest.Chain(t, "globex", "g", nil, 3)...)
 	wait.Until(t, "globex's third event", func() bool { return count(t, cfg, "globex") == 3 })
 	wait.Until(t, "acme refused", func() bool {
 		return testutil.ToFloat64(refusedCounter(reg)) == 1
@@ -177,7 +147,7 @@ func TestClaimTellsAnotherInstallationsDatabase(t *testing.T) {
 	// A ledger written before installation ids: only adoption claims it.
 	legacy, legacyCfg := chtest.NewStore(t)
 	c := topictest.New(t)
-	produceEvents(t, c, chain(t, "acme", "a", 2)...)
+	c.ProduceEvents(t, eventtest.Chain(t, "acme", "a", nil, 2)...)
 	stop := runSink(t, c, legacy, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})
 	wait.Until(t, "acme's events", func() bool { return count(t, legacyCfg, "acme") == 2 })
 	stop()
@@ -218,8 +188,8 @@ func counterValue(reg *prometheus.Registry, name string) float64 {
 func TestSinkRefusesAChainWithAGap(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
-	acme, globex := chain(t, "acme", "a", 5), chain(t, "globex", "g", 2)
-	produceEvents(t, c, append(append(acme[:2:2], acme[3:]...), globex...)...) // acme's seq 3 is missing
+	acme, globex := eventtest.Chain(t, "acme", "a", nil, 5), eventtest.Chain(t, "globex", "g", nil, 2)
+	c.ProduceEvents(t, append(append(acme[:2:2], acme[3:]...), globex...)...) // acme's seq 3 is missing
 
 	reg := prometheus.NewRegistry()
 	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{Registerer: reg})()
@@ -263,7 +233,7 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 		prev = rec.Hash
 		recs = append(recs, rec)
 	}
-	produceEvents(t, c, recs...)
+	c.ProduceEvents(t, recs...)
 	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
 	// The ledger and its projections are written at once: wait for both
 	// facts in the usage table itself.

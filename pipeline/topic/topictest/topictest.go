@@ -20,6 +20,7 @@ import (
 
 	"github.com/ogma-dev/ogma/pipeline/broker"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -183,4 +184,15 @@ func (c *Cluster) Produce(t testing.TB, recs ...*kgo.Record) {
 	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// ProduceEvents writes recs to ogma.events, each on its tenant's
+// partition, and waits until they are stored.
+func (c *Cluster) ProduceEvents(t testing.TB, recs ...*event.Record) {
+	t.Helper()
+	var krs []*kgo.Record
+	for _, r := range recs {
+		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
+	}
+	c.Produce(t, krs...)
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/pipeline/anchor"
+	"github.com/ogma-dev/ogma/sinks/rekor"
+)
+
+// publicRekor is the public Sigstore log, the default target of
+// `ogma sink rekor`.
+const publicRekor = "https://rekor.sigstore.dev"
+
+type anchorConfig struct {
+	*common
+	rekorURL    string
+	interval    time.Duration
+	metricsAddr string
+
+	// Set by `ogma dev`.
+	health   *api.Health
+	registry prometheus.Registerer
+}
+
+func newSinkRekorCmd(c *common) *cobra.Command {
+	cfg := &anchorConfig{common: c}
+	cmd := &cobra.Command{
+		Use:   "rekor",
+		Short: "Anchor every tenant's chain head in a Rekor transparency log, one signed statement per interval",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runSinkRekor(cmd.Context(), cfg) },
+	}
+	cmd.Flags().StringVar(&cfg.rekorURL, "rekor-url", publicRekor, "Rekor v1 log to anchor in: the public Sigstore log, a private one, or the local stack (make rekor-local: http://127.0.0.1:3000)")
+	cmd.Flags().DurationVar(&cfg.interval, "anchor-interval", 10*time.Minute, "time between statements, kept at a fixed cadence even when nothing moved")
+	addMetricsFlag(cmd, &cfg.metricsAddr)
+	return cmd
+}
+
+func runSinkRekor(ctx context.Context, cfg *anchorConfig) error {
+	log, dial, layout, err := cfg.kafka(ctx)
+	if err != nil {
+		return err
+	}
+	kr, err := cfg.keyring()
+	if err != nil {
+		return err
+	}
+	logClient, err := rekor.NewRekor(cfg.rekorURL)
+	if err != nil {
+		return err
+	}
+	key, err := anchor.EnsureKey(ctx, dial, kr)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "anchoring", "log", cfg.rekorURL, "interval", cfg.interval, "anchor_key", key.Fingerprint())
+	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
+	deps := rekor.Deps{Dial: dial, Layout: layout, Log: logClient, Key: key, Logger: log, Registerer: reg}
+	if cfg.health != nil {
+		deps.Ready = cfg.health.Add("sink_rekor")
+	}
+	sink, err := rekor.New(rekor.Config{Interval: cfg.interval}, deps)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveMetrics(gctx) })
+	g.Go(func() error { return sink.Run(gctx) })
+	return g.Wait()
+}
+
+func newKeysCmd(c *common) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Show the installation's keys"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "anchor",
+		Short: "Print the anchor public key (PEM) and its SHA-256 fingerprint, which verifiers pin",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, dial, _, err := c.kafka(cmd.Context())
+			if err != nil {
+				return err
+			}
+			kr, err := c.keyring()
+			if err != nil {
+				return err
+			}
+			key, err := anchor.LoadKey(cmd.Context(), dial, kr)
+			if errors.Is(err, anchor.ErrNoKey) {
+				return fmt.Errorf("%w: `ogma sink rekor` (or `ogma dev --rekor-url`) makes it when it first starts", err)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "%sSHA-256 fingerprint: %s\n", key.PublicPEM(), key.Fingerprint())
+			return nil
+		},
+	})
+	return cmd
+}

@@ -1,0 +1,168 @@
+package rekor
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sigstore/rekor/pkg/generated/models"
+	rverify "github.com/sigstore/rekor/pkg/verify"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/ogma-dev/ogma/pipeline/anchor"
+)
+
+// TrustRoots are what a verifier pins from outside whatever it verifies:
+// the log's public key and the fingerprint of the installation's anchor
+// key, as the operator publishes it. Keys inside a receipt or bundle are
+// only ever compared to these.
+type TrustRoots struct {
+	LogKey    crypto.PublicKey
+	AnchorKey string // hex SHA-256 of the anchor public key's PKIX DER
+}
+
+// ParseLogKey reads a log's public key from PEM, as Rekor serves it at
+// /api/v1/log/publicKey.
+func ParseLogKey(pemBytes []byte) (crypto.PublicKey, error) {
+	b, _ := pem.Decode(pemBytes)
+	if b == nil {
+		return nil, errors.New("log key: no PEM block")
+	}
+	k, err := x509.ParsePKIXPublicKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("log key: %w", err)
+	}
+	return k, nil
+}
+
+// ReceiptError says which check of a receipt failed.
+type ReceiptError struct {
+	Index  uint64
+	Reason string
+}
+
+func (e *ReceiptError) Error() string { return fmt.Sprintf("anchor %d: %s", e.Index, e.Reason) }
+
+// VerifyReceipt checks a receipt offline against the pinned roots: the
+// statement is canonical, made with the pinned anchor key and over the
+// root of its leaves; the log's entry is a hashedrekord of exactly that
+// statement, signed by that key; and the entry is in the log — its
+// inclusion proof leads to a checkpoint the log's key signed, and its
+// signed entry timestamp checks. It returns the statement.
+func VerifyReceipt(ctx context.Context, rc anchor.Receipt, roots TrustRoots) (anchor.Statement, error) {
+	fail := func(format string, a ...any) (anchor.Statement, error) {
+		return anchor.Statement{}, &ReceiptError{Index: rc.Anchor.Index, Reason: fmt.Sprintf(format, a...)}
+	}
+	st, err := anchor.ParseStatement([]byte(rc.Anchor.Statement))
+	if err != nil {
+		return fail("%v", err)
+	}
+	if st.Index != rc.Anchor.Index {
+		return fail("the statement says index %d", st.Index)
+	}
+	if st.AnchorKey != roots.AnchorKey {
+		return fail("made with anchor key %s, not the pinned %s", st.AnchorKey, roots.AnchorKey)
+	}
+	root := anchor.Root(anchor.Hashes(rc.Anchor.Leaves))
+	if hex.EncodeToString(root[:]) != st.Root || st.Size != len(rc.Anchor.Leaves) {
+		return fail("its leaves do not make the statement's root")
+	}
+	if rc.Log != anchor.LogRekorV1 {
+		return fail("log kind %q: want %q", rc.Log, anchor.LogRekorV1)
+	}
+
+	var e models.LogEntryAnon
+	if err := json.Unmarshal(rc.Entry, &e); err != nil {
+		return fail("the log entry: %v", err)
+	}
+	if e.LogIndex == nil || e.IntegratedTime == nil || e.LogID == nil || e.Verification == nil ||
+		e.Verification.InclusionProof == nil || e.Verification.InclusionProof.Checkpoint == nil ||
+		e.Verification.InclusionProof.RootHash == nil || e.Verification.InclusionProof.LogIndex == nil ||
+		e.Verification.InclusionProof.TreeSize == nil {
+		return fail("the log entry lacks its index, time, log id or inclusion proof")
+	}
+	if *e.LogIndex != rc.LogIndex || *e.IntegratedTime != rc.IntegratedTime {
+		return fail("the receipt's log index or time is not its entry's")
+	}
+	logDER, err := x509.MarshalPKIXPublicKey(roots.LogKey)
+	if err != nil {
+		return fail("the pinned log key: %v", err)
+	}
+	if id := sha256.Sum256(logDER); *e.LogID != hex.EncodeToString(id[:]) {
+		return fail("logged by %s, not by the pinned log key", *e.LogID)
+	}
+	verifier, err := signature.LoadVerifier(roots.LogKey, crypto.SHA256)
+	if err != nil {
+		return fail("the pinned log key: %v", err)
+	}
+	if err := rverify.VerifyLogEntry(ctx, &e, verifier); err != nil {
+		return fail("the log's proof: %v", err)
+	}
+	body, ok := e.Body.(string)
+	if !ok {
+		return fail("the log entry's body is not a string")
+	}
+	raw, err := base64.StdEncoding.DecodeString(body)
+	if err != nil {
+		return fail("the log entry's body: %v", err)
+	}
+	leaf := anchor.LeafHash(raw)
+	if !strings.HasSuffix(rc.UUID, hex.EncodeToString(leaf[:])) {
+		return fail("uuid %s is not its entry's", rc.UUID)
+	}
+	if err := checkBody(raw, []byte(rc.Anchor.Statement), roots.AnchorKey); err != nil {
+		return fail("%v", err)
+	}
+	return st, nil
+}
+
+// checkBody checks that a hashedrekord body records the statement's
+// SHA-256, signed by the anchor key with the pinned fingerprint.
+func checkBody(raw, statement []byte, anchorKey string) error {
+	var body struct {
+		Kind       string `json:"kind"`
+		APIVersion string `json:"apiVersion"`
+		Spec       struct {
+			Data struct {
+				Hash struct {
+					Algorithm string `json:"algorithm"`
+					Value     string `json:"value"`
+				} `json:"hash"`
+			} `json:"data"`
+			Signature struct {
+				Content   []byte `json:"content"`
+				PublicKey struct {
+					Content []byte `json:"content"`
+				} `json:"publicKey"`
+			} `json:"signature"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return fmt.Errorf("the log entry's body: %v", err)
+	}
+	if body.Kind != "hashedrekord" || body.APIVersion != "0.0.1" {
+		return fmt.Errorf("the log entry is a %s %s, not a hashedrekord 0.0.1", body.Kind, body.APIVersion)
+	}
+	if h := body.Spec.Data.Hash; h.Algorithm != "sha256" || h.Value != anchor.Digest(statement) {
+		return errors.New("the log entry records another hash than the statement's")
+	}
+	b, _ := pem.Decode(body.Spec.Signature.PublicKey.Content)
+	if b == nil {
+		return errors.New("the log entry's public key is not PEM")
+	}
+	if anchor.Fingerprint(b.Bytes) != anchorKey {
+		return errors.New("the log entry is signed with another key than the pinned anchor key")
+	}
+	if !anchor.VerifySignature(b.Bytes, statement, body.Spec.Signature.Content) {
+		return errors.New("the anchor key's signature over the statement does not check")
+	}
+	return nil
+}
