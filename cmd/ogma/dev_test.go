@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -890,5 +891,46 @@ func TestDevAnchorsInRekor(t *testing.T) {
 	}
 	if status, body := d.get(t, "/healthz", ""); status != http.StatusOK || !strings.Contains(d.stdout.String(), "Healthy") {
 		t.Errorf("healthz = %d %s", status, body)
+	}
+
+	// The tenant's bundle, exported from ClickHouse, verifies offline
+	// against the pinned roots with every network connection refused;
+	// tampered, it fails (exit 1); unusable, it is refused (exit 2).
+	dir := t.TempDir()
+	bundle, logKey := filepath.Join(dir, "demo.bundle"), filepath.Join(dir, "log.pub")
+	os.WriteFile(logKey, rekortest.LogKeyPEM(t, url), 0o644)
+	if _, err := ogma(t, nil, "export", "--tenant", "demo", "--clickhouse", chtest.Addr(), "--clickhouse-db", db, "--out", bundle); err != nil {
+		t.Fatal(err)
+	}
+	verify := func(path string, extra ...string) (string, int) {
+		args := append([]string{"-n", os.Args[0], "verify", path, "--log-key", logKey, "--anchor-key-fingerprint", fp[1]}, extra...)
+		cmd := exec.CommandContext(t.Context(), "unshare", args...) // no network at all
+		cmd.Env = append(os.Environ(), envAsOgma+"=1")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return string(out), code
+	}
+	out, code := verify(bundle)
+	if code != 0 || !strings.Contains(out, "proven: tenant demo") || !strings.Contains(out, "anchored through seq") {
+		t.Errorf("ogma verify of the export = %d:\n%s", code, out)
+	}
+	b, _ := os.ReadFile(bundle)
+	tampered := filepath.Join(dir, "tampered.bundle")
+	os.WriteFile(tampered, bytes.Replace(b, []byte(`"kind":"identity"`), []byte(`"kind":"fact"`), 1), 0o600)
+	if out, code := verify(tampered); code != 1 || !strings.Contains(out, "FAILED: tenant demo, seq ") {
+		t.Errorf("ogma verify of a tampered bundle = %d:\n%s", code, out)
+	}
+	cut := filepath.Join(dir, "cut.bundle")
+	os.WriteFile(cut, b[:len(b)/2], 0o600)
+	if out, code := verify(cut); code != 2 || !strings.Contains(out, "not a usable bundle") {
+		t.Errorf("ogma verify of a cut bundle = %d:\n%s", code, out)
+	}
+	if out, code := verify(bundle, "--log-key", bundle); code != 2 || !strings.Contains(out, "log key") {
+		t.Errorf("ogma verify with a bundle for a key = %d:\n%s", code, out)
 	}
 }

@@ -26,6 +26,9 @@ func execute(r runners) int {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ogma:", err)
+		if ee, ok := errors.AsType[*exitError](err); ok {
+			return ee.code
+		}
 		return 1
 	}
 	return 0

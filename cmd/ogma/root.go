@@ -89,6 +89,8 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 		newTenantCmd(c, nil),
 		newTokenCmd(c, nil),
 		newKeysCmd(c),
+		newExportCmd(c),
+		newVerifyCmd(c),
 		newIntegrationsCmd(c),
 	)
 	documentEnv(root)

@@ -1,6 +1,7 @@
 package anchor
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -106,4 +107,21 @@ func Decode(r *kgo.Record) (Decoded, error) {
 		return Decoded{}, fmt.Errorf("ogma.anchors record %q at %d: %w", r.Key, r.Offset, err)
 	}
 	return d, nil
+}
+
+// TenantReceipts splits r into one receipt per tenant leaf, each with the
+// leaf's path to the root and without the other tenants' leaves.
+func (r Receipt) TenantReceipts() []TenantReceipt {
+	hashes := Hashes(r.Anchor.Leaves)
+	out := make([]TenantReceipt, len(r.Anchor.Leaves))
+	for i, l := range r.Anchor.Leaves {
+		var path []string
+		for _, h := range Path(hashes, i) {
+			path = append(path, hex.EncodeToString(h[:]))
+		}
+		out[i] = TenantReceipt{Index: r.Anchor.Index, Statement: r.Anchor.Statement, Signature: r.Anchor.Signature,
+			Leaf: l, LeafIndex: i, Path: path, Log: r.Log, URL: r.URL, UUID: r.UUID, LogIndex: r.LogIndex,
+			IntegratedTime: r.IntegratedTime, Entry: r.Entry}
+	}
+	return out
 }

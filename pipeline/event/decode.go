@@ -2,6 +2,9 @@ package event
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 
 	"github.com/ogma-dev/ogma/internal/jsonscan"
 )
@@ -110,4 +113,34 @@ func object(p *jsonscan.Scanner) ([]byte, bool) {
 		return nil, false
 	}
 	return p.Skip()
+}
+
+// ParseCanonical reads an event from its canonical bytes, as a verifier
+// must: bytes that are not exactly the JCS form of the event they hold are
+// an error, since anyone recomputing the hash from the event's fields would
+// get another.
+func ParseCanonical(b []byte) (Event, error) {
+	var e Event
+	if parseEvent(b, &e) {
+		// The members are in order without whitespace; the key, taken
+		// whole, is checked on its own.
+		if k, err := Canonicalize(e.Key); err == nil && bytes.Equal(k, e.Key) {
+			return e, nil
+		}
+		return Event{}, errors.New("event: the key is not in canonical form")
+	}
+	e = Event{}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return Event{}, fmt.Errorf("event: %w", err)
+	}
+	c, err := e.Canonical()
+	if err != nil {
+		return Event{}, err
+	}
+	if !bytes.Equal(c, b) {
+		return Event{}, errors.New("event: not in canonical form")
+	}
+	return e, nil
 }

@@ -3,7 +3,7 @@ package clickhouse
 import (
 	"context"
 	"encoding/base64"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -40,19 +40,15 @@ func anchorRows(r *kgo.Record) ([]anchorRow, error) {
 	if err != nil {
 		return nil, fmt.Errorf("receipt %d: %w", rc.Anchor.Index, err)
 	}
-	hashes := anchor.Hashes(rc.Anchor.Leaves)
-	rows := make([]anchorRow, len(rc.Anchor.Leaves))
-	for i, l := range rc.Anchor.Leaves {
-		var path []string
-		for _, h := range anchor.Path(hashes, i) {
-			path = append(path, hex.EncodeToString(h[:]))
-		}
-		rows[i] = anchorRow{tenant: l.Tenant, index: rc.Anchor.Index, seq: l.Seq, hash: l.Hash,
-			leaf: uint32(i), size: uint32(len(hashes)), path: strings.Join(path, ","), root: st.Root,
-			statement: rc.Anchor.Statement, digest: anchor.Digest([]byte(rc.Anchor.Statement)),
-			signature: base64.StdEncoding.EncodeToString(rc.Anchor.Signature),
-			url:       rc.URL, uuid: rc.UUID, logIndex: rc.LogIndex, integrated: time.Unix(rc.IntegratedTime, 0).UTC(),
-			entry: string(rc.Entry)}
+	trs := rc.TenantReceipts()
+	rows := make([]anchorRow, len(trs))
+	for i, tr := range trs {
+		rows[i] = anchorRow{tenant: tr.Leaf.Tenant, index: tr.Index, seq: tr.Leaf.Seq, hash: tr.Leaf.Hash,
+			leaf: uint32(i), size: uint32(st.Size), path: strings.Join(tr.Path, ","), root: st.Root,
+			statement: tr.Statement, digest: anchor.Digest([]byte(tr.Statement)),
+			signature: base64.StdEncoding.EncodeToString(tr.Signature),
+			url:       tr.URL, uuid: tr.UUID, logIndex: tr.LogIndex, integrated: time.Unix(tr.IntegratedTime, 0).UTC(),
+			entry: string(tr.Entry)}
 	}
 	return rows, nil
 }
@@ -73,6 +69,98 @@ func (s *Sink) insertAnchors(ctx context.Context, rows []anchorRow) error {
 	})
 	if err != nil {
 		return fmt.Errorf("insert anchors: %w", err)
+	}
+	return nil
+}
+
+// streamTimeout bounds a read that streams a whole chain: a million events
+// take seconds, and the reader writes each as it comes.
+const streamTimeout = time.Hour
+
+// Head returns the highest seq of tenant's ledger (0 for none).
+func (s *Store) Head(ctx context.Context, tenant string) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var seq uint64
+	if err := s.conn.QueryRow(ctx, "SELECT max(seq) FROM events WHERE tenant = ?", tenant).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("read head: %w", err)
+	}
+	return seq, nil
+}
+
+// TenantReceipts calls fn with each receipt of tenant that states a seq
+// up to through, by anchor index.
+func (s *Store) TenantReceipts(ctx context.Context, tenant string, through uint64, fn func(anchor.TenantReceipt) error) error {
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, `SELECT anchor_index, seq, hash, leaf_index, leaf_path, statement, signature,
+		log_url, log_uuid, log_index, integrated_time, entry
+		FROM anchors FINAL WHERE tenant = ? AND seq <= ? ORDER BY anchor_index`, tenant, through)
+	if err != nil {
+		return fmt.Errorf("read anchors: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			rc         anchor.TenantReceipt
+			leaf       uint32
+			path, sig  string
+			entry      string
+			integrated time.Time
+		)
+		if err := rows.Scan(&rc.Index, &rc.Leaf.Seq, &rc.Leaf.Hash, &leaf, &path, &rc.Statement, &sig,
+			&rc.URL, &rc.UUID, &rc.LogIndex, &integrated, &entry); err != nil {
+			return fmt.Errorf("read anchors: %w", err)
+		}
+		rc.Leaf.Tenant, rc.LeafIndex, rc.Log = tenant, int(leaf), anchor.LogRekorV1
+		rc.IntegratedTime, rc.Entry = integrated.Unix(), json.RawMessage(entry)
+		if path != "" {
+			rc.Path = strings.Split(path, ",")
+		}
+		if rc.Signature, err = base64.StdEncoding.DecodeString(sig); err != nil {
+			return fmt.Errorf("read anchors: anchor %d: signature: %w", rc.Index, err)
+		}
+		if err := fn(rc); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read anchors: %w", err)
+	}
+	return nil
+}
+
+// ChainEvents calls fn with each event of tenant's ledger from seq from on,
+// by seq — with its data and salt if withData, and as erased (” in the
+// ledger) without them. A fork shows as two events of one seq.
+func (s *Store) ChainEvents(ctx context.Context, tenant string, from uint64, withData bool, fn func(anchor.BundleEvent) error) error {
+	ctx, cancel := context.WithTimeout(ctx, streamTimeout)
+	defer cancel()
+	cols := "seq, hash, canonical, '', ''"
+	if withData {
+		cols = "seq, hash, canonical, data, salt"
+	}
+	rows, err := s.conn.Query(ctx, `SELECT `+cols+` FROM events FINAL WHERE tenant = ? AND seq >= ? ORDER BY seq, hash`, tenant, from)
+	if err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e anchor.BundleEvent
+		var canonical, data string
+		if err := rows.Scan(&e.Seq, &e.Hash, &canonical, &data, &e.Salt); err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		e.Canonical = json.RawMessage(canonical)
+		if data != "" {
+			e.Data = json.RawMessage(data)
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
 	}
 	return nil
 }

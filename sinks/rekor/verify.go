@@ -58,29 +58,41 @@ func (e *ReceiptError) Error() string { return fmt.Sprintf("anchor %d: %s", e.In
 // inclusion proof leads to a checkpoint the log's key signed, and its
 // signed entry timestamp checks. It returns the statement.
 func VerifyReceipt(ctx context.Context, rc anchor.Receipt, roots TrustRoots) (anchor.Statement, error) {
-	fail := func(format string, a ...any) (anchor.Statement, error) {
-		return anchor.Statement{}, &ReceiptError{Index: rc.Anchor.Index, Reason: fmt.Sprintf(format, a...)}
+	a := rc.Anchor
+	st, err := verifyLogged(ctx, a.Index, a.Statement, rc.Log, rc.UUID, rc.LogIndex, rc.IntegratedTime, rc.Entry, roots)
+	if err != nil {
+		return st, err
 	}
-	st, err := anchor.ParseStatement([]byte(rc.Anchor.Statement))
+	root := anchor.Root(anchor.Hashes(a.Leaves))
+	if hex.EncodeToString(root[:]) != st.Root || st.Size != len(a.Leaves) {
+		return anchor.Statement{}, &ReceiptError{Index: a.Index, Reason: "its leaves do not make the statement's root"}
+	}
+	return st, nil
+}
+
+// verifyLogged checks statement index as made with the pinned anchor key
+// and logged, by the pinned log, in entry.
+func verifyLogged(ctx context.Context, index uint64, statement, log, uuid string, logIndex, integrated int64,
+	entry json.RawMessage, roots TrustRoots) (anchor.Statement, error) {
+	fail := func(format string, a ...any) (anchor.Statement, error) {
+		return anchor.Statement{}, &ReceiptError{Index: index, Reason: fmt.Sprintf(format, a...)}
+	}
+	st, err := anchor.ParseStatement([]byte(statement))
 	if err != nil {
 		return fail("%v", err)
 	}
-	if st.Index != rc.Anchor.Index {
+	if st.Index != index {
 		return fail("the statement says index %d", st.Index)
 	}
 	if st.AnchorKey != roots.AnchorKey {
 		return fail("made with anchor key %s, not the pinned %s", st.AnchorKey, roots.AnchorKey)
 	}
-	root := anchor.Root(anchor.Hashes(rc.Anchor.Leaves))
-	if hex.EncodeToString(root[:]) != st.Root || st.Size != len(rc.Anchor.Leaves) {
-		return fail("its leaves do not make the statement's root")
-	}
-	if rc.Log != anchor.LogRekorV1 {
-		return fail("log kind %q: want %q", rc.Log, anchor.LogRekorV1)
+	if log != anchor.LogRekorV1 {
+		return fail("log kind %q: want %q", log, anchor.LogRekorV1)
 	}
 
 	var e models.LogEntryAnon
-	if err := json.Unmarshal(rc.Entry, &e); err != nil {
+	if err := json.Unmarshal(entry, &e); err != nil {
 		return fail("the log entry: %v", err)
 	}
 	if e.LogIndex == nil || e.IntegratedTime == nil || e.LogID == nil || e.Verification == nil ||
@@ -89,7 +101,7 @@ func VerifyReceipt(ctx context.Context, rc anchor.Receipt, roots TrustRoots) (an
 		e.Verification.InclusionProof.TreeSize == nil {
 		return fail("the log entry lacks its index, time, log id or inclusion proof")
 	}
-	if *e.LogIndex != rc.LogIndex || *e.IntegratedTime != rc.IntegratedTime {
+	if *e.LogIndex != logIndex || *e.IntegratedTime != integrated {
 		return fail("the receipt's log index or time is not its entry's")
 	}
 	logDER, err := x509.MarshalPKIXPublicKey(roots.LogKey)
@@ -115,10 +127,10 @@ func VerifyReceipt(ctx context.Context, rc anchor.Receipt, roots TrustRoots) (an
 		return fail("the log entry's body: %v", err)
 	}
 	leaf := anchor.LeafHash(raw)
-	if !strings.HasSuffix(rc.UUID, hex.EncodeToString(leaf[:])) {
-		return fail("uuid %s is not its entry's", rc.UUID)
+	if !strings.HasSuffix(uuid, hex.EncodeToString(leaf[:])) {
+		return fail("uuid %s is not its entry's", uuid)
 	}
-	if err := checkBody(raw, []byte(rc.Anchor.Statement), roots.AnchorKey); err != nil {
+	if err := checkBody(raw, []byte(statement), roots.AnchorKey); err != nil {
 		return fail("%v", err)
 	}
 	return st, nil

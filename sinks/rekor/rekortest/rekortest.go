@@ -36,14 +36,20 @@ func URL(tb testing.TB) string {
 	return url
 }
 
-// LogKey returns the public key of the log at url, as a verifier pins it.
-func LogKey(tb testing.TB, url string) crypto.PublicKey {
+// LogKeyPEM returns the public key of the log at url (PEM).
+func LogKeyPEM(tb testing.TB, url string) []byte {
 	tb.Helper()
 	pemBytes, err := fetchKey(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	k, err := rekor.ParseLogKey(pemBytes)
+	return pemBytes
+}
+
+// LogKey returns the public key of the log at url, as a verifier pins it.
+func LogKey(tb testing.TB, url string) crypto.PublicKey {
+	tb.Helper()
+	k, err := rekor.ParseLogKey(LogKeyPEM(tb, url))
 	if err != nil {
 		tb.Fatal(err)
 	}
