@@ -92,6 +92,14 @@ func main() {
 		rows = append(rows, row{what: fmt.Sprintf("`ogma process` on %s stored keys: peak RSS", human(keys)),
 			figure: fmt.Sprintf("%.0f MB", rss), target: "< 500 MB " + mark(rss < 500)})
 	}
+	ratioRow("`ogma verify` vs canonicalize + SHA-256 alone, 20k events", "BenchmarkVerify/loop=verify", "events/s",
+		"BenchmarkVerify/loop=jcs-sha256", "events/s", 0.8)
+	if v, ok := get("BenchmarkVerifyMillion", "s/verify"); ok {
+		rss, _ := get("BenchmarkVerifyMillion", "peak-RSS-MB")
+		mb, _ := get("BenchmarkVerifyMillion", "bundle-MB")
+		rows = append(rows, row{what: fmt.Sprintf("`ogma verify` of a 1M-event bundle (%.0f MB)", mb),
+			figure: fmt.Sprintf("%.1f s, peak RSS %.0f MB", v, rss)})
+	}
 
 	fmt.Printf("\nOgma benchmarks, %s: %s, %d cores, %s\n\n", time.Now().UTC().Format("2006-01-02"), cpu, runtime.NumCPU(), memory())
 	fmt.Println("| what | figure | limit, same run | ratio | target |")
