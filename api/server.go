@@ -67,6 +67,8 @@ type Deps struct {
 	Links *Links
 	// Integrations connects vendor keys; nil makes it unavailable.
 	Integrations *Integrations
+	// Integrity answers /v1/integrity; nil makes it unavailable.
+	Integrity *Integrity
 	// Metrics serves /metrics; nil serves none.
 	Metrics http.Handler
 	// Logger; nil discards.
@@ -86,6 +88,7 @@ type Server struct {
 	identity IdentityReader
 	links    *Links
 	integ    *Integrations
+	evidence *Integrity
 	log      *slog.Logger
 
 	listening chan struct{}
@@ -133,7 +136,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, cert: cert, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations,
+	return &Server{cfg: cfg, cert: cert, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations, evidence: deps.Integrity,
 		identity: deps.Identity, links: deps.Links,
 		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
 }

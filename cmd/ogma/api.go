@@ -12,8 +12,10 @@ import (
 	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
+	"github.com/ogma-dev/ogma/sinks/rekor"
 )
 
 type apiConfig struct {
@@ -21,6 +23,7 @@ type apiConfig struct {
 	server        api.Config
 	clickhouse    clickhouse.Config
 	openaiBaseURL string
+	rekorURL      string
 
 	// Set by `ogma dev`: the process's shared health and metrics, and a
 	// callback told the bound addresses.
@@ -43,6 +46,7 @@ func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Co
 	addAPIFlags(cmd, cfg)
 	addAPIVendorFlags(cmd, cfg)
 	addClickHouseFlags(cmd, &cfg.clickhouse, &c.chSec)
+	cmd.Flags().StringVar(&cfg.rekorURL, "rekor-url", "", "the log `ogma sink rekor` anchors in, whose key /v1/integrity:verify pins; empty: none")
 	return cmd
 }
 
@@ -97,8 +101,17 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	integ := &api.Integrations{OpenAI: client, Keyring: kr, Layout: layout, Cursors: cursors,
 		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, kr, recs...) }}
 	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}
+	evidence := &api.Integrity{Ledger: store, LogURL: cfg.rekorURL,
+		AnchorKey: func(ctx context.Context) (*anchor.Key, error) { return anchor.LoadKey(ctx, dial, kr) }}
+	if cfg.rekorURL != "" {
+		rl, err := rekor.NewRekor(cfg.rekorURL)
+		if err != nil {
+			return err
+		}
+		evidence.LogKey = rl.PublicKey
+	}
 	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store, Integrations: integ,
-		Identity: store, Links: links,
+		Identity: store, Links: links, Integrity: evidence,
 		Metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})})
 	if err != nil {
 		return err

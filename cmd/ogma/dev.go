@@ -164,6 +164,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	roles := []string{"connector", "processor", "sink_clickhouse", "control", "cursors", "api"}
 	if cfg.anchor.rekorURL != "" {
 		cfg.anchor.health, cfg.anchor.registry = health, reg
+		cfg.api.rekorURL = cfg.anchor.rekorURL
 		roles = append(roles, "sink_rekor")
 		g.Go(func() error { return runSinkRekor(gctx, &cfg.anchor) })
 	}

@@ -865,7 +865,7 @@ func TestDevAnchorsInRekor(t *testing.T) {
 	var statement, path string
 	wait.Until(t, "a receipt of the demo tenant in ClickHouse", func() bool {
 		err := conn.QueryRow(t.Context(), `SELECT anchor_index, seq, statement, leaf_path FROM anchors FINAL
-			WHERE tenant = 'demo' AND seq > 0 ORDER BY anchor_index DESC LIMIT 1`).Scan(&index, &seq, &statement, &path)
+			WHERE tenant = 'demo' AND seq >= 10 ORDER BY anchor_index DESC LIMIT 1`).Scan(&index, &seq, &statement, &path)
 		return err == nil
 	})
 	st, err := anchor.ParseStatement([]byte(statement))
@@ -932,5 +932,127 @@ func TestDevAnchorsInRekor(t *testing.T) {
 	}
 	if out, code := verify(bundle, "--log-key", bundle); code != 2 || !strings.Contains(out, "log key") {
 		t.Errorf("ogma verify with a bundle for a key = %d:\n%s", code, out)
+	}
+}
+
+// /v1/integrity says how far the tenant's chain is anchored, /v1/integrity/keys
+// gives what a verifier pins, and /v1/integrity:verify checks the real
+// ClickHouse ledger: whole, it verifies; with one event's field changed, one
+// event deleted or a projection row changed, it says where.
+func TestIntegrityOverREST(t *testing.T) {
+	url := rekortest.URL(t)
+	dataDir, db := t.TempDir(), chtest.NewDB(t).Database
+	d, err := startDev(t, dataDir, db, "--rekor-url", url, "--anchor-interval", "1s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop(t)
+	b, err := os.ReadFile(filepath.Join(dataDir, "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(b))
+	call := func(method, path string) map[string]any {
+		t.Helper()
+		status, b := d.do(t, method, path, tok, "")
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil || status != http.StatusOK {
+			var errs []string
+			for _, l := range strings.Split(d.stderr.String(), "\n") {
+				if strings.Contains(l, "level=ERROR") {
+					errs = append(errs, l)
+				}
+			}
+			t.Fatalf("%s %s = %d %s\nerrors logged:\n%s", method, path, status, b, strings.Join(errs, "\n"))
+		}
+		return m
+	}
+	wait.Until(t, "the token to work", func() bool { s, _ := d.get(t, "/me/capabilities", tok); return s == http.StatusOK })
+	// Until an anchor covers the first events, and manifests of settled
+	// buckets are in.
+	var in map[string]any
+	wait.Until(t, "an anchor of demo's first events, and manifests", func() bool {
+		in = call("GET", "/v1/integrity")
+		last, _ := in["last_anchor"].(map[string]any)
+		seq, _ := strconv.Atoi(fmt.Sprint(last["seq"]))
+		cov, _ := in["coverage"].([]any)
+		return seq >= 10 && len(cov) > 0
+	})
+	if in["log_configured"] != true || in["log_url"] != url || in["log"] != "rekor-v1" || in["head"].(map[string]any)["seq"] == "0" {
+		t.Errorf("integrity = %v", in)
+	}
+	keys := call("GET", "/v1/integrity/keys")
+	if fp, _ := keys["anchor_key_fingerprint"].(string); len(fp) != 64 || keys["log_key"] != string(rekortest.LogKeyPEM(t, url)) {
+		t.Errorf("keys = %v", keys)
+	}
+	v := call("POST", "/v1/integrity:verify")
+	if v["verified"] != true || v["events"].(float64) == 0 || v["anchors"].(float64) == 0 || v["first_failure"] != nil {
+		t.Fatalf("verify of an untouched ledger = %v", v)
+	}
+
+	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// One field of the event at seq 5, its hash kept: a later insert of the
+	// same (tenant, seq, hash) is what FINAL reads.
+	rewrite(t, conn, 5, func(canonical string) string { return strings.Replace(canonical, `"kind":"`, `"kind":"x`, 1) })
+	v = call("POST", "/v1/integrity:verify")
+	if f, _ := v["first_failure"].(map[string]any); v["verified"] != false || f == nil || f["seq"] != "5" ||
+		!strings.Contains(f["reason"].(string), "hash") {
+		t.Errorf("verify with seq 5 changed = %v", v)
+	}
+	// Seq 3 deleted.
+	if err := conn.Exec(t.Context(), "ALTER TABLE events DELETE WHERE tenant = 'demo' AND seq = 3"); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the delete", func() bool {
+		var n uint64
+		conn.QueryRow(t.Context(), "SELECT count() FROM events WHERE tenant = 'demo' AND seq = 3").Scan(&n)
+		return n == 0
+	})
+	v = call("POST", "/v1/integrity:verify")
+	if f, _ := v["first_failure"].(map[string]any); f == nil || f["seq"] != "3" || !strings.Contains(f["reason"].(string), "missing") {
+		t.Errorf("verify with seq 3 deleted = %v", v)
+	}
+	// A usage projection row changed.
+	if err := conn.Exec(t.Context(), "ALTER TABLE usage UPDATE input_tokens = input_tokens + 1 WHERE tenant = 'demo' AND stream = 'usage.completions'"); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the projection changed", func() bool {
+		v = call("POST", "/v1/integrity:verify")
+		m, _ := v["projection_mismatches"].([]any)
+		return len(m) > 0 && strings.Contains(fmt.Sprint(m), "usage.completions")
+	})
+}
+
+// rewrite inserts again demo's event at seq with its canonical bytes
+// changed by edit and everything else, its hash too, as it was.
+func rewrite(t *testing.T, conn ch.Conn, seq uint64, edit func(string) string) {
+	t.Helper()
+	var (
+		prev, hash, kind, vendor, stream, key, dd, canonical, data, salt string
+		rev                                                              uint32
+		observed                                                         time.Time
+		part                                                             int32
+		off                                                              int64
+	)
+	err := conn.QueryRow(t.Context(), `SELECT prev, hash, kind, vendor, stream, key, rev, observed_at, data_digest, canonical, data, salt,
+		source_partition, source_offset FROM events FINAL WHERE tenant = 'demo' AND seq = ?`, seq).
+		Scan(&prev, &hash, &kind, &vendor, &stream, &key, &rev, &observed, &dd, &canonical, &data, &salt, &part, &off)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := conn.PrepareBatch(t.Context(), `INSERT INTO events (tenant, seq, prev, hash, kind, vendor, stream, key, rev,
+		observed_at, data_digest, canonical, data, salt, source_partition, source_offset)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("demo", seq, prev, hash, kind, vendor, stream, key, rev, observed, dd, edit(canonical), data, salt, part, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
 	}
 }

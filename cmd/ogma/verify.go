@@ -77,33 +77,8 @@ func runExport(ctx context.Context, cfg *exportConfig) error {
 		defer f.Close()
 		out = f
 	}
-	return export(ctx, store, out, anchor.BundleHeader{Tenant: cfg.tenant, FromSeq: cfg.fromSeq, Data: !cfg.withoutData,
-		ExportedAt: time.Now().UTC().Format(time.RFC3339)})
-}
-
-// export writes the bundle of h's tenant from store to w.
-func export(ctx context.Context, store *clickhouse.Store, w io.Writer, h anchor.BundleHeader) error {
-	bw, err := anchor.NewBundleWriter(w, h)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	// The ClickHouse sink writes receipts and events as each comes: a
-	// receipt can be in before the events it states, and waits for the
-	// next export.
-	head, err := store.Head(ctx, h.Tenant)
-	if err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := store.TenantReceipts(ctx, h.Tenant, head, bw.Anchor); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := store.ChainEvents(ctx, h.Tenant, h.FromSeq, h.Data, bw.Event); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	if err := bw.Close(); err != nil {
-		return fmt.Errorf("export: %w", err)
-	}
-	return nil
+	return store.WriteBundle(ctx, out, anchor.BundleHeader{Tenant: cfg.tenant, FromSeq: cfg.fromSeq, Data: !cfg.withoutData,
+		ExportedAt: time.Now().UTC().Format(time.RFC3339)}, true)
 }
 
 type verifyConfig struct {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -77,15 +78,103 @@ func (s *Sink) insertAnchors(ctx context.Context, rows []anchorRow) error {
 // take seconds, and the reader writes each as it comes.
 const streamTimeout = time.Hour
 
-// Head returns the highest seq of tenant's ledger (0 for none).
-func (s *Store) Head(ctx context.Context, tenant string) (uint64, error) {
+// Head returns the last event of tenant's ledger: its seq and hash (0 and
+// "" for none).
+func (s *Store) Head(ctx context.Context, tenant string) (uint64, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var seq uint64
-	if err := s.conn.QueryRow(ctx, "SELECT max(seq) FROM events WHERE tenant = ?", tenant).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("read head: %w", err)
+	var hash string
+	if err := s.conn.QueryRow(ctx, "SELECT max(seq), argMax(hash, seq) FROM events WHERE tenant = ?", tenant).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("read head: %w", err)
 	}
-	return seq, nil
+	return seq, hash, nil
+}
+
+// AnchorRow is what the anchors table says of one statement for a tenant.
+type AnchorRow struct {
+	Index, Seq     uint64
+	LogIndex       int64
+	IntegratedTime time.Time
+	LogURL         string
+}
+
+// LastAnchor returns the newest statement that covers tenant; ok is false
+// before the first.
+func (s *Store) LastAnchor(ctx context.Context, tenant string) (a AnchorRow, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, `SELECT anchor_index, seq, log_index, integrated_time, log_url FROM anchors FINAL
+		WHERE tenant = ? ORDER BY anchor_index DESC LIMIT 1`, tenant)
+	if err != nil {
+		return a, false, fmt.Errorf("read anchors: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&a.Index, &a.Seq, &a.LogIndex, &a.IntegratedTime, &a.LogURL); err != nil {
+			return a, false, fmt.Errorf("read anchors: %w", err)
+		}
+		ok = true
+	}
+	return a, ok, rows.Err()
+}
+
+// Coverage is what one stream's manifests prove: Buckets settled buckets
+// with a manifest, from First to Last bucket start (RFC 3339).
+type Coverage struct {
+	Vendor, Stream string
+	Buckets        uint64
+	First, Last    string
+}
+
+// Coverage returns, per stream of tenant, the buckets its manifests cover.
+func (s *Store) Coverage(ctx context.Context, tenant string) ([]Coverage, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, `SELECT vendor, stream, uniqExact(b), min(b), max(b) FROM (
+			SELECT vendor, stream, visitParamExtractString(key, 'bucket_start') AS b FROM events
+			WHERE tenant = ? AND kind = 'manifest')
+		GROUP BY vendor, stream ORDER BY vendor, stream`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("read coverage: %w", err)
+	}
+	defer rows.Close()
+	var out []Coverage
+	for rows.Next() {
+		var c Coverage
+		if err := rows.Scan(&c.Vendor, &c.Stream, &c.Buckets, &c.First, &c.Last); err != nil {
+			return nil, fmt.Errorf("read coverage: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// WriteBundle writes the evidence bundle of h's tenant to w: its receipts
+// (unless receipts is false) and its events from h.FromSeq on.
+func (s *Store) WriteBundle(ctx context.Context, w io.Writer, h anchor.BundleHeader, receipts bool) error {
+	bw, err := anchor.NewBundleWriter(w, h)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if receipts {
+		// The sink writes receipts and events as each comes: a receipt can
+		// be in before the events it states, and waits for the next bundle.
+		head, _, err := s.Head(ctx, h.Tenant)
+		if err != nil {
+			return err
+		}
+		if err := s.TenantReceipts(ctx, h.Tenant, head, bw.Anchor); err != nil {
+			return err
+		}
+	}
+	if err := s.ChainEvents(ctx, h.Tenant, h.FromSeq, h.Data, bw.Event); err != nil {
+		return err
+	}
+	if err := bw.Close(); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	return nil
 }
 
 // TenantReceipts calls fn with each receipt of tenant that states a seq

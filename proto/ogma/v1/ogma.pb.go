@@ -25,6 +25,648 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// GetIntegrityRequest has no fields: the tenant comes from the token.
+type GetIntegrityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIntegrityRequest) Reset() {
+	*x = GetIntegrityRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIntegrityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIntegrityRequest) ProtoMessage() {}
+
+func (x *GetIntegrityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIntegrityRequest.ProtoReflect.Descriptor instead.
+func (*GetIntegrityRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+}
+
+// Integrity is how far a tenant's chain is anchored.
+type Integrity struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where anchors go ("" when this installation anchors nowhere).
+	LogUrl string `protobuf:"bytes,1,opt,name=log_url,json=logUrl,proto3" json:"log_url,omitempty"`
+	// The log's kind: rekor-v1.
+	Log string `protobuf:"bytes,2,opt,name=log,proto3" json:"log,omitempty"`
+	// False: no log is configured, so nothing is anchored.
+	LogConfigured bool       `protobuf:"varint,3,opt,name=log_configured,json=logConfigured,proto3" json:"log_configured,omitempty"`
+	Head          *ChainHead `protobuf:"bytes,4,opt,name=head,proto3" json:"head,omitempty"`
+	// Absent before the first anchor.
+	LastAnchor *LastAnchor `protobuf:"bytes,5,opt,name=last_anchor,json=lastAnchor,proto3" json:"last_anchor,omitempty"`
+	// Events after the last anchor's seq.
+	Unanchored uint32 `protobuf:"varint,6,opt,name=unanchored,proto3" json:"unanchored,omitempty"`
+	// Seconds since the log integrated the last anchor (0 without one).
+	LagSeconds    float64           `protobuf:"fixed64,7,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	Coverage      []*StreamCoverage `protobuf:"bytes,8,rep,name=coverage,proto3" json:"coverage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Integrity) Reset() {
+	*x = Integrity{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Integrity) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Integrity) ProtoMessage() {}
+
+func (x *Integrity) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
+func (*Integrity) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Integrity) GetLogUrl() string {
+	if x != nil {
+		return x.LogUrl
+	}
+	return ""
+}
+
+func (x *Integrity) GetLog() string {
+	if x != nil {
+		return x.Log
+	}
+	return ""
+}
+
+func (x *Integrity) GetLogConfigured() bool {
+	if x != nil {
+		return x.LogConfigured
+	}
+	return false
+}
+
+func (x *Integrity) GetHead() *ChainHead {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *Integrity) GetLastAnchor() *LastAnchor {
+	if x != nil {
+		return x.LastAnchor
+	}
+	return nil
+}
+
+func (x *Integrity) GetUnanchored() uint32 {
+	if x != nil {
+		return x.Unanchored
+	}
+	return 0
+}
+
+func (x *Integrity) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *Integrity) GetCoverage() []*StreamCoverage {
+	if x != nil {
+		return x.Coverage
+	}
+	return nil
+}
+
+// ChainHead is the tenant's last event in the ledger.
+type ChainHead struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Hash          string                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChainHead) Reset() {
+	*x = ChainHead{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChainHead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChainHead) ProtoMessage() {}
+
+func (x *ChainHead) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChainHead.ProtoReflect.Descriptor instead.
+func (*ChainHead) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ChainHead) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *ChainHead) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+// LastAnchor is the newest statement that covers the tenant.
+type LastAnchor struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Index    uint64                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	LogIndex int64                  `protobuf:"varint,2,opt,name=log_index,json=logIndex,proto3" json:"log_index,omitempty"`
+	// RFC 3339.
+	IntegratedTime string `protobuf:"bytes,3,opt,name=integrated_time,json=integratedTime,proto3" json:"integrated_time,omitempty"`
+	// The tenant's seq it covers.
+	Seq           uint64 `protobuf:"varint,4,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LastAnchor) Reset() {
+	*x = LastAnchor{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LastAnchor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LastAnchor) ProtoMessage() {}
+
+func (x *LastAnchor) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LastAnchor.ProtoReflect.Descriptor instead.
+func (*LastAnchor) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *LastAnchor) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *LastAnchor) GetLogIndex() int64 {
+	if x != nil {
+		return x.LogIndex
+	}
+	return 0
+}
+
+func (x *LastAnchor) GetIntegratedTime() string {
+	if x != nil {
+		return x.IntegratedTime
+	}
+	return ""
+}
+
+func (x *LastAnchor) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+// StreamCoverage is what a stream's manifests prove: settled buckets from
+// first to last bucket start (RFC 3339), each with a manifest.
+type StreamCoverage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vendor        string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	Stream        string                 `protobuf:"bytes,2,opt,name=stream,proto3" json:"stream,omitempty"`
+	Buckets       uint32                 `protobuf:"varint,3,opt,name=buckets,proto3" json:"buckets,omitempty"`
+	FirstBucket   string                 `protobuf:"bytes,4,opt,name=first_bucket,json=firstBucket,proto3" json:"first_bucket,omitempty"`
+	LastBucket    string                 `protobuf:"bytes,5,opt,name=last_bucket,json=lastBucket,proto3" json:"last_bucket,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCoverage) Reset() {
+	*x = StreamCoverage{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCoverage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCoverage) ProtoMessage() {}
+
+func (x *StreamCoverage) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCoverage.ProtoReflect.Descriptor instead.
+func (*StreamCoverage) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *StreamCoverage) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *StreamCoverage) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *StreamCoverage) GetBuckets() uint32 {
+	if x != nil {
+		return x.Buckets
+	}
+	return 0
+}
+
+func (x *StreamCoverage) GetFirstBucket() string {
+	if x != nil {
+		return x.FirstBucket
+	}
+	return ""
+}
+
+func (x *StreamCoverage) GetLastBucket() string {
+	if x != nil {
+		return x.LastBucket
+	}
+	return ""
+}
+
+// GetIntegrityKeysRequest has no fields.
+type GetIntegrityKeysRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIntegrityKeysRequest) Reset() {
+	*x = GetIntegrityKeysRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIntegrityKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIntegrityKeysRequest) ProtoMessage() {}
+
+func (x *GetIntegrityKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIntegrityKeysRequest.ProtoReflect.Descriptor instead.
+func (*GetIntegrityKeysRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+}
+
+// IntegrityKeys are the keys a verifier pins.
+type IntegrityKeys struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM of the anchor public key ("" before the first anchor).
+	AnchorKey string `protobuf:"bytes,1,opt,name=anchor_key,json=anchorKey,proto3" json:"anchor_key,omitempty"`
+	// Hex SHA-256 of its PKIX DER: what ogma verify --anchor-key-fingerprint takes.
+	AnchorKeyFingerprint string `protobuf:"bytes,2,opt,name=anchor_key_fingerprint,json=anchorKeyFingerprint,proto3" json:"anchor_key_fingerprint,omitempty"`
+	LogUrl               string `protobuf:"bytes,3,opt,name=log_url,json=logUrl,proto3" json:"log_url,omitempty"`
+	// PEM of the log's public key ("" without a log).
+	LogKey        string `protobuf:"bytes,4,opt,name=log_key,json=logKey,proto3" json:"log_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IntegrityKeys) Reset() {
+	*x = IntegrityKeys{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IntegrityKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IntegrityKeys) ProtoMessage() {}
+
+func (x *IntegrityKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IntegrityKeys.ProtoReflect.Descriptor instead.
+func (*IntegrityKeys) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *IntegrityKeys) GetAnchorKey() string {
+	if x != nil {
+		return x.AnchorKey
+	}
+	return ""
+}
+
+func (x *IntegrityKeys) GetAnchorKeyFingerprint() string {
+	if x != nil {
+		return x.AnchorKeyFingerprint
+	}
+	return ""
+}
+
+func (x *IntegrityKeys) GetLogUrl() string {
+	if x != nil {
+		return x.LogUrl
+	}
+	return ""
+}
+
+func (x *IntegrityKeys) GetLogKey() string {
+	if x != nil {
+		return x.LogKey
+	}
+	return ""
+}
+
+// VerifyIntegrityRequest has no fields: the tenant comes from the token.
+type VerifyIntegrityRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyIntegrityRequest) Reset() {
+	*x = VerifyIntegrityRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyIntegrityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyIntegrityRequest) ProtoMessage() {}
+
+func (x *VerifyIntegrityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyIntegrityRequest.ProtoReflect.Descriptor instead.
+func (*VerifyIntegrityRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
+}
+
+// Verification is what verifying the tenant's ledger proved.
+type Verification struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Verified   bool                   `protobuf:"varint,1,opt,name=verified,proto3" json:"verified,omitempty"`
+	Events     uint32                 `protobuf:"varint,2,opt,name=events,proto3" json:"events,omitempty"`
+	Anchors    uint32                 `protobuf:"varint,3,opt,name=anchors,proto3" json:"anchors,omitempty"`
+	Unanchored uint32                 `protobuf:"varint,4,opt,name=unanchored,proto3" json:"unanchored,omitempty"`
+	// Absent when verified.
+	FirstFailure *VerificationFailure `protobuf:"bytes,5,opt,name=first_failure,json=firstFailure,proto3" json:"first_failure,omitempty"`
+	// Projections that differ from the totals recomputed from the ledger.
+	ProjectionMismatches []string `protobuf:"bytes,6,rep,name=projection_mismatches,json=projectionMismatches,proto3" json:"projection_mismatches,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *Verification) Reset() {
+	*x = Verification{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Verification) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Verification) ProtoMessage() {}
+
+func (x *Verification) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Verification.ProtoReflect.Descriptor instead.
+func (*Verification) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Verification) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *Verification) GetEvents() uint32 {
+	if x != nil {
+		return x.Events
+	}
+	return 0
+}
+
+func (x *Verification) GetAnchors() uint32 {
+	if x != nil {
+		return x.Anchors
+	}
+	return 0
+}
+
+func (x *Verification) GetUnanchored() uint32 {
+	if x != nil {
+		return x.Unanchored
+	}
+	return 0
+}
+
+func (x *Verification) GetFirstFailure() *VerificationFailure {
+	if x != nil {
+		return x.FirstFailure
+	}
+	return nil
+}
+
+func (x *Verification) GetProjectionMismatches() []string {
+	if x != nil {
+		return x.ProjectionMismatches
+	}
+	return nil
+}
+
+// VerificationFailure is the first check that failed, at the first seq it
+// concerns.
+type VerificationFailure struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Seq    uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The anchor index, when an anchor failed.
+	Anchor        uint64 `protobuf:"varint,3,opt,name=anchor,proto3" json:"anchor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerificationFailure) Reset() {
+	*x = VerificationFailure{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerificationFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerificationFailure) ProtoMessage() {}
+
+func (x *VerificationFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerificationFailure.ProtoReflect.Descriptor instead.
+func (*VerificationFailure) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *VerificationFailure) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *VerificationFailure) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *VerificationFailure) GetAnchor() uint64 {
+	if x != nil {
+		return x.Anchor
+	}
+	return 0
+}
+
 // ListUnmappedRequest bounds the window like GetUsageRequest.
 type ListUnmappedRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -40,7 +682,7 @@ type ListUnmappedRequest struct {
 
 func (x *ListUnmappedRequest) Reset() {
 	*x = ListUnmappedRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +694,7 @@ func (x *ListUnmappedRequest) String() string {
 func (*ListUnmappedRequest) ProtoMessage() {}
 
 func (x *ListUnmappedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +707,7 @@ func (x *ListUnmappedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnmappedRequest.ProtoReflect.Descriptor instead.
 func (*ListUnmappedRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListUnmappedRequest) GetStart() string {
@@ -98,7 +740,7 @@ type ListPeopleRequest struct {
 
 func (x *ListPeopleRequest) Reset() {
 	*x = ListPeopleRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -110,7 +752,7 @@ func (x *ListPeopleRequest) String() string {
 func (*ListPeopleRequest) ProtoMessage() {}
 
 func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -123,7 +765,7 @@ func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeopleRequest.ProtoReflect.Descriptor instead.
 func (*ListPeopleRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
 }
 
 // GetPersonRequest names a person by opaque id.
@@ -136,7 +778,7 @@ type GetPersonRequest struct {
 
 func (x *GetPersonRequest) Reset() {
 	*x = GetPersonRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +790,7 @@ func (x *GetPersonRequest) String() string {
 func (*GetPersonRequest) ProtoMessage() {}
 
 func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +803,7 @@ func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPersonRequest.ProtoReflect.Descriptor instead.
 func (*GetPersonRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetPersonRequest) GetId() string {
@@ -181,7 +823,7 @@ type People struct {
 
 func (x *People) Reset() {
 	*x = People{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -193,7 +835,7 @@ func (x *People) String() string {
 func (*People) ProtoMessage() {}
 
 func (x *People) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -206,7 +848,7 @@ func (x *People) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use People.ProtoReflect.Descriptor instead.
 func (*People) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *People) GetPeople() []*Person {
@@ -229,7 +871,7 @@ type Person struct {
 
 func (x *Person) Reset() {
 	*x = Person{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -241,7 +883,7 @@ func (x *Person) String() string {
 func (*Person) ProtoMessage() {}
 
 func (x *Person) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -254,7 +896,7 @@ func (x *Person) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Person.ProtoReflect.Descriptor instead.
 func (*Person) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Person) GetId() string {
@@ -298,7 +940,7 @@ type Subject struct {
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +952,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +965,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Subject) GetVendor() string {
@@ -383,7 +1025,7 @@ type PutLinkRequest struct {
 
 func (x *PutLinkRequest) Reset() {
 	*x = PutLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -395,7 +1037,7 @@ func (x *PutLinkRequest) String() string {
 func (*PutLinkRequest) ProtoMessage() {}
 
 func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -408,7 +1050,7 @@ func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutLinkRequest.ProtoReflect.Descriptor instead.
 func (*PutLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PutLinkRequest) GetSubjectVendor() string {
@@ -451,7 +1093,7 @@ type DeleteLinkRequest struct {
 
 func (x *DeleteLinkRequest) Reset() {
 	*x = DeleteLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -463,7 +1105,7 @@ func (x *DeleteLinkRequest) String() string {
 func (*DeleteLinkRequest) ProtoMessage() {}
 
 func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -476,7 +1118,7 @@ func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLinkRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DeleteLinkRequest) GetSubjectVendor() string {
@@ -522,7 +1164,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -534,7 +1176,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -547,7 +1189,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Link) GetSubjectVendor() string {
@@ -615,7 +1257,7 @@ type ListLinksRequest struct {
 
 func (x *ListLinksRequest) Reset() {
 	*x = ListLinksRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +1269,7 @@ func (x *ListLinksRequest) String() string {
 func (*ListLinksRequest) ProtoMessage() {}
 
 func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +1282,7 @@ func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListLinksRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
 }
 
 // Links are the links in force.
@@ -653,7 +1295,7 @@ type Links struct {
 
 func (x *Links) Reset() {
 	*x = Links{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -665,7 +1307,7 @@ func (x *Links) String() string {
 func (*Links) ProtoMessage() {}
 
 func (x *Links) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -678,7 +1320,7 @@ func (x *Links) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Links.ProtoReflect.Descriptor instead.
 func (*Links) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Links) GetLinks() []*Link {
@@ -698,7 +1340,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +1352,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +1365,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ConnectRequest) GetAdminKey() string {
@@ -744,7 +1386,7 @@ type CapabilityFlag struct {
 
 func (x *CapabilityFlag) Reset() {
 	*x = CapabilityFlag{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +1398,7 @@ func (x *CapabilityFlag) String() string {
 func (*CapabilityFlag) ProtoMessage() {}
 
 func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +1411,7 @@ func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityFlag.ProtoReflect.Descriptor instead.
 func (*CapabilityFlag) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CapabilityFlag) GetValue() bool {
@@ -800,7 +1442,7 @@ type Checklist struct {
 
 func (x *Checklist) Reset() {
 	*x = Checklist{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +1454,7 @@ func (x *Checklist) String() string {
 func (*Checklist) ProtoMessage() {}
 
 func (x *Checklist) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +1467,7 @@ func (x *Checklist) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checklist.ProtoReflect.Descriptor instead.
 func (*Checklist) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Checklist) GetAdmin() *CapabilityFlag {
@@ -872,7 +1514,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -884,7 +1526,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -897,7 +1539,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
 }
 
 // Integrations lists the tenant's vendor integrations.
@@ -910,7 +1552,7 @@ type Integrations struct {
 
 func (x *Integrations) Reset() {
 	*x = Integrations{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1564,7 @@ func (x *Integrations) String() string {
 func (*Integrations) ProtoMessage() {}
 
 func (x *Integrations) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1577,7 @@ func (x *Integrations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrations.ProtoReflect.Descriptor instead.
 func (*Integrations) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Integrations) GetIntegrations() []*Integration {
@@ -968,7 +1610,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -980,7 +1622,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -993,7 +1635,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Integration) GetVendor() string {
@@ -1084,7 +1726,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1738,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1751,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *StreamState) GetStream() string {
@@ -1172,7 +1814,7 @@ type Backfill struct {
 
 func (x *Backfill) Reset() {
 	*x = Backfill{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1826,7 @@ func (x *Backfill) String() string {
 func (*Backfill) ProtoMessage() {}
 
 func (x *Backfill) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1839,7 @@ func (x *Backfill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
 func (*Backfill) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Backfill) GetDone() int32 {
@@ -1223,7 +1865,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1877,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1890,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
 }
 
 // DisconnectResponse confirms the disconnection.
@@ -1261,7 +1903,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1915,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1928,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *DisconnectResponse) GetDisconnected() bool {
@@ -1314,7 +1956,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1326,7 +1968,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1339,7 +1981,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetUsageRequest) GetStart() string {
@@ -1380,7 +2022,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1392,7 +2034,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1405,7 +2047,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -1441,7 +2083,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +2095,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +2108,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -1562,7 +2204,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1574,7 +2216,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1587,7 +2229,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -1603,7 +2245,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +2257,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +2270,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -1666,7 +2308,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +2320,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +2333,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -1733,7 +2375,58 @@ var File_ogma_v1_ogma_proto protoreflect.FileDescriptor
 
 const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
-	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"U\n" +
+	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"\x15\n" +
+	"\x13GetIntegrityRequest\"\xb1\x02\n" +
+	"\tIntegrity\x12\x17\n" +
+	"\alog_url\x18\x01 \x01(\tR\x06logUrl\x12\x10\n" +
+	"\x03log\x18\x02 \x01(\tR\x03log\x12%\n" +
+	"\x0elog_configured\x18\x03 \x01(\bR\rlogConfigured\x12&\n" +
+	"\x04head\x18\x04 \x01(\v2\x12.ogma.v1.ChainHeadR\x04head\x124\n" +
+	"\vlast_anchor\x18\x05 \x01(\v2\x13.ogma.v1.LastAnchorR\n" +
+	"lastAnchor\x12\x1e\n" +
+	"\n" +
+	"unanchored\x18\x06 \x01(\rR\n" +
+	"unanchored\x12\x1f\n" +
+	"\vlag_seconds\x18\a \x01(\x01R\n" +
+	"lagSeconds\x123\n" +
+	"\bcoverage\x18\b \x03(\v2\x17.ogma.v1.StreamCoverageR\bcoverage\"1\n" +
+	"\tChainHead\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\tR\x04hash\"z\n" +
+	"\n" +
+	"LastAnchor\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\x04R\x05index\x12\x1b\n" +
+	"\tlog_index\x18\x02 \x01(\x03R\blogIndex\x12'\n" +
+	"\x0fintegrated_time\x18\x03 \x01(\tR\x0eintegratedTime\x12\x10\n" +
+	"\x03seq\x18\x04 \x01(\x04R\x03seq\"\x9e\x01\n" +
+	"\x0eStreamCoverage\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x16\n" +
+	"\x06stream\x18\x02 \x01(\tR\x06stream\x12\x18\n" +
+	"\abuckets\x18\x03 \x01(\rR\abuckets\x12!\n" +
+	"\ffirst_bucket\x18\x04 \x01(\tR\vfirstBucket\x12\x1f\n" +
+	"\vlast_bucket\x18\x05 \x01(\tR\n" +
+	"lastBucket\"\x19\n" +
+	"\x17GetIntegrityKeysRequest\"\x96\x01\n" +
+	"\rIntegrityKeys\x12\x1d\n" +
+	"\n" +
+	"anchor_key\x18\x01 \x01(\tR\tanchorKey\x124\n" +
+	"\x16anchor_key_fingerprint\x18\x02 \x01(\tR\x14anchorKeyFingerprint\x12\x17\n" +
+	"\alog_url\x18\x03 \x01(\tR\x06logUrl\x12\x17\n" +
+	"\alog_key\x18\x04 \x01(\tR\x06logKey\"\x18\n" +
+	"\x16VerifyIntegrityRequest\"\xf4\x01\n" +
+	"\fVerification\x12\x1a\n" +
+	"\bverified\x18\x01 \x01(\bR\bverified\x12\x16\n" +
+	"\x06events\x18\x02 \x01(\rR\x06events\x12\x18\n" +
+	"\aanchors\x18\x03 \x01(\rR\aanchors\x12\x1e\n" +
+	"\n" +
+	"unanchored\x18\x04 \x01(\rR\n" +
+	"unanchored\x12A\n" +
+	"\rfirst_failure\x18\x05 \x01(\v2\x1c.ogma.v1.VerificationFailureR\ffirstFailure\x123\n" +
+	"\x15projection_mismatches\x18\x06 \x03(\tR\x14projectionMismatches\"W\n" +
+	"\x13VerificationFailure\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06anchor\x18\x03 \x01(\x04R\x06anchor\"U\n" +
 	"\x13ListUnmappedRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
@@ -1862,7 +2555,7 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xec\b\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\x9b\v\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12j\n" +
@@ -1878,7 +2571,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\aPutLink\x12\x17.ogma.v1.PutLinkRequest\x1a\r.ogma.v1.Link\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\x1a\t/v1/links\x12w\n" +
 	"\n" +
 	"DeleteLink\x12\x1a.ogma.v1.DeleteLinkRequest\x1a\r.ogma.v1.Link\">\x82\xd3\xe4\x93\x028*6/v1/links/{subject_vendor}/{subject_kind}/{subject_id}\x12I\n" +
-	"\tListLinks\x12\x19.ogma.v1.ListLinksRequest\x1a\x0e.ogma.v1.Links\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/linksB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
+	"\tListLinks\x12\x19.ogma.v1.ListLinksRequest\x1a\x0e.ogma.v1.Links\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/links\x12W\n" +
+	"\fGetIntegrity\x12\x1c.ogma.v1.GetIntegrityRequest\x1a\x12.ogma.v1.Integrity\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/integrity\x12h\n" +
+	"\x10GetIntegrityKeys\x12 .ogma.v1.GetIntegrityKeysRequest\x1a\x16.ogma.v1.IntegrityKeys\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/integrity/keys\x12j\n" +
+	"\x0fVerifyIntegrity\x12\x1f.ogma.v1.VerifyIntegrityRequest\x1a\x15.ogma.v1.Verification\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/integrity:verifyB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
 
 var (
 	file_ogma_v1_ogma_proto_rawDescOnce sync.Once
@@ -1892,79 +2588,99 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_ogma_v1_ogma_proto_goTypes = []any{
-	(*ListUnmappedRequest)(nil),     // 0: ogma.v1.ListUnmappedRequest
-	(*ListPeopleRequest)(nil),       // 1: ogma.v1.ListPeopleRequest
-	(*GetPersonRequest)(nil),        // 2: ogma.v1.GetPersonRequest
-	(*People)(nil),                  // 3: ogma.v1.People
-	(*Person)(nil),                  // 4: ogma.v1.Person
-	(*Subject)(nil),                 // 5: ogma.v1.Subject
-	(*PutLinkRequest)(nil),          // 6: ogma.v1.PutLinkRequest
-	(*DeleteLinkRequest)(nil),       // 7: ogma.v1.DeleteLinkRequest
-	(*Link)(nil),                    // 8: ogma.v1.Link
-	(*ListLinksRequest)(nil),        // 9: ogma.v1.ListLinksRequest
-	(*Links)(nil),                   // 10: ogma.v1.Links
-	(*ConnectRequest)(nil),          // 11: ogma.v1.ConnectRequest
-	(*CapabilityFlag)(nil),          // 12: ogma.v1.CapabilityFlag
-	(*Checklist)(nil),               // 13: ogma.v1.Checklist
-	(*ListIntegrationsRequest)(nil), // 14: ogma.v1.ListIntegrationsRequest
-	(*Integrations)(nil),            // 15: ogma.v1.Integrations
-	(*Integration)(nil),             // 16: ogma.v1.Integration
-	(*StreamState)(nil),             // 17: ogma.v1.StreamState
-	(*Backfill)(nil),                // 18: ogma.v1.Backfill
-	(*DisconnectRequest)(nil),       // 19: ogma.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),      // 20: ogma.v1.DisconnectResponse
-	(*GetUsageRequest)(nil),         // 21: ogma.v1.GetUsageRequest
-	(*UsageReport)(nil),             // 22: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 23: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 24: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 25: ogma.v1.Capabilities
-	(*OpenAICapabilities)(nil),      // 26: ogma.v1.OpenAICapabilities
+	(*GetIntegrityRequest)(nil),     // 0: ogma.v1.GetIntegrityRequest
+	(*Integrity)(nil),               // 1: ogma.v1.Integrity
+	(*ChainHead)(nil),               // 2: ogma.v1.ChainHead
+	(*LastAnchor)(nil),              // 3: ogma.v1.LastAnchor
+	(*StreamCoverage)(nil),          // 4: ogma.v1.StreamCoverage
+	(*GetIntegrityKeysRequest)(nil), // 5: ogma.v1.GetIntegrityKeysRequest
+	(*IntegrityKeys)(nil),           // 6: ogma.v1.IntegrityKeys
+	(*VerifyIntegrityRequest)(nil),  // 7: ogma.v1.VerifyIntegrityRequest
+	(*Verification)(nil),            // 8: ogma.v1.Verification
+	(*VerificationFailure)(nil),     // 9: ogma.v1.VerificationFailure
+	(*ListUnmappedRequest)(nil),     // 10: ogma.v1.ListUnmappedRequest
+	(*ListPeopleRequest)(nil),       // 11: ogma.v1.ListPeopleRequest
+	(*GetPersonRequest)(nil),        // 12: ogma.v1.GetPersonRequest
+	(*People)(nil),                  // 13: ogma.v1.People
+	(*Person)(nil),                  // 14: ogma.v1.Person
+	(*Subject)(nil),                 // 15: ogma.v1.Subject
+	(*PutLinkRequest)(nil),          // 16: ogma.v1.PutLinkRequest
+	(*DeleteLinkRequest)(nil),       // 17: ogma.v1.DeleteLinkRequest
+	(*Link)(nil),                    // 18: ogma.v1.Link
+	(*ListLinksRequest)(nil),        // 19: ogma.v1.ListLinksRequest
+	(*Links)(nil),                   // 20: ogma.v1.Links
+	(*ConnectRequest)(nil),          // 21: ogma.v1.ConnectRequest
+	(*CapabilityFlag)(nil),          // 22: ogma.v1.CapabilityFlag
+	(*Checklist)(nil),               // 23: ogma.v1.Checklist
+	(*ListIntegrationsRequest)(nil), // 24: ogma.v1.ListIntegrationsRequest
+	(*Integrations)(nil),            // 25: ogma.v1.Integrations
+	(*Integration)(nil),             // 26: ogma.v1.Integration
+	(*StreamState)(nil),             // 27: ogma.v1.StreamState
+	(*Backfill)(nil),                // 28: ogma.v1.Backfill
+	(*DisconnectRequest)(nil),       // 29: ogma.v1.DisconnectRequest
+	(*DisconnectResponse)(nil),      // 30: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),         // 31: ogma.v1.GetUsageRequest
+	(*UsageReport)(nil),             // 32: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 33: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 34: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 35: ogma.v1.Capabilities
+	(*OpenAICapabilities)(nil),      // 36: ogma.v1.OpenAICapabilities
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
-	4,  // 0: ogma.v1.People.people:type_name -> ogma.v1.Person
-	5,  // 1: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
-	8,  // 2: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	12, // 3: ogma.v1.Checklist.admin:type_name -> ogma.v1.CapabilityFlag
-	12, // 4: ogma.v1.Checklist.costs:type_name -> ogma.v1.CapabilityFlag
-	12, // 5: ogma.v1.Checklist.audit_logs:type_name -> ogma.v1.CapabilityFlag
-	12, // 6: ogma.v1.Checklist.project_users:type_name -> ogma.v1.CapabilityFlag
-	12, // 7: ogma.v1.Checklist.per_user_breakdown:type_name -> ogma.v1.CapabilityFlag
-	16, // 8: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
-	17, // 9: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
-	18, // 10: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	23, // 11: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	26, // 12: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	24, // 13: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	21, // 14: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	11, // 15: ogma.v1.OgmaService.ValidateOpenAI:input_type -> ogma.v1.ConnectRequest
-	11, // 16: ogma.v1.OgmaService.ConnectOpenAI:input_type -> ogma.v1.ConnectRequest
-	14, // 17: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	19, // 18: ogma.v1.OgmaService.DisconnectOpenAI:input_type -> ogma.v1.DisconnectRequest
-	0,  // 19: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	1,  // 20: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	2,  // 21: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	6,  // 22: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	7,  // 23: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	9,  // 24: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	25, // 25: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	22, // 26: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	13, // 27: ogma.v1.OgmaService.ValidateOpenAI:output_type -> ogma.v1.Checklist
-	13, // 28: ogma.v1.OgmaService.ConnectOpenAI:output_type -> ogma.v1.Checklist
-	15, // 29: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	20, // 30: ogma.v1.OgmaService.DisconnectOpenAI:output_type -> ogma.v1.DisconnectResponse
-	22, // 31: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
-	3,  // 32: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	4,  // 33: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	8,  // 34: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	8,  // 35: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	10, // 36: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	25, // [25:37] is the sub-list for method output_type
-	13, // [13:25] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
+	3,  // 1: ogma.v1.Integrity.last_anchor:type_name -> ogma.v1.LastAnchor
+	4,  // 2: ogma.v1.Integrity.coverage:type_name -> ogma.v1.StreamCoverage
+	9,  // 3: ogma.v1.Verification.first_failure:type_name -> ogma.v1.VerificationFailure
+	14, // 4: ogma.v1.People.people:type_name -> ogma.v1.Person
+	15, // 5: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
+	18, // 6: ogma.v1.Links.links:type_name -> ogma.v1.Link
+	22, // 7: ogma.v1.Checklist.admin:type_name -> ogma.v1.CapabilityFlag
+	22, // 8: ogma.v1.Checklist.costs:type_name -> ogma.v1.CapabilityFlag
+	22, // 9: ogma.v1.Checklist.audit_logs:type_name -> ogma.v1.CapabilityFlag
+	22, // 10: ogma.v1.Checklist.project_users:type_name -> ogma.v1.CapabilityFlag
+	22, // 11: ogma.v1.Checklist.per_user_breakdown:type_name -> ogma.v1.CapabilityFlag
+	26, // 12: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
+	27, // 13: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
+	28, // 14: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
+	33, // 15: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	36, // 16: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	34, // 17: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	31, // 18: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	21, // 19: ogma.v1.OgmaService.ValidateOpenAI:input_type -> ogma.v1.ConnectRequest
+	21, // 20: ogma.v1.OgmaService.ConnectOpenAI:input_type -> ogma.v1.ConnectRequest
+	24, // 21: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	29, // 22: ogma.v1.OgmaService.DisconnectOpenAI:input_type -> ogma.v1.DisconnectRequest
+	10, // 23: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	11, // 24: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	12, // 25: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	16, // 26: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	17, // 27: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	19, // 28: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 29: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 30: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 31: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	35, // 32: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	32, // 33: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	23, // 34: ogma.v1.OgmaService.ValidateOpenAI:output_type -> ogma.v1.Checklist
+	23, // 35: ogma.v1.OgmaService.ConnectOpenAI:output_type -> ogma.v1.Checklist
+	25, // 36: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	30, // 37: ogma.v1.OgmaService.DisconnectOpenAI:output_type -> ogma.v1.DisconnectResponse
+	32, // 38: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
+	13, // 39: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	14, // 40: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	18, // 41: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	18, // 42: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	20, // 43: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	1,  // 44: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	6,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	8,  // 46: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	32, // [32:47] is the sub-list for method output_type
+	17, // [17:32] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -1972,14 +2688,14 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[23].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[33].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   27,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

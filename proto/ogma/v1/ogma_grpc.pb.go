@@ -34,6 +34,9 @@ const (
 	OgmaService_PutLink_FullMethodName          = "/ogma.v1.OgmaService/PutLink"
 	OgmaService_DeleteLink_FullMethodName       = "/ogma.v1.OgmaService/DeleteLink"
 	OgmaService_ListLinks_FullMethodName        = "/ogma.v1.OgmaService/ListLinks"
+	OgmaService_GetIntegrity_FullMethodName     = "/ogma.v1.OgmaService/GetIntegrity"
+	OgmaService_GetIntegrityKeys_FullMethodName = "/ogma.v1.OgmaService/GetIntegrityKeys"
+	OgmaService_VerifyIntegrity_FullMethodName  = "/ogma.v1.OgmaService/VerifyIntegrity"
 )
 
 // OgmaServiceClient is the client API for OgmaService service.
@@ -80,6 +83,17 @@ type OgmaServiceClient interface {
 	DeleteLink(ctx context.Context, in *DeleteLinkRequest, opts ...grpc.CallOption) (*Link, error)
 	// ListLinks lists the links in force, as the ledger has them.
 	ListLinks(ctx context.Context, in *ListLinksRequest, opts ...grpc.CallOption) (*Links, error)
+	// GetIntegrity says how far the tenant's chain is anchored: its head,
+	// the last anchor that covers it, what no anchor covers yet, and the
+	// days each stream's manifests prove.
+	GetIntegrity(ctx context.Context, in *GetIntegrityRequest, opts ...grpc.CallOption) (*Integrity, error)
+	// GetIntegrityKeys returns what a verifier pins: the installation's
+	// anchor public key and its fingerprint, and the log's public key.
+	GetIntegrityKeys(ctx context.Context, in *GetIntegrityKeysRequest, opts ...grpc.CallOption) (*IntegrityKeys, error)
+	// VerifyIntegrity runs ogma verify's checks over the tenant's ledger
+	// and receipts, and recomputes the usage and cost projections from the
+	// ledger.
+	VerifyIntegrity(ctx context.Context, in *VerifyIntegrityRequest, opts ...grpc.CallOption) (*Verification, error)
 }
 
 type ogmaServiceClient struct {
@@ -210,6 +224,36 @@ func (c *ogmaServiceClient) ListLinks(ctx context.Context, in *ListLinksRequest,
 	return out, nil
 }
 
+func (c *ogmaServiceClient) GetIntegrity(ctx context.Context, in *GetIntegrityRequest, opts ...grpc.CallOption) (*Integrity, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Integrity)
+	err := c.cc.Invoke(ctx, OgmaService_GetIntegrity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) GetIntegrityKeys(ctx context.Context, in *GetIntegrityKeysRequest, opts ...grpc.CallOption) (*IntegrityKeys, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IntegrityKeys)
+	err := c.cc.Invoke(ctx, OgmaService_GetIntegrityKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) VerifyIntegrity(ctx context.Context, in *VerifyIntegrityRequest, opts ...grpc.CallOption) (*Verification, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Verification)
+	err := c.cc.Invoke(ctx, OgmaService_VerifyIntegrity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // OgmaServiceServer is the server API for OgmaService service.
 // All implementations must embed UnimplementedOgmaServiceServer
 // for forward compatibility.
@@ -254,6 +298,17 @@ type OgmaServiceServer interface {
 	DeleteLink(context.Context, *DeleteLinkRequest) (*Link, error)
 	// ListLinks lists the links in force, as the ledger has them.
 	ListLinks(context.Context, *ListLinksRequest) (*Links, error)
+	// GetIntegrity says how far the tenant's chain is anchored: its head,
+	// the last anchor that covers it, what no anchor covers yet, and the
+	// days each stream's manifests prove.
+	GetIntegrity(context.Context, *GetIntegrityRequest) (*Integrity, error)
+	// GetIntegrityKeys returns what a verifier pins: the installation's
+	// anchor public key and its fingerprint, and the log's public key.
+	GetIntegrityKeys(context.Context, *GetIntegrityKeysRequest) (*IntegrityKeys, error)
+	// VerifyIntegrity runs ogma verify's checks over the tenant's ledger
+	// and receipts, and recomputes the usage and cost projections from the
+	// ledger.
+	VerifyIntegrity(context.Context, *VerifyIntegrityRequest) (*Verification, error)
 	mustEmbedUnimplementedOgmaServiceServer()
 }
 
@@ -299,6 +354,15 @@ func (UnimplementedOgmaServiceServer) DeleteLink(context.Context, *DeleteLinkReq
 }
 func (UnimplementedOgmaServiceServer) ListLinks(context.Context, *ListLinksRequest) (*Links, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLinks not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetIntegrity(context.Context, *GetIntegrityRequest) (*Integrity, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIntegrity not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetIntegrityKeys(context.Context, *GetIntegrityKeysRequest) (*IntegrityKeys, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIntegrityKeys not implemented")
+}
+func (UnimplementedOgmaServiceServer) VerifyIntegrity(context.Context, *VerifyIntegrityRequest) (*Verification, error) {
+	return nil, status.Error(codes.Unimplemented, "method VerifyIntegrity not implemented")
 }
 func (UnimplementedOgmaServiceServer) mustEmbedUnimplementedOgmaServiceServer() {}
 func (UnimplementedOgmaServiceServer) testEmbeddedByValue()                     {}
@@ -537,6 +601,60 @@ func _OgmaService_ListLinks_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OgmaService_GetIntegrity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIntegrityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetIntegrity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetIntegrity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetIntegrity(ctx, req.(*GetIntegrityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_GetIntegrityKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIntegrityKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetIntegrityKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetIntegrityKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetIntegrityKeys(ctx, req.(*GetIntegrityKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_VerifyIntegrity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyIntegrityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).VerifyIntegrity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_VerifyIntegrity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).VerifyIntegrity(ctx, req.(*VerifyIntegrityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // OgmaService_ServiceDesc is the grpc.ServiceDesc for OgmaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -591,6 +709,18 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListLinks",
 			Handler:    _OgmaService_ListLinks_Handler,
+		},
+		{
+			MethodName: "GetIntegrity",
+			Handler:    _OgmaService_GetIntegrity_Handler,
+		},
+		{
+			MethodName: "GetIntegrityKeys",
+			Handler:    _OgmaService_GetIntegrityKeys_Handler,
+		},
+		{
+			MethodName: "VerifyIntegrity",
+			Handler:    _OgmaService_VerifyIntegrity_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
