@@ -659,8 +659,10 @@ func TestCommandsFindTheEmbeddedBrokerOfTheirDataDir(t *testing.T) {
 
 // A first run says when it is usable: once every role is ready, ogma dev
 // prints how long that took, and /healthz agrees.
+// Without --rekor-url nothing is anchored, and /v1/integrity says so.
 func TestDevSaysWhenHealthy(t *testing.T) {
-	d, err := startDev(t, t.TempDir(), chtest.NewDB(t).Database)
+	dataDir := t.TempDir()
+	d, err := startDev(t, dataDir, chtest.NewDB(t).Database)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -668,6 +670,13 @@ func TestDevSaysWhenHealthy(t *testing.T) {
 	wait.Until(t, "the healthy line", func() bool { return strings.Contains(d.stdout.String(), "Healthy: every role is ready, ") })
 	if status, body := d.get(t, "/healthz", ""); status != http.StatusOK {
 		t.Errorf("/healthz after the healthy line = %d %s", status, body)
+	}
+	tok, _ := os.ReadFile(filepath.Join(dataDir, "token"))
+	status, body := d.get(t, "/v1/integrity", strings.TrimSpace(string(tok)))
+	var in map[string]any
+	json.Unmarshal([]byte(body), &in)
+	if status != http.StatusOK || in["log_configured"] != false || in["last_anchor"] != nil {
+		t.Errorf("/v1/integrity without a log = %d %s", status, body)
 	}
 }
 
@@ -995,9 +1004,17 @@ func TestIntegrityOverREST(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// One field of the event at seq 5, its hash kept: a later insert of the
-	// same (tenant, seq, hash) is what FINAL reads.
-	rewrite(t, conn, 5, func(canonical string) string { return strings.Replace(canonical, `"kind":"`, `"kind":"x`, 1) })
+	// One data byte of the event at seq 8: a later insert of the same
+	// (tenant, seq, hash) is what FINAL reads.
+	same := func(s string) string { return s }
+	rewrite(t, conn, 8, same, func(data string) string { return strings.Replace(data, `"`, `"x`, 1) })
+	v = call("POST", "/v1/integrity:verify")
+	if f, _ := v["first_failure"].(map[string]any); v["verified"] != false || f == nil || f["seq"] != "8" ||
+		!strings.Contains(f["reason"].(string), "data digest") {
+		t.Errorf("verify with a data byte of seq 8 changed = %v", v)
+	}
+	// One field of the event at seq 5, its hash kept.
+	rewrite(t, conn, 5, func(canonical string) string { return strings.Replace(canonical, `"kind":"`, `"kind":"x`, 1) }, same)
 	v = call("POST", "/v1/integrity:verify")
 	if f, _ := v["first_failure"].(map[string]any); v["verified"] != false || f == nil || f["seq"] != "5" ||
 		!strings.Contains(f["reason"].(string), "hash") {
@@ -1027,9 +1044,10 @@ func TestIntegrityOverREST(t *testing.T) {
 	})
 }
 
-// rewrite inserts again demo's event at seq with its canonical bytes
-// changed by edit and everything else, its hash too, as it was.
-func rewrite(t *testing.T, conn ch.Conn, seq uint64, edit func(string) string) {
+// rewrite inserts again demo's event at seq with its canonical bytes and
+// data changed by edit and editData, and everything else, its hash too, as
+// it was.
+func rewrite(t *testing.T, conn ch.Conn, seq uint64, edit, editData func(string) string) {
 	t.Helper()
 	var (
 		prev, hash, kind, vendor, stream, key, dd, canonical, data, salt string
@@ -1049,7 +1067,7 @@ func rewrite(t *testing.T, conn ch.Conn, seq uint64, edit func(string) string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append("demo", seq, prev, hash, kind, vendor, stream, key, rev, observed, dd, edit(canonical), data, salt, part, off); err != nil {
+	if err := b.Append("demo", seq, prev, hash, kind, vendor, stream, key, rev, observed, dd, edit(canonical), editData(data), salt, part, off); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Send(); err != nil {

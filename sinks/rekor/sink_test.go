@@ -3,10 +3,14 @@ package rekor_test
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -220,6 +224,19 @@ func TestOneEntryPerIntervalWhateverTheTenants(t *testing.T) {
 	as, rs := h.anchors(t)
 	if len(as) != 3 || len(rs) != 3 {
 		t.Errorf("ogma.anchors holds %d statements and %d receipts, want 3 and 3", len(as), len(rs))
+	}
+	// The log serves each entry by its index, as rekor-cli get --log-index reads it.
+	for _, rc := range []anchor.Receipt{rc1, rc2, rc3} {
+		resp, err := http.Get(fmt.Sprintf("%s/api/v1/log/entries?logIndex=%d", h.url, rc.LogIndex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]json.RawMessage
+		json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if _, ok := got[rc.UUID]; !ok || len(got) != 1 {
+			t.Errorf("log index %d holds %v, want entry %s", rc.LogIndex, slices.Collect(maps.Keys(got)), rc.UUID)
+		}
 	}
 	if r.gauge(t, "ogma_anchor_last_success_timestamp_seconds") == 0 {
 		t.Error("no last success time")
