@@ -119,26 +119,47 @@ func (s *Server) GetIntegrityKeys(ctx context.Context, _ *ogmav1.GetIntegrityKey
 		return nil, err
 	}
 	out := &ogmav1.IntegrityKeys{LogUrl: in.LogURL}
-	if in.AnchorKey != nil {
-		k, err := in.AnchorKey(ctx)
-		switch {
-		case errors.Is(err, anchor.ErrNoKey):
-		case err != nil:
-			s.log.ErrorContext(ctx, "anchor key", "err", err)
-			return nil, queryFailed("anchor key")
-		default:
-			out.AnchorKey, out.AnchorKeyFingerprint = string(k.PublicPEM()), k.Fingerprint()
-		}
+	k, err := s.anchorKey(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if k != nil {
+		out.AnchorKey, out.AnchorKeyFingerprint = string(k.PublicPEM()), k.Fingerprint()
 	}
 	if in.LogURL != "" {
-		k, err := in.logKeyPEM(ctx)
+		pemBytes, err := s.logKey(ctx, in)
 		if err != nil {
-			s.log.ErrorContext(ctx, "log key", "url", in.LogURL, "err", err)
-			return nil, status.Error(codes.Unavailable, "the log's public key could not be fetched; try again")
+			return nil, err
 		}
-		out.LogKey = string(k)
+		out.LogKey = string(pemBytes)
 	}
 	return out, nil
+}
+
+// anchorKey returns the installation anchor key, nil before there is one.
+func (s *Server) anchorKey(ctx context.Context, in *Integrity) (*anchor.Key, error) {
+	if in.AnchorKey == nil {
+		return nil, nil
+	}
+	k, err := in.AnchorKey(ctx)
+	switch {
+	case errors.Is(err, anchor.ErrNoKey):
+		return nil, nil
+	case err != nil:
+		s.log.ErrorContext(ctx, "anchor key", "err", err)
+		return nil, queryFailed("anchor key")
+	}
+	return k, nil
+}
+
+// logKey returns the configured log's public key (PEM).
+func (s *Server) logKey(ctx context.Context, in *Integrity) ([]byte, error) {
+	pemBytes, err := in.logKeyPEM(ctx)
+	if err != nil {
+		s.log.ErrorContext(ctx, "log key", "url", in.LogURL, "err", err)
+		return nil, status.Error(codes.Unavailable, "the log's public key could not be fetched; try again")
+	}
+	return pemBytes, nil
 }
 
 // VerifyIntegrity runs ogma verify's checks over the tenant's ledger and
@@ -152,18 +173,15 @@ func (s *Server) VerifyIntegrity(ctx context.Context, _ *ogmav1.VerifyIntegrityR
 	tenant := tenantOf(ctx)
 	var roots rekor.TrustRoots
 	withAnchors := false
-	if in.LogURL != "" && in.AnchorKey != nil {
-		k, err := in.AnchorKey(ctx)
-		switch {
-		case errors.Is(err, anchor.ErrNoKey):
-		case err != nil:
-			s.log.ErrorContext(ctx, "anchor key", "err", err)
-			return nil, queryFailed("anchor key")
-		default:
-			pemBytes, err := in.logKeyPEM(ctx)
+	if in.LogURL != "" {
+		k, err := s.anchorKey(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		if k != nil {
+			pemBytes, err := s.logKey(ctx, in)
 			if err != nil {
-				s.log.ErrorContext(ctx, "log key", "url", in.LogURL, "err", err)
-				return nil, status.Error(codes.Unavailable, "the log's public key could not be fetched; try again")
+				return nil, err
 			}
 			if roots.LogKey, err = rekor.ParseLogKey(pemBytes); err != nil {
 				s.log.ErrorContext(ctx, "log key", "url", in.LogURL, "err", err)

@@ -77,11 +77,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	if gatherer == nil {
 		gatherer = prometheus.DefaultGatherer
 	}
-	chcfg, err := cfg.clickhouseConfig(cfg.clickhouse)
-	if err != nil {
-		return err
-	}
-	store, err := clickhouse.Open(ctx, chcfg)
+	store, err := cfg.openStore(ctx, cfg.clickhouse)
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,15 @@ func (c *common) clickhouseConfig(cfg clickhouse.Config) (clickhouse.Config, err
 	return cfg, nil
 }
 
+// openStore opens the ClickHouse store of cfg, for a role that reads it.
+func (c *common) openStore(ctx context.Context, cfg clickhouse.Config) (*clickhouse.Store, error) {
+	chcfg, err := c.clickhouseConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return clickhouse.Open(ctx, chcfg)
+}
+
 func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
 	log, dial, layout, err := cfg.kafka(ctx)
 	if err != nil {

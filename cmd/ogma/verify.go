@@ -59,11 +59,7 @@ func runExport(ctx context.Context, cfg *exportConfig) error {
 	if cfg.fromSeq == 0 {
 		return errors.New("--from-seq counts from 1")
 	}
-	chcfg, err := cfg.clickhouseConfig(cfg.clickhouse)
-	if err != nil {
-		return err
-	}
-	store, err := clickhouse.Open(ctx, chcfg)
+	store, err := cfg.openStore(ctx, cfg.clickhouse)
 	if err != nil {
 		return err
 	}
