@@ -924,8 +924,9 @@ func TestDevAnchorsInRekor(t *testing.T) {
 		}
 		return string(out), code
 	}
-	out, code := verify(bundle)
-	if code != 0 || !strings.Contains(out, "proven: tenant demo") || !strings.Contains(out, "anchored through seq") {
+	out, code := verify(bundle, "--anchors")
+	if code != 0 || !strings.Contains(out, "proven: tenant demo") || !strings.Contains(out, "anchored through seq") ||
+		!strings.Contains(out, "\nanchor 1: through seq ") {
 		t.Errorf("ogma verify of the export = %d:\n%s", code, out)
 	}
 	b, _ := os.ReadFile(bundle)

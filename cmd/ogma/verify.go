@@ -81,6 +81,7 @@ type verifyConfig struct {
 	*common
 	logKey      string
 	fingerprint string
+	anchors     bool
 }
 
 var fingerprintRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -100,6 +101,7 @@ unanchored, not as proven. Exit codes: 0 proven, 1 a failure found, 2 unusable i
 	}
 	cmd.Flags().StringVar(&cfg.logKey, "log-key", "", "PEM file of the log's public key (Rekor: /api/v1/log/publicKey)")
 	cmd.Flags().StringVar(&cfg.fingerprint, "anchor-key-fingerprint", "", "hex SHA-256 of the installation's anchor public key (ogma keys anchor)")
+	cmd.Flags().BoolVar(&cfg.anchors, "anchors", false, "also list what each anchor covers: its seq, when it was stated and logged")
 	return cmd
 }
 
@@ -149,5 +151,10 @@ func runVerify(ctx context.Context, cfg *verifyConfig, path string) error {
 		fmt.Fprintf(w, "; %d erased", rep.Erased)
 	}
 	fmt.Fprintln(w)
+	if cfg.anchors {
+		for _, c := range rep.Covered {
+			fmt.Fprintf(w, "anchor %d: through seq %d, stated %s, logged %s\n", c.Index, c.Seq, c.Stated, c.Logged.Format(time.RFC3339))
+		}
+	}
 	return nil
 }

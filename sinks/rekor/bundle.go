@@ -25,6 +25,8 @@ type Report struct {
 	AnchoredSeq uint64
 	AnchoredAt  string
 	LoggedAt    time.Time
+	// Covered lists what each anchor covers, by index.
+	Covered []Covered
 	// Unanchored counts the events after AnchoredSeq: whole and linked,
 	// but not yet proven by any log.
 	Unanchored int
@@ -32,6 +34,15 @@ type Report struct {
 	Erased int
 	// Failure is the first failure by seq, nil when all was proven.
 	Failure *Failure
+}
+
+// Covered is what one anchor of a bundle covers: the tenant's chain
+// through Seq, as stated at Stated and logged at Logged.
+type Covered struct {
+	Index  uint64
+	Seq    uint64
+	Stated string
+	Logged time.Time
 }
 
 // Failure is a check that failed, at the first seq it concerns.
@@ -92,9 +103,11 @@ func VerifyBundle(ctx context.Context, r io.Reader, roots TrustRoots) (*Report, 
 				rep.fail(Failure{Seq: rc.Leaf.Seq, Anchor: rc.Index, Reason: "two anchors state two hashes for this seq"})
 			}
 			anchored[rc.Leaf.Seq] = rc.Leaf.Hash
+			st, _ := anchor.ParseStatement([]byte(rc.Statement))
+			c := Covered{Index: rc.Index, Seq: rc.Leaf.Seq, Stated: st.Time, Logged: time.Unix(rc.IntegratedTime, 0).UTC()}
+			rep.Covered = append(rep.Covered, c)
 			if rc.Leaf.Seq >= rep.AnchoredSeq {
-				st, _ := anchor.ParseStatement([]byte(rc.Statement))
-				rep.AnchoredSeq, rep.AnchoredAt, rep.LoggedAt = rc.Leaf.Seq, st.Time, time.Unix(rc.IntegratedTime, 0).UTC()
+				rep.AnchoredSeq, rep.AnchoredAt, rep.LoggedAt = c.Seq, c.Stated, c.Logged
 			}
 			last = rc
 			continue
