@@ -28,15 +28,20 @@ type anchorConfig struct {
 	// Set by `ogma dev`.
 	health   *api.Health
 	registry prometheus.Registerer
+	// persisted, if set, is told each statement persisted (crash tests).
+	persisted func(index uint64)
 }
 
-func newSinkRekorCmd(c *common) *cobra.Command {
+func newSinkRekorCmd(c *common, run func(context.Context, *anchorConfig) error) *cobra.Command {
 	cfg := &anchorConfig{common: c}
+	if run == nil {
+		run = runSinkRekor
+	}
 	cmd := &cobra.Command{
 		Use:   "rekor",
 		Short: "Anchor every tenant's chain head in a Rekor transparency log, one signed statement per interval",
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runSinkRekor(cmd.Context(), cfg) },
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	cmd.Flags().StringVar(&cfg.rekorURL, "rekor-url", publicRekor, "Rekor v1 log to anchor in: the public Sigstore log, a private one, or the local stack (make rekor-local: http://127.0.0.1:3000)")
 	cmd.Flags().DurationVar(&cfg.interval, "anchor-interval", 10*time.Minute, "time between statements, kept at a fixed cadence even when nothing moved")
@@ -63,7 +68,7 @@ func runSinkRekor(ctx context.Context, cfg *anchorConfig) error {
 	}
 	log.InfoContext(ctx, "anchoring", "log", cfg.rekorURL, "interval", cfg.interval, "anchor_key", key.Fingerprint())
 	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
-	deps := rekor.Deps{Dial: dial, Layout: layout, Log: logClient, Key: key, Logger: log, Registerer: reg}
+	deps := rekor.Deps{Dial: dial, Layout: layout, Log: logClient, Key: key, Logger: log, Registerer: reg, Persisted: cfg.persisted}
 	if cfg.health != nil {
 		deps.Ready = cfg.health.Add("sink_rekor")
 	}

@@ -39,6 +39,9 @@ const (
 	// envKillBeforeCommit=n makes `ogma process` kill -9 itself after
 	// producing its nth batch, before the transaction ends.
 	envKillBeforeCommit = "OGMA_TEST_KILL_BEFORE_COMMIT"
+	// envKillAfterPersist=1 makes `ogma sink rekor` kill -9 itself after
+	// persisting its first statement, before uploading it.
+	envKillAfterPersist = "OGMA_TEST_KILL_AFTER_PERSIST"
 )
 
 // asOgma runs the test binary as the ogma command when a test started it
@@ -57,6 +60,12 @@ func asOgma() (int, bool) {
 				}
 			}
 			return runProcess(ctx, cfg)
+		}
+	}
+	if os.Getenv(envKillAfterPersist) == "1" {
+		r.rekor = func(ctx context.Context, cfg *anchorConfig) error {
+			cfg.persisted = func(uint64) { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+			return runSinkRekor(ctx, cfg)
 		}
 	}
 	return execute(r), true

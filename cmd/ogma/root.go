@@ -49,6 +49,7 @@ type runners struct {
 	connect func(context.Context, *connectConfig) error
 	process func(context.Context, *processConfig) error
 	sink    func(context.Context, *sinkConfig) error
+	rekor   func(context.Context, *anchorConfig) error
 	api     func(context.Context, *apiConfig) error
 }
 
@@ -83,7 +84,7 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 		newDevCmd(c, r.dev),
 		newConnectCmd(c, r.connect),
 		newProcessCmd(c, r.process),
-		newSinkCmd(c, r.sink),
+		newSinkCmd(c, r.sink, r.rekor),
 		newAPICmd(c, r.api),
 		newSimCmd(c, nil),
 		newTenantCmd(c, nil),

@@ -27,7 +27,7 @@ type sinkConfig struct {
 	registry prometheus.Registerer
 }
 
-func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error) *cobra.Command {
+func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error, sinkRekor func(context.Context, *anchorConfig) error) *cobra.Command {
 	cmd := &cobra.Command{Use: "sink", Short: "Write Kafka's ledger to a store"}
 	cfg := &sinkConfig{common: c}
 	if run == nil {
@@ -41,7 +41,7 @@ func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error) *cobra.
 	}
 	addClickHouseFlags(chCmd, &cfg.clickhouse, &c.chSec)
 	addMetricsFlag(chCmd, &cfg.metricsAddr)
-	cmd.AddCommand(chCmd, newSinkRekorCmd(c))
+	cmd.AddCommand(chCmd, newSinkRekorCmd(c, sinkRekor))
 	return cmd
 }
 

@@ -67,6 +67,9 @@ type Deps struct {
 	// Ready, if set, is called once the sink has read ogma.events up to
 	// where it stood at start.
 	Ready func()
+	// Persisted, if set, is called after each statement is persisted and
+	// before it is uploaded (crash tests kill the process there).
+	Persisted func(index uint64)
 }
 
 // Sink is the rekor sink. Make one with [New].
@@ -348,6 +351,9 @@ func (s *Sink) state(ctx context.Context, t time.Time) error {
 	// statement that ogma.anchors already holds.
 	if err := s.write(ctx, a.Record()); err != nil {
 		return fmt.Errorf("rekor sink: persist statement %d: %w", index, err)
+	}
+	if s.deps.Persisted != nil {
+		s.deps.Persisted(index)
 	}
 	s.mu.Lock()
 	s.last = &a
