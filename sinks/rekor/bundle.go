@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/ogma-dev/ogma/pipeline/anchor"
@@ -85,6 +86,10 @@ func VerifyBundle(ctx context.Context, r io.Reader, roots TrustRoots) (*Report, 
 	h := br.Header
 	rep := &Report{Tenant: h.Tenant}
 	anchored := map[uint64]string{} // seq → hash, from the receipts
+	var mf *manifests
+	if h.FromSeq == 1 {
+		mf = &manifests{buckets: map[string]map[string]string{}}
+	}
 	var last *anchor.TenantReceipt
 	var prevHash string
 	for {
@@ -117,7 +122,7 @@ func VerifyBundle(ctx context.Context, r io.Reader, roots TrustRoots) (*Report, 
 			rep.FirstSeq = ev.Seq
 		}
 		rep.Events++
-		if f := checkEvent(ev, want, prevHash, h, anchored); f != nil {
+		if f := checkEvent(ev, want, prevHash, h, anchored, mf); f != nil {
 			rep.fail(*f)
 			if f.Seq == want && ev.Seq != want {
 				break // an event missing or out of place: the rest cannot link
@@ -183,7 +188,7 @@ func checkTenantReceipt(ctx context.Context, rc, before *anchor.TenantReceipt, t
 // checkEvent checks one event of a bundle; want is the seq it must have,
 // prev the hash of the event before ("" for the first of a bundle that
 // starts after seq 1).
-func checkEvent(ev *anchor.BundleEvent, want uint64, prev string, h anchor.BundleHeader, anchored map[uint64]string) *Failure {
+func checkEvent(ev *anchor.BundleEvent, want uint64, prev string, h anchor.BundleHeader, anchored map[uint64]string, mf *manifests) *Failure {
 	fail := func(format string, a ...any) *Failure {
 		return &Failure{Seq: want, Reason: fmt.Sprintf(format, a...)}
 	}
@@ -222,6 +227,18 @@ func checkEvent(ev *anchor.BundleEvent, want uint64, prev string, h anchor.Bundl
 		}
 		if dd != e.DataDigest {
 			return fail("its data does not have the event's data digest")
+		}
+	}
+	if mf != nil {
+		var err error
+		switch {
+		case e.Kind == event.Fact && (e.Stream == "costs" || strings.HasPrefix(e.Stream, "usage.")):
+			err = mf.fact(&e)
+		case e.Kind == event.Manifest && len(ev.Data) > 0:
+			err = mf.manifest(&e, ev.Data)
+		}
+		if err != nil {
+			return fail("%v", err)
 		}
 	}
 	return nil

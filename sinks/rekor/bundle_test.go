@@ -5,9 +5,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -256,4 +259,75 @@ func FuzzVerifyBundle(f *testing.F) {
 			t.Fatalf("an error that is not about the bundle: %v", err)
 		}
 	})
+}
+
+// A manifest is checked against the facts chained for its bucket: a fact
+// left out of the chain — the chain re-linked and re-hashed after it, so
+// that every hash and prev holds — is found at the manifest. A bundle that
+// starts after seq 1 cannot know every fact, and leaves manifests alone.
+func TestManifestsCoverTheirFacts(t *testing.T) {
+	const salt = "0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a"
+	type spec struct {
+		kind      string
+		key, data string
+	}
+	fact := func(model string) spec {
+		return spec{event.Fact, `{"bucket_start":"2026-11-20T00:00:00Z","bucket_width":"1d","endpoint":"completions","group_set":["model"],"model":"` + model + `"}`,
+			`{"input_tokens":10,"model":"` + model + `"}`}
+	}
+	// build seals specs into a chain; a manifest's data is computed from
+	// the facts before it, as the processor does.
+	build := func(specs []spec) evidence {
+		ev := evidence{header: anchor.BundleHeader{Tenant: "acme", FromSeq: 1, Data: true}}
+		prev, facts := event.Genesis, map[string]string{}
+		for i, s := range specs {
+			data := s.data
+			if s.kind == event.Manifest {
+				keys := slices.Sorted(maps.Keys(facts))
+				h := sha256.New()
+				for _, k := range keys {
+					h.Write([]byte(k + "\n" + facts[k] + "\n"))
+				}
+				data = fmt.Sprintf(`{"bucket_end":"2026-11-21T00:00:00Z","digest":"%x","rows":%d}`, h.Sum(nil), len(keys))
+			}
+			rec, err := event.Seal(event.Event{Tenant: "acme", Seq: uint64(i + 1), Prev: prev, Kind: s.kind, Vendor: "openai",
+				Stream: "usage.completions", Key: []byte(s.key), ObservedAt: "2026-11-21T02:00:00Z"}, []byte(data), salt, event.Source{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.kind == event.Fact {
+				facts[s.key] = rec.Event.DataDigest
+			}
+			prev = rec.Hash
+			ev.events = append(ev.events, anchor.BundleEvent{Seq: rec.Event.Seq, Hash: rec.Hash, Canonical: json.RawMessage(rec.Canonical),
+				Data: rec.Data, Salt: salt})
+		}
+		return ev
+	}
+	manifest := spec{kind: event.Manifest, key: `{"bucket_start":"2026-11-20T00:00:00Z","endpoint":"completions","group_set":["model"]}`}
+	whole := build([]spec{fact("a"), fact("b"), fact("c"), manifest})
+	roots := rekor.TrustRoots{}
+	if rep, err := rekor.VerifyBundle(t.Context(), bytes.NewReader(whole.bytes(t)), roots); err != nil || rep.Failure != nil {
+		t.Fatalf("a whole bucket: %+v, %v", rep, err)
+	}
+
+	// The manifest as made over three facts, in a chain that holds two.
+	short := build([]spec{fact("a"), fact("c"), manifest})
+	m := whole.events[3]
+	rec, err := event.Seal(event.Event{Tenant: "acme", Seq: 3, Prev: short.events[1].Hash, Kind: event.Manifest, Vendor: "openai",
+		Stream: "usage.completions", Key: []byte(manifest.key), ObservedAt: "2026-11-21T02:00:00Z"}, m.Data, salt, event.Source{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	short.events[2] = anchor.BundleEvent{Seq: 3, Hash: rec.Hash, Canonical: json.RawMessage(rec.Canonical), Data: rec.Data, Salt: salt}
+	rep, err := rekor.VerifyBundle(t.Context(), bytes.NewReader(short.bytes(t)), roots)
+	if err != nil || rep.Failure == nil || rep.Failure.Seq != 3 || !strings.Contains(rep.Failure.Reason, "manifest") {
+		t.Errorf("a fact left out: %+v, %v; want the manifest at seq 3 to fail", rep.Failure, err)
+	}
+
+	from2 := whole.clone()
+	from2.header.FromSeq, from2.events = 2, from2.events[1:]
+	if rep, err := rekor.VerifyBundle(t.Context(), bytes.NewReader(from2.bytes(t)), roots); err != nil || rep.Failure != nil {
+		t.Errorf("a bundle from seq 2: %+v, %v", rep.Failure, err)
+	}
 }
