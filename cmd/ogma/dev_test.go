@@ -986,7 +986,8 @@ func TestIntegrityOverREST(t *testing.T) {
 		last, _ := in["last_anchor"].(map[string]any)
 		seq, _ := strconv.Atoi(fmt.Sprint(last["seq"]))
 		cov, _ := in["coverage"].([]any)
-		return seq >= 10 && len(cov) > 0
+		index, _ := strconv.Atoi(fmt.Sprint(last["index"]))
+		return seq >= 12 && index >= 3 && len(cov) > 0
 	})
 	if in["log_configured"] != true || in["log_url"] != url || in["log"] != "rekor-v1" || in["head"].(map[string]any)["seq"] == "0" {
 		t.Errorf("integrity = %v", in)
@@ -1005,6 +1006,39 @@ func TestIntegrityOverREST(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// A replaced receipt: anchor 2's row with anchor 1's log entry.
+	a1, a2, a3 := anchorRow(t, conn, 1), anchorRow(t, conn, 2), anchorRow(t, conn, 3)
+	replaced := a2
+	replaced.entry, replaced.uuid, replaced.logIndex, replaced.integrated = a1.entry, a1.uuid, a1.logIndex, a1.integrated
+	insertAnchorRow(t, conn, replaced)
+	v = call("POST", "/v1/integrity:verify")
+	if f, _ := v["first_failure"].(map[string]any); f == nil || f["anchor"] != "2" || f["seq"] != strconv.FormatUint(a2.seq, 10) {
+		t.Errorf("verify with anchor 2's receipt replaced = %v", v)
+	}
+	insertAnchorRow(t, conn, a2)
+	// A withheld anchor: anchor 3 no longer links.
+	mutate(t, conn, "ALTER TABLE anchors DELETE WHERE tenant = 'demo' AND anchor_index = 2",
+		"SELECT count() FROM anchors WHERE tenant = 'demo' AND anchor_index = 2")
+	v = call("POST", "/v1/integrity:verify")
+	if f, _ := v["first_failure"].(map[string]any); f == nil || f["anchor"] != "3" || f["seq"] != strconv.FormatUint(a3.seq, 10) ||
+		!strings.Contains(f["reason"].(string), "anchors 2 to 2 are missing") {
+		t.Errorf("verify with anchor 2 withheld = %v", v)
+	}
+	insertAnchorRow(t, conn, a2)
+	if v = call("POST", "/v1/integrity:verify"); v["verified"] != true {
+		t.Fatalf("verify after the anchors were restored = %v", v)
+	}
+	// Two swapped events: seq 10 holds 11's event and 11 holds 10's.
+	ten, eleven := eventRow(t, conn, 10), eventRow(t, conn, 11)
+	mutate(t, conn, "ALTER TABLE events DELETE WHERE tenant = 'demo' AND seq IN (10, 11)",
+		"SELECT count() FROM events WHERE tenant = 'demo' AND seq IN (10, 11)")
+	ten.seq, eleven.seq = 11, 10
+	insertEventRow(t, conn, ten)
+	insertEventRow(t, conn, eleven)
+	v = call("POST", "/v1/integrity:verify")
+	if f, _ := v["first_failure"].(map[string]any); f == nil || f["seq"] != "10" {
+		t.Errorf("verify with seq 10 and 11 swapped = %v", v)
+	}
 	// One data byte of the event at seq 8: a later insert of the same
 	// (tenant, seq, hash) is what FINAL reads.
 	same := func(s string) string { return s }
@@ -1022,14 +1056,8 @@ func TestIntegrityOverREST(t *testing.T) {
 		t.Errorf("verify with seq 5 changed = %v", v)
 	}
 	// Seq 3 deleted.
-	if err := conn.Exec(t.Context(), "ALTER TABLE events DELETE WHERE tenant = 'demo' AND seq = 3"); err != nil {
-		t.Fatal(err)
-	}
-	wait.Until(t, "the delete", func() bool {
-		var n uint64
-		conn.QueryRow(t.Context(), "SELECT count() FROM events WHERE tenant = 'demo' AND seq = 3").Scan(&n)
-		return n == 0
-	})
+	mutate(t, conn, "ALTER TABLE events DELETE WHERE tenant = 'demo' AND seq = 3",
+		"SELECT count() FROM events WHERE tenant = 'demo' AND seq = 3")
 	v = call("POST", "/v1/integrity:verify")
 	if f, _ := v["first_failure"].(map[string]any); f == nil || f["seq"] != "3" || !strings.Contains(f["reason"].(string), "missing") {
 		t.Errorf("verify with seq 3 deleted = %v", v)
@@ -1045,30 +1073,99 @@ func TestIntegrityOverREST(t *testing.T) {
 	})
 }
 
-// rewrite inserts again demo's event at seq with its canonical bytes and
-// data changed by edit and editData, and everything else, its hash too, as
-// it was.
-func rewrite(t *testing.T, conn ch.Conn, seq uint64, edit, editData func(string) string) {
+// mutate runs a ClickHouse DELETE mutation and waits until count, the
+// rows it deletes, is 0: 18.16 applies mutations in the background.
+func mutate(t *testing.T, conn ch.Conn, mutation, count string) {
 	t.Helper()
-	var (
-		prev, hash, kind, vendor, stream, key, dd, canonical, data, salt string
-		rev                                                              uint32
-		observed                                                         time.Time
-		part                                                             int32
-		off                                                              int64
-	)
+	if err := conn.Exec(t.Context(), mutation); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, mutation, func() bool {
+		var n uint64
+		conn.QueryRow(t.Context(), count).Scan(&n)
+		return n == 0
+	})
+}
+
+// ledgerEvent is a row of the events table.
+type ledgerEvent struct {
+	seq                                                              uint64
+	prev, hash, kind, vendor, stream, key, dd, canonical, data, salt string
+	rev                                                              uint32
+	observed                                                         time.Time
+	part                                                             int32
+	off                                                              int64
+}
+
+func eventRow(t *testing.T, conn ch.Conn, seq uint64) ledgerEvent {
+	t.Helper()
+	e := ledgerEvent{seq: seq}
 	err := conn.QueryRow(t.Context(), `SELECT prev, hash, kind, vendor, stream, key, rev, observed_at, data_digest, canonical, data, salt,
 		source_partition, source_offset FROM events FINAL WHERE tenant = 'demo' AND seq = ?`, seq).
-		Scan(&prev, &hash, &kind, &vendor, &stream, &key, &rev, &observed, &dd, &canonical, &data, &salt, &part, &off)
+		Scan(&e.prev, &e.hash, &e.kind, &e.vendor, &e.stream, &e.key, &e.rev, &e.observed, &e.dd, &e.canonical, &e.data, &e.salt, &e.part, &e.off)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e
+}
+
+func insertEventRow(t *testing.T, conn ch.Conn, e ledgerEvent) {
+	t.Helper()
 	b, err := conn.PrepareBatch(t.Context(), `INSERT INTO events (tenant, seq, prev, hash, kind, vendor, stream, key, rev,
 		observed_at, data_digest, canonical, data, salt, source_partition, source_offset)`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Append("demo", seq, prev, hash, kind, vendor, stream, key, rev, observed, dd, edit(canonical), editData(data), salt, part, off); err != nil {
+	if err := b.Append("demo", e.seq, e.prev, e.hash, e.kind, e.vendor, e.stream, e.key, e.rev, e.observed, e.dd, e.canonical, e.data,
+		e.salt, e.part, e.off); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rewrite inserts again demo's event at seq with its canonical bytes and
+// data changed by edit and editData, and everything else, its hash too, as
+// it was: a later insert of the same (tenant, seq, hash) is what FINAL reads.
+func rewrite(t *testing.T, conn ch.Conn, seq uint64, edit, editData func(string) string) {
+	t.Helper()
+	e := eventRow(t, conn, seq)
+	e.canonical, e.data = edit(e.canonical), editData(e.data)
+	insertEventRow(t, conn, e)
+}
+
+// ledgerAnchor is a row of the anchors table.
+type ledgerAnchor struct {
+	index, seq                                                       uint64
+	hash, path, root, statement, digest, signature, url, uuid, entry string
+	leaf, size                                                       uint32
+	logIndex                                                         int64
+	integrated                                                       time.Time
+}
+
+func anchorRow(t *testing.T, conn ch.Conn, index uint64) ledgerAnchor {
+	t.Helper()
+	a := ledgerAnchor{index: index}
+	err := conn.QueryRow(t.Context(), `SELECT seq, hash, leaf_index, tree_size, leaf_path, root, statement, statement_digest, signature,
+		log_url, log_uuid, log_index, integrated_time, entry FROM anchors FINAL WHERE tenant = 'demo' AND anchor_index = ?`, index).
+		Scan(&a.seq, &a.hash, &a.leaf, &a.size, &a.path, &a.root, &a.statement, &a.digest, &a.signature, &a.url, &a.uuid, &a.logIndex,
+			&a.integrated, &a.entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func insertAnchorRow(t *testing.T, conn ch.Conn, a ledgerAnchor) {
+	t.Helper()
+	b, err := conn.PrepareBatch(t.Context(), `INSERT INTO anchors (tenant, anchor_index, seq, hash, leaf_index, tree_size, leaf_path,
+		root, statement, statement_digest, signature, log_url, log_uuid, log_index, integrated_time, entry)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append("demo", a.index, a.seq, a.hash, a.leaf, a.size, a.path, a.root, a.statement, a.digest, a.signature,
+		a.url, a.uuid, a.logIndex, a.integrated, a.entry); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Send(); err != nil {
