@@ -92,14 +92,14 @@ func newVerifyCmd(c *common) *cobra.Command {
 		Use:   "verify BUNDLE",
 		Short: "Verify an evidence bundle offline against pinned trust roots; exit 0 proven, 1 a failure found, 2 unusable input",
 		Long: `Verify an evidence bundle (from ogma export; - reads stdin) offline, trusting only the log's public
-key (--log-key, PEM) and the anchor key fingerprint the operator publishes (--anchor-key-fingerprint,
-from ogma keys anchor). Keys inside the bundle are only compared to these. It prints the first seq
+key (--log-key, PEM; by default the public Sigstore log's, which ships pinned) and the anchor key
+fingerprint the operator publishes (--anchor-key-fingerprint, from ogma keys anchor). Keys inside the bundle are only compared to these. It prints the first seq
 where anything fails and why, or what was proven; events after the last anchor are reported as
 unanchored, not as proven. Exit codes: 0 proven, 1 a failure found, 2 unusable input.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return runVerify(cmd.Context(), cfg, args[0]) },
 	}
-	cmd.Flags().StringVar(&cfg.logKey, "log-key", "", "PEM file of the log's public key (Rekor: /api/v1/log/publicKey)")
+	cmd.Flags().StringVar(&cfg.logKey, "log-key", "", "PEM file of the log's public key (Rekor: /api/v1/log/publicKey); default: the public Sigstore log's, pinned in Ogma")
 	cmd.Flags().StringVar(&cfg.fingerprint, "anchor-key-fingerprint", "", "hex SHA-256 of the installation's anchor public key (ogma keys anchor)")
 	cmd.Flags().BoolVar(&cfg.anchors, "anchors", false, "also list what each anchor covers: its seq, when it was stated and logged")
 	return cmd
@@ -110,12 +110,12 @@ func runVerify(ctx context.Context, cfg *verifyConfig, path string) error {
 	if !fingerprintRE.MatchString(cfg.fingerprint) {
 		return unusable("--anchor-key-fingerprint %q: want 64 lowercase hex digits (ogma keys anchor prints it)", cfg.fingerprint)
 	}
-	if cfg.logKey == "" {
-		return unusable("--log-key is required: the log's public key (PEM)")
-	}
-	pemBytes, err := os.ReadFile(cfg.logKey)
-	if err != nil {
-		return unusable("--log-key: %v", err)
+	pemBytes := rekor.PublicSigstoreKey
+	if cfg.logKey != "" {
+		var err error
+		if pemBytes, err = os.ReadFile(cfg.logKey); err != nil {
+			return unusable("--log-key: %v", err)
+		}
 	}
 	logKey, err := rekor.ParseLogKey(pemBytes)
 	if err != nil {

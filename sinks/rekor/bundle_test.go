@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -329,5 +330,18 @@ func TestManifestsCoverTheirFacts(t *testing.T) {
 	from2.header.FromSeq, from2.events = 2, from2.events[1:]
 	if rep, err := rekor.VerifyBundle(t.Context(), bytes.NewReader(from2.bytes(t)), roots); err != nil || rep.Failure != nil {
 		t.Errorf("a bundle from seq 2: %+v, %v", rep.Failure, err)
+	}
+}
+
+// The public Sigstore log's key ships pinned: its log id is the one the
+// log states in every entry.
+func TestPublicSigstoreKeyIsPinned(t *testing.T) {
+	k, err := rekor.ParseLogKey(rekor.PublicSigstoreKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(k)
+	if id := sha256.Sum256(der); hex.EncodeToString(id[:]) != "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d" {
+		t.Errorf("the pinned key's log id is %x", id)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/sha256"
 	"crypto/x509"
+	_ "embed"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -178,3 +179,11 @@ func checkBody(raw, statement []byte, anchorKey string) error {
 	}
 	return nil
 }
+
+// PublicSigstoreKey is the public key (PEM) of the public Sigstore log,
+// https://rekor.sigstore.dev — the default target of `ogma sink rekor` —
+// pinned in the repository (rekor.sigstore.dev.pub, as sigstore's TUF
+// root ships it; log id c0d23d6a…801d).
+//
+//go:embed rekor.sigstore.dev.pub
+var PublicSigstoreKey []byte
