@@ -10,9 +10,9 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/ogma-dev/ogma/connectors/openai"
-	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
 )
@@ -31,7 +31,7 @@ type Integrations struct {
 	// Publish writes ogma.control records and waits until they are stored.
 	Publish func(ctx context.Context, recs ...*kgo.Record) error
 	// Cursors is the connectors' progress, for backfill reports.
-	Cursors *poll.CursorView
+	Cursors *stream.CursorView
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -218,15 +218,15 @@ func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegration
 	return out, nil
 }
 
-func (s *Server) cursor(tenant, stream string) (poll.Cursor, bool) {
+func (s *Server) cursor(tenant, name string) (stream.Cursor, bool) {
 	if s.integ == nil || s.integ.Cursors == nil {
-		return poll.Cursor{}, false
+		return stream.Cursor{}, false
 	}
-	return s.integ.Cursors.Get(tenant, control.OpenAI, stream)
+	return s.integ.Cursors.Get(tenant, control.OpenAI, name)
 }
 
 // backfill counts the daily buckets of the window read so far.
-func backfill(c poll.Cursor, ok bool, connected, now time.Time) *ogmav1.Backfill {
+func backfill(c stream.Cursor, ok bool, connected, now time.Time) *ogmav1.Backfill {
 	day := 24 * time.Hour
 	origin := c.Origin
 	if !ok {

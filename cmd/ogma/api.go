@@ -11,9 +11,9 @@ import (
 
 	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/connectors/openai"
-	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 	"github.com/ogma-dev/ogma/sinks/rekor"
 )
@@ -93,7 +93,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	if err := control.Protect(ctx, dial, layout, kr); err != nil {
 		return err
 	}
-	view, cursors := &control.View{Log: log, Keys: kr}, &poll.CursorView{}
+	view, cursors := &control.View{Log: log, Keys: kr}, &stream.CursorView{}
 	integ := &api.Integrations{OpenAI: client, Keyring: kr, Layout: layout, Cursors: cursors,
 		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, kr, recs...) }}
 	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}

@@ -34,6 +34,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -524,12 +525,12 @@ func (h *harness) state(t *testing.T) *control.State {
 	return st
 }
 
-func (h *harness) cursor(t *testing.T, stream string) (poll.Cursor, bool) {
+func (h *harness) cursor(t *testing.T, name string) (stream.Cursor, bool) {
 	t.Helper()
-	var c poll.Cursor
+	var c stream.Cursor
 	found := false
 	for _, r := range h.cluster.Records(t, topic.Cursors) {
-		if string(r.Key) == "acme/openai/"+stream {
+		if string(r.Key) == (stream.ID{Tenant: "acme", Vendor: openai.Vendor, Stream: name}).Key() {
 			json.Unmarshal(r.Value, &c)
 			found = true
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // List is a directory stream: a complete walk of one entity list per poll
@@ -160,7 +161,7 @@ type walker struct {
 	stream string
 	req    poll.Request
 	emit   func(poll.Page) error
-	cur    poll.Cursor
+	cur    stream.Cursor
 	begun  bool // the begin marker is still to be published
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/settle"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 const day = 24 * time.Hour
@@ -136,8 +137,8 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 
 // read reads buckets [start, end) grouped by groupBy, page by page,
 // publishing the buckets that changed, and returns the cursor after them.
-func (u *Usage) read(ctx context.Context, req poll.Request, cur poll.Cursor, start, end time.Time, groupBy []string,
-	limit int, trailStart time.Time, emit func(poll.Page) error) (poll.Cursor, error) {
+func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, start, end time.Time, groupBy []string,
+	limit int, trailStart time.Time, emit func(poll.Page) error) (stream.Cursor, error) {
 	path := u.path()
 	q := url.Values{
 		"start_time":   {strconv.FormatInt(start.Unix(), 10)},

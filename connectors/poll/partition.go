@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -33,7 +34,7 @@ type partition struct {
 	state control.State
 
 	prod     *kgo.Client
-	cursors  map[string]Cursor
+	cursors  map[string]stream.Cursor
 	observed map[control.VendorKey]control.Observed
 	due      map[string]time.Time // cursor key → next poll
 	// rejected holds the key generation the vendor rejected, per
@@ -108,9 +109,9 @@ func (w *partition) open(ctx context.Context) error {
 		prod.Close()
 		return fmt.Errorf("init transactional producer: %w", err)
 	}
-	cursors := map[string]Cursor{}
+	cursors := map[string]stream.Cursor{}
 	err = topic.ReadToEnd(ctx, w.c.deps.Dial, topic.Cursors, []int32{w.p}, func(r *kgo.Record) error {
-		var c Cursor
+		var c stream.Cursor
 		if r.Value == nil {
 			delete(cursors, string(r.Key))
 			return nil
@@ -155,7 +156,7 @@ func (w *partition) pollDue(ctx context.Context) error {
 		for _, s := range w.c.deps.Vendors[k.Vendor] {
 			jobs = append(jobs, job{integ: integ, stream: s})
 			if w.gens[k] != integ.Generation {
-				delete(w.due, Cursor{Tenant: k.Tenant, Vendor: k.Vendor, Stream: s.Stream.Name()}.Key())
+				delete(w.due, stream.ID{Tenant: k.Tenant, Vendor: k.Vendor, Stream: s.Stream.Name()}.Key())
 			}
 		}
 		w.gens[k] = integ.Generation
@@ -168,11 +169,12 @@ func (w *partition) pollDue(ctx context.Context) error {
 	w.mu.Unlock()
 	// Map order must not decide who goes first.
 	slices.SortFunc(jobs, func(a, b job) int {
-		return strings.Compare(a.integ.Tenant+"/"+a.integ.Vendor+"/"+a.stream.Stream.Name(), b.integ.Tenant+"/"+b.integ.Vendor+"/"+b.stream.Stream.Name())
+		return strings.Compare(stream.ID{Tenant: a.integ.Tenant, Vendor: a.integ.Vendor, Stream: a.stream.Stream.Name()}.Key(),
+			stream.ID{Tenant: b.integ.Tenant, Vendor: b.integ.Vendor, Stream: b.stream.Stream.Name()}.Key())
 	})
 	for _, j := range jobs {
 		vk := control.VendorKey{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor}
-		key := Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: j.stream.Stream.Name()}.Key()
+		key := stream.ID{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: j.stream.Stream.Name()}.Key()
 		if w.rejected[vk] == j.integ.Generation || now.Before(w.due[key]) {
 			continue
 		}
@@ -202,7 +204,7 @@ func (w *partition) pollDue(ctx context.Context) error {
 			w.log.WarnContext(ctx, "vendor rate limit: backing the tenant off", "tenant", j.integ.Tenant,
 				"vendor", j.integ.Vendor, "duration", wait)
 			for _, s := range w.c.deps.Vendors[j.integ.Vendor] {
-				k := Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: s.Stream.Name()}.Key()
+				k := stream.ID{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: s.Stream.Name()}.Key()
 				w.due[k] = maxTime(w.due[k], now.Add(wait))
 			}
 			status.Error = "rate limited by the vendor; backing off " + wait.String()
@@ -286,13 +288,13 @@ func (w *partition) pollOne(ctx context.Context, j job) error {
 	if err != nil {
 		return fmt.Errorf("open sealed key of generation %d: %w", j.integ.Generation, err)
 	}
-	cur, ok := w.cursors[Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: name}.Key()]
+	cur, ok := w.cursors[stream.ID{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: name}.Key()]
 	if !ok {
 		connected := j.integ.ConnectedAt
 		if connected.IsZero() {
 			connected = j.integ.SealedAt
 		}
-		cur = Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: name,
+		cur = stream.Cursor{Tenant: j.integ.Tenant, Vendor: j.integ.Vendor, Stream: name,
 			Origin: connected.UTC().Truncate(24*time.Hour).AddDate(0, 0, -w.c.cfg.BackfillDays)}
 	}
 	start := time.Now()
@@ -341,9 +343,9 @@ func (w *partition) transact(ctx context.Context, recs []*kgo.Record) error {
 // commit writes one page — its raw records, the stream's cursor, and the
 // observed capabilities when they changed — in one transaction, and only
 // then takes the cursor as current. A page that changes nothing is skipped.
-func (w *partition) commit(ctx context.Context, integ control.Integration, stream string, pg Page) error {
+func (w *partition) commit(ctx context.Context, integ control.Integration, name string, pg Page) error {
 	l := w.c.deps.Layout
-	pg.Cursor.Tenant, pg.Cursor.Vendor, pg.Cursor.Stream = integ.Tenant, integ.Vendor, stream
+	pg.Cursor.Tenant, pg.Cursor.Vendor, pg.Cursor.Stream = integ.Tenant, integ.Vendor, name
 	ckey := pg.Cursor.Key()
 	pg.Cursor.Rows = w.cursors[ckey].Rows + int64(len(pg.Records))
 	vk := control.VendorKey{Tenant: integ.Tenant, Vendor: integ.Vendor}
@@ -359,17 +361,17 @@ func (w *partition) commit(ctx context.Context, integ control.Integration, strea
 	for _, r := range pg.Records {
 		recs = append(recs, l.Record(topic.Raw, integ.Tenant, []byte(r.Key()), r.Marshal()))
 	}
-	recs = append(recs, l.Record(topic.Cursors, integ.Tenant, []byte(ckey), pg.Cursor.marshal()))
+	recs = append(recs, l.Record(topic.Cursors, integ.Tenant, []byte(ckey), marshalCursor(pg.Cursor)))
 	if merged != w.observed[vk] {
 		recs = append(recs, control.ObservedRecord(l, merged))
 	}
 
 	if err := w.send(ctx, recs...); err != nil {
-		return fmt.Errorf("write %s page of %d records: %w", stream, len(pg.Records), err)
+		return fmt.Errorf("write %s page of %d records: %w", name, len(pg.Records), err)
 	}
-	w.c.metrics.records.WithLabelValues(integ.Vendor, stream).Add(float64(len(pg.Records)))
+	w.c.metrics.records.WithLabelValues(integ.Vendor, name).Add(float64(len(pg.Records)))
 	w.cursors[ckey] = pg.Cursor
 	w.observed[vk] = merged
-	w.log.DebugContext(ctx, "page committed", "tenant", integ.Tenant, "stream", stream, "records", len(pg.Records))
+	w.log.DebugContext(ctx, "page committed", "tenant", integ.Tenant, "stream", name, "records", len(pg.Records))
 	return nil
 }

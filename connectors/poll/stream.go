@@ -20,6 +20,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // ErrKeyInvalid is matched (errors.Is) by a vendor error saying the key is
@@ -57,7 +58,7 @@ type Request struct {
 	Key    seal.Secret
 	// Cursor is the stream's cursor as last committed; on the first poll it
 	// has only Origin set.
-	Cursor Cursor
+	Cursor stream.Cursor
 	// Now is the connector's clock; fetched_at and the poll window come from it.
 	Now func() time.Time
 }
@@ -66,7 +67,7 @@ type Request struct {
 // cursor to commit with them, and capability flags the page showed true.
 type Page struct {
 	Records  []*envelope.Raw
-	Cursor   Cursor
+	Cursor   stream.Cursor
 	Observed control.Observed
 }
 
@@ -77,39 +78,7 @@ type Scheduled struct {
 	Every time.Duration
 }
 
-// Cursor is where a stream of one tenant stands. It is stored in
-// ogma.cursors under "<tenant>/<vendor>/<stream>".
-type Cursor struct {
-	Tenant string `json:"tenant"`
-	Vendor string `json:"vendor"`
-	Stream string `json:"stream"`
-	// Origin is where the stream's history begins: the day of the first
-	// connect minus the backfill window.
-	Origin time.Time `json:"origin"`
-	// WindowStart is the start of the first report bucket never read; the
-	// backfill is done once it passes the trailing window.
-	WindowStart time.Time `json:"window_start,omitzero"`
-	// WindowEnd is the (frozen) end of the last report read.
-	WindowEnd time.Time `json:"window_end,omitzero"`
-	// AfterID is where a list walk in progress continues.
-	AfterID string `json:"after_id,omitempty"`
-	// State is "backfill" or "live" for reports, "walking" or "idle" for lists.
-	State string `json:"state"`
-	// Snapshot is the id of the list walk in progress, and Count the objects
-	// it has listed so far.
-	Snapshot string `json:"snapshot,omitempty"`
-	Count    int    `json:"count,omitempty"`
-	// Rows counts the raw records committed for the stream.
-	Rows int64 `json:"rows,omitempty"`
-	// Digests maps each bucket start of the trailing window (Unix seconds)
-	// to the digest of its rows as last published.
-	Digests map[int64]string `json:"digests,omitempty"`
-}
-
-// Key returns the cursor's ogma.cursors key.
-func (c Cursor) Key() string { return c.Tenant + "/" + c.Vendor + "/" + c.Stream }
-
-func (c Cursor) marshal() []byte {
+func marshalCursor(c stream.Cursor) []byte {
 	b, err := json.Marshal(c)
 	if err != nil {
 		panic("poll: marshal cursor: " + err.Error()) // plain struct

@@ -35,6 +35,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -205,8 +206,8 @@ func tenantKey(id string) string                  { return "tenant/" + id }
 func integrationKey(tenant, vendor string) string { return "integration/" + tenant + "/" + vendor }
 func tokenKey(hash string) string                 { return "token/" + hash }
 func observedKey(tenant, vendor string) string    { return "observed/" + tenant + "/" + vendor }
-func streamKey(tenant, vendor, stream string) string {
-	return "stream/" + tenant + "/" + vendor + "/" + stream
+func streamKey(tenant, vendor, name string) string {
+	return "stream/" + stream.ID{Tenant: tenant, Vendor: vendor, Stream: name}.Key()
 }
 
 func record(l topic.Layout, tenant, key string, v any) *kgo.Record {

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // Version is the envelope version this package writes.
@@ -88,9 +90,12 @@ func NewSalt() string {
 	return hex.EncodeToString(b)
 }
 
+// ID returns the stream r belongs to.
+func (r *Raw) ID() stream.ID { return stream.ID{Tenant: r.Tenant, Vendor: r.Vendor, Stream: r.Stream} }
+
 // Key returns the record key of r: its identity within the tenant's stream.
 func (r *Raw) Key() string {
-	k := r.Tenant + "/" + r.Vendor + "/" + r.Stream
+	k := r.ID().Key()
 	switch {
 	case r.Bucket != nil:
 		return k + "/" + strconv.FormatInt(r.Bucket.Start, 10) + "/" + strconv.Itoa(r.Bucket.Row)

@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // Store is the processor's local state, in Pebble so that the dedupe map
@@ -195,8 +196,8 @@ func dedupeKey(p int32, tenant, vendor, stream string, key []byte) string {
 
 // scope names one stream of one tenant: two vendors may name a stream
 // alike (users), and their objects must not meet.
-func scope(p int32, tenant, vendor, stream string) string {
-	return pfx(p) + tenant + "/" + vendor + "/" + stream
+func scope(p int32, tenant, vendor, name string) string {
+	return pfx(p) + stream.ID{Tenant: tenant, Vendor: vendor, Stream: name}.Key()
 }
 
 func dedupePrefix(p int32, tenant, vendor, stream string) string {

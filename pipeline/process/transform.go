@@ -130,7 +130,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 		}
 		switch {
 		case raw.Bucket != nil:
-			stream := raw.Tenant + "/" + raw.Vendor + "/" + raw.Stream
+			stream := raw.ID().Key()
 			bucket := open[stream]
 			if len(bucket) > 0 && !sameBucket(bucket[0].raw, raw) {
 				// The stream's previous bucket ended early: its rows are not all here.
@@ -278,7 +278,7 @@ func (t *transform) bucket(rows []row) error {
 		return err
 	}
 	// The bucket is settled: its provisional rows are gone.
-	t.add(t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), nil), last.Offset)
+	t.add(t.layout.Record(topic.Provisional, first.Tenant, envelope.ProvisionalKey(first.ID(), first.Bucket.Start), nil), last.Offset)
 	return nil
 }
 
@@ -469,28 +469,9 @@ func (t *transform) snapshot(d *decoded, src event.Source, r *kgo.Record) error 
 	return nil
 }
 
-// Provisional is the value of an ogma.provisional record: an open bucket,
-// served flagged and never chained.
-type Provisional struct {
-	Tenant    string            `json:"tenant"`
-	Vendor    string            `json:"vendor"`
-	Stream    string            `json:"stream"`
-	Bucket    envelope.Bucket   `json:"bucket"`
-	GroupSet  []string          `json:"group_set"`
-	FetchedAt time.Time         `json:"fetched_at"`
-	Rows      []json.RawMessage `json:"rows"`
-	// RowsOmitted counts rows left out of a bucket too large for one
-	// record: the rest of it shows once it is settled.
-	RowsOmitted int `json:"rows_omitted,omitempty"`
-}
-
-func provisionalKey(r *envelope.Raw) []byte {
-	return []byte(r.Tenant + "/" + r.Vendor + "/" + r.Stream + "/" + strconv.FormatInt(r.Bucket.Start, 10))
-}
-
 func (t *transform) provisional(rows []row) {
 	first := rows[0].raw
-	p := Provisional{Tenant: first.Tenant, Vendor: first.Vendor, Stream: first.Stream, Bucket: *first.Bucket,
+	p := envelope.Provisional{Tenant: first.Tenant, Vendor: first.Vendor, Stream: first.Stream, Bucket: *first.Bucket,
 		GroupSet: first.GroupSet, FetchedAt: first.FetchedAt, Rows: []json.RawMessage{}}
 	p.Bucket.Row = 0
 	size := 4 << 10 // the record's key and everything but the rows, with room
@@ -515,7 +496,7 @@ func (t *transform) provisional(rows []row) {
 	if err != nil {
 		panic(fmt.Sprintf("process: marshal provisional: %v", err)) // raw data was valid JSON
 	}
-	t.add(t.layout.Record(topic.Provisional, first.Tenant, provisionalKey(first), v), rows[len(rows)-1].src.Offset)
+	t.add(t.layout.Record(topic.Provisional, first.Tenant, envelope.ProvisionalKey(first.ID(), first.Bucket.Start), v), rows[len(rows)-1].src.Offset)
 }
 
 // Deadletter is the value of an ogma.deadletter record.

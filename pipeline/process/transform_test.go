@@ -295,13 +295,13 @@ func TestLargeOpenBucketIsServedInPart(t *testing.T) {
 	if err := tr.run(recs, -1, true); err != nil {
 		t.Fatal(err)
 	}
-	var prov []Provisional
+	var prov []envelope.Provisional
 	for _, r := range tr.out {
 		if len(r.Key)+len(r.Value) > maxOutputBytes {
 			t.Errorf("an output record of %d bytes", len(r.Key)+len(r.Value))
 		}
 		if r.Topic == topic.Provisional {
-			var p Provisional
+			var p envelope.Provisional
 			json.Unmarshal(r.Value, &p)
 			prov = append(prov, p)
 		}

@@ -21,9 +21,9 @@ import (
 
 	"github.com/ogma-dev/ogma/internal/commitclock"
 	"github.com/ogma-dev/ogma/internal/jsonscan"
+	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
-	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -709,19 +709,13 @@ type provRow struct {
 // rows, an empty-bucket marker, or a settled marker for a tombstone.
 func provisionalRows(r *kgo.Record) ([]provRow, error) {
 	if r.Value == nil {
-		// key: tenant/vendor/stream/bucket_start
-		parts := strings.Split(string(r.Key), "/")
-		if len(parts) != 4 {
-			return nil, fmt.Errorf("provisional tombstone key %q", r.Key)
+		id, start, err := envelope.ParseProvisionalKey(r.Key)
+		if err != nil {
+			return nil, err
 		}
-		var start int64
-		if _, err := fmt.Sscan(parts[3], &start); err != nil {
-			return nil, fmt.Errorf("provisional tombstone key %q: %w", r.Key, err)
-		}
-		return []provRow{{tenant: parts[0], vendor: parts[1], stream: parts[2], start: time.Unix(start, 0).UTC(),
-			version: r.Offset, kind: 1}}, nil
+		return []provRow{{tenant: id.Tenant, vendor: id.Vendor, stream: id.Stream, start: start, version: r.Offset, kind: 1}}, nil
 	}
-	var p process.Provisional
+	var p envelope.Provisional
 	if err := json.Unmarshal(r.Value, &p); err != nil {
 		return nil, err
 	}

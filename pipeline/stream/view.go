@@ -1,4 +1,4 @@
-package poll
+package stream
 
 import (
 	"context"
@@ -43,6 +43,6 @@ func (v *CursorView) Run(ctx context.Context, dial topic.Dial, l topic.Layout, c
 func (v *CursorView) Get(tenant, vendor, stream string) (Cursor, bool) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	c, ok := v.m[Cursor{Tenant: tenant, Vendor: vendor, Stream: stream}.Key()]
+	c, ok := v.m[ID{Tenant: tenant, Vendor: vendor, Stream: stream}.Key()]
 	return c, ok
 }
