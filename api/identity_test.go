@@ -20,9 +20,9 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
-	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
@@ -104,7 +104,7 @@ func (o *identityOrg) usage(t *testing.T, day time.Time, rows ...[2]string) {
 		}
 		raws = append(raws, &envelope.Raw{Stream: "usage.completions",
 			Request:  envelope.Request{Path: "/v1/organization/usage/completions"},
-			GroupSet: normalize.OpenAIUsageEndpoints["completions"],
+			GroupSet: stream.Must(stream.OpenAI, "usage.completions").GroupSet,
 			Bucket: &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d",
 				Rows: len(rows), Row: i},
 			Data: json.RawMessage(data)})

@@ -188,7 +188,8 @@ func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegration
 	in.Status, in.SealedAt, in.Generation, in.KeyHint = control.StatusOK, rfc3339(integ.SealedAt), int32(integ.Generation), integ.Hint
 	now := s.now().UTC()
 	var skipped []string
-	for _, name := range openai.StreamNames {
+	for _, spec := range stream.Of(stream.OpenAI) {
+		name := spec.Name
 		st := &ogmav1.StreamState{Stream: name}
 		if ss, ok := streams[name]; ok {
 			st.LastPoll, st.Skipped, st.Error = rfc3339(ss.LastPoll), ss.Skipped, ss.Error
@@ -200,7 +201,7 @@ func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegration
 		if ok {
 			st.WindowStart, st.WindowEnd, st.Rows = rfc3339(c.WindowStart), rfc3339(c.WindowEnd), c.Rows
 		}
-		if strings.HasPrefix(name, "usage.") {
+		if spec.Kind == stream.UsageReport {
 			in.Backfill = backfill(c, ok, integ.ConnectedAt, now)
 			if in.Backfill.Done < in.Backfill.Total {
 				in.Status = "backfilling"

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ogma-dev/ogma/connectors/openai"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
@@ -28,7 +28,8 @@ func BenchmarkBackfillToQueryable(b *testing.B) {
 		}
 		deadline := time.Now().Add(10 * time.Minute)
 		polled := func() bool {
-			for _, s := range openai.StreamNames {
+			for _, spec := range stream.Of(stream.OpenAI) {
+				s := spec.Name
 				if d.metric(b, "ogma_connector_polls_total", "stream", s) < 1 {
 					return false
 				}

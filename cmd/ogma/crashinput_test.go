@@ -11,6 +11,7 @@ import (
 
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -106,7 +107,7 @@ func newCrashInput(seed uint64, tenants int) *crashInput {
 					`"model":"gpt-%d","batch":false,"service_tier":"default"}`, tokens[day][j], tokens[day][j]/3, 1+j%4, j/crashUsers, user, j%crashUsers, j%5)
 				unit = append(unit, raw(&envelope.Raw{Stream: "usage.completions", FetchedAt: at,
 					Request:  envelope.Request{Path: "/v1/organization/usage/completions"},
-					GroupSet: normalize.OpenAIUsageEndpoints["completions"],
+					GroupSet: stream.Must(stream.OpenAI, "usage.completions").GroupSet,
 					Bucket: &envelope.Bucket{Start: start.Unix(), End: start.Add(24 * time.Hour).Unix(), Width: "1d",
 						Rows: crashRowsDay, Row: j}, Data: json.RawMessage(data)}))
 			}

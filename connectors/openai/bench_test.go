@@ -15,6 +15,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -48,12 +49,13 @@ func BenchmarkBackfill(b *testing.B) {
 		go func() { conn.Run(ctx); close(done) }()
 		for {
 			n := 0
-			for _, s := range openai.StreamNames {
+			for _, spec := range stream.Of(stream.OpenAI) {
+				s := spec.Name
 				if testutil.ToFloat64(pollsOK(reg, s)) >= 1 {
 					n++
 				}
 			}
-			if n == len(openai.StreamNames) {
+			if n == len(stream.Of(stream.OpenAI)) {
 				break
 			}
 			time.Sleep(time.Millisecond)

@@ -31,7 +31,6 @@ import (
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
-	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
 	"github.com/ogma-dev/ogma/pipeline/stream"
@@ -241,8 +240,8 @@ func byBucket(t *testing.T, raws []*envelope.Raw) map[int64][]openaisim.Completi
 func TestRawEqualsSimulatorWindow(t *testing.T) {
 	h := start(t, openaisim.KeyFull, poll.Config{}, allStreams)
 	h.waitPolls(t, "usage.completions", 1)
-	for _, stream := range openai.StreamNames {
-		h.waitPolls(t, stream, 1)
+	for _, s := range stream.Of(stream.OpenAI) {
+		h.waitPolls(t, s.Name, 1)
 	}
 
 	recs := h.cluster.Records(t, topic.Raw)
@@ -305,10 +304,8 @@ func TestRawEqualsSimulatorWindow(t *testing.T) {
 	}
 
 	// Every other usage endpoint: each bucket equals the simulator's.
-	for endpoint, dims := range normalize.OpenAIUsageEndpoints {
-		if endpoint == "completions" {
-			continue
-		}
+	for _, spec := range stream.OfKind(stream.OpenAI, stream.UsageReport)[1:] {
+		endpoint, dims := spec.Endpoint, spec.GroupSet
 		got := map[int64][]any{}
 		for _, r := range rawOf(t, recs, "usage."+endpoint) {
 			if _, ok := got[r.Bucket.Start]; !ok {
@@ -672,12 +669,12 @@ func TestKeyGroupingFloor(t *testing.T) {
 	h := startSim(t, openaisim.Config{KeyGroupingFloor: floor.Unix()}, openaisim.KeyFull, poll.Config{},
 		func(c *openai.Client) []poll.Scheduled {
 			return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Endpoint: "completions", KeyGroupingFloor: floor,
-				GroupBy: normalize.OpenAIUsageEndpoints["completions"]}, Every: 15 * time.Minute}}
+				GroupBy: stream.Must(stream.OpenAI, "usage.completions").GroupSet}, Every: 15 * time.Minute}}
 		})
 	h.waitPolls(t, "usage.completions", 1)
 	without := []string{"batch", "model", "project_id", "service_tier", "user_id"}
 	for _, r := range rawOf(t, h.cluster.Records(t, topic.Raw), "usage.completions") {
-		want := normalize.OpenAIUsageEndpoints["completions"]
+		want := stream.Must(stream.OpenAI, "usage.completions").GroupSet
 		if r.Bucket.Start < floor.Unix() {
 			want = without
 		}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
-	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
@@ -226,19 +225,13 @@ func hasEmail(data json.RawMessage) bool {
 	return json.Unmarshal(data, &o) == nil && o.Email != nil && *o.Email != ""
 }
 
-// StreamNames lists the streams of [Streams], in order.
-var StreamNames = []string{"usage.completions", "costs", "audit_logs", "users", "projects", "project_users",
-	"project_service_accounts", "project_api_keys", "admin_api_keys", "usage.embeddings", "usage.moderations",
-	"usage.images", "usage.audio_speeches", "usage.audio_transcriptions", "usage.vector_stores",
-	"usage.code_interpreter_sessions", "usage.file_search_calls", "usage.web_search_calls"}
-
 // Streams returns the OpenAI streams Ogma polls, with their cadences:
 // usage every usageEvery, the directory every directoryEvery.
 func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Scheduled {
 	streams := []poll.Scheduled{
-		{Stream: &Usage{Client: c, Endpoint: "completions", GroupBy: normalize.OpenAIUsageEndpoints["completions"]}, Every: usageEvery},
+		usage(c, "completions", usageEvery),
 		// Cost settles late (grace 48 h): the trailing window re-reads 3 days.
-		{Stream: &Usage{Client: c, Costs: true, GroupBy: []string{"line_item", "project_id"}, Limit: 180}, Every: usageEvery},
+		{Stream: &Usage{Client: c, Costs: true, GroupBy: stream.Must(stream.OpenAI, "costs").GroupSet, Limit: 180}, Every: usageEvery},
 		{Stream: &Audit{Client: c}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: directoryEvery},
 		{Stream: &List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Query: url.Values{"include_archived": {"true"}}}, Every: directoryEvery},
@@ -249,12 +242,15 @@ func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Schedul
 		{Stream: &List{Client: c, Stream: "admin_api_keys", Path: "/v1/organization/admin_api_keys"}, Every: directoryEvery},
 	}
 	// The other usage endpoints, after the main one.
-	for _, e := range usageEndpoints[1:] {
-		streams = append(streams, poll.Scheduled{Stream: &Usage{Client: c, Endpoint: e, GroupBy: normalize.OpenAIUsageEndpoints[e]}, Every: usageEvery})
+	for _, s := range stream.OfKind(stream.OpenAI, stream.UsageReport)[1:] {
+		streams = append(streams, usage(c, s.Endpoint, usageEvery))
 	}
 	return streams
 }
 
-// usageEndpoints lists the usage endpoints in polling order.
-var usageEndpoints = []string{"completions", "embeddings", "moderations", "images", "audio_speeches",
-	"audio_transcriptions", "vector_stores", "code_interpreter_sessions", "file_search_calls", "web_search_calls"}
+// usage returns the poller of a usage endpoint, grouped by its primary
+// group set.
+func usage(c *Client, endpoint string, every time.Duration) poll.Scheduled {
+	return poll.Scheduled{Stream: &Usage{Client: c, Endpoint: endpoint,
+		GroupBy: stream.Must(stream.OpenAI, "usage."+endpoint).GroupSet}, Every: every}
+}

@@ -168,7 +168,7 @@ func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, s
 		for _, b := range p.Data {
 			bstart := time.Unix(b.StartTime, 0).UTC()
 			d := digest(b.Results)
-			if settle.Settled(time.Unix(b.EndTime, 0), fetched, settle.Grace(u.Name())) {
+			if settle.Settled(time.Unix(b.EndTime, 0), fetched, stream.Must(stream.OpenAI, u.Name()).Grace) {
 				// A bucket is published once more when it settles, so that
 				// its rows get chained even if they did not change.
 				d += "/settled"

@@ -9,31 +9,27 @@ import (
 	"github.com/ogma-dev/ogma/internal/jsonscan"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
-// openAIDirectory maps a directory stream to the object its key names.
-var openAIDirectory = map[string]string{
-	"users":                    "user",
-	"projects":                 "project",
-	"project_users":            "project_user",
-	"project_service_accounts": "service_account",
-	"project_api_keys":         "project_api_key",
-	"admin_api_keys":           "admin_api_key",
+// kindOf returns the kind of a stream in the catalogue, "" for one it
+// does not hold.
+func kindOf(vendor, name string) stream.Kind {
+	s, _ := stream.Lookup(vendor, name)
+	return s.Kind
 }
 
 // IsDirectory reports whether stream is a directory (identity) stream.
-func IsDirectory(vendor, stream string) bool {
-	_, ok := openAIDirectory[stream]
-	return vendor == "openai" && ok
-}
+func IsDirectory(vendor, name string) bool { return kindOf(vendor, name) == stream.Directory }
 
 // IsLog reports whether stream is a log stream: events identified by id,
 // neither bucketed nor walked.
-func IsLog(vendor, stream string) bool { return vendor == "openai" && stream == "audit_logs" }
+func IsLog(vendor, name string) bool { return kindOf(vendor, name) == stream.AuditLog }
 
 // IsReport reports whether stream is a report stream (bucketed facts).
-func IsReport(vendor, stream string) bool {
-	return vendor == "openai" && (strings.HasPrefix(stream, "usage.") || stream == "costs")
+func IsReport(vendor, name string) bool {
+	s, _ := stream.Lookup(vendor, name)
+	return s.Report()
 }
 
 func openAI(r *envelope.Raw) (Fact, error) {
@@ -59,7 +55,7 @@ func openAIAny(r *envelope.Raw) (Fact, error) {
 			return Fact{}, bad("%s record without a bucket", r.Stream)
 		}
 		keyOf := UsageKey
-		if r.Stream == "costs" {
+		if kindOf(r.Vendor, r.Stream) == stream.CostReport {
 			keyOf = CostKey
 		}
 		key, err := keyOf(r.Stream, r.Bucket, r.GroupSet, m)
@@ -105,12 +101,16 @@ func openAIAny(r *envelope.Raw) (Fact, error) {
 
 // UsageKey returns the key of a usage row: {endpoint, bucket_start,
 // bucket_width, group_set, <each dimension>: value or ""}.
-func UsageKey(stream string, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
+func UsageKey(name string, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
 	if !slices.IsSorted(groupSet) {
 		return nil, bad("group set %v is not sorted", groupSet)
 	}
+	spec, ok := stream.Lookup(stream.OpenAI, name)
+	if !ok || spec.Kind != stream.UsageReport {
+		return nil, bad("%q is not a usage report", name)
+	}
 	k := map[string]any{
-		"endpoint":     strings.TrimPrefix(stream, "usage."),
+		"endpoint":     spec.Endpoint,
 		"bucket_start": event.Time(time.Unix(b.Start, 0)),
 		"bucket_width": b.Width,
 		"group_set":    nonNil(groupSet),
@@ -134,7 +134,8 @@ func UsageKey(stream string, b *envelope.Bucket, groupSet []string, row map[stri
 // path would refuse: that path decides, and the two agree byte for byte
 // where both apply (FuzzUsageFlat).
 func usageFlat(r *envelope.Raw) (Fact, bool) {
-	if r.Bucket == nil || !strings.HasPrefix(r.Stream, "usage.") || !IsReport(r.Vendor, r.Stream) || !slices.IsSorted(r.GroupSet) {
+	spec, _ := stream.Lookup(r.Vendor, r.Stream)
+	if r.Bucket == nil || spec.Kind != stream.UsageReport || !slices.IsSorted(r.GroupSet) {
 		return Fact{}, false
 	}
 	var buf [16]jsonscan.Member
@@ -151,7 +152,7 @@ func usageFlat(r *envelope.Raw) (Fact, bool) {
 	fixed := [4]string{"bucket_start", "bucket_width", "endpoint", "group_set"}
 	var vals []byte // the fixed fields' values, back to back
 	var ends [4]int
-	for i, v := range []string{event.Time(time.Unix(r.Bucket.Start, 0)), r.Bucket.Width, strings.TrimPrefix(r.Stream, "usage.")} {
+	for i, v := range []string{event.Time(time.Unix(r.Bucket.Start, 0)), r.Bucket.Width, spec.Endpoint} {
 		if vals, ok = event.AppendString(vals, v); !ok {
 			return Fact{}, false
 		}
@@ -238,23 +239,23 @@ func CostKey(_ string, b *envelope.Bucket, groupSet []string, row map[string]any
 	return mustCanonical(k)
 }
 
-// ManifestKey returns the key of a bucket's manifest: {endpoint, group_set,
-// bucket_start}.
-func ManifestKey(stream string, b *envelope.Bucket, groupSet []string) ([]byte, error) {
+// ManifestKey returns the key of a bucket's manifest of report s:
+// {endpoint, group_set, bucket_start}.
+func ManifestKey(s stream.Spec, b *envelope.Bucket, groupSet []string) ([]byte, error) {
 	return mustCanonical(map[string]any{
-		"endpoint":     strings.TrimPrefix(stream, "usage."),
+		"endpoint":     s.Endpoint,
 		"group_set":    nonNil(groupSet),
 		"bucket_start": event.Time(time.Unix(b.Start, 0)),
 	})
 }
 
 // DirectoryKey returns the key of a directory object: {object, id}.
-func DirectoryKey(stream, id string) ([]byte, error) {
-	obj, ok := openAIDirectory[stream]
-	if !ok {
-		return nil, bad("unknown directory stream %q", stream)
+func DirectoryKey(name, id string) ([]byte, error) {
+	s, ok := stream.Lookup(stream.OpenAI, name)
+	if !ok || s.Kind != stream.Directory {
+		return nil, bad("unknown directory stream %q", name)
 	}
-	return mustCanonical(map[string]any{"object": obj, "id": id})
+	return mustCanonical(map[string]any{"object": s.Object, "id": id})
 }
 
 // projectOf returns the project id of a /v1/organization/projects/{id}/…

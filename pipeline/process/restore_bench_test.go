@@ -19,6 +19,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -63,7 +64,7 @@ func BenchmarkProcess5MKeys(b *testing.B) {
 			ov = newOverlay(s)
 		}
 	}
-	groupSet := normalize.OpenAIUsageEndpoints["completions"]
+	groupSet := stream.Must(stream.OpenAI, "usage.completions").GroupSet
 	for day := range 20 {
 		start := fetched.Add(time.Duration(-30+day) * 24 * time.Hour)
 		for j := range 1000 {

@@ -22,6 +22,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/settle"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -210,7 +211,8 @@ func (t *transform) bucket(rows []row) error {
 		return nil
 	}
 	end := time.Unix(b.End, 0)
-	if !settle.Settled(end, first.FetchedAt, settle.Grace(first.Stream)) {
+	spec, _ := stream.Lookup(first.Vendor, first.Stream) // a report: normalize knows it
+	if !settle.Settled(end, first.FetchedAt, spec.Grace) {
 		t.provisional(rows)
 		for range rows {
 			t.counts[outcomeProvisional]++
@@ -264,7 +266,7 @@ func (t *transform) bucket(rows []row) error {
 	if err != nil {
 		return err
 	}
-	mkey, err := normalize.ManifestKey(first.Stream, b, first.GroupSet)
+	mkey, err := normalize.ManifestKey(spec, b, first.GroupSet)
 	if err != nil {
 		return err
 	}

@@ -4,21 +4,12 @@
 // before that it is provisional. The connector and the processor share
 // this one rule: the connector publishes a bucket again when it settles, so
 // that the processor sees its settled rows even when they did not change.
+// Each stream's grace is in the catalogue (pipeline/stream).
 package settle
 
 import (
-	"strings"
 	"time"
 )
-
-// Grace returns the grace period of a report stream: usage 1 h, costs 48 h
-// (cost settles late).
-func Grace(stream string) time.Duration {
-	if stream == "costs" || strings.HasPrefix(stream, "costs.") {
-		return 48 * time.Hour
-	}
-	return time.Hour
-}
 
 // Settled reports whether a bucket ending at end, fetched at fetched, is
 // final for a stream with the given grace.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ogma-dev/ogma/pipeline/settle"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 func TestSettled(t *testing.T) {
@@ -21,7 +22,7 @@ func TestSettled(t *testing.T) {
 		{"costs", end.Add(48 * time.Hour), true},
 	}
 	for _, tc := range cases {
-		if got := settle.Settled(end, tc.fetched, settle.Grace(tc.stream)); got != tc.want {
+		if got := settle.Settled(end, tc.fetched, stream.Must(stream.OpenAI, tc.stream).Grace); got != tc.want {
 			t.Errorf("Settled(%s, fetched %s after end) = %v, want %v", tc.stream, tc.fetched.Sub(end), got, tc.want)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/shopspring/decimal"
 )
 
@@ -13,6 +14,7 @@ import (
 // revision it is.
 type projected struct {
 	stream                          string
+	cost                            bool // a cost report's, not a usage report's
 	input, cached, output, requests int64
 	amount                          decimal.Decimal
 	seq                             uint64
@@ -79,7 +81,7 @@ func (s *Store) CheckProjections(ctx context.Context, tenant string) ([]string, 
 const maxProblems = 20
 
 func (p projected) units() string {
-	if p.stream == "costs" {
+	if p.cost {
 		return p.amount.String()
 	}
 	return fmt.Sprintf("input %d, cached %d, output %d, requests %d", p.input, p.cached, p.output, p.requests)
@@ -88,9 +90,17 @@ func (p projected) units() string {
 // recompute reads the latest revision of each usage and cost fact key of
 // tenant from the ledger.
 func (s *Store) recompute(ctx context.Context, tenant string) (map[string]projected, error) {
-	rows, err := s.conn.Query(ctx, `SELECT stream, key, argMax(data, seq), max(seq) FROM events
-		WHERE tenant = ? AND kind = 'fact' AND (startsWith(stream, 'usage.') OR stream = 'costs')
-		GROUP BY stream, key`, tenant)
+	var reports []string
+	for _, vendor := range []string{stream.OpenAI, stream.Anthropic} {
+		for _, spec := range stream.Of(vendor) {
+			if spec.Report() {
+				reports = append(reports, spec.Name)
+			}
+		}
+	}
+	rows, err := s.conn.Query(ctx, `SELECT vendor, stream, key, argMax(data, seq), max(seq) FROM events
+		WHERE tenant = ? AND kind = 'fact' AND has(?, stream)
+		GROUP BY vendor, stream, key`, tenant, reports)
 	if err != nil {
 		return nil, fmt.Errorf("recompute projections: %w", err)
 	}
@@ -98,14 +108,15 @@ func (s *Store) recompute(ctx context.Context, tenant string) (map[string]projec
 	out := map[string]projected{}
 	for rows.Next() {
 		var p projected
-		var key, data string
-		if err := rows.Scan(&p.stream, &key, &data, &p.seq); err != nil {
+		var vendor, key, data string
+		if err := rows.Scan(&vendor, &p.stream, &key, &data, &p.seq); err != nil {
 			return nil, fmt.Errorf("recompute projections: %w", err)
 		}
-		if data == "" {
-			continue // erased: its projection row stands as written
+		spec, ok := stream.Lookup(vendor, p.stream)
+		if data == "" || !ok || !spec.Report() {
+			continue // erased (its projection row stands as written), or another vendor's stream of that name
 		}
-		if p.stream == "costs" {
+		if p.cost = spec.Kind == stream.CostReport; p.cost {
 			c, err := parseCost([]byte(data))
 			if err != nil {
 				return nil, fmt.Errorf("recompute projections: cost fact %s: %w", key, err)
@@ -150,7 +161,7 @@ func (s *Store) projections(ctx context.Context, tenant string) (map[string]proj
 	}
 	defer costs.Close()
 	for costs.Next() {
-		var p projected
+		p := projected{cost: true}
 		var key, amount string
 		if err := costs.Scan(&p.stream, &key, &amount, &p.seq); err != nil {
 			return nil, fmt.Errorf("read costs projection: %w", err)

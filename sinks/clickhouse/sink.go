@@ -23,7 +23,7 @@ import (
 	"github.com/ogma-dev/ogma/internal/jsonscan"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
-	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -266,7 +266,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 			}
 			anchors = append(anchors, rows...)
 		case topic.Provisional:
-			if !strings.Contains(string(r.Key), "/usage.") {
+			if id, _, err := envelope.ParseProvisionalKey(r.Key); err == nil && kindOf(id.Vendor, id.Stream) != stream.UsageReport {
 				continue // open cost buckets have no projection yet
 			}
 			rows, err := provisionalRows(r)
@@ -410,9 +410,10 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 	var usage, costs []*event.Record
 	for _, r := range events {
 		switch {
-		case r.Event.Kind == event.Fact && strings.HasPrefix(r.Event.Stream, "usage."):
+		case r.Event.Kind != event.Fact:
+		case kindOf(r.Event.Vendor, r.Event.Stream) == stream.UsageReport:
 			usage = append(usage, r)
-		case r.Event.Kind == event.Fact && r.Event.Stream == "costs":
+		case kindOf(r.Event.Vendor, r.Event.Stream) == stream.CostReport:
 			costs = append(costs, r)
 		}
 	}
@@ -434,7 +435,7 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 					return fmt.Errorf("usage key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 				}
 				primary := uint8(0)
-				if normalize.IsPrimary(r.Event.Stream, k.GroupSet) {
+				if spec, _ := stream.Lookup(r.Event.Vendor, r.Event.Stream); spec.IsPrimary(k.GroupSet) {
 					primary = 1
 				}
 				u, err := parseUsage(r.Data)
@@ -703,6 +704,13 @@ type provRow struct {
 	row                    uint32
 	u                      usageRow
 	fetched                time.Time
+}
+
+// kindOf returns the kind of a stream in the catalogue, "" for one it does
+// not hold.
+func kindOf(vendor, name string) stream.Kind {
+	s, _ := stream.Lookup(vendor, name)
+	return s.Kind
 }
 
 // provisionalRows turns an ogma.provisional record into table rows: its

@@ -12,6 +12,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event/eventtest"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -212,7 +213,7 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
 	day := time.Date(2025, 12, 1, 0, 0, 0, 0, time.UTC) // before the floor, 2025-12-06
-	primary := normalize.OpenAIUsageEndpoints["completions"]
+	primary := stream.Must(stream.OpenAI, "usage.completions").GroupSet
 	preFloor := slices.DeleteFunc(slices.Clone(primary), func(d string) bool { return d == "api_key_id" })
 	bucket := &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d", Rows: 1}
 	data := []byte(`{"api_key_id":"key_1","batch":false,"input_tokens":100,"model":"m","num_model_requests":1,"output_tokens":10,"project_id":"p","service_tier":"default","user_id":"u"}`)

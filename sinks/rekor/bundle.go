@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/ogma-dev/ogma/pipeline/anchor"
@@ -232,7 +231,7 @@ func checkEvent(ev *anchor.BundleEvent, want uint64, prev string, h anchor.Bundl
 	if mf != nil {
 		var err error
 		switch {
-		case e.Kind == event.Fact && (e.Stream == "costs" || strings.HasPrefix(e.Stream, "usage.")):
+		case e.Kind == event.Fact && isReport(e.Vendor, e.Stream):
 			err = mf.fact(&e)
 		case e.Kind == event.Manifest && len(ev.Data) > 0:
 			err = mf.manifest(&e, ev.Data)

@@ -1,0 +1,142 @@
+package stream
+
+import (
+	"slices"
+	"time"
+)
+
+// The catalogue: every stream of every vendor Ogma reads, what kind it is,
+// and what the rest of Ogma needs to know of it. Connectors, normalizers,
+// settlement, the processor, the sinks and the API read it here instead of
+// spelling stream names of their own.
+
+// Kind is what a stream holds.
+type Kind string
+
+// The kinds of stream.
+const (
+	// UsageReport: usage in time buckets, chained as facts once settled.
+	UsageReport Kind = "usage_report"
+	// CostReport: billed cost in time buckets, likewise.
+	CostReport Kind = "cost_report"
+	// AuditLog: events, each identified by its id.
+	AuditLog Kind = "audit_log"
+	// Directory: objects (users, projects, keys) walked whole.
+	Directory Kind = "directory"
+)
+
+// Vendors Ogma reads.
+const (
+	OpenAI    = "openai"
+	Anthropic = "anthropic"
+)
+
+// Spec describes one stream of one vendor.
+type Spec struct {
+	Vendor string
+	// Name is the stream's name in envelopes, cursors and events.
+	Name string
+	Kind Kind
+	// Endpoint names a report in its facts' and manifests' keys.
+	Endpoint string
+	// Grace is how late the vendor still changes a report bucket: one is
+	// settled once its end plus Grace has passed.
+	Grace time.Duration
+	// GroupSet is a report's primary group set: the dimensions, sorted,
+	// that rows counted in totals are grouped by. Rows of another group
+	// set never enter totals.
+	GroupSet []string
+	// Object is what a directory stream's keys name (user, project, …).
+	Object string
+}
+
+// Report reports whether the stream is a usage or cost report.
+func (s Spec) Report() bool { return s.Kind == UsageReport || s.Kind == CostReport }
+
+// IsPrimary reports whether groupSet is the report's primary group set.
+func (s Spec) IsPrimary(groupSet []string) bool {
+	return s.Report() && slices.Equal(s.GroupSet, groupSet)
+}
+
+const (
+	usageGrace = time.Hour
+	costGrace  = 48 * time.Hour // cost settles late
+)
+
+func openAIUsage(endpoint string, groupSet ...string) Spec {
+	return Spec{Vendor: OpenAI, Name: "usage." + endpoint, Kind: UsageReport, Endpoint: endpoint, Grace: usageGrace, GroupSet: groupSet}
+}
+
+func openAIDirectory(name, object string) Spec {
+	return Spec{Vendor: OpenAI, Name: name, Kind: Directory, Object: object}
+}
+
+// catalogue lists every stream, each vendor's in the order its connector
+// polls them.
+var catalogue = []Spec{
+	openAIUsage("completions", "api_key_id", "batch", "model", "project_id", "service_tier", "user_id"),
+	{Vendor: OpenAI, Name: "costs", Kind: CostReport, Endpoint: "costs", Grace: costGrace, GroupSet: []string{"line_item", "project_id"}},
+	{Vendor: OpenAI, Name: "audit_logs", Kind: AuditLog},
+	openAIDirectory("users", "user"),
+	openAIDirectory("projects", "project"),
+	openAIDirectory("project_users", "project_user"),
+	openAIDirectory("project_service_accounts", "service_account"),
+	openAIDirectory("project_api_keys", "project_api_key"),
+	openAIDirectory("admin_api_keys", "admin_api_key"),
+	openAIUsage("embeddings", "api_key_id", "model", "project_id", "user_id"),
+	openAIUsage("moderations", "api_key_id", "model", "project_id", "user_id"),
+	openAIUsage("images", "api_key_id", "model", "project_id", "size", "source", "user_id"),
+	openAIUsage("audio_speeches", "api_key_id", "model", "project_id", "user_id"),
+	openAIUsage("audio_transcriptions", "api_key_id", "model", "project_id", "user_id"),
+	openAIUsage("vector_stores", "project_id"),
+	openAIUsage("code_interpreter_sessions", "project_id"),
+	openAIUsage("file_search_calls", "api_key_id", "project_id", "user_id", "vector_store_id"),
+	openAIUsage("web_search_calls", "api_key_id", "context_level", "model", "project_id", "user_id"),
+}
+
+// byName indexes the catalogue by vendor and name.
+var byName = func() map[[2]string]Spec {
+	m := make(map[[2]string]Spec, len(catalogue))
+	for _, s := range catalogue {
+		m[[2]string{s.Vendor, s.Name}] = s
+	}
+	return m
+}()
+
+// Lookup returns the stream name of vendor; ok is false for a stream the
+// catalogue does not hold.
+func Lookup(vendor, name string) (Spec, bool) {
+	s, ok := byName[[2]string{vendor, name}]
+	return s, ok
+}
+
+// Must is Lookup for a stream that must exist: a name Ogma spells itself.
+func Must(vendor, name string) Spec {
+	s, ok := Lookup(vendor, name)
+	if !ok {
+		panic("stream: no stream " + vendor + "/" + name + " in the catalogue")
+	}
+	return s
+}
+
+// Of returns every stream of vendor, in the order its connector polls them.
+func Of(vendor string) []Spec {
+	var out []Spec
+	for _, s := range catalogue {
+		if s.Vendor == vendor {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// OfKind returns every stream of vendor of one kind, in catalogue order.
+func OfKind(vendor string, k Kind) []Spec {
+	var out []Spec
+	for _, s := range Of(vendor) {
+		if s.Kind == k {
+			out = append(out, s)
+		}
+	}
+	return out
+}
