@@ -12,19 +12,12 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
-// kindOf returns the kind of a stream in the catalogue, "" for one it
-// does not hold.
-func kindOf(vendor, name string) stream.Kind {
-	s, _ := stream.Lookup(vendor, name)
-	return s.Kind
-}
-
 // IsDirectory reports whether stream is a directory (identity) stream.
-func IsDirectory(vendor, name string) bool { return kindOf(vendor, name) == stream.Directory }
+func IsDirectory(vendor, name string) bool { return stream.KindOf(vendor, name) == stream.Directory }
 
 // IsLog reports whether stream is a log stream: events identified by id,
 // neither bucketed nor walked.
-func IsLog(vendor, name string) bool { return kindOf(vendor, name) == stream.AuditLog }
+func IsLog(vendor, name string) bool { return stream.KindOf(vendor, name) == stream.AuditLog }
 
 // IsReport reports whether stream is a report stream (bucketed facts).
 func IsReport(vendor, name string) bool {
@@ -55,7 +48,7 @@ func openAIAny(r *envelope.Raw) (Fact, error) {
 			return Fact{}, bad("%s record without a bucket", r.Stream)
 		}
 		keyOf := UsageKey
-		if kindOf(r.Vendor, r.Stream) == stream.CostReport {
+		if stream.KindOf(r.Vendor, r.Stream) == stream.CostReport {
 			keyOf = CostKey
 		}
 		key, err := keyOf(r.Stream, r.Bucket, r.GroupSet, m)

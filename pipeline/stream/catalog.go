@@ -110,6 +110,13 @@ func Lookup(vendor, name string) (Spec, bool) {
 	return s, ok
 }
 
+// KindOf returns the kind of a stream in the catalogue, "" for one it does
+// not hold.
+func KindOf(vendor, name string) Kind {
+	s, _ := Lookup(vendor, name)
+	return s.Kind
+}
+
 // Must is Lookup for a stream that must exist: a name Ogma spells itself.
 func Must(vendor, name string) Spec {
 	s, ok := Lookup(vendor, name)

@@ -266,7 +266,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 			}
 			anchors = append(anchors, rows...)
 		case topic.Provisional:
-			if id, _, err := envelope.ParseProvisionalKey(r.Key); err == nil && kindOf(id.Vendor, id.Stream) != stream.UsageReport {
+			if id, _, err := envelope.ParseProvisionalKey(r.Key); err == nil && stream.KindOf(id.Vendor, id.Stream) != stream.UsageReport {
 				continue // open cost buckets have no projection yet
 			}
 			rows, err := provisionalRows(r)
@@ -411,9 +411,9 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 	for _, r := range events {
 		switch {
 		case r.Event.Kind != event.Fact:
-		case kindOf(r.Event.Vendor, r.Event.Stream) == stream.UsageReport:
+		case stream.KindOf(r.Event.Vendor, r.Event.Stream) == stream.UsageReport:
 			usage = append(usage, r)
-		case kindOf(r.Event.Vendor, r.Event.Stream) == stream.CostReport:
+		case stream.KindOf(r.Event.Vendor, r.Event.Stream) == stream.CostReport:
 			costs = append(costs, r)
 		}
 	}
@@ -704,13 +704,6 @@ type provRow struct {
 	row                    uint32
 	u                      usageRow
 	fetched                time.Time
-}
-
-// kindOf returns the kind of a stream in the catalogue, "" for one it does
-// not hold.
-func kindOf(vendor, name string) stream.Kind {
-	s, _ := stream.Lookup(vendor, name)
-	return s.Kind
 }
 
 // provisionalRows turns an ogma.provisional record into table rows: its
