@@ -453,12 +453,12 @@ func crashRun(t *testing.T, in *crashInput, want []ledgerRow, actions int, seed 
 			len(seen), len(want), dups, missing)
 	}
 	deadletters := map[string]int{}
-	var dead []process.Deadletter
+	var dead []envelope.Deadletter
 	for _, r := range rawRecords(t, kafka, topic.Deadletter) {
 		if deadletters[string(r.Key)]++; deadletters[string(r.Key)] == 2 {
 			t.Errorf("the deadletter of raw record %s is in ogma.deadletter more than once", r.Key)
 		}
-		var d process.Deadletter
+		var d envelope.Deadletter
 		json.Unmarshal(r.Value, &d)
 		dead = append(dead, d)
 	}
@@ -542,7 +542,7 @@ func clickhouseLedger(t *testing.T, db string, n int) []ledgerRow {
 
 // dumpAroundDeadletters logs the raw records around the deadletters of
 // cut buckets, to tell a broker's duplicates from a processor's mistake.
-func dumpAroundDeadletters(t *testing.T, kafka string, dead []process.Deadletter) {
+func dumpAroundDeadletters(t *testing.T, kafka string, dead []envelope.Deadletter) {
 	lo, hi := map[int32]int64{}, map[int32]int64{}
 	for _, d := range dead {
 		if !strings.HasPrefix(d.Reason, "bucket") {

@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -639,7 +640,7 @@ func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, f
 	// memory only), they must not be deadlettered twice.
 	err = topic.ReadFrom(ctx, p.deps.Dial, topic.Deadletter, map[int32]int64{part: ck.Deadletter + 1}, func(r *kgo.Record) error {
 		ck.Deadletter = r.Offset
-		var d Deadletter
+		var d envelope.Deadletter
 		if err := json.Unmarshal(r.Value, &d); err != nil {
 			return fmt.Errorf("ogma.deadletter %d/%d: %w", r.Partition, r.Offset, err)
 		}

@@ -501,16 +501,6 @@ func (t *transform) provisional(rows []row) {
 	t.add(t.layout.Record(topic.Provisional, first.Tenant, envelope.ProvisionalKey(first.ID(), first.Bucket.Start), v), rows[len(rows)-1].src.Offset)
 }
 
-// Deadletter is the value of an ogma.deadletter record.
-type Deadletter struct {
-	Reason string       `json:"reason"`
-	Source event.Source `json:"source"`
-	Raw    string       `json:"raw"` // base64 of the record value
-	// RawBytes is set when Raw holds only the start of a large record: the
-	// record's full size.
-	RawBytes int `json:"raw_bytes,omitempty"`
-}
-
 // maxDeadletterRaw is how much of a raw record its deadletter keeps: the
 // deadletter must fit where the record's output did not.
 const maxDeadletterRaw = maxOutputBytes / 4
@@ -523,7 +513,7 @@ func (t *transform) deadletter(r *kgo.Record, reason string) {
 // its size when it keeps less.
 func (t *transform) deadletterKeeping(r *kgo.Record, reason string, keep int) {
 	t.counts[outcomeDeadletter]++
-	d := Deadletter{Reason: reason, Source: event.Source{Partition: r.Partition, Offset: r.Offset}}
+	d := envelope.Deadletter{Reason: reason, Source: event.Source{Partition: r.Partition, Offset: r.Offset}}
 	raw := r.Value
 	if len(raw) > keep {
 		d.RawBytes, raw = len(raw), raw[:keep]

@@ -247,7 +247,7 @@ func TestOversizedOutputIsDeadlettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seqs []uint64
-	var dead []Deadletter
+	var dead []envelope.Deadletter
 	for _, r := range tr.out {
 		if len(r.Key)+len(r.Value) > maxOutputBytes {
 			t.Errorf("an output record of %d bytes", len(r.Key)+len(r.Value))
@@ -260,7 +260,7 @@ func TestOversizedOutputIsDeadlettered(t *testing.T) {
 			}
 			seqs = append(seqs, e.Event.Seq)
 		case topic.Deadletter:
-			var d Deadletter
+			var d envelope.Deadletter
 			json.Unmarshal(r.Value, &d)
 			dead = append(dead, d)
 		}
