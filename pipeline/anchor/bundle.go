@@ -44,13 +44,8 @@ type TenantReceipt struct {
 	Leaf      Leaf   `json:"leaf"`
 	LeafIndex int    `json:"leaf_index"`
 	// Path is the leaf's inclusion path (hex hashes, from its sibling up).
-	Path           []string        `json:"path"`
-	Log            string          `json:"log"`
-	URL            string          `json:"url"`
-	UUID           string          `json:"uuid"`
-	LogIndex       int64           `json:"log_index"`
-	IntegratedTime int64           `json:"integrated_time"`
-	Entry          json.RawMessage `json:"entry"`
+	Path []string `json:"path"`
+	Logged
 }
 
 // BundleEvent is one event of a bundle: its exact canonical bytes (inline),

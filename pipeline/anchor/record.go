@@ -38,6 +38,11 @@ type Anchor struct {
 // Receipt is an anchor and the log's entry of it.
 type Receipt struct {
 	Anchor Anchor `json:"anchor"`
+	Logged
+}
+
+// Logged is where a log recorded a statement: the log, and its entry.
+type Logged struct {
 	// Log is the kind of log ("rekor-v1"); URL where it was reached.
 	Log string `json:"log"`
 	URL string `json:"url"`
@@ -52,7 +57,7 @@ type Receipt struct {
 	Entry json.RawMessage `json:"entry"`
 }
 
-// LogRekorV1 names a Rekor v1 log in [Receipt.Log].
+// LogRekorV1 names a Rekor v1 log in [Logged.Log].
 const LogRekorV1 = "rekor-v1"
 
 func indexKey(kind string, index uint64) []byte {
@@ -120,8 +125,7 @@ func (r Receipt) TenantReceipts() []TenantReceipt {
 			path = append(path, hex.EncodeToString(h[:]))
 		}
 		out[i] = TenantReceipt{Index: r.Anchor.Index, Statement: r.Anchor.Statement, Signature: r.Anchor.Signature,
-			Leaf: l, LeafIndex: i, Path: path, Log: r.Log, URL: r.URL, UUID: r.UUID, LogIndex: r.LogIndex,
-			IntegratedTime: r.IntegratedTime, Entry: r.Entry}
+			Leaf: l, LeafIndex: i, Path: path, Logged: r.Logged}
 	}
 	return out
 }

@@ -81,14 +81,11 @@ const streamTimeout = time.Hour
 // Head returns the last event of tenant's ledger: its seq and hash (0 and
 // "" for none).
 func (s *Store) Head(ctx context.Context, tenant string) (uint64, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	var seq uint64
-	var hash string
-	if err := s.conn.QueryRow(ctx, "SELECT max(seq), argMax(hash, seq) FROM events WHERE tenant = ?", tenant).Scan(&seq, &hash); err != nil {
-		return 0, "", fmt.Errorf("read head: %w", err)
+	h, err := s.head(ctx, tenant)
+	if err != nil || h.seq == 0 {
+		return 0, "", err
 	}
-	return seq, hash, nil
+	return h.seq, h.hash, nil
 }
 
 // AnchorRow is what the anchors table says of one statement for a tenant.

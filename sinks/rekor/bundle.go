@@ -10,6 +10,7 @@ import (
 
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 )
 
 // Report is what verifying a bundle proved, or where it failed.
@@ -101,13 +102,13 @@ func VerifyBundle(ctx context.Context, r io.Reader, roots TrustRoots) (*Report, 
 		}
 		if rc != nil {
 			rep.Anchors++
-			if f := checkTenantReceipt(ctx, rc, last, h.Tenant, roots); f != nil {
+			st, f := checkTenantReceipt(ctx, rc, last, h.Tenant, roots)
+			if f != nil {
 				rep.fail(*f)
 			} else if old, ok := anchored[rc.Leaf.Seq]; ok && old != rc.Leaf.Hash {
 				rep.fail(Failure{Seq: rc.Leaf.Seq, Anchor: rc.Index, Reason: "two anchors state two hashes for this seq"})
 			}
 			anchored[rc.Leaf.Seq] = rc.Leaf.Hash
-			st, _ := anchor.ParseStatement([]byte(rc.Statement))
 			c := Covered{Index: rc.Index, Seq: rc.Leaf.Seq, Stated: st.Time, Logged: time.Unix(rc.IntegratedTime, 0).UTC()}
 			rep.Covered = append(rep.Covered, c)
 			if rc.Leaf.Seq >= rep.AnchoredSeq {
@@ -142,15 +143,16 @@ func VerifyBundle(ctx context.Context, r io.Reader, roots TrustRoots) (*Report, 
 }
 
 // checkTenantReceipt checks one receipt of a bundle, and that it follows
-// the one before.
-func checkTenantReceipt(ctx context.Context, rc, before *anchor.TenantReceipt, tenant string, roots TrustRoots) *Failure {
-	fail := func(format string, a ...any) *Failure {
-		return &Failure{Seq: rc.Leaf.Seq, Anchor: rc.Index, Reason: fmt.Sprintf(format, a...)}
+// the one before; it returns the statement whenever it parses.
+func checkTenantReceipt(ctx context.Context, rc, before *anchor.TenantReceipt, tenant string, roots TrustRoots) (anchor.Statement, *Failure) {
+	var st anchor.Statement
+	fail := func(format string, a ...any) (anchor.Statement, *Failure) {
+		return st, &Failure{Seq: rc.Leaf.Seq, Anchor: rc.Index, Reason: fmt.Sprintf(format, a...)}
 	}
 	if rc.Leaf.Tenant != tenant {
 		return fail("the leaf is tenant %q's", rc.Leaf.Tenant)
 	}
-	st, err := verifyLogged(ctx, rc.Index, rc.Statement, rc.Log, rc.UUID, rc.LogIndex, rc.IntegratedTime, rc.Entry, roots)
+	st, err := verifyLogged(ctx, rc.Index, rc.Statement, rc.Logged, roots)
 	if err != nil {
 		var re *ReceiptError
 		if errors.As(err, &re) {
@@ -181,7 +183,7 @@ func checkTenantReceipt(ctx context.Context, rc, before *anchor.TenantReceipt, t
 			return fail("anchors seq %d after anchor %d anchored seq %d", rc.Leaf.Seq, before.Index, before.Leaf.Seq)
 		}
 	}
-	return nil
+	return st, nil
 }
 
 // checkEvent checks one event of a bundle; want is the seq it must have,
@@ -231,7 +233,7 @@ func checkEvent(ev *anchor.BundleEvent, want uint64, prev string, h anchor.Bundl
 	if mf != nil {
 		var err error
 		switch {
-		case e.Kind == event.Fact && isReport(e.Vendor, e.Stream):
+		case e.Kind == event.Fact && normalize.IsReport(e.Vendor, e.Stream):
 			err = mf.fact(&e)
 		case e.Kind == event.Manifest && len(ev.Data) > 0:
 			err = mf.manifest(&e, ev.Data)

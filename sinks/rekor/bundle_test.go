@@ -243,7 +243,8 @@ func FuzzVerifyBundle(f *testing.F) {
 	}
 	var buf bytes.Buffer
 	w, _ := anchor.NewBundleWriter(&buf, ev.header)
-	w.Anchor(anchor.TenantReceipt{Index: 1, Statement: "{}", Leaf: anchor.Leaf{Tenant: "acme", Seq: 2}, Path: []string{"00"}, Entry: json.RawMessage(`{}`)})
+	w.Anchor(anchor.TenantReceipt{Index: 1, Statement: "{}", Leaf: anchor.Leaf{Tenant: "acme", Seq: 2}, Path: []string{"00"},
+		Logged: anchor.Logged{Entry: json.RawMessage(`{}`)}})
 	for _, e := range ev.events {
 		w.Event(e)
 	}

@@ -21,15 +21,6 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 )
 
-// Entry is what a log answers for an added statement.
-type Entry struct {
-	UUID           string
-	LogIndex       int64
-	IntegratedTime int64
-	// Raw is the log's entry as it answered (Rekor v1: a LogEntryAnon).
-	Raw json.RawMessage
-}
-
 // Rekor is a Rekor v1 log reached over its REST API.
 type Rekor struct {
 	url string
@@ -59,14 +50,11 @@ func NewRekor(rawURL string) (*Rekor, error) {
 	return &Rekor{url: rawURL, rc: rc}, nil
 }
 
-// URL returns the log's URL.
-func (r *Rekor) URL() string { return r.url }
-
 // Add uploads a hashedrekord v0.0.1 entry of a statement: its SHA-256, the
 // anchor key's signature over it, and the key. An equivalent entry already
 // in the log (409: a retry of an upload that succeeded) is fetched and
 // returned as if just added.
-func (r *Rekor) Add(ctx context.Context, statement, sig, pubPEM []byte) (Entry, error) {
+func (r *Rekor) Add(ctx context.Context, statement, sig, pubPEM []byte) (anchor.Logged, error) {
 	ctx, cancel := context.WithTimeout(ctx, callTimeout)
 	defer cancel()
 	apiVersion, alg, digest := "0.0.1", models.HashedrekordV001SchemaDataHashAlgorithmSha256, anchor.Digest(statement)
@@ -82,32 +70,33 @@ func (r *Rekor) Add(ctx context.Context, statement, sig, pubPEM []byte) (Entry, 
 		uuid := path.Base(conflict.Location.String())
 		got, err := r.rc.Entries.GetLogEntryByUUIDContext(ctx, entries.NewGetLogEntryByUUIDParams().WithEntryUUID(uuid))
 		if err != nil {
-			return Entry{}, fmt.Errorf("rekor: fetch the entry already there (%s): %w", uuid, err)
+			return anchor.Logged{}, fmt.Errorf("rekor: fetch the entry already there (%s): %w", uuid, err)
 		}
-		return entry(got.Payload)
+		return r.logged(got.Payload)
 	case err != nil:
-		return Entry{}, fmt.Errorf("rekor: add an entry: %w", err)
+		return anchor.Logged{}, fmt.Errorf("rekor: add an entry: %w", err)
 	}
-	return entry(created.Payload)
+	return r.logged(created.Payload)
 }
 
-// entry reads the one entry of a log answer.
-func entry(le models.LogEntry) (Entry, error) {
+// logged reads the one entry of a log answer.
+func (r *Rekor) logged(le models.LogEntry) (anchor.Logged, error) {
 	if len(le) != 1 {
-		return Entry{}, fmt.Errorf("rekor: %d entries in an answer, want 1", len(le))
+		return anchor.Logged{}, fmt.Errorf("rekor: %d entries in an answer, want 1", len(le))
 	}
 	for uuid, e := range le {
 		if e.LogIndex == nil || e.IntegratedTime == nil || e.Verification == nil || e.Verification.InclusionProof == nil {
-			return Entry{}, fmt.Errorf("rekor: entry %s without its index, time or inclusion proof", uuid)
+			return anchor.Logged{}, fmt.Errorf("rekor: entry %s without its index, time or inclusion proof", uuid)
 		}
 		raw, err := json.Marshal(e)
 		if err != nil {
-			return Entry{}, fmt.Errorf("rekor: entry %s: %w", uuid, err)
+			return anchor.Logged{}, fmt.Errorf("rekor: entry %s: %w", uuid, err)
 		}
 		if _, err := hex.DecodeString(uuid); err != nil {
-			return Entry{}, fmt.Errorf("rekor: entry uuid %q: %w", uuid, err)
+			return anchor.Logged{}, fmt.Errorf("rekor: entry uuid %q: %w", uuid, err)
 		}
-		return Entry{UUID: uuid, LogIndex: *e.LogIndex, IntegratedTime: *e.IntegratedTime, Raw: raw}, nil
+		return anchor.Logged{Log: anchor.LogRekorV1, URL: r.url, UUID: uuid, LogIndex: *e.LogIndex,
+			IntegratedTime: *e.IntegratedTime, Entry: raw}, nil
 	}
 	panic("unreachable")
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 
 	"github.com/ogma-dev/ogma/pipeline/event"
-	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // manifests checks each manifest event against the facts of its bucket.
@@ -27,12 +26,6 @@ type manifests struct {
 type bucketKey struct {
 	BucketStart string   `json:"bucket_start"`
 	GroupSet    []string `json:"group_set"`
-}
-
-// isReport reports whether the catalogue holds the stream as a report.
-func isReport(vendor, name string) bool {
-	s, _ := stream.Lookup(vendor, name)
-	return s.Report()
 }
 
 func bucketOf(e *event.Event) (string, error) {

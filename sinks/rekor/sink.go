@@ -33,11 +33,9 @@ import (
 // Log is a transparency log that records anchor statements.
 type Log interface {
 	// Add records statement (by its SHA-256), the anchor key's signature
-	// over it and the key; an equivalent entry already there is returned
-	// as if just added.
-	Add(ctx context.Context, statement, sig, pubPEM []byte) (Entry, error)
-	// URL says where the log is, for receipts.
-	URL() string
+	// over it and the key, and says where; an equivalent entry already
+	// there is returned as if just added.
+	Add(ctx context.Context, statement, sig, pubPEM []byte) (anchor.Logged, error)
 }
 
 // Config tunes the sink.
@@ -401,12 +399,11 @@ func (s *Sink) upload(ctx context.Context) error {
 				continue
 			}
 		}
-		entry, err := s.add(ctx, a)
+		logged, err := s.add(ctx, a)
 		if err != nil {
 			return err // ctx ended
 		}
-		rc := anchor.Receipt{Anchor: *a, Log: anchor.LogRekorV1, URL: s.deps.Log.URL(), UUID: entry.UUID,
-			LogIndex: entry.LogIndex, IntegratedTime: entry.IntegratedTime, Entry: entry.Raw}
+		rc := anchor.Receipt{Anchor: *a, Logged: logged}
 		if err := s.write(ctx, rc.Record()); err != nil {
 			return fmt.Errorf("rekor sink: persist receipt %d: %w", a.Index, err)
 		}
@@ -419,21 +416,21 @@ func (s *Sink) upload(ctx context.Context) error {
 		s.metrics.pending.Set(float64(len(s.pending)))
 		s.mu.Unlock()
 		s.metrics.success.Set(float64(s.deps.Now().Unix()))
-		s.log.InfoContext(ctx, "anchored", "index", a.Index, "log_index", entry.LogIndex, "tenants", len(a.Leaves))
+		s.log.InfoContext(ctx, "anchored", "index", a.Index, "log_index", logged.LogIndex, "tenants", len(a.Leaves))
 	}
 }
 
 // add uploads a until the log has it, backing off from a second up to
 // MaxBackoff; it fails only when ctx ends.
-func (s *Sink) add(ctx context.Context, a *anchor.Anchor) (Entry, error) {
+func (s *Sink) add(ctx context.Context, a *anchor.Anchor) (anchor.Logged, error) {
 	backoff := time.Second
 	for {
-		entry, err := s.deps.Log.Add(ctx, []byte(a.Statement), a.Signature, s.deps.Key.PublicPEM())
+		logged, err := s.deps.Log.Add(ctx, []byte(a.Statement), a.Signature, s.deps.Key.PublicPEM())
 		if err == nil {
-			return entry, nil
+			return logged, nil
 		}
 		if ctx.Err() != nil {
-			return Entry{}, ctx.Err()
+			return anchor.Logged{}, ctx.Err()
 		}
 		s.metrics.failures.Inc()
 		s.log.WarnContext(ctx, "the log did not take the statement; retrying", "index", a.Index, "in", backoff, "err", err)
@@ -441,7 +438,7 @@ func (s *Sink) add(ctx context.Context, a *anchor.Anchor) (Entry, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Entry{}, ctx.Err()
+			return anchor.Logged{}, ctx.Err()
 		case <-t.C:
 		}
 		backoff = min(2*backoff, s.cfg.MaxBackoff)

@@ -60,7 +60,7 @@ func (e *ReceiptError) Error() string { return fmt.Sprintf("anchor %d: %s", e.In
 // signed entry timestamp checks. It returns the statement.
 func VerifyReceipt(ctx context.Context, rc anchor.Receipt, roots TrustRoots) (anchor.Statement, error) {
 	a := rc.Anchor
-	st, err := verifyLogged(ctx, a.Index, a.Statement, rc.Log, rc.UUID, rc.LogIndex, rc.IntegratedTime, rc.Entry, roots)
+	st, err := verifyLogged(ctx, a.Index, a.Statement, rc.Logged, roots)
 	if err != nil {
 		return st, err
 	}
@@ -72,11 +72,12 @@ func VerifyReceipt(ctx context.Context, rc anchor.Receipt, roots TrustRoots) (an
 }
 
 // verifyLogged checks statement index as made with the pinned anchor key
-// and logged, by the pinned log, in entry.
-func verifyLogged(ctx context.Context, index uint64, statement, log, uuid string, logIndex, integrated int64,
-	entry json.RawMessage, roots TrustRoots) (anchor.Statement, error) {
+// and logged, by the pinned log, as l says. It returns the statement
+// whenever it parses, even when a later check fails.
+func verifyLogged(ctx context.Context, index uint64, statement string, l anchor.Logged, roots TrustRoots) (anchor.Statement, error) {
+	var st anchor.Statement
 	fail := func(format string, a ...any) (anchor.Statement, error) {
-		return anchor.Statement{}, &ReceiptError{Index: index, Reason: fmt.Sprintf(format, a...)}
+		return st, &ReceiptError{Index: index, Reason: fmt.Sprintf(format, a...)}
 	}
 	st, err := anchor.ParseStatement([]byte(statement))
 	if err != nil {
@@ -88,12 +89,12 @@ func verifyLogged(ctx context.Context, index uint64, statement, log, uuid string
 	if st.AnchorKey != roots.AnchorKey {
 		return fail("made with anchor key %s, not the pinned %s", st.AnchorKey, roots.AnchorKey)
 	}
-	if log != anchor.LogRekorV1 {
-		return fail("log kind %q: want %q", log, anchor.LogRekorV1)
+	if l.Log != anchor.LogRekorV1 {
+		return fail("log kind %q: want %q", l.Log, anchor.LogRekorV1)
 	}
 
 	var e models.LogEntryAnon
-	if err := json.Unmarshal(entry, &e); err != nil {
+	if err := json.Unmarshal(l.Entry, &e); err != nil {
 		return fail("the log entry: %v", err)
 	}
 	if e.LogIndex == nil || e.IntegratedTime == nil || e.LogID == nil || e.Verification == nil ||
@@ -102,7 +103,7 @@ func verifyLogged(ctx context.Context, index uint64, statement, log, uuid string
 		e.Verification.InclusionProof.TreeSize == nil {
 		return fail("the log entry lacks its index, time, log id or inclusion proof")
 	}
-	if *e.LogIndex != logIndex || *e.IntegratedTime != integrated {
+	if *e.LogIndex != l.LogIndex || *e.IntegratedTime != l.IntegratedTime {
 		return fail("the receipt's log index or time is not its entry's")
 	}
 	logDER, err := x509.MarshalPKIXPublicKey(roots.LogKey)
@@ -128,8 +129,8 @@ func verifyLogged(ctx context.Context, index uint64, statement, log, uuid string
 		return fail("the log entry's body: %v", err)
 	}
 	leaf := anchor.LeafHash(raw)
-	if !strings.HasSuffix(uuid, hex.EncodeToString(leaf[:])) {
-		return fail("uuid %s is not its entry's", uuid)
+	if !strings.HasSuffix(l.UUID, hex.EncodeToString(leaf[:])) {
+		return fail("uuid %s is not its entry's", l.UUID)
 	}
 	if err := checkBody(raw, []byte(statement), roots.AnchorKey); err != nil {
 		return fail("%v", err)
