@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -19,6 +20,7 @@ var httpStatus = map[string]int{
 	"malformed_request":  http.StatusBadRequest,
 	"unauthenticated":    http.StatusUnauthorized,
 	"not_found":          http.StatusNotFound,
+	"method_not_allowed": http.StatusMethodNotAllowed,
 	"wrong_key_type":     http.StatusUnprocessableEntity,
 	"invalid_key":        http.StatusUnprocessableEntity,
 	"insufficient_scope": http.StatusUnprocessableEntity,
@@ -81,6 +83,18 @@ func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w h
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(hs)
 	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
+}
+
+// routingError answers a request no route takes. The gateway's own answer
+// to a known path asked with another method is a gRPC Unimplemented, which
+// writeError would show as internal: it gets a code of its own.
+func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
+	if status == http.StatusMethodNotAllowed {
+		writeError(ctx, mux, m, w, r, codeError(codes.Unimplemented, "method_not_allowed",
+			fmt.Sprintf("%s does not take %s; the README's API table lists each call's method.", r.URL.Path, r.Method)))
+		return
+	}
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, status)
 }
 
 // ourCode returns the stable code Ogma attached to the status, if any.

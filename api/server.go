@@ -194,7 +194,7 @@ func (s *Server) Run(ctx context.Context) error {
 
 	gctx, cancelGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelGateway()
-	gw := runtime.NewServeMux(runtime.WithErrorHandler(writeError), runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+	gw := runtime.NewServeMux(runtime.WithErrorHandler(writeError), runtime.WithRoutingErrorHandler(routingError), runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 		// Field names as in the API documentation (audit_logs), and false
 		// flags shown rather than left out.
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},

@@ -380,3 +380,24 @@ func TestStoreErrorsStayInTheLog(t *testing.T) {
 		}
 	}
 }
+
+// A known path asked with a method it does not take is a client's mistake:
+// 405 method_not_allowed naming the path, never a 500.
+func TestWrongMethodIsMethodNotAllowed(t *testing.T) {
+	f := serve(t)
+	for _, c := range []struct{ method, path string }{
+		{http.MethodDelete, "/me/capabilities"},
+		{http.MethodGet, "/v1/integrity:verify"},
+		{http.MethodPut, "/v1/integrity/keys"},
+		{http.MethodPost, "/v1/usage"},
+	} {
+		status, body := f.do(t, c.method, c.path, f.tokens["acme"], "{}")
+		if status != http.StatusMethodNotAllowed || body["code"] != "method_not_allowed" ||
+			!strings.Contains(fmt.Sprint(body["message"]), c.path) {
+			t.Errorf("%s %s = %d %v, want 405 method_not_allowed naming the path", c.method, c.path, status, body)
+		}
+	}
+	if status, body := f.do(t, http.MethodGet, "/v1/nowhere", f.tokens["acme"], ""); status != http.StatusNotFound {
+		t.Errorf("GET of an unknown path = %d %v, want 404", status, body)
+	}
+}
