@@ -9,8 +9,7 @@ import (
 // Roles import only the model floor (DESIGN.md "Dependencies point down"):
 // no package of pipeline's model imports a role, and no role imports
 // another — save cmd/ogma, which wires them all, and the API's query side,
-// which reads the sinks' stores. Each exception still standing is listed
-// with the issue that removes it; any other import breaks the build.
+// which reads the sinks' stores; any other import breaks the build.
 func TestRolesImportOnlyTheModelFloor(t *testing.T) {
 	const mod = "github.com/ogma-dev/ogma/"
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
@@ -36,9 +35,6 @@ func TestRolesImportOnlyTheModelFloor(t *testing.T) {
 	allowed := map[[2]string]string{
 		{"api", "sinks/clickhouse"}: "the query side reads the ClickHouse store",
 		{"api", "sinks/rekor"}:      "server-side verification runs the verifier",
-		// Vendor types on the query side: the catalogue (issue 12) moves
-		// the checklist and probe errors to the model floor.
-		{"api", "connectors"}: "issue 12",
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)

@@ -3,13 +3,14 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc/codes"
 
-	"github.com/ogma-dev/ogma/connectors/openai"
+	"github.com/ogma-dev/ogma/pipeline/capability"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/stream"
@@ -17,15 +18,17 @@ import (
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
 )
 
-// Prober asks a vendor what a key can do; *openai.Client is one.
+// Prober asks a vendor what a key can do; each vendor's client is one.
 type Prober interface {
-	Probe(ctx context.Context, key seal.Secret, now time.Time) (openai.Checklist, error)
+	Probe(ctx context.Context, key seal.Secret, now time.Time) (capability.Checklist, error)
 }
 
-// Integrations is what connecting keys needs: the vendor probe, the master
-// keyring that seals keys, and a way to publish to ogma.control.
+// Integrations is what connecting keys needs: each vendor's probe, the
+// master keyring that seals keys, and a way to publish to ogma.control.
 type Integrations struct {
-	OpenAI  Prober
+	// Probers maps a vendor (stream.OpenAI, stream.Anthropic) to its probe;
+	// a vendor without one cannot be connected through this process.
+	Probers map[string]Prober
 	Keyring *seal.Keyring
 	Layout  topic.Layout
 	// Publish writes ogma.control records and waits until they are stored.
@@ -43,107 +46,126 @@ func (s *Server) now() time.Time {
 	return time.Now()
 }
 
-// probeOpenAI checks the request and the tenant, then probes the key.
-func (s *Server) probeOpenAI(ctx context.Context, req *ogmav1.ConnectRequest) (seal.Secret, openai.Checklist, error) {
-	if s.integ == nil || s.integ.OpenAI == nil {
-		return seal.Secret{}, openai.Checklist{}, codeError(codes.Unavailable, "unavailable", "Integrations are not served by this process.")
+// vendorOf returns the vendor a request names, or a not_found error.
+func vendorOf(name string) (stream.Vendor, error) {
+	v, ok := stream.VendorOf(name)
+	if !ok {
+		return v, codeError(codes.NotFound, "unknown_vendor", fmt.Sprintf("There is no vendor %q; Ogma connects %s.", name, strings.Join(stream.VendorNames(), " and ")))
+	}
+	return v, nil
+}
+
+// probe checks the request and the tenant, then probes the key.
+func (s *Server) probe(ctx context.Context, req *ogmav1.ConnectRequest) (stream.Vendor, seal.Secret, capability.Checklist, error) {
+	var cl capability.Checklist
+	v, err := vendorOf(req.GetVendor())
+	if err != nil {
+		return v, seal.Secret{}, cl, err
+	}
+	var prober Prober
+	if s.integ != nil {
+		prober = s.integ.Probers[v.Name]
+	}
+	if prober == nil {
+		return v, seal.Secret{}, cl, codeError(codes.Unavailable, "unavailable", "Integrations are not served by this process.")
 	}
 	key := seal.NewSecret(strings.TrimSpace(req.GetAdminKey()))
 	if key.IsZero() {
-		return key, openai.Checklist{}, codeError(codes.InvalidArgument, "malformed_request", `The body must be {"admin_key": "sk-admin-…"}.`)
+		return v, key, cl, codeError(codes.InvalidArgument, "malformed_request", `The body must be {"admin_key": "`+v.KeyExample+`"}.`)
 	}
 	var residency control.Residency
 	s.view.Read(func(st *control.State) { residency = st.Tenants[tenantOf(ctx)].Residency })
-	if residency == control.ResidencyEU {
-		return key, openai.Checklist{}, codeError(codes.FailedPrecondition, "region_unsupported",
-			"OpenAI has no EU data residency: OpenAI organizations are always region US, so an EU tenant cannot connect one. "+
-				"Claude (Anthropic) integrations, which an EU tenant can use, are not available in Ogma yet.")
+	if !v.Serves(string(residency)) {
+		return v, key, cl, codeError(codes.FailedPrecondition, "region_unsupported", v.ResidencyNote)
 	}
-	cl, err := s.integ.OpenAI.Probe(ctx, key, s.now())
-	var pe *openai.ProbeError
+	cl, err = prober.Probe(ctx, key, s.now())
+	var pe *capability.ProbeError
 	switch {
 	case errors.As(err, &pe):
 		c := codes.FailedPrecondition
-		if pe.Code == openai.CodeVendorUnreachable || pe.Code == openai.CodeVendorError {
+		if pe.Unavailable() {
 			c = codes.Unavailable
 		}
-		return key, cl, codeError(c, pe.Code, pe.Message)
+		return v, key, cl, codeError(c, pe.Code, pe.Message)
 	case err != nil:
-		return key, cl, codeError(codes.Unavailable, "vendor_error", "The probe of OpenAI failed; try again later.")
+		return v, key, cl, codeError(codes.Unavailable, capability.CodeVendorError, "The probe of "+v.Title+" failed; try again later.")
 	}
-	return key, cl, nil
+	return v, key, cl, nil
 }
 
-func checklist(cl openai.Checklist) *ogmav1.Checklist {
-	f := func(f openai.Flag) *ogmav1.CapabilityFlag {
-		return &ogmav1.CapabilityFlag{Value: f.Value, Reason: f.Reason}
+func checklist(cl capability.Checklist) *ogmav1.Checklist {
+	out := &ogmav1.Checklist{Flags: map[string]*ogmav1.CapabilityFlag{}}
+	for _, name := range cl.Names() {
+		f, _ := cl.Get(name)
+		out.Flags[name] = &ogmav1.CapabilityFlag{Value: f.Value, Reason: f.Reason}
 	}
-	return &ogmav1.Checklist{Admin: f(cl.Admin), Costs: f(cl.Costs), AuditLogs: f(cl.AuditLogs),
-		ProjectUsers: f(cl.ProjectUsers), PerUserBreakdown: f(cl.PerUserBreakdown)}
+	return out
 }
 
-// ValidateOpenAI probes the key and saves nothing.
-func (s *Server) ValidateOpenAI(ctx context.Context, req *ogmav1.ConnectRequest) (*ogmav1.Checklist, error) {
-	_, cl, err := s.probeOpenAI(ctx, req)
+// ValidateIntegration probes the key and saves nothing.
+func (s *Server) ValidateIntegration(ctx context.Context, req *ogmav1.ConnectRequest) (*ogmav1.Checklist, error) {
+	_, _, cl, err := s.probe(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	return checklist(cl), nil
 }
 
-// ConnectOpenAI probes the key and, when it works, seals it as the next
-// generation, with the observed checklist.
-func (s *Server) ConnectOpenAI(ctx context.Context, req *ogmav1.ConnectRequest) (*ogmav1.Checklist, error) {
-	key, cl, err := s.probeOpenAI(ctx, req)
+// ConnectIntegration probes the key and, when it works, seals it as the
+// next generation, with the observed checklist.
+func (s *Server) ConnectIntegration(ctx context.Context, req *ogmav1.ConnectRequest) (*ogmav1.Checklist, error) {
+	v, key, cl, err := s.probe(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	tenant, now := tenantOf(ctx), s.now().UTC()
+	k := control.VendorKey{Tenant: tenant, Vendor: v.Name}
 	var integ control.Integration
-	s.view.Read(func(st *control.State) {
-		integ = st.Integrations[control.VendorKey{Tenant: tenant, Vendor: control.OpenAI}]
-	})
-	integ = integ.Next(tenant, control.OpenAI, control.KeyHint(key.Reveal()), now)
-	if integ.Sealed, err = s.integ.Keyring.Seal(key, tenant, control.OpenAI, integ.Generation); err != nil {
-		s.log.ErrorContext(ctx, "seal failed", "tenant", tenant, "err", err)
+	s.view.Read(func(st *control.State) { integ = st.Integrations[k] })
+	integ = integ.Next(tenant, v.Name, control.KeyHint(key.Reveal()), now)
+	if integ.Sealed, err = s.integ.Keyring.Seal(key, tenant, v.Name, integ.Generation); err != nil {
+		s.log.ErrorContext(ctx, "seal failed", "tenant", tenant, "vendor", v.Name, "err", err)
 		return nil, codeError(codes.Internal, "internal", "The key could not be sealed.")
 	}
-	obs := control.Observed{Tenant: tenant, Vendor: control.OpenAI, Generation: integ.Generation,
-		Admin: cl.Admin.Value, Costs: cl.Costs.Value, ProjectUsers: cl.ProjectUsers.Value, PerUserBreakdown: cl.PerUserBreakdown.Value}
+	obs := control.Observed{Tenant: tenant, Vendor: v.Name, Generation: integ.Generation}
+	obs.Saw(cl)
+	obs.AuditLogs = false // true only once an audit event is ingested
 	// The observation goes first: a connector that sees the new generation
 	// then builds on what the probe saw.
 	if err := s.integ.Publish(ctx, control.ObservedRecord(s.integ.Layout, obs), control.IntegrationRecord(s.integ.Layout, integ)); err != nil {
-		s.log.ErrorContext(ctx, "publish integration failed", "tenant", tenant, "err", err)
+		s.log.ErrorContext(ctx, "publish integration failed", "tenant", tenant, "vendor", v.Name, "err", err)
 		return nil, codeError(codes.Unavailable, "unavailable", "The key could not be saved; try again.")
 	}
-	s.waitFor(ctx, func(st *control.State) bool {
-		return st.Integrations[control.VendorKey{Tenant: tenant, Vendor: control.OpenAI}].Generation == integ.Generation
-	})
-	s.log.InfoContext(ctx, "integration connected", "tenant", tenant, "vendor", control.OpenAI, "generation", integ.Generation)
+	s.waitFor(ctx, func(st *control.State) bool { return st.Integrations[k].Generation == integ.Generation })
+	s.log.InfoContext(ctx, "integration connected", "tenant", tenant, "vendor", v.Name, "generation", integ.Generation)
 	return checklist(cl), nil
 }
 
-// DisconnectOpenAI deletes the sealed key; what was ingested stays.
-func (s *Server) DisconnectOpenAI(ctx context.Context, _ *ogmav1.DisconnectRequest) (*ogmav1.DisconnectResponse, error) {
+// DisconnectIntegration deletes the sealed key; what was ingested stays.
+func (s *Server) DisconnectIntegration(ctx context.Context, req *ogmav1.DisconnectRequest) (*ogmav1.DisconnectResponse, error) {
+	v, err := vendorOf(req.GetVendor())
+	if err != nil {
+		return nil, err
+	}
 	if s.integ == nil {
 		return nil, codeError(codes.Unavailable, "unavailable", "Integrations are not served by this process.")
 	}
 	tenant := tenantOf(ctx)
-	k := control.VendorKey{Tenant: tenant, Vendor: control.OpenAI}
+	k := control.VendorKey{Tenant: tenant, Vendor: v.Name}
 	var integ control.Integration
 	var ok bool
 	s.view.Read(func(st *control.State) { integ, ok = st.Integrations[k] })
 	if !ok {
-		return nil, codeError(codes.NotFound, "not_found", "No OpenAI integration is connected.")
+		return nil, codeError(codes.NotFound, "not_found", "No "+v.Title+" integration is connected.")
 	}
 	l := s.integ.Layout
-	err := s.integ.Publish(ctx, control.Tombstone(control.IntegrationRecord(l, integ)),
-		control.Tombstone(control.ObservedRecord(l, control.Observed{Tenant: tenant, Vendor: control.OpenAI})))
+	err = s.integ.Publish(ctx, control.Tombstone(control.IntegrationRecord(l, integ)),
+		control.Tombstone(control.ObservedRecord(l, control.Observed{Tenant: tenant, Vendor: v.Name})))
 	if err != nil {
 		return nil, codeError(codes.Unavailable, "unavailable", "The integration could not be removed; try again.")
 	}
 	s.waitFor(ctx, func(st *control.State) bool { _, ok := st.Integrations[k]; return !ok })
-	s.log.InfoContext(ctx, "integration disconnected", "tenant", tenant, "vendor", control.OpenAI)
+	s.log.InfoContext(ctx, "integration disconnected", "tenant", tenant, "vendor", v.Name)
 	return &ogmav1.DisconnectResponse{Disconnected: true}, nil
 }
 
@@ -161,34 +183,58 @@ func (s *Server) waitFor(ctx context.Context, done func(*control.State) bool) {
 	}
 }
 
-// ListIntegrations reports the tenant's OpenAI integration: status, key
-// hint, per-stream progress and backfill.
+// ListIntegrations reports every vendor integration of the tenant:
+// status, key hint, per-stream progress and backfill.
 func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegrationsRequest) (*ogmav1.Integrations, error) {
-	tenant := tenantOf(ctx)
 	out := &ogmav1.Integrations{}
-	k := control.VendorKey{Tenant: tenant, Vendor: control.OpenAI}
+	for _, v := range stream.Vendors() {
+		out.Integrations = append(out.Integrations, s.integration(ctx, v))
+	}
+	return out, nil
+}
+
+// GetIntegration reports one vendor integration of the tenant.
+func (s *Server) GetIntegration(ctx context.Context, req *ogmav1.GetIntegrationRequest) (*ogmav1.Integration, error) {
+	v, err := vendorOf(req.GetVendor())
+	if err != nil {
+		return nil, err
+	}
+	return s.integration(ctx, v), nil
+}
+
+func (s *Server) integration(ctx context.Context, v stream.Vendor) *ogmav1.Integration {
+	tenant := tenantOf(ctx)
+	k := control.VendorKey{Tenant: tenant, Vendor: v.Name}
 	var integ control.Integration
 	var ok, keyInvalid bool
+	var residency control.Residency
 	streams := map[string]control.StreamStatus{}
 	s.view.Read(func(st *control.State) {
 		integ, ok = st.Integrations[k]
 		keyInvalid = st.KeyInvalid(k)
-		for key, ss := range st.Streams {
-			if strings.HasPrefix(key, tenant+"/"+control.OpenAI+"/") {
+		residency = st.Tenants[tenant].Residency
+		for _, ss := range st.Streams {
+			if ss.Tenant == tenant && ss.Vendor == v.Name {
 				streams[ss.Stream] = ss
 			}
 		}
 	})
-	in := &ogmav1.Integration{Vendor: control.OpenAI, Connected: ok, Region: "us"}
-	out.Integrations = append(out.Integrations, in)
+	region := string(residency)
+	if !v.Serves(region) || region == "" {
+		region = v.Regions[0]
+	}
+	in := &ogmav1.Integration{Vendor: v.Name, Connected: ok, Region: region}
 	if !ok {
-		in.Action = "Connect an OpenAI Admin key: PUT /v1/integrations/openai."
-		return out, nil
+		in.Action = "Connect " + v.KeyName + ": PUT /v1/integrations/" + v.Name + "."
+		if !v.Serves(string(residency)) {
+			in.Action = v.ResidencyNote
+		}
+		return in
 	}
 	in.Status, in.SealedAt, in.Generation, in.KeyHint = control.StatusOK, rfc3339(integ.SealedAt), int32(integ.Generation), integ.Hint
 	now := s.now().UTC()
 	var skipped []string
-	for _, spec := range stream.Of(stream.OpenAI) {
+	for _, spec := range stream.Of(v.Name) {
 		name := spec.Name
 		st := &ogmav1.StreamState{Stream: name}
 		if ss, ok := streams[name]; ok {
@@ -197,11 +243,11 @@ func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegration
 				skipped = append(skipped, name+" ("+ss.Skipped+")")
 			}
 		}
-		c, ok := s.cursor(tenant, name)
+		c, ok := s.cursor(stream.ID{Tenant: tenant, Vendor: v.Name, Stream: name})
 		if ok {
 			st.WindowStart, st.WindowEnd, st.Rows = rfc3339(c.WindowStart), rfc3339(c.WindowEnd), c.Rows
 		}
-		if spec.Kind == stream.UsageReport {
+		if in.Backfill == nil && spec.Kind == stream.UsageReport { // the first report the connector polls
 			in.Backfill = backfill(c, ok, integ.ConnectedAt, now)
 			if in.Backfill.Done < in.Backfill.Total {
 				in.Status = "backfilling"
@@ -212,18 +258,18 @@ func (s *Server) ListIntegrations(ctx context.Context, _ *ogmav1.ListIntegration
 	switch {
 	case keyInvalid:
 		in.Status = control.StatusKeyInvalid
-		in.Action = "OpenAI rejected the key (revoked, rotated or deleted). Paste a new Admin key: PUT /v1/integrations/openai; polling resumes where it stopped."
+		in.Action = v.Title + " rejected the key (revoked, rotated or deleted). Paste a new one: PUT /v1/integrations/" + v.Name + "; polling resumes where it stopped."
 	case len(skipped) > 0:
 		in.Action = "Skipped streams: " + strings.Join(skipped, "; ") + ". Connect a key with those scopes to backfill them."
 	}
-	return out, nil
+	return in
 }
 
-func (s *Server) cursor(tenant, name string) (stream.Cursor, bool) {
+func (s *Server) cursor(id stream.ID) (stream.Cursor, bool) {
 	if s.integ == nil || s.integ.Cursors == nil {
 		return stream.Cursor{}, false
 	}
-	return s.integ.Cursors.Get(tenant, control.OpenAI, name)
+	return s.integ.Cursors.Get(id.Tenant, id.Vendor, id.Stream)
 }
 
 // backfill counts the daily buckets of the window read so far.

@@ -21,10 +21,11 @@ import (
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 
 	"github.com/ogma-dev/ogma/api"
-	"github.com/ogma-dev/ogma/connectors/openai"
+	"github.com/ogma-dev/ogma/pipeline/capability"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
 
@@ -137,8 +138,9 @@ func TestCapabilitiesScopedToTokenTenant(t *testing.T) {
 		{"acme sees its observed OpenAI flags", f.tokens["acme"], 200, map[string]any{
 			"tenant": "acme",
 			"openai": map[string]any{"admin": true, "costs": false, "audit_logs": false, "project_users": true, "per_user_breakdown": false},
+			"anthropic": nil,
 		}},
-		{"globex has no OpenAI block", f.tokens["globex"], 200, map[string]any{"tenant": "globex", "openai": nil}},
+		{"globex has no OpenAI block", f.tokens["globex"], 200, map[string]any{"tenant": "globex", "openai": nil, "anthropic": nil}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -260,8 +262,8 @@ func TestReflectionListsService(t *testing.T) {
 // failing is a vendor probe that always fails the same way.
 type failing struct{ err error }
 
-func (f failing) Probe(context.Context, seal.Secret, time.Time) (openai.Checklist, error) {
-	return openai.Checklist{}, f.err
+func (f failing) Probe(context.Context, seal.Secret, time.Time) (capability.Checklist, error) {
+	return capability.Checklist{}, f.err
 }
 
 func (f *fixture) put(t *testing.T, token, body string) (int, map[string]any) {
@@ -276,11 +278,11 @@ func TestVendorFailuresHaveStableCodes(t *testing.T) {
 		code   string
 		status int
 	}{
-		{openai.CodeVendorUnreachable, http.StatusFailedDependency},
-		{openai.CodeVendorError, http.StatusFailedDependency},
+		{capability.CodeVendorUnreachable, http.StatusFailedDependency},
+		{capability.CodeVendorError, http.StatusFailedDependency},
 	}
 	for _, tc := range cases {
-		f := serveWith(t, &api.Integrations{OpenAI: failing{&openai.ProbeError{Code: tc.code, Message: "OpenAI is down."}}})
+		f := serveWith(t, &api.Integrations{Probers: map[string]api.Prober{stream.OpenAI: failing{capability.Refuse(tc.code, "OpenAI is down.", nil)}}})
 		status, body := f.put(t, f.tokens["acme"], `{"admin_key":"sk-admin-abcdefghijklmnop"}`)
 		if status != tc.status || body["code"] != tc.code || body["message"] != "OpenAI is down." {
 			t.Errorf("PUT with %s = %d %v", tc.code, status, body)

@@ -94,7 +94,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 		return err
 	}
 	view, cursors := &control.View{Log: log, Keys: kr}, &stream.CursorView{}
-	integ := &api.Integrations{OpenAI: client, Keyring: kr, Layout: layout, Cursors: cursors,
+	integ := &api.Integrations{Probers: map[string]api.Prober{stream.OpenAI: client}, Keyring: kr, Layout: layout, Cursors: cursors,
 		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, kr, recs...) }}
 	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}
 	evidence := &api.Integrity{Ledger: store, LogURL: cfg.rekorURL,

@@ -157,8 +157,8 @@ func TestIntegrationsOverREST(t *testing.T) {
 	euTok, gTok = strings.TrimSpace(euTok), strings.TrimSpace(gTok)
 	wait.Until(t, "the new tokens", func() bool { s, _ := r.call(t, "GET", "/v1/integrations", gTok, ""); return s == 200 })
 	if status, body := r.call(t, "PUT", "/v1/integrations/openai", euTok, keyBody(full)); status != 422 || body["code"] != "region_unsupported" ||
-		!strings.Contains(fmt.Sprint(body["message"]), "not available in Ogma yet") {
-		t.Errorf("PUT for an EU tenant = %d %v, want region_unsupported, saying Claude integrations are not there yet", status, body)
+		!strings.Contains(fmt.Sprint(body["message"]), "PUT /v1/integrations/anthropic") {
+		t.Errorf("PUT for an EU tenant = %d %v, want region_unsupported, pointing to Claude", status, body)
 	}
 	_, body = r.call(t, "GET", "/v1/integrations", gTok, "")
 	if in := body["integrations"].([]any)[0].(map[string]any); in["connected"] != false {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ogma-dev/ogma/pipeline/capability"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
 
@@ -125,7 +126,7 @@ func TestClientKeepsTheKeyHome(t *testing.T) {
 		defer vendor.Close()
 		c, _ := NewClient(ClientConfig{BaseURL: vendor.URL})
 		cl, err := c.Probe(ctx, key, now)
-		if !errors.Is(err, ErrTooLarge) || cl.Admin.Value || !strings.Contains(err.Error(), "more than any usage page") {
+		if !errors.Is(err, ErrTooLarge) || admin(cl) || !strings.Contains(err.Error(), "more than any usage page") {
 			t.Errorf("probe of an oversized answer = %+v, %v; want an error saying so", cl, err)
 		}
 	})
@@ -135,8 +136,8 @@ func TestClientKeepsTheKeyHome(t *testing.T) {
 		defer vendor.Close()
 		c, _ := NewClient(ClientConfig{BaseURL: vendor.URL})
 		cl, err := c.Probe(ctx, key, now)
-		var pe *ProbeError
-		if !errors.As(err, &pe) || pe.Code != CodeVendorError || cl.Admin.Value {
+		var pe *capability.ProbeError
+		if !errors.As(err, &pe) || pe.Code != capability.CodeVendorError || admin(cl) {
 			t.Errorf("probe of a non-page = %+v, %v; want vendor_error and no admin", cl, err)
 		}
 	})
@@ -169,3 +170,5 @@ func TestClientKeepsTheKeyHome(t *testing.T) {
 		close(arrived)
 	})
 }
+
+func admin(cl capability.Checklist) bool { f, _ := cl.Get(capability.Admin); return f.Value }

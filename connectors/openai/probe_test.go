@@ -10,10 +10,11 @@ import (
 
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
+	"github.com/ogma-dev/ogma/pipeline/capability"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
 
-func probe(t *testing.T, cfg openaisim.Config, kind string, before func(*openaisim.Server)) (openai.Checklist, error) {
+func probe(t *testing.T, cfg openaisim.Config, kind string, before func(*openaisim.Server)) (capability.Checklist, error) {
 	t.Helper()
 	cfg.Seed, cfg.Now = 9, func() time.Time { return simNow }
 	sim := openaisim.New(cfg)
@@ -38,23 +39,23 @@ func TestProbeChecklist(t *testing.T) {
 		name string
 		cfg  openaisim.Config
 		kind string
-		flag func(openai.Checklist) openai.Flag
+		flag func(capability.Checklist) capability.Flag
 		want bool
 		why  string
 	}{
-		{"admin", openaisim.Config{}, openaisim.KeyFull, func(c openai.Checklist) openai.Flag { return c.Admin }, true, "usage endpoint answered"},
-		{"costs", openaisim.Config{}, openaisim.KeyFull, func(c openai.Checklist) openai.Flag { return c.Costs }, true, "cost endpoint answered"},
-		{"project_users", openaisim.Config{}, openaisim.KeyFull, func(c openai.Checklist) openai.Flag { return c.ProjectUsers }, true, "readable"},
+		{"admin", openaisim.Config{}, openaisim.KeyFull, flagOf(capability.Admin), true, "usage endpoint answered"},
+		{"costs", openaisim.Config{}, openaisim.KeyFull, flagOf(capability.Costs), true, "cost endpoint answered"},
+		{"project_users", openaisim.Config{}, openaisim.KeyFull, flagOf(capability.ProjectUsers), true, "readable"},
 		{"project_users without management scope", openaisim.Config{}, openaisim.KeyUsageOnly,
-			func(c openai.Checklist) openai.Flag { return c.ProjectUsers }, false, "lacks api.management.read"},
-		{"per_user_breakdown", openaisim.Config{}, openaisim.KeyFull, func(c openai.Checklist) openai.Flag { return c.PerUserBreakdown }, true, "with user ids"},
+			flagOf(capability.ProjectUsers), false, "lacks api.management.read"},
+		{"per_user_breakdown", openaisim.Config{}, openaisim.KeyFull, flagOf(capability.PerUserBreakdown), true, "with user ids"},
 		{"per_user_breakdown without user data", openaisim.Config{NoUserData: true}, openaisim.KeyFull,
-			func(c openai.Checklist) openai.Flag { return c.PerUserBreakdown }, false, "key holder"},
-		{"audit_logs on payg", openaisim.Config{}, openaisim.KeyFull, func(c openai.Checklist) openai.Flag { return c.AuditLogs }, false, "not on Enterprise"},
+			flagOf(capability.PerUserBreakdown), false, "key holder"},
+		{"audit_logs on payg", openaisim.Config{}, openaisim.KeyFull, flagOf(capability.AuditLogs), false, "not on Enterprise"},
 		{"audit_logs disabled", openaisim.Config{Tier: openaisim.TierEnterprise, AuditDisabled: true}, openaisim.KeyFull,
-			func(c openai.Checklist) openai.Flag { return c.AuditLogs }, false, "not enabled by an Owner"},
+			flagOf(capability.AuditLogs), false, "not enabled by an Owner"},
 		{"audit_logs available, not yet ingested", openaisim.Config{Tier: openaisim.TierEnterprise}, openaisim.KeyFull,
-			func(c openai.Checklist) openai.Flag { return c.AuditLogs }, false, "once the first one is ingested"},
+			flagOf(capability.AuditLogs), false, "once the first one is ingested"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,16 +80,16 @@ func TestProbeRefusals(t *testing.T) {
 		code   string
 		why    string
 	}{
-		{"project key", openaisim.KeyProject, nil, openai.CodeWrongKeyType, "Admin keys"},
-		{"revoked key", openaisim.KeyRevoked, nil, openai.CodeInvalidKey, "invalid_api_key"},
-		{"unknown key", openaisim.KeyUnknown, nil, openai.CodeInvalidKey, "invalid_api_key"},
-		{"admin key without usage scope", openaisim.KeyNoUsage, nil, openai.CodeInsufficientScope, "api.usage.read"},
-		{"vendor 503 three times", openaisim.KeyFull, func(s *openaisim.Server) { s.Fail(503, 503, 503) }, openai.CodeVendorError, "503"},
+		{"project key", openaisim.KeyProject, nil, capability.CodeWrongKeyType, "Admin keys"},
+		{"revoked key", openaisim.KeyRevoked, nil, capability.CodeInvalidKey, "invalid_api_key"},
+		{"unknown key", openaisim.KeyUnknown, nil, capability.CodeInvalidKey, "invalid_api_key"},
+		{"admin key without usage scope", openaisim.KeyNoUsage, nil, capability.CodeInsufficientScope, "api.usage.read"},
+		{"vendor 503 three times", openaisim.KeyFull, func(s *openaisim.Server) { s.Fail(503, 503, 503) }, capability.CodeVendorError, "503"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := probe(t, openaisim.Config{}, tc.kind, tc.before)
-			var pe *openai.ProbeError
+			var pe *capability.ProbeError
 			if !errors.As(err, &pe) || pe.Code != tc.code || !strings.Contains(pe.Message, tc.why) {
 				t.Errorf("Probe = %v, want code %s with a message mentioning %q", err, tc.code, tc.why)
 			}
@@ -99,8 +100,8 @@ func TestProbeRefusals(t *testing.T) {
 		srv.Close()
 		c, _ := openai.NewClient(openai.ClientConfig{BaseURL: srv.URL})
 		_, err := c.Probe(t.Context(), seal.NewSecret("sk-admin-x"), simNow)
-		var pe *openai.ProbeError
-		if !errors.As(err, &pe) || pe.Code != openai.CodeVendorUnreachable {
+		var pe *capability.ProbeError
+		if !errors.As(err, &pe) || pe.Code != capability.CodeVendorUnreachable {
 			t.Errorf("Probe = %v, want vendor_unreachable", err)
 		}
 	})
@@ -109,4 +110,9 @@ func TestProbeRefusals(t *testing.T) {
 			t.Errorf("Probe after one 503 = %v, want it retried", err)
 		}
 	})
+}
+
+// flagOf reads one flag of a checklist.
+func flagOf(name string) func(capability.Checklist) capability.Flag {
+	return func(c capability.Checklist) capability.Flag { f, _ := c.Get(name); return f }
 }

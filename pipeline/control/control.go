@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ogma-dev/ogma/pipeline/capability"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/seal"
@@ -164,6 +166,10 @@ type Observed struct {
 	ProjectUsers bool `json:"project_users"`
 	// PerUserBreakdown: usage grouped by user came back with user ids.
 	PerUserBreakdown bool `json:"per_user_breakdown"`
+	// ClaudeCode: the Claude Code report answered (Anthropic).
+	ClaudeCode bool `json:"claude_code,omitempty"`
+	// Workspaces: the workspace list was readable (Anthropic).
+	Workspaces bool `json:"workspaces,omitempty"`
 	// Generation is the key generation these observations were made with.
 	Generation int `json:"generation"`
 	// KeyInvalid: the vendor rejected this generation's key. It is the
@@ -184,7 +190,36 @@ func (o Observed) Merge(n Observed) Observed {
 	o.AuditLogs = o.AuditLogs || n.AuditLogs
 	o.ProjectUsers = o.ProjectUsers || n.ProjectUsers
 	o.PerUserBreakdown = o.PerUserBreakdown || n.PerUserBreakdown
+	o.ClaudeCode = o.ClaudeCode || n.ClaudeCode
+	o.Workspaces = o.Workspaces || n.Workspaces
 	return o
+}
+
+// flags are the capability flags of an observation, by checklist name.
+func (o *Observed) flags() map[string]*bool {
+	return map[string]*bool{
+		capability.Admin: &o.Admin, capability.Costs: &o.Costs, capability.AuditLogs: &o.AuditLogs,
+		capability.ProjectUsers: &o.ProjectUsers, capability.PerUserBreakdown: &o.PerUserBreakdown,
+		capability.ClaudeCode: &o.ClaudeCode, capability.Workspaces: &o.Workspaces,
+	}
+}
+
+// Flag returns the observed value of the checklist flag name.
+func (o Observed) Flag(name string) bool {
+	if p := o.flags()[name]; p != nil {
+		return *p
+	}
+	return false
+}
+
+// Saw sets every flag the checklist found true.
+func (o *Observed) Saw(cl capability.Checklist) {
+	flags := o.flags()
+	for _, name := range cl.Names() {
+		if f, _ := cl.Get(name); f.Value && flags[name] != nil {
+			*flags[name] = true
+		}
+	}
 }
 
 // NewToken returns a new random bearer token and its hash.

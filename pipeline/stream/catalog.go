@@ -31,6 +31,57 @@ const (
 	Anthropic = "anthropic"
 )
 
+// Vendor describes a vendor to the people who connect it.
+type Vendor struct {
+	// Name is the vendor in envelopes, events, control records and paths.
+	Name string
+	// Title is how people call it.
+	Title string
+	// KeyName says what key it takes, as a phrase.
+	KeyName string
+	// KeyExample is the key's shape in messages.
+	KeyExample string
+	// Regions are the tenant residencies its organizations can serve.
+	Regions []string
+	// ResidencyNote says why a tenant of another residency cannot connect it.
+	ResidencyNote string
+}
+
+// Serves reports whether a tenant of residency may connect the vendor.
+func (v Vendor) Serves(residency string) bool {
+	return residency == "" || slices.Contains(v.Regions, residency)
+}
+
+var vendors = []Vendor{
+	{Name: OpenAI, Title: "OpenAI", KeyName: "an OpenAI Admin key", KeyExample: "sk-admin-…", Regions: []string{"us"},
+		ResidencyNote: "OpenAI has no EU data residency: OpenAI organizations are always region US, so an EU tenant cannot connect one. " +
+			"Connect Claude (Anthropic) instead, which serves EU tenants: PUT /v1/integrations/anthropic."},
+	{Name: Anthropic, Title: "Anthropic", KeyName: "an Anthropic Admin key", KeyExample: "sk-ant-admin01-…", Regions: []string{"us", "eu"}},
+}
+
+// Vendors returns every vendor Ogma reads, in a fixed order.
+func Vendors() []Vendor { return slices.Clone(vendors) }
+
+// VendorOf returns the vendor named name; ok is false for one Ogma does
+// not read.
+func VendorOf(name string) (Vendor, bool) {
+	for _, v := range vendors {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Vendor{}, false
+}
+
+// VendorNames returns the names of every vendor.
+func VendorNames() []string {
+	out := make([]string, len(vendors))
+	for i, v := range vendors {
+		out[i] = v.Name
+	}
+	return out
+}
+
 // Spec describes one stream of one vendor.
 type Spec struct {
 	Vendor string

@@ -1332,8 +1332,10 @@ func (x *Links) GetLinks() []*Link {
 
 // ConnectRequest carries an admin key, write-only: no response returns it.
 type ConnectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AdminKey      string                 `protobuf:"bytes,1,opt,name=admin_key,json=adminKey,proto3" json:"admin_key,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vendor: openai or anthropic.
+	Vendor        string `protobuf:"bytes,2,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	AdminKey      string `protobuf:"bytes,1,opt,name=admin_key,json=adminKey,proto3" json:"admin_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1366,6 +1368,13 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
 	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ConnectRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
 }
 
 func (x *ConnectRequest) GetAdminKey() string {
@@ -1430,14 +1439,13 @@ func (x *CapabilityFlag) GetReason() string {
 
 // Checklist is what a key exposes of the organization.
 type Checklist struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	Admin            *CapabilityFlag        `protobuf:"bytes,1,opt,name=admin,proto3" json:"admin,omitempty"`
-	Costs            *CapabilityFlag        `protobuf:"bytes,2,opt,name=costs,proto3" json:"costs,omitempty"`
-	AuditLogs        *CapabilityFlag        `protobuf:"bytes,3,opt,name=audit_logs,json=auditLogs,proto3" json:"audit_logs,omitempty"`
-	ProjectUsers     *CapabilityFlag        `protobuf:"bytes,4,opt,name=project_users,json=projectUsers,proto3" json:"project_users,omitempty"`
-	PerUserBreakdown *CapabilityFlag        `protobuf:"bytes,5,opt,name=per_user_breakdown,json=perUserBreakdown,proto3" json:"per_user_breakdown,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Each flag by name: admin, costs, audit_logs, project_users and
+	// per_user_breakdown for OpenAI; admin, costs, claude_code,
+	// per_user_breakdown and workspaces for Anthropic.
+	Flags         map[string]*CapabilityFlag `protobuf:"bytes,1,rep,name=flags,proto3" json:"flags,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Checklist) Reset() {
@@ -1470,37 +1478,9 @@ func (*Checklist) Descriptor() ([]byte, []int) {
 	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
 }
 
-func (x *Checklist) GetAdmin() *CapabilityFlag {
+func (x *Checklist) GetFlags() map[string]*CapabilityFlag {
 	if x != nil {
-		return x.Admin
-	}
-	return nil
-}
-
-func (x *Checklist) GetCosts() *CapabilityFlag {
-	if x != nil {
-		return x.Costs
-	}
-	return nil
-}
-
-func (x *Checklist) GetAuditLogs() *CapabilityFlag {
-	if x != nil {
-		return x.AuditLogs
-	}
-	return nil
-}
-
-func (x *Checklist) GetProjectUsers() *CapabilityFlag {
-	if x != nil {
-		return x.ProjectUsers
-	}
-	return nil
-}
-
-func (x *Checklist) GetPerUserBreakdown() *CapabilityFlag {
-	if x != nil {
-		return x.PerUserBreakdown
+		return x.Flags
 	}
 	return nil
 }
@@ -1858,7 +1838,9 @@ func (x *Backfill) GetTotal() int32 {
 
 // DisconnectRequest has no fields: the tenant comes from the token.
 type DisconnectRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vendor: openai or anthropic.
+	Vendor        string `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1893,6 +1875,59 @@ func (*DisconnectRequest) Descriptor() ([]byte, []int) {
 	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
 }
 
+func (x *DisconnectRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+// GetIntegrationRequest names the vendor.
+type GetIntegrationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The vendor: openai or anthropic.
+	Vendor        string `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetIntegrationRequest) Reset() {
+	*x = GetIntegrationRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetIntegrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetIntegrationRequest) ProtoMessage() {}
+
+func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
+func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *GetIntegrationRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
 // DisconnectResponse confirms the disconnection.
 type DisconnectResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1903,7 +1938,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +1950,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +1963,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DisconnectResponse) GetDisconnected() bool {
@@ -1956,7 +1991,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1968,7 +2003,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1981,7 +2016,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetUsageRequest) GetStart() string {
@@ -2022,7 +2057,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2069,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2082,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -2083,7 +2118,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2130,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2143,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -2204,7 +2239,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2216,7 +2251,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2229,7 +2264,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -2238,14 +2273,16 @@ type Capabilities struct {
 	// The tenant of the calling token.
 	Tenant string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	// The OpenAI block; absent when the tenant has no OpenAI key.
-	Openai        *OpenAICapabilities `protobuf:"bytes,2,opt,name=openai,proto3" json:"openai,omitempty"`
+	Openai *OpenAICapabilities `protobuf:"bytes,2,opt,name=openai,proto3" json:"openai,omitempty"`
+	// The Anthropic block; absent when the tenant has no Anthropic key.
+	Anthropic     *AnthropicCapabilities `protobuf:"bytes,3,opt,name=anthropic,proto3" json:"anthropic,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2294,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2307,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -2285,6 +2322,97 @@ func (x *Capabilities) GetOpenai() *OpenAICapabilities {
 		return x.Openai
 	}
 	return nil
+}
+
+func (x *Capabilities) GetAnthropic() *AnthropicCapabilities {
+	if x != nil {
+		return x.Anthropic
+	}
+	return nil
+}
+
+// AnthropicCapabilities is the Anthropic capability checklist. Each flag is
+// true only once it has been observed.
+type AnthropicCapabilities struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The messages usage report answered: the key works.
+	Admin bool `protobuf:"varint,1,opt,name=admin,proto3" json:"admin,omitempty"`
+	// The cost report answered.
+	Costs bool `protobuf:"varint,2,opt,name=costs,proto3" json:"costs,omitempty"`
+	// The Claude Code report answered.
+	ClaudeCode bool `protobuf:"varint,3,opt,name=claude_code,json=claudeCode,proto3" json:"claude_code,omitempty"`
+	// Usage grouped by account came back with account ids (OAuth traffic),
+	// so usage is attributed to people beyond their keys.
+	PerUserBreakdown bool `protobuf:"varint,4,opt,name=per_user_breakdown,json=perUserBreakdown,proto3" json:"per_user_breakdown,omitempty"`
+	// The workspace list was readable.
+	Workspaces    bool `protobuf:"varint,5,opt,name=workspaces,proto3" json:"workspaces,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnthropicCapabilities) Reset() {
+	*x = AnthropicCapabilities{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnthropicCapabilities) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnthropicCapabilities) ProtoMessage() {}
+
+func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
+func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AnthropicCapabilities) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+func (x *AnthropicCapabilities) GetCosts() bool {
+	if x != nil {
+		return x.Costs
+	}
+	return false
+}
+
+func (x *AnthropicCapabilities) GetClaudeCode() bool {
+	if x != nil {
+		return x.ClaudeCode
+	}
+	return false
+}
+
+func (x *AnthropicCapabilities) GetPerUserBreakdown() bool {
+	if x != nil {
+		return x.PerUserBreakdown
+	}
+	return false
+}
+
+func (x *AnthropicCapabilities) GetWorkspaces() bool {
+	if x != nil {
+		return x.Workspaces
+	}
+	return false
 }
 
 // OpenAICapabilities is the OpenAI capability checklist. Each flag is true
@@ -2308,7 +2436,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2320,7 +2448,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2333,7 +2461,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -2470,19 +2598,19 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x03seq\x18\b \x01(\x04R\x03seq\"\x12\n" +
 	"\x10ListLinksRequest\",\n" +
 	"\x05Links\x12#\n" +
-	"\x05links\x18\x01 \x03(\v2\r.ogma.v1.LinkR\x05links\"-\n" +
-	"\x0eConnectRequest\x12\x1b\n" +
+	"\x05links\x18\x01 \x03(\v2\r.ogma.v1.LinkR\x05links\"E\n" +
+	"\x0eConnectRequest\x12\x16\n" +
+	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x1b\n" +
 	"\tadmin_key\x18\x01 \x01(\tR\badminKey\">\n" +
 	"\x0eCapabilityFlag\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\bR\x05value\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa6\x02\n" +
-	"\tChecklist\x12-\n" +
-	"\x05admin\x18\x01 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x05admin\x12-\n" +
-	"\x05costs\x18\x02 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x05costs\x126\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x93\x01\n" +
+	"\tChecklist\x123\n" +
+	"\x05flags\x18\x01 \x03(\v2\x1d.ogma.v1.Checklist.FlagsEntryR\x05flags\x1aQ\n" +
 	"\n" +
-	"audit_logs\x18\x03 \x01(\v2\x17.ogma.v1.CapabilityFlagR\tauditLogs\x12<\n" +
-	"\rproject_users\x18\x04 \x01(\v2\x17.ogma.v1.CapabilityFlagR\fprojectUsers\x12E\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x10perUserBreakdown\"\x19\n" +
+	"FlagsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12-\n" +
+	"\x05value\x18\x02 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x05value:\x028\x01\"\x19\n" +
 	"\x17ListIntegrationsRequest\"H\n" +
 	"\fIntegrations\x128\n" +
 	"\fintegrations\x18\x01 \x03(\v2\x14.ogma.v1.IntegrationR\fintegrations\"\xc2\x02\n" +
@@ -2511,8 +2639,11 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x05error\x18\a \x01(\tR\x05error\"4\n" +
 	"\bBackfill\x12\x12\n" +
 	"\x04done\x18\x01 \x01(\x05R\x04done\x12\x14\n" +
-	"\x05total\x18\x02 \x01(\x05R\x05total\"\x13\n" +
-	"\x11DisconnectRequest\"8\n" +
+	"\x05total\x18\x02 \x01(\x05R\x05total\"+\n" +
+	"\x11DisconnectRequest\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\"/\n" +
+	"\x15GetIntegrationRequest\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\"8\n" +
 	"\x12DisconnectResponse\x12\"\n" +
 	"\fdisconnected\x18\x01 \x01(\bR\fdisconnected\"l\n" +
 	"\x0fGetUsageRequest\x12\x14\n" +
@@ -2545,24 +2676,35 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\b_api_keyB\t\n" +
 	"\a_personB\x0e\n" +
 	"\f_attribution\"\x18\n" +
-	"\x16GetCapabilitiesRequest\"[\n" +
+	"\x16GetCapabilitiesRequest\"\x99\x01\n" +
 	"\fCapabilities\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x123\n" +
-	"\x06openai\x18\x02 \x01(\v2\x1b.ogma.v1.OpenAICapabilitiesR\x06openai\"\xb2\x01\n" +
+	"\x06openai\x18\x02 \x01(\v2\x1b.ogma.v1.OpenAICapabilitiesR\x06openai\x12<\n" +
+	"\tanthropic\x18\x03 \x01(\v2\x1e.ogma.v1.AnthropicCapabilitiesR\tanthropic\"\xb2\x01\n" +
+	"\x15AnthropicCapabilities\x12\x14\n" +
+	"\x05admin\x18\x01 \x01(\bR\x05admin\x12\x14\n" +
+	"\x05costs\x18\x02 \x01(\bR\x05costs\x12\x1f\n" +
+	"\vclaude_code\x18\x03 \x01(\bR\n" +
+	"claudeCode\x12,\n" +
+	"\x12per_user_breakdown\x18\x04 \x01(\bR\x10perUserBreakdown\x12\x1e\n" +
+	"\n" +
+	"workspaces\x18\x05 \x01(\bR\n" +
+	"workspaces\"\xb2\x01\n" +
 	"\x12OpenAICapabilities\x12\x14\n" +
 	"\x05admin\x18\x01 \x01(\bR\x05admin\x12\x14\n" +
 	"\x05costs\x18\x02 \x01(\bR\x05costs\x12\x1d\n" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\x9b\v\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xa9\f\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
-	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12j\n" +
-	"\x0eValidateOpenAI\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/integrations/openai:validate\x12`\n" +
-	"\rConnectOpenAI\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"\"\x82\xd3\xe4\x93\x02\x1c:\x01*\x1a\x17/v1/integrations/openai\x12e\n" +
-	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12l\n" +
-	"\x10DisconnectOpenAI\x12\x1a.ogma.v1.DisconnectRequest\x1a\x1b.ogma.v1.DisconnectResponse\"\x1f\x82\xd3\xe4\x93\x02\x19*\x17/v1/integrations/openai\x12X\n" +
+	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12x\n" +
+	"\x13ValidateIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"4\x82\xd3\xe4\x93\x02.:\x01*b\x05flags\"\"/v1/integrations/{vendor}:validate\x12n\n" +
+	"\x12ConnectIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*b\x05flags\x1a\x19/v1/integrations/{vendor}\x12e\n" +
+	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12i\n" +
+	"\x0eGetIntegration\x12\x1e.ogma.v1.GetIntegrationRequest\x1a\x14.ogma.v1.Integration\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/integrations/{vendor}\x12s\n" +
+	"\x15DisconnectIntegration\x12\x1a.ogma.v1.DisconnectRequest\x1a\x1b.ogma.v1.DisconnectResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/integrations/{vendor}\x12X\n" +
 	"\fListUnmapped\x12\x1c.ogma.v1.ListUnmappedRequest\x1a\x14.ogma.v1.UsageReport\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/unmapped\x12M\n" +
 	"\n" +
 	"ListPeople\x12\x1a.ogma.v1.ListPeopleRequest\x1a\x0f.ogma.v1.People\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
@@ -2588,7 +2730,7 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrityRequest)(nil),     // 0: ogma.v1.GetIntegrityRequest
 	(*Integrity)(nil),               // 1: ogma.v1.Integrity
@@ -2620,13 +2762,16 @@ var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*StreamState)(nil),             // 27: ogma.v1.StreamState
 	(*Backfill)(nil),                // 28: ogma.v1.Backfill
 	(*DisconnectRequest)(nil),       // 29: ogma.v1.DisconnectRequest
-	(*DisconnectResponse)(nil),      // 30: ogma.v1.DisconnectResponse
-	(*GetUsageRequest)(nil),         // 31: ogma.v1.GetUsageRequest
-	(*UsageReport)(nil),             // 32: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 33: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 34: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 35: ogma.v1.Capabilities
-	(*OpenAICapabilities)(nil),      // 36: ogma.v1.OpenAICapabilities
+	(*GetIntegrationRequest)(nil),   // 30: ogma.v1.GetIntegrationRequest
+	(*DisconnectResponse)(nil),      // 31: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),         // 32: ogma.v1.GetUsageRequest
+	(*UsageReport)(nil),             // 33: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 34: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 35: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 36: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),   // 37: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),      // 38: ogma.v1.OpenAICapabilities
+	nil,                             // 39: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
@@ -2636,38 +2781,38 @@ var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	14, // 4: ogma.v1.People.people:type_name -> ogma.v1.Person
 	15, // 5: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
 	18, // 6: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	22, // 7: ogma.v1.Checklist.admin:type_name -> ogma.v1.CapabilityFlag
-	22, // 8: ogma.v1.Checklist.costs:type_name -> ogma.v1.CapabilityFlag
-	22, // 9: ogma.v1.Checklist.audit_logs:type_name -> ogma.v1.CapabilityFlag
-	22, // 10: ogma.v1.Checklist.project_users:type_name -> ogma.v1.CapabilityFlag
-	22, // 11: ogma.v1.Checklist.per_user_breakdown:type_name -> ogma.v1.CapabilityFlag
-	26, // 12: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
-	27, // 13: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
-	28, // 14: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	33, // 15: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	36, // 16: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	34, // 17: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	31, // 18: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	21, // 19: ogma.v1.OgmaService.ValidateOpenAI:input_type -> ogma.v1.ConnectRequest
-	21, // 20: ogma.v1.OgmaService.ConnectOpenAI:input_type -> ogma.v1.ConnectRequest
-	24, // 21: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	29, // 22: ogma.v1.OgmaService.DisconnectOpenAI:input_type -> ogma.v1.DisconnectRequest
-	10, // 23: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	11, // 24: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	12, // 25: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	16, // 26: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	17, // 27: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	19, // 28: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 29: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 30: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 31: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	35, // 32: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	32, // 33: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	23, // 34: ogma.v1.OgmaService.ValidateOpenAI:output_type -> ogma.v1.Checklist
-	23, // 35: ogma.v1.OgmaService.ConnectOpenAI:output_type -> ogma.v1.Checklist
-	25, // 36: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	30, // 37: ogma.v1.OgmaService.DisconnectOpenAI:output_type -> ogma.v1.DisconnectResponse
-	32, // 38: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
+	39, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	26, // 8: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
+	27, // 9: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
+	28, // 10: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
+	34, // 11: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	38, // 12: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	37, // 13: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	22, // 14: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	35, // 15: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	32, // 16: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	21, // 17: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	21, // 18: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	24, // 19: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	30, // 20: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	29, // 21: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	10, // 22: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	11, // 23: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	12, // 24: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	16, // 25: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	17, // 26: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	19, // 27: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 28: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 29: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 30: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	36, // 31: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	33, // 32: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	23, // 33: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	23, // 34: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	25, // 35: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	26, // 36: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	31, // 37: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	33, // 38: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
 	13, // 39: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
 	14, // 40: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
 	18, // 41: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
@@ -2676,11 +2821,11 @@ var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	1,  // 44: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
 	6,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
 	8,  // 46: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	32, // [32:47] is the sub-list for method output_type
-	17, // [17:32] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	31, // [31:47] is the sub-list for method output_type
+	15, // [15:31] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -2688,14 +2833,14 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[33].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

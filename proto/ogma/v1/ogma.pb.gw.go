@@ -91,57 +91,93 @@ func local_request_OgmaService_GetUsage_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
-func request_OgmaService_ValidateOpenAI_0(ctx context.Context, marshaler runtime.Marshaler, client OgmaServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_OgmaService_ValidateIntegration_0(ctx context.Context, marshaler runtime.Marshaler, client OgmaServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ConnectRequest
 		metadata runtime.ServerMetadata
+		err      error
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
 	}
-	msg, err := client.ValidateOpenAI(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	msg, err := client.ValidateIntegration(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
 	return msg, metadata, err
 }
 
-func local_request_OgmaService_ValidateOpenAI_0(ctx context.Context, marshaler runtime.Marshaler, server OgmaServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_OgmaService_ValidateIntegration_0(ctx context.Context, marshaler runtime.Marshaler, server OgmaServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ConnectRequest
 		metadata runtime.ServerMetadata
+		err      error
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
-	msg, err := server.ValidateOpenAI(ctx, &protoReq)
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
+	}
+	msg, err := server.ValidateIntegration(ctx, &protoReq)
 	return msg, metadata, err
 }
 
-func request_OgmaService_ConnectOpenAI_0(ctx context.Context, marshaler runtime.Marshaler, client OgmaServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_OgmaService_ConnectIntegration_0(ctx context.Context, marshaler runtime.Marshaler, client OgmaServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ConnectRequest
 		metadata runtime.ServerMetadata
+		err      error
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
 	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
 	}
-	msg, err := client.ConnectOpenAI(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	msg, err := client.ConnectIntegration(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
 	return msg, metadata, err
 }
 
-func local_request_OgmaService_ConnectOpenAI_0(ctx context.Context, marshaler runtime.Marshaler, server OgmaServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_OgmaService_ConnectIntegration_0(ctx context.Context, marshaler runtime.Marshaler, server OgmaServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq ConnectRequest
 		metadata runtime.ServerMetadata
+		err      error
 	)
 	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
 		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
 	}
-	msg, err := server.ConnectOpenAI(ctx, &protoReq)
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
+	}
+	msg, err := server.ConnectIntegration(ctx, &protoReq)
 	return msg, metadata, err
 }
 
@@ -166,24 +202,81 @@ func local_request_OgmaService_ListIntegrations_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
-func request_OgmaService_DisconnectOpenAI_0(ctx context.Context, marshaler runtime.Marshaler, client OgmaServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_OgmaService_GetIntegration_0(ctx context.Context, marshaler runtime.Marshaler, client OgmaServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq DisconnectRequest
+		protoReq GetIntegrationRequest
 		metadata runtime.ServerMetadata
+		err      error
 	)
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
+	}
 	if req.Body != nil {
 		_, _ = io.Copy(io.Discard, req.Body)
 	}
-	msg, err := client.DisconnectOpenAI(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	msg, err := client.GetIntegration(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
 	return msg, metadata, err
 }
 
-func local_request_OgmaService_DisconnectOpenAI_0(ctx context.Context, marshaler runtime.Marshaler, server OgmaServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_OgmaService_GetIntegration_0(ctx context.Context, marshaler runtime.Marshaler, server OgmaServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetIntegrationRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
+	}
+	msg, err := server.GetIntegration(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+func request_OgmaService_DisconnectIntegration_0(ctx context.Context, marshaler runtime.Marshaler, client OgmaServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq DisconnectRequest
 		metadata runtime.ServerMetadata
+		err      error
 	)
-	msg, err := server.DisconnectOpenAI(ctx, &protoReq)
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.DisconnectIntegration(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_OgmaService_DisconnectIntegration_0(ctx context.Context, marshaler runtime.Marshaler, server OgmaServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq DisconnectRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["vendor"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "vendor")
+	}
+	protoReq.Vendor, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "vendor", err)
+	}
+	msg, err := server.DisconnectIntegration(ctx, &protoReq)
 	return msg, metadata, err
 }
 
@@ -516,45 +609,45 @@ func RegisterOgmaServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_OgmaService_GetUsage_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
-	mux.Handle(http.MethodPost, pattern_OgmaService_ValidateOpenAI_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+	mux.Handle(http.MethodPost, pattern_OgmaService_ValidateIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ogma.v1.OgmaService/ValidateOpenAI", runtime.WithHTTPPathPattern("/v1/integrations/openai:validate"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ogma.v1.OgmaService/ValidateIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}:validate"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		resp, md, err := local_request_OgmaService_ValidateOpenAI_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		resp, md, err := local_request_OgmaService_ValidateIntegration_0(annotatedContext, inboundMarshaler, server, req, pathParams)
 		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
 		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
 		if err != nil {
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_OgmaService_ValidateOpenAI_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_OgmaService_ValidateIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, response_OgmaService_ValidateIntegration_0{resp.(*Checklist)}, mux.GetForwardResponseOptions()...)
 	})
-	mux.Handle(http.MethodPut, pattern_OgmaService_ConnectOpenAI_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+	mux.Handle(http.MethodPut, pattern_OgmaService_ConnectIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ogma.v1.OgmaService/ConnectOpenAI", runtime.WithHTTPPathPattern("/v1/integrations/openai"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ogma.v1.OgmaService/ConnectIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		resp, md, err := local_request_OgmaService_ConnectOpenAI_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		resp, md, err := local_request_OgmaService_ConnectIntegration_0(annotatedContext, inboundMarshaler, server, req, pathParams)
 		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
 		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
 		if err != nil {
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_OgmaService_ConnectOpenAI_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_OgmaService_ConnectIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, response_OgmaService_ConnectIntegration_0{resp.(*Checklist)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_OgmaService_ListIntegrations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -576,25 +669,45 @@ func RegisterOgmaServiceHandlerServer(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_OgmaService_ListIntegrations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
-	mux.Handle(http.MethodDelete, pattern_OgmaService_DisconnectOpenAI_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+	mux.Handle(http.MethodGet, pattern_OgmaService_GetIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		var stream runtime.ServerTransportStream
 		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ogma.v1.OgmaService/DisconnectOpenAI", runtime.WithHTTPPathPattern("/v1/integrations/openai"))
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ogma.v1.OgmaService/GetIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		resp, md, err := local_request_OgmaService_DisconnectOpenAI_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		resp, md, err := local_request_OgmaService_GetIntegration_0(annotatedContext, inboundMarshaler, server, req, pathParams)
 		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
 		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
 		if err != nil {
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_OgmaService_DisconnectOpenAI_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_OgmaService_GetIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_OgmaService_DisconnectIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/ogma.v1.OgmaService/DisconnectIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_OgmaService_DisconnectIntegration_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OgmaService_DisconnectIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_OgmaService_ListUnmapped_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -850,39 +963,39 @@ func RegisterOgmaServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_OgmaService_GetUsage_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
-	mux.Handle(http.MethodPost, pattern_OgmaService_ValidateOpenAI_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+	mux.Handle(http.MethodPost, pattern_OgmaService_ValidateIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ogma.v1.OgmaService/ValidateOpenAI", runtime.WithHTTPPathPattern("/v1/integrations/openai:validate"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ogma.v1.OgmaService/ValidateIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}:validate"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		resp, md, err := request_OgmaService_ValidateOpenAI_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		resp, md, err := request_OgmaService_ValidateIntegration_0(annotatedContext, inboundMarshaler, client, req, pathParams)
 		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
 		if err != nil {
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_OgmaService_ValidateOpenAI_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_OgmaService_ValidateIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, response_OgmaService_ValidateIntegration_0{resp.(*Checklist)}, mux.GetForwardResponseOptions()...)
 	})
-	mux.Handle(http.MethodPut, pattern_OgmaService_ConnectOpenAI_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+	mux.Handle(http.MethodPut, pattern_OgmaService_ConnectIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ogma.v1.OgmaService/ConnectOpenAI", runtime.WithHTTPPathPattern("/v1/integrations/openai"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ogma.v1.OgmaService/ConnectIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		resp, md, err := request_OgmaService_ConnectOpenAI_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		resp, md, err := request_OgmaService_ConnectIntegration_0(annotatedContext, inboundMarshaler, client, req, pathParams)
 		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
 		if err != nil {
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_OgmaService_ConnectOpenAI_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_OgmaService_ConnectIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, response_OgmaService_ConnectIntegration_0{resp.(*Checklist)}, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_OgmaService_ListIntegrations_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -901,22 +1014,39 @@ func RegisterOgmaServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 		}
 		forward_OgmaService_ListIntegrations_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
-	mux.Handle(http.MethodDelete, pattern_OgmaService_DisconnectOpenAI_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+	mux.Handle(http.MethodGet, pattern_OgmaService_GetIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
 		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
-		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ogma.v1.OgmaService/DisconnectOpenAI", runtime.WithHTTPPathPattern("/v1/integrations/openai"))
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ogma.v1.OgmaService/GetIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}"))
 		if err != nil {
 			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		resp, md, err := request_OgmaService_DisconnectOpenAI_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		resp, md, err := request_OgmaService_GetIntegration_0(annotatedContext, inboundMarshaler, client, req, pathParams)
 		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
 		if err != nil {
 			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
 			return
 		}
-		forward_OgmaService_DisconnectOpenAI_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+		forward_OgmaService_GetIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodDelete, pattern_OgmaService_DisconnectIntegration_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/ogma.v1.OgmaService/DisconnectIntegration", runtime.WithHTTPPathPattern("/v1/integrations/{vendor}"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_OgmaService_DisconnectIntegration_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_OgmaService_DisconnectIntegration_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 	mux.Handle(http.MethodGet, pattern_OgmaService_ListUnmapped_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
@@ -1074,38 +1204,58 @@ func RegisterOgmaServiceHandlerClient(ctx context.Context, mux *runtime.ServeMux
 	return nil
 }
 
+type response_OgmaService_ValidateIntegration_0 struct {
+	*Checklist
+}
+
+func (m response_OgmaService_ValidateIntegration_0) XXX_ResponseBody() interface{} {
+	response := m.Checklist
+	return response.Flags
+}
+
+type response_OgmaService_ConnectIntegration_0 struct {
+	*Checklist
+}
+
+func (m response_OgmaService_ConnectIntegration_0) XXX_ResponseBody() interface{} {
+	response := m.Checklist
+	return response.Flags
+}
+
 var (
-	pattern_OgmaService_GetCapabilities_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"me", "capabilities"}, ""))
-	pattern_OgmaService_GetUsage_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "usage"}, ""))
-	pattern_OgmaService_ValidateOpenAI_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "integrations", "openai"}, "validate"))
-	pattern_OgmaService_ConnectOpenAI_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "integrations", "openai"}, ""))
-	pattern_OgmaService_ListIntegrations_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "integrations"}, ""))
-	pattern_OgmaService_DisconnectOpenAI_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "integrations", "openai"}, ""))
-	pattern_OgmaService_ListUnmapped_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "unmapped"}, ""))
-	pattern_OgmaService_ListPeople_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "people"}, ""))
-	pattern_OgmaService_GetPerson_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "people", "id"}, ""))
-	pattern_OgmaService_PutLink_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "links"}, ""))
-	pattern_OgmaService_DeleteLink_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 1, 0, 4, 1, 5, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "links", "subject_vendor", "subject_kind", "subject_id"}, ""))
-	pattern_OgmaService_ListLinks_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "links"}, ""))
-	pattern_OgmaService_GetIntegrity_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "integrity"}, ""))
-	pattern_OgmaService_GetIntegrityKeys_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "integrity", "keys"}, ""))
-	pattern_OgmaService_VerifyIntegrity_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "integrity"}, "verify"))
+	pattern_OgmaService_GetCapabilities_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"me", "capabilities"}, ""))
+	pattern_OgmaService_GetUsage_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "usage"}, ""))
+	pattern_OgmaService_ValidateIntegration_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "integrations", "vendor"}, "validate"))
+	pattern_OgmaService_ConnectIntegration_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "integrations", "vendor"}, ""))
+	pattern_OgmaService_ListIntegrations_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "integrations"}, ""))
+	pattern_OgmaService_GetIntegration_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "integrations", "vendor"}, ""))
+	pattern_OgmaService_DisconnectIntegration_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "integrations", "vendor"}, ""))
+	pattern_OgmaService_ListUnmapped_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "unmapped"}, ""))
+	pattern_OgmaService_ListPeople_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "people"}, ""))
+	pattern_OgmaService_GetPerson_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "people", "id"}, ""))
+	pattern_OgmaService_PutLink_0               = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "links"}, ""))
+	pattern_OgmaService_DeleteLink_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 1, 0, 4, 1, 5, 3, 1, 0, 4, 1, 5, 4}, []string{"v1", "links", "subject_vendor", "subject_kind", "subject_id"}, ""))
+	pattern_OgmaService_ListLinks_0             = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "links"}, ""))
+	pattern_OgmaService_GetIntegrity_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "integrity"}, ""))
+	pattern_OgmaService_GetIntegrityKeys_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "integrity", "keys"}, ""))
+	pattern_OgmaService_VerifyIntegrity_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "integrity"}, "verify"))
 )
 
 var (
-	forward_OgmaService_GetCapabilities_0  = runtime.ForwardResponseMessage
-	forward_OgmaService_GetUsage_0         = runtime.ForwardResponseMessage
-	forward_OgmaService_ValidateOpenAI_0   = runtime.ForwardResponseMessage
-	forward_OgmaService_ConnectOpenAI_0    = runtime.ForwardResponseMessage
-	forward_OgmaService_ListIntegrations_0 = runtime.ForwardResponseMessage
-	forward_OgmaService_DisconnectOpenAI_0 = runtime.ForwardResponseMessage
-	forward_OgmaService_ListUnmapped_0     = runtime.ForwardResponseMessage
-	forward_OgmaService_ListPeople_0       = runtime.ForwardResponseMessage
-	forward_OgmaService_GetPerson_0        = runtime.ForwardResponseMessage
-	forward_OgmaService_PutLink_0          = runtime.ForwardResponseMessage
-	forward_OgmaService_DeleteLink_0       = runtime.ForwardResponseMessage
-	forward_OgmaService_ListLinks_0        = runtime.ForwardResponseMessage
-	forward_OgmaService_GetIntegrity_0     = runtime.ForwardResponseMessage
-	forward_OgmaService_GetIntegrityKeys_0 = runtime.ForwardResponseMessage
-	forward_OgmaService_VerifyIntegrity_0  = runtime.ForwardResponseMessage
+	forward_OgmaService_GetCapabilities_0       = runtime.ForwardResponseMessage
+	forward_OgmaService_GetUsage_0              = runtime.ForwardResponseMessage
+	forward_OgmaService_ValidateIntegration_0   = runtime.ForwardResponseMessage
+	forward_OgmaService_ConnectIntegration_0    = runtime.ForwardResponseMessage
+	forward_OgmaService_ListIntegrations_0      = runtime.ForwardResponseMessage
+	forward_OgmaService_GetIntegration_0        = runtime.ForwardResponseMessage
+	forward_OgmaService_DisconnectIntegration_0 = runtime.ForwardResponseMessage
+	forward_OgmaService_ListUnmapped_0          = runtime.ForwardResponseMessage
+	forward_OgmaService_ListPeople_0            = runtime.ForwardResponseMessage
+	forward_OgmaService_GetPerson_0             = runtime.ForwardResponseMessage
+	forward_OgmaService_PutLink_0               = runtime.ForwardResponseMessage
+	forward_OgmaService_DeleteLink_0            = runtime.ForwardResponseMessage
+	forward_OgmaService_ListLinks_0             = runtime.ForwardResponseMessage
+	forward_OgmaService_GetIntegrity_0          = runtime.ForwardResponseMessage
+	forward_OgmaService_GetIntegrityKeys_0      = runtime.ForwardResponseMessage
+	forward_OgmaService_VerifyIntegrity_0       = runtime.ForwardResponseMessage
 )

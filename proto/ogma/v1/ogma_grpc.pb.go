@@ -22,21 +22,22 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	OgmaService_GetCapabilities_FullMethodName  = "/ogma.v1.OgmaService/GetCapabilities"
-	OgmaService_GetUsage_FullMethodName         = "/ogma.v1.OgmaService/GetUsage"
-	OgmaService_ValidateOpenAI_FullMethodName   = "/ogma.v1.OgmaService/ValidateOpenAI"
-	OgmaService_ConnectOpenAI_FullMethodName    = "/ogma.v1.OgmaService/ConnectOpenAI"
-	OgmaService_ListIntegrations_FullMethodName = "/ogma.v1.OgmaService/ListIntegrations"
-	OgmaService_DisconnectOpenAI_FullMethodName = "/ogma.v1.OgmaService/DisconnectOpenAI"
-	OgmaService_ListUnmapped_FullMethodName     = "/ogma.v1.OgmaService/ListUnmapped"
-	OgmaService_ListPeople_FullMethodName       = "/ogma.v1.OgmaService/ListPeople"
-	OgmaService_GetPerson_FullMethodName        = "/ogma.v1.OgmaService/GetPerson"
-	OgmaService_PutLink_FullMethodName          = "/ogma.v1.OgmaService/PutLink"
-	OgmaService_DeleteLink_FullMethodName       = "/ogma.v1.OgmaService/DeleteLink"
-	OgmaService_ListLinks_FullMethodName        = "/ogma.v1.OgmaService/ListLinks"
-	OgmaService_GetIntegrity_FullMethodName     = "/ogma.v1.OgmaService/GetIntegrity"
-	OgmaService_GetIntegrityKeys_FullMethodName = "/ogma.v1.OgmaService/GetIntegrityKeys"
-	OgmaService_VerifyIntegrity_FullMethodName  = "/ogma.v1.OgmaService/VerifyIntegrity"
+	OgmaService_GetCapabilities_FullMethodName       = "/ogma.v1.OgmaService/GetCapabilities"
+	OgmaService_GetUsage_FullMethodName              = "/ogma.v1.OgmaService/GetUsage"
+	OgmaService_ValidateIntegration_FullMethodName   = "/ogma.v1.OgmaService/ValidateIntegration"
+	OgmaService_ConnectIntegration_FullMethodName    = "/ogma.v1.OgmaService/ConnectIntegration"
+	OgmaService_ListIntegrations_FullMethodName      = "/ogma.v1.OgmaService/ListIntegrations"
+	OgmaService_GetIntegration_FullMethodName        = "/ogma.v1.OgmaService/GetIntegration"
+	OgmaService_DisconnectIntegration_FullMethodName = "/ogma.v1.OgmaService/DisconnectIntegration"
+	OgmaService_ListUnmapped_FullMethodName          = "/ogma.v1.OgmaService/ListUnmapped"
+	OgmaService_ListPeople_FullMethodName            = "/ogma.v1.OgmaService/ListPeople"
+	OgmaService_GetPerson_FullMethodName             = "/ogma.v1.OgmaService/GetPerson"
+	OgmaService_PutLink_FullMethodName               = "/ogma.v1.OgmaService/PutLink"
+	OgmaService_DeleteLink_FullMethodName            = "/ogma.v1.OgmaService/DeleteLink"
+	OgmaService_ListLinks_FullMethodName             = "/ogma.v1.OgmaService/ListLinks"
+	OgmaService_GetIntegrity_FullMethodName          = "/ogma.v1.OgmaService/GetIntegrity"
+	OgmaService_GetIntegrityKeys_FullMethodName      = "/ogma.v1.OgmaService/GetIntegrityKeys"
+	OgmaService_VerifyIntegrity_FullMethodName       = "/ogma.v1.OgmaService/VerifyIntegrity"
 )
 
 // OgmaServiceClient is the client API for OgmaService service.
@@ -53,18 +54,21 @@ type OgmaServiceClient interface {
 	// endpoint's primary group set, and adds the open buckets as last
 	// fetched, flagged provisional.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*UsageReport, error)
-	// ValidateOpenAI probes every endpoint with an OpenAI Admin key and
-	// returns the capability checklist. It saves nothing.
-	ValidateOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error)
-	// ConnectOpenAI probes the key like ValidateOpenAI and, when it works,
-	// seals it as the integration's next generation; the connector then
-	// backfills what it has not read. A failed probe saves nothing and leaves
-	// an older working key in place.
-	ConnectOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error)
+	// ValidateIntegration probes every endpoint the connector reads with a
+	// vendor's admin key and returns the capability checklist. It saves
+	// nothing.
+	ValidateIntegration(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error)
+	// ConnectIntegration probes the key like ValidateIntegration and, when it
+	// works, seals it as the integration's next generation; the connector
+	// then backfills what it has not read. A failed probe saves nothing and
+	// leaves an older working key in place.
+	ConnectIntegration(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error)
 	// ListIntegrations reports each vendor integration of the tenant.
 	ListIntegrations(ctx context.Context, in *ListIntegrationsRequest, opts ...grpc.CallOption) (*Integrations, error)
-	// DisconnectOpenAI destroys the sealed key; ingested data stays.
-	DisconnectOpenAI(ctx context.Context, in *DisconnectRequest, opts ...grpc.CallOption) (*DisconnectResponse, error)
+	// GetIntegration reports one vendor integration of the tenant.
+	GetIntegration(ctx context.Context, in *GetIntegrationRequest, opts ...grpc.CallOption) (*Integration, error)
+	// DisconnectIntegration destroys the sealed key; ingested data stays.
+	DisconnectIntegration(ctx context.Context, in *DisconnectRequest, opts ...grpc.CallOption) (*DisconnectResponse, error)
 	// ListUnmapped is the Unmapped activity panel: usage that no vendor user
 	// names, grouped by the API key and project it came from, with its
 	// attribution — key_owner (inferred from the key's holder, to confirm with
@@ -124,20 +128,20 @@ func (c *ogmaServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, o
 	return out, nil
 }
 
-func (c *ogmaServiceClient) ValidateOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error) {
+func (c *ogmaServiceClient) ValidateIntegration(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Checklist)
-	err := c.cc.Invoke(ctx, OgmaService_ValidateOpenAI_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, OgmaService_ValidateIntegration_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func (c *ogmaServiceClient) ConnectOpenAI(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error) {
+func (c *ogmaServiceClient) ConnectIntegration(ctx context.Context, in *ConnectRequest, opts ...grpc.CallOption) (*Checklist, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Checklist)
-	err := c.cc.Invoke(ctx, OgmaService_ConnectOpenAI_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, OgmaService_ConnectIntegration_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -154,10 +158,20 @@ func (c *ogmaServiceClient) ListIntegrations(ctx context.Context, in *ListIntegr
 	return out, nil
 }
 
-func (c *ogmaServiceClient) DisconnectOpenAI(ctx context.Context, in *DisconnectRequest, opts ...grpc.CallOption) (*DisconnectResponse, error) {
+func (c *ogmaServiceClient) GetIntegration(ctx context.Context, in *GetIntegrationRequest, opts ...grpc.CallOption) (*Integration, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Integration)
+	err := c.cc.Invoke(ctx, OgmaService_GetIntegration_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) DisconnectIntegration(ctx context.Context, in *DisconnectRequest, opts ...grpc.CallOption) (*DisconnectResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(DisconnectResponse)
-	err := c.cc.Invoke(ctx, OgmaService_DisconnectOpenAI_FullMethodName, in, out, cOpts...)
+	err := c.cc.Invoke(ctx, OgmaService_DisconnectIntegration_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -268,18 +282,21 @@ type OgmaServiceServer interface {
 	// endpoint's primary group set, and adds the open buckets as last
 	// fetched, flagged provisional.
 	GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error)
-	// ValidateOpenAI probes every endpoint with an OpenAI Admin key and
-	// returns the capability checklist. It saves nothing.
-	ValidateOpenAI(context.Context, *ConnectRequest) (*Checklist, error)
-	// ConnectOpenAI probes the key like ValidateOpenAI and, when it works,
-	// seals it as the integration's next generation; the connector then
-	// backfills what it has not read. A failed probe saves nothing and leaves
-	// an older working key in place.
-	ConnectOpenAI(context.Context, *ConnectRequest) (*Checklist, error)
+	// ValidateIntegration probes every endpoint the connector reads with a
+	// vendor's admin key and returns the capability checklist. It saves
+	// nothing.
+	ValidateIntegration(context.Context, *ConnectRequest) (*Checklist, error)
+	// ConnectIntegration probes the key like ValidateIntegration and, when it
+	// works, seals it as the integration's next generation; the connector
+	// then backfills what it has not read. A failed probe saves nothing and
+	// leaves an older working key in place.
+	ConnectIntegration(context.Context, *ConnectRequest) (*Checklist, error)
 	// ListIntegrations reports each vendor integration of the tenant.
 	ListIntegrations(context.Context, *ListIntegrationsRequest) (*Integrations, error)
-	// DisconnectOpenAI destroys the sealed key; ingested data stays.
-	DisconnectOpenAI(context.Context, *DisconnectRequest) (*DisconnectResponse, error)
+	// GetIntegration reports one vendor integration of the tenant.
+	GetIntegration(context.Context, *GetIntegrationRequest) (*Integration, error)
+	// DisconnectIntegration destroys the sealed key; ingested data stays.
+	DisconnectIntegration(context.Context, *DisconnectRequest) (*DisconnectResponse, error)
 	// ListUnmapped is the Unmapped activity panel: usage that no vendor user
 	// names, grouped by the API key and project it came from, with its
 	// attribution — key_owner (inferred from the key's holder, to confirm with
@@ -325,17 +342,20 @@ func (UnimplementedOgmaServiceServer) GetCapabilities(context.Context, *GetCapab
 func (UnimplementedOgmaServiceServer) GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
 }
-func (UnimplementedOgmaServiceServer) ValidateOpenAI(context.Context, *ConnectRequest) (*Checklist, error) {
-	return nil, status.Error(codes.Unimplemented, "method ValidateOpenAI not implemented")
+func (UnimplementedOgmaServiceServer) ValidateIntegration(context.Context, *ConnectRequest) (*Checklist, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateIntegration not implemented")
 }
-func (UnimplementedOgmaServiceServer) ConnectOpenAI(context.Context, *ConnectRequest) (*Checklist, error) {
-	return nil, status.Error(codes.Unimplemented, "method ConnectOpenAI not implemented")
+func (UnimplementedOgmaServiceServer) ConnectIntegration(context.Context, *ConnectRequest) (*Checklist, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConnectIntegration not implemented")
 }
 func (UnimplementedOgmaServiceServer) ListIntegrations(context.Context, *ListIntegrationsRequest) (*Integrations, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListIntegrations not implemented")
 }
-func (UnimplementedOgmaServiceServer) DisconnectOpenAI(context.Context, *DisconnectRequest) (*DisconnectResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method DisconnectOpenAI not implemented")
+func (UnimplementedOgmaServiceServer) GetIntegration(context.Context, *GetIntegrationRequest) (*Integration, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetIntegration not implemented")
+}
+func (UnimplementedOgmaServiceServer) DisconnectIntegration(context.Context, *DisconnectRequest) (*DisconnectResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DisconnectIntegration not implemented")
 }
 func (UnimplementedOgmaServiceServer) ListUnmapped(context.Context, *ListUnmappedRequest) (*UsageReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUnmapped not implemented")
@@ -421,38 +441,38 @@ func _OgmaService_GetUsage_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
-func _OgmaService_ValidateOpenAI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _OgmaService_ValidateIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ConnectRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(OgmaServiceServer).ValidateOpenAI(ctx, in)
+		return srv.(OgmaServiceServer).ValidateIntegration(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: OgmaService_ValidateOpenAI_FullMethodName,
+		FullMethod: OgmaService_ValidateIntegration_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OgmaServiceServer).ValidateOpenAI(ctx, req.(*ConnectRequest))
+		return srv.(OgmaServiceServer).ValidateIntegration(ctx, req.(*ConnectRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
-func _OgmaService_ConnectOpenAI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _OgmaService_ConnectIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ConnectRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(OgmaServiceServer).ConnectOpenAI(ctx, in)
+		return srv.(OgmaServiceServer).ConnectIntegration(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: OgmaService_ConnectOpenAI_FullMethodName,
+		FullMethod: OgmaService_ConnectIntegration_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OgmaServiceServer).ConnectOpenAI(ctx, req.(*ConnectRequest))
+		return srv.(OgmaServiceServer).ConnectIntegration(ctx, req.(*ConnectRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -475,20 +495,38 @@ func _OgmaService_ListIntegrations_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
-func _OgmaService_DisconnectOpenAI_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+func _OgmaService_GetIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetIntegrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetIntegration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetIntegration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetIntegration(ctx, req.(*GetIntegrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_DisconnectIntegration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(DisconnectRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(OgmaServiceServer).DisconnectOpenAI(ctx, in)
+		return srv.(OgmaServiceServer).DisconnectIntegration(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: OgmaService_DisconnectOpenAI_FullMethodName,
+		FullMethod: OgmaService_DisconnectIntegration_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(OgmaServiceServer).DisconnectOpenAI(ctx, req.(*DisconnectRequest))
+		return srv.(OgmaServiceServer).DisconnectIntegration(ctx, req.(*DisconnectRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -671,20 +709,24 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _OgmaService_GetUsage_Handler,
 		},
 		{
-			MethodName: "ValidateOpenAI",
-			Handler:    _OgmaService_ValidateOpenAI_Handler,
+			MethodName: "ValidateIntegration",
+			Handler:    _OgmaService_ValidateIntegration_Handler,
 		},
 		{
-			MethodName: "ConnectOpenAI",
-			Handler:    _OgmaService_ConnectOpenAI_Handler,
+			MethodName: "ConnectIntegration",
+			Handler:    _OgmaService_ConnectIntegration_Handler,
 		},
 		{
 			MethodName: "ListIntegrations",
 			Handler:    _OgmaService_ListIntegrations_Handler,
 		},
 		{
-			MethodName: "DisconnectOpenAI",
-			Handler:    _OgmaService_DisconnectOpenAI_Handler,
+			MethodName: "GetIntegration",
+			Handler:    _OgmaService_GetIntegration_Handler,
+		},
+		{
+			MethodName: "DisconnectIntegration",
+			Handler:    _OgmaService_DisconnectIntegration_Handler,
 		},
 		{
 			MethodName: "ListUnmapped",
