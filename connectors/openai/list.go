@@ -2,8 +2,6 @@ package openai
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 )
@@ -43,10 +42,10 @@ type listPage struct {
 
 // Poll walks the list; see [List].
 func (l *List) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
-	w := walker{stream: l.Name(), req: req, emit: emit}
-	w.begin()
-	err := l.Client.walk(ctx, req, l.Path, l.Query, l.Limit, w.cur.AfterID, func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
-		return w.pageAt(items, last, r, !more)
+	w := l.Client.walker(l.Name(), req, emit)
+	after := w.Begin()
+	err := l.Client.walk(ctx, req, l.Path, l.Query, l.Limit, after, func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
+		return w.Page(items, last, r, !more)
 	})
 	if err != nil {
 		return fmt.Errorf("poll %s: %w", l.Name(), err)
@@ -85,9 +84,8 @@ func (p *ProjectList) Poll(ctx context.Context, req poll.Request, emit func(poll
 	if err != nil {
 		return fmt.Errorf("poll %s: list projects: %w", p.Name(), err)
 	}
-	w := walker{stream: p.Name(), req: req, emit: emit}
-	w.begin()
-	resumeProject, resumeKey, _ := strings.Cut(w.cur.AfterID, "/")
+	w := p.Client.walker(p.Name(), req, emit)
+	resumeProject, resumeKey, _ := strings.Cut(w.Begin(), "/")
 	skipping := resumeProject != ""
 	for i, pid := range projects {
 		after := ""
@@ -104,7 +102,7 @@ func (p *ProjectList) Poll(ctx context.Context, req poll.Request, emit func(poll
 				if !more && !lastProject {
 					pos = projects[i+1] + "/"
 				}
-				return w.pageAt(items, pos, r, !more && lastProject)
+				return w.Page(items, pos, r, !more && lastProject)
 			})
 		if err != nil {
 			return fmt.Errorf("poll %s: project %s: %w", p.Name(), pid, err)
@@ -113,7 +111,7 @@ func (p *ProjectList) Poll(ctx context.Context, req poll.Request, emit func(poll
 	if len(projects) == 0 || skipping {
 		// Nothing to walk, or the project to resume in is gone: close the
 		// snapshot with what it holds.
-		return w.pageAt(nil, "", envelope.Request{Path: "/v1/organization/projects"}, true)
+		return w.Page(nil, "", envelope.Request{Path: "/v1/organization/projects"}, true)
 	}
 	return nil
 }
@@ -155,59 +153,14 @@ func (c *Client) walk(ctx context.Context, req poll.Request, path string, extra 
 	}
 }
 
-// walker turns list pages into snapshot-bracketed raw records and cursors.
-type walker struct {
-	stream string
-	req    poll.Request
-	emit   func(poll.Page) error
-	cur    stream.Cursor
-	begun  bool // the begin marker is still to be published
-}
-
-func (w *walker) begin() {
-	w.cur = w.req.Cursor
-	if w.cur.Snapshot == "" {
-		b := make([]byte, 8)
-		rand.Read(b) // never fails (crypto/rand)
-		w.cur.Snapshot, w.cur.AfterID, w.cur.Count, w.cur.State = hex.EncodeToString(b), "", 0, "walking"
-		w.begun = true
+// walker returns the walker of a directory stream, noting a user with an
+// email as the project_users capability.
+func (c *Client) walker(name string, req poll.Request, emit func(poll.Page) error) *poll.Walker {
+	w := &poll.Walker{Spec: stream.Must(stream.OpenAI, name), Req: req, Emit: emit}
+	if name == "users" {
+		w.Observe = func(item json.RawMessage, o *control.Observed) { o.ProjectUsers = o.ProjectUsers || hasEmail(item) }
 	}
-}
-
-// pageAt publishes one page of a walk: its objects (after the begin marker
-// when the walk starts here), and the end marker when done.
-func (w *walker) pageAt(items []json.RawMessage, pos string, r envelope.Request, done bool) error {
-	fetched := w.req.Now().UTC()
-	rec := func(marker string, data json.RawMessage, count int) *envelope.Raw {
-		return &envelope.Raw{V: envelope.Version, Tenant: w.req.Tenant, Vendor: Vendor, Stream: w.stream,
-			Request: r, FetchedAt: fetched, Salt: envelope.NewSalt(),
-			Snapshot: &envelope.Snapshot{ID: w.cur.Snapshot, Marker: marker, Count: count}, Data: data}
-	}
-	var out poll.Page
-	if w.begun {
-		out.Records = append(out.Records, rec(envelope.Begin, nil, 0))
-		w.begun = false
-	}
-	for _, it := range items {
-		out.Records = append(out.Records, rec(envelope.Item, it, 0))
-		if w.stream == "users" && hasEmail(it) {
-			out.Observed.ProjectUsers = true
-		}
-	}
-	next := w.cur
-	next.Count += len(items)
-	next.AfterID = pos
-	if done {
-		out.Records = append(out.Records, rec(envelope.End, nil, next.Count))
-		next.Snapshot, next.AfterID, next.Count, next.State = "", "", 0, "idle"
-		next.WindowEnd = fetched
-	}
-	out.Cursor = next
-	if err := w.emit(out); err != nil {
-		return err
-	}
-	w.cur = next
-	return nil
+	return w
 }
 
 func objectID(data json.RawMessage) string {

@@ -43,7 +43,7 @@ func (c *Client) Probe(ctx context.Context, key seal.Secret, now time.Time) (cap
 	// An answer is not enough: the key works once a usage page comes back.
 	var p usagePage
 	if err := json.Unmarshal(body, &p); err != nil || p.Data == nil {
-		return cl, capability.Refuse(capability.CodeVendorError, "The usage endpoint at " + c.base + " answered something other than a usage page; " +
+		return cl, capability.Refuse(capability.CodeVendorError, "The usage endpoint at "+c.base+" answered something other than a usage page; "+
 			"check that it is OpenAI's API and try again.", fmt.Errorf("usage probe: not a usage page (%d bytes)", len(body)))
 	}
 	cl.Set(capability.Admin, true, "The usage endpoint answered: the key works.")
@@ -93,24 +93,24 @@ func (c *Client) refusal(key seal.Secret, err error) error {
 	var api *APIError
 	switch {
 	case errors.Is(err, ErrInvalidKey):
-		return capability.Refuse(capability.CodeInvalidKey, "OpenAI rejected the key (invalid_api_key): it is malformed, revoked or was never issued. " + createAdminKey, err)
+		return capability.Refuse(capability.CodeInvalidKey, "OpenAI rejected the key (invalid_api_key): it is malformed, revoked or was never issued. "+createAdminKey, err)
 	case errors.As(err, &api) && len(api.MissingScopes) > 0:
 		if !strings.HasPrefix(key.Reveal(), "sk-admin-") {
-			return capability.Refuse(capability.CodeWrongKeyType, "This is a project or user API key, which cannot read organization usage, costs or audit logs. " + createAdminKey, err)
+			return capability.Refuse(capability.CodeWrongKeyType, "This is a project or user API key, which cannot read organization usage, costs or audit logs. "+createAdminKey, err)
 		}
-		return capability.Refuse(capability.CodeInsufficientScope, "This Admin key cannot read usage (it lacks " + scopeUsage + "), so there is nothing to audit. Grant it read access to usage, or create an unrestricted read-only Admin key.", err)
+		return capability.Refuse(capability.CodeInsufficientScope, "This Admin key cannot read usage (it lacks "+scopeUsage+"), so there is nothing to audit. Grant it read access to usage, or create an unrestricted read-only Admin key.", err)
 	case errors.As(err, &api) && (api.Status == 401 || api.Status == 403):
-		return capability.Refuse(capability.CodeWrongKeyType, "OpenAI refused the key for organization usage. " + createAdminKey, err)
+		return capability.Refuse(capability.CodeWrongKeyType, "OpenAI refused the key for organization usage. "+createAdminKey, err)
 	case errors.As(err, &api) && api.Status == 429:
 		return capability.Refuse(capability.CodeVendorError, fmt.Sprintf("OpenAI is rate limiting this organization; try again in %s.", api.Backoff()), err)
 	case errors.As(err, &api):
 		return capability.Refuse(capability.CodeVendorError, fmt.Sprintf("OpenAI answered %d to the usage probe; try again later.", api.Status), err)
 	case errors.Is(err, ErrRedirect):
-		return capability.Refuse(capability.CodeVendorError, "The usage endpoint at " + c.base + " answered with a redirect, which a request carrying a key never follows; check that it is OpenAI's API.", err)
+		return capability.Refuse(capability.CodeVendorError, "The usage endpoint at "+c.base+" answered with a redirect, which a request carrying a key never follows; check that it is OpenAI's API.", err)
 	case errors.Is(err, ErrTooLarge):
-		return capability.Refuse(capability.CodeVendorError, "The usage endpoint at " + c.base + " answered more than any usage page holds; check that it is OpenAI's API.", err)
+		return capability.Refuse(capability.CodeVendorError, "The usage endpoint at "+c.base+" answered more than any usage page holds; check that it is OpenAI's API.", err)
 	}
-	return capability.Refuse(capability.CodeVendorUnreachable, "OpenAI could not be reached at " + c.base + "; check the network and try again.", err)
+	return capability.Refuse(capability.CodeVendorUnreachable, "OpenAI could not be reached at "+c.base+"; check the network and try again.", err)
 }
 
 // reason renders an error of a secondary probe as the rest of a sentence.

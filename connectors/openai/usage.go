@@ -1,13 +1,9 @@
 package openai
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,11 +12,10 @@ import (
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
-	"github.com/ogma-dev/ogma/pipeline/settle"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
-const day = 24 * time.Hour
+const day = poll.Day
 
 // Usage is the stream of one report endpoint in daily buckets — a usage
 // endpoint (usage/<Endpoint>) or the costs report — grouped by the
@@ -92,23 +87,8 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 	if limit == 0 {
 		limit = 31
 	}
-	now := req.Now().UTC()
-	today := now.Truncate(day)
-	trailStart := today.Add(-time.Duration(trailing) * day)
-	cur := req.Cursor
-	if cur.WindowStart.IsZero() {
-		cur.WindowStart, cur.State = cur.Origin, "backfill"
-	}
-	start := cur.WindowStart
-	if trailStart.Before(start) {
-		start = trailStart
-	}
-	if start.Before(cur.Origin) {
-		start = cur.Origin
-	}
-	// end_time is frozen for the whole read: a moving end invalidates the
-	// vendor's page tokens.
-	end := today.Add(day)
+	w, cur := poll.ReportWindow(req, trailing)
+	start, end := w.Start, w.End
 	floor := u.KeyGroupingFloor
 	if floor.IsZero() {
 		floor = DefaultKeyGroupingFloor
@@ -123,7 +103,7 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 			cut = end
 		}
 		var err error
-		if cur, err = u.read(ctx, req, cur, start, cut, without, limit, trailStart, emit); err != nil {
+		if cur, err = u.read(ctx, req, cur, w, start, cut, without, limit, emit); err != nil {
 			return err
 		}
 		if !floor.Before(end) {
@@ -131,14 +111,14 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 		}
 		start = floor
 	}
-	_, err := u.read(ctx, req, cur, start, end, u.GroupBy, limit, trailStart, emit)
+	_, err := u.read(ctx, req, cur, w, start, end, u.GroupBy, limit, emit)
 	return err
 }
 
 // read reads buckets [start, end) grouped by groupBy, page by page,
 // publishing the buckets that changed, and returns the cursor after them.
-func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, start, end time.Time, groupBy []string,
-	limit int, trailStart time.Time, emit func(poll.Page) error) (stream.Cursor, error) {
+func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, w poll.Window, start, end time.Time, groupBy []string,
+	limit int, emit func(poll.Page) error) (stream.Cursor, error) {
 	path := u.path()
 	q := url.Values{
 		"start_time":   {strconv.FormatInt(start.Unix(), 10)},
@@ -147,7 +127,8 @@ func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, s
 		"limit":        {strconv.Itoa(limit)},
 		"group_by[]":   groupBy,
 	}
-	groupSet := slices.Sorted(slices.Values(groupBy))
+	report := poll.Report{Spec: stream.Must(stream.OpenAI, u.Name()), Tenant: req.Tenant, Window: w,
+		GroupSet: slices.Sorted(slices.Values(groupBy))}
 	for page := 0; ; page++ {
 		body, err := u.Client.get(ctx, req.Key, path, q)
 		if err != nil {
@@ -158,47 +139,22 @@ func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, s
 		if err := json.Unmarshal(body, &p); err != nil {
 			return cur, fmt.Errorf("poll %s page %d: decode: %w", u.Name(), page, err)
 		}
-		next := cur
-		next.Digests = maps.Clone(cur.Digests)
-		if next.Digests == nil {
-			next.Digests = map[int64]string{}
+		buckets := make([]poll.Bucket, len(p.Data))
+		for i, b := range p.Data {
+			buckets[i] = poll.Bucket{Start: time.Unix(b.StartTime, 0), End: time.Unix(b.EndTime, 0), Rows: b.Results}
 		}
-		out := poll.Page{Observed: control.Observed{Admin: !u.Costs, Costs: u.Costs}}
-		request := envelope.Request{Path: path, Query: q.Encode()}
-		for _, b := range p.Data {
-			bstart := time.Unix(b.StartTime, 0).UTC()
-			d := digest(b.Results)
-			if settle.Settled(time.Unix(b.EndTime, 0), fetched, stream.Must(stream.OpenAI, u.Name()).Grace) {
-				// A bucket is published once more when it settles, so that
-				// its rows get chained even if they did not change.
-				d += "/settled"
-			}
-			if !bstart.Before(trailStart) {
-				if next.Digests[b.StartTime] == d {
-					continue
-				}
-				next.Digests[b.StartTime] = d
-			}
-			if bend := bstart.Add(day); bend.After(next.WindowStart) {
-				next.WindowStart = bend
-			}
-			out.Records = append(out.Records, bucketRecords(req.Tenant, u.Name(), request, fetched, groupSet, b.StartTime, b.EndTime, b.Results)...)
-			for _, r := range b.Results {
-				if hasUser(r) {
-					out.Observed.PerUserBreakdown = true
-				}
+		report.Request = envelope.Request{Path: path, Query: q.Encode()}
+		out := report.Page(cur, fetched, buckets)
+		out.Observed = control.Observed{Admin: !u.Costs, Costs: u.Costs}
+		for _, r := range out.Records {
+			if r.Data != nil && hasUser(r.Data) {
+				out.Observed.PerUserBreakdown = true
 			}
 		}
-		maps.DeleteFunc(next.Digests, func(start int64, _ string) bool { return start < trailStart.Unix() })
-		if !next.WindowStart.Before(trailStart) {
-			next.State = "live"
-		}
-		next.WindowEnd = end
-		out.Cursor = next
 		if err := emit(out); err != nil {
 			return cur, err
 		}
-		cur = next
+		cur = out.Cursor
 		if !p.HasMore || p.NextPage == "" {
 			return cur, nil
 		}
@@ -206,44 +162,9 @@ func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, s
 	}
 }
 
-// digest identifies a bucket's rows as received.
-func digest(results []json.RawMessage) string {
-	h := sha256.New()
-	for _, r := range results {
-		var b bytes.Buffer
-		if json.Compact(&b, r) != nil {
-			b.Write(r)
-		}
-		h.Write(b.Bytes())
-		h.Write([]byte{'\n'})
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 func hasUser(result json.RawMessage) bool {
 	var r struct {
 		UserID *string `json:"user_id"`
 	}
 	return json.Unmarshal(result, &r) == nil && r.UserID != nil && *r.UserID != ""
-}
-
-// bucketRecords returns one raw record per row of a bucket, or one record
-// without data for an empty bucket.
-func bucketRecords(tenant, stream string, req envelope.Request, fetched time.Time, groupSet []string, start, end int64, rows []json.RawMessage) []*envelope.Raw {
-	rec := func(i int, data json.RawMessage) *envelope.Raw {
-		return &envelope.Raw{
-			V: envelope.Version, Tenant: tenant, Vendor: Vendor, Stream: stream, Request: req,
-			FetchedAt: fetched, Salt: envelope.NewSalt(), GroupSet: groupSet,
-			Bucket: &envelope.Bucket{Start: start, End: end, Width: "1d", Rows: len(rows), Row: i},
-			Data:   data,
-		}
-	}
-	if len(rows) == 0 {
-		return []*envelope.Raw{rec(0, nil)}
-	}
-	out := make([]*envelope.Raw, len(rows))
-	for i, r := range rows {
-		out[i] = rec(i, r)
-	}
-	return out
 }
