@@ -13,6 +13,7 @@ import (
 
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // Fact is one normalized vendor object.
@@ -42,8 +43,10 @@ func Normalize(r *envelope.Raw) (Fact, error) {
 		return Fact{}, bad("record has no data")
 	}
 	switch r.Vendor {
-	case "openai":
+	case stream.OpenAI:
 		return openAI(r)
+	case stream.Anthropic:
+		return anthropic(r)
 	case LinkVendor:
 		return link(r)
 	}

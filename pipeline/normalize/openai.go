@@ -34,6 +34,24 @@ func openAI(r *envelope.Raw) (Fact, error) {
 
 // openAIAny normalizes any OpenAI record, through encoding/json.
 func openAIAny(r *envelope.Raw) (Fact, error) {
+	return objectFact(r, func(m map[string]any) (string, error) {
+		id, _ := m["id"].(string)
+		if id == "" || r.Stream != "project_users" {
+			return id, nil
+		}
+		// A user is a member of many projects: the membership is the object.
+		pid, ok := projectOf(r.Request.Path)
+		if !ok {
+			return "", bad("project user listed outside a project: %q", r.Request.Path)
+		}
+		return pid + "/" + id, nil
+	})
+}
+
+// objectFact normalizes a record of any vendor through encoding/json: a
+// report row by its key, a log event by its id, a directory object by the
+// id directoryID gives it.
+func objectFact(r *envelope.Raw, directoryID func(map[string]any) (string, error)) (Fact, error) {
 	m, err := decode(r.Data)
 	if err != nil {
 		return Fact{}, bad("data: %v", err)
@@ -42,21 +60,24 @@ func openAIAny(r *envelope.Raw) (Fact, error) {
 	if err != nil {
 		return Fact{}, bad("data: %v", err)
 	}
-	switch {
-	case IsReport(r.Vendor, r.Stream):
+	spec, ok := stream.Lookup(r.Vendor, r.Stream)
+	if !ok {
+		return Fact{}, bad("unknown %s stream %q", r.Vendor, r.Stream)
+	}
+	switch spec.Kind {
+	case stream.UsageReport, stream.CostReport, stream.ActivityReport:
 		if r.Bucket == nil {
 			return Fact{}, bad("%s record without a bucket", r.Stream)
 		}
-		keyOf := UsageKey
-		if stream.KindOf(r.Vendor, r.Stream) == stream.CostReport {
-			keyOf = CostKey
+		if err := checkColumns(spec, data); err != nil {
+			return Fact{}, err
 		}
-		key, err := keyOf(r.Stream, r.Bucket, r.GroupSet, m)
+		key, err := ReportKey(spec, r.Bucket, r.GroupSet, m)
 		if err != nil {
 			return Fact{}, err
 		}
 		return Fact{Kind: event.Fact, Key: key, Data: data, Digest: event.ContentDigest(data)}, nil
-	case IsLog(r.Vendor, r.Stream):
+	case stream.AuditLog:
 		id, _ := m["id"].(string)
 		if id == "" {
 			return Fact{}, bad("%s event without an id", r.Stream)
@@ -66,20 +87,15 @@ func openAIAny(r *envelope.Raw) (Fact, error) {
 			return Fact{}, err
 		}
 		return Fact{Kind: event.Fact, Key: key, Data: data, Digest: event.ContentDigest(data)}, nil
-	case IsDirectory(r.Vendor, r.Stream):
-		id, _ := m["id"].(string)
+	case stream.Directory:
+		id, err := directoryID(m)
+		if err != nil {
+			return Fact{}, err
+		}
 		if id == "" {
 			return Fact{}, bad("%s object without an id", r.Stream)
 		}
-		if r.Stream == "project_users" {
-			// A user is a member of many projects: the membership is the object.
-			pid, ok := projectOf(r.Request.Path)
-			if !ok {
-				return Fact{}, bad("project user listed outside a project: %q", r.Request.Path)
-			}
-			id = pid + "/" + id
-		}
-		key, err := DirectoryKey(r.Stream, id)
+		key, err := DirectoryKey(spec, id)
 		if err != nil {
 			return Fact{}, err
 		}
@@ -89,18 +105,43 @@ func openAIAny(r *envelope.Raw) (Fact, error) {
 		}
 		return Fact{Kind: event.Identity, Key: key, Data: data, Digest: d}, nil
 	}
-	return Fact{}, bad("unknown openai stream %q", r.Stream)
+	return Fact{}, bad("unknown %s stream %q", r.Vendor, r.Stream)
+}
+
+// checkColumns refuses a report row whose canonical columns cannot be
+// read, so that it is deadlettered here rather than stop the sink.
+func checkColumns(spec stream.Spec, data []byte) error {
+	var err error
+	switch spec.Kind {
+	case stream.UsageReport:
+		_, err = UsageColumns(spec.Vendor, data)
+	case stream.CostReport:
+		_, err = CostColumns(spec.Vendor, data)
+	}
+	if err != nil {
+		return bad("%s row: %v", spec.Name, err)
+	}
+	return nil
+}
+
+// ReportKey returns the key of a report row of spec.
+func ReportKey(spec stream.Spec, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
+	switch spec.Kind {
+	case stream.UsageReport:
+		return UsageKey(spec, b, groupSet, row)
+	case stream.CostReport:
+		return CostKey(spec, b, groupSet, row)
+	case stream.ActivityReport:
+		return ActivityKey(spec, b, groupSet, row)
+	}
+	return nil, bad("%q is not a report", spec.Name)
 }
 
 // UsageKey returns the key of a usage row: {endpoint, bucket_start,
 // bucket_width, group_set, <each dimension>: value or ""}.
-func UsageKey(name string, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
+func UsageKey(spec stream.Spec, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
 	if !slices.IsSorted(groupSet) {
 		return nil, bad("group set %v is not sorted", groupSet)
-	}
-	spec, ok := stream.Lookup(stream.OpenAI, name)
-	if !ok || spec.Kind != stream.UsageReport {
-		return nil, bad("%q is not a usage report", name)
 	}
 	k := map[string]any{
 		"endpoint":     spec.Endpoint,
@@ -135,6 +176,9 @@ func usageFlat(r *envelope.Raw) (Fact, bool) {
 	row, ok := jsonscan.Flat(r.Data, buf[:0])
 	if !ok {
 		return Fact{}, false
+	}
+	if _, ok := openAIUsageMembers(row); !ok {
+		return Fact{}, false // the general path reads its columns, or refuses the row
 	}
 	data, ok := jsonscan.AppendObject(make([]byte, 0, len(r.Data)), row)
 	if !ok {
@@ -218,11 +262,12 @@ func isPlainName(s string) bool {
 	return true
 }
 
-// CostKey returns the key of a cost row: {bucket_start, group_set,
-// project_id, line_item}.
-func CostKey(_ string, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
+// CostKey returns the key of a cost row: {bucket_start, group_set, <each
+// dimension of the report's primary group set>} — for OpenAI project_id
+// and line_item, for Anthropic description and workspace_id.
+func CostKey(spec stream.Spec, b *envelope.Bucket, groupSet []string, row map[string]any) ([]byte, error) {
 	k := map[string]any{"bucket_start": event.Time(time.Unix(b.Start, 0)), "group_set": nonNil(groupSet)}
-	for _, dim := range []string{"project_id", "line_item"} {
+	for _, dim := range spec.GroupSet {
 		v, err := dimValue(row[dim])
 		if err != nil {
 			return nil, bad("dimension %s: %v", dim, err)
@@ -243,12 +288,11 @@ func ManifestKey(s stream.Spec, b *envelope.Bucket, groupSet []string) ([]byte, 
 }
 
 // DirectoryKey returns the key of a directory object: {object, id}.
-func DirectoryKey(name, id string) ([]byte, error) {
-	s, ok := stream.Lookup(stream.OpenAI, name)
-	if !ok || s.Kind != stream.Directory {
-		return nil, bad("unknown directory stream %q", name)
+func DirectoryKey(spec stream.Spec, id string) ([]byte, error) {
+	if spec.Kind != stream.Directory {
+		return nil, bad("%q is not a directory stream", spec.Name)
 	}
-	return mustCanonical(map[string]any{"object": s.Object, "id": id})
+	return mustCanonical(map[string]any{"object": spec.Object, "id": id})
 }
 
 // projectOf returns the project id of a /v1/organization/projects/{id}/…

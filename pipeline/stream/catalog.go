@@ -19,6 +19,9 @@ const (
 	UsageReport Kind = "usage_report"
 	// CostReport: billed cost in time buckets, likewise.
 	CostReport Kind = "cost_report"
+	// ActivityReport: per-person activity in time buckets (Claude Code),
+	// chained likewise; its own metrics, never part of usage totals.
+	ActivityReport Kind = "activity_report"
 	// AuditLog: events, each identified by its id.
 	AuditLog Kind = "audit_log"
 	// Directory: objects (users, projects, keys) walked whole.
@@ -99,14 +102,26 @@ type Spec struct {
 	GroupSet []string
 	// Object is what a directory stream's keys name (user, project, …).
 	Object string
+	// Breakdown marks a report that reads the same usage as another stream
+	// grouped another way (Anthropic's usage by account): its rows never
+	// enter totals, which its primary stream counts.
+	Breakdown bool
 }
 
-// Report reports whether the stream is a usage or cost report.
-func (s Spec) Report() bool { return s.Kind == UsageReport || s.Kind == CostReport }
+// Report reports whether the stream is a report: rows in time buckets,
+// settled after Grace, each bucket with its manifest.
+func (s Spec) Report() bool {
+	return s.Kind == UsageReport || s.Kind == CostReport || s.Kind == ActivityReport
+}
 
-// IsPrimary reports whether groupSet is the report's primary group set.
+// Projected reports whether the stream's facts are projected into the usage
+// or cost tables.
+func (s Spec) Projected() bool { return s.Kind == UsageReport || s.Kind == CostReport }
+
+// IsPrimary reports whether groupSet is the report's primary group set:
+// the rows that totals count.
 func (s Spec) IsPrimary(groupSet []string) bool {
-	return s.Report() && slices.Equal(s.GroupSet, groupSet)
+	return s.Projected() && !s.Breakdown && slices.Equal(s.GroupSet, groupSet)
 }
 
 const (
@@ -120,6 +135,10 @@ func openAIUsage(endpoint string, groupSet ...string) Spec {
 
 func openAIDirectory(name, object string) Spec {
 	return Spec{Vendor: OpenAI, Name: name, Kind: Directory, Object: object}
+}
+
+func anthropicDirectory(name, object string) Spec {
+	return Spec{Vendor: Anthropic, Name: name, Kind: Directory, Object: object}
 }
 
 // catalogue lists every stream, each vendor's in the order its connector
@@ -143,6 +162,25 @@ var catalogue = []Spec{
 	openAIUsage("code_interpreter_sessions", "project_id"),
 	openAIUsage("file_search_calls", "api_key_id", "project_id", "user_id", "vector_store_id"),
 	openAIUsage("web_search_calls", "api_key_id", "context_level", "model", "project_id", "user_id"),
+
+	// Anthropic: the messages report within the vendor's cap of five
+	// group_by dimensions, then by account (OAuth traffic names its user)
+	// as a breakdown of the same usage.
+	{Vendor: Anthropic, Name: "usage.messages", Kind: UsageReport, Endpoint: "messages", Grace: usageGrace,
+		GroupSet: []string{"api_key_id", "context_window", "model", "service_tier", "workspace_id"}},
+	{Vendor: Anthropic, Name: "usage.messages_by_account", Kind: UsageReport, Endpoint: "messages", Grace: usageGrace,
+		GroupSet: []string{"account_id", "api_key_id", "model", "workspace_id"}, Breakdown: true},
+	{Vendor: Anthropic, Name: "costs", Kind: CostReport, Endpoint: "cost_report", Grace: costGrace,
+		GroupSet: []string{"description", "workspace_id"}},
+	// One actor's day of Claude Code; the actor is keyed by a digest,
+	// never by the email the data holds (erasure removes data, not keys).
+	{Vendor: Anthropic, Name: "claude_code", Kind: ActivityReport, Endpoint: "claude_code", Grace: usageGrace,
+		GroupSet: []string{"actor", "customer_type", "terminal_type"}},
+	anthropicDirectory("users", "user"),
+	anthropicDirectory("workspaces", "workspace"),
+	anthropicDirectory("workspace_members", "workspace_member"),
+	anthropicDirectory("api_keys", "api_key"),
+	anthropicDirectory("invites", "invite"),
 }
 
 // byName indexes the catalogue by vendor and name.

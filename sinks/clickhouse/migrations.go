@@ -168,8 +168,8 @@ var Migrations = []Migration{
 				FROM links
 			)
 			GROUP BY tenant, vendor, subject_kind, subject_id`,
-			attributedView("usage_attributed", "usage FINAL", "rev, seq"),
-			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at"),
+			attributedView("usage_attributed", "usage FINAL", "rev, seq", inlineKeyOwners),
+			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at", inlineKeyOwners),
 		},
 	},
 	{
@@ -220,7 +220,39 @@ var Migrations = []Migration{
 			ORDER BY (tenant, anchor_index)`,
 		},
 	},
+	{
+		Version: 7,
+		Name:    "key holders found through the users list",
+		Statements: []string{
+			// Anthropic names a key's holder by user id only: the holder's
+			// email comes from the users list, when read, as a user's does.
+			`DROP TABLE IF EXISTS usage_attributed`,
+			`DROP TABLE IF EXISTS usage_provisional_attributed`,
+			attributedView("usage_attributed", "usage FINAL", "rev, seq", keyOwnersThroughUsers),
+			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at", keyOwnersThroughUsers),
+		},
+	},
 }
+
+// The API keys an attributed view joins, each with its link and its
+// holder's email: as the key's own directory row gives it (OpenAI names
+// the owner's email inline), or else through the holder's user row.
+const (
+	inlineKeyOwners = `SELECT tenant, vendor, subject_id AS api_key_id, linked_email AS key_linked,
+					if(owner_kind = 'user', directory_email, '') AS key_email
+				FROM subjects WHERE subject_kind = 'api_key'`
+	keyOwnersThroughUsers = `SELECT tenant, vendor, api_key_id, key_linked,
+					if(owner_kind = 'user', if(key_directory_email != '', key_directory_email, owner_email), '') AS key_email
+				FROM (
+					SELECT tenant, vendor, subject_id AS api_key_id, linked_email AS key_linked,
+						directory_email AS key_directory_email, owner_kind, owner_id
+					FROM subjects WHERE subject_kind = 'api_key'
+				)
+				ANY LEFT JOIN (
+					SELECT tenant, vendor, subject_id AS owner_id, if(linked_email != '', linked_email, directory_email) AS owner_email
+					FROM subjects WHERE subject_kind = 'user'
+				) USING (tenant, vendor, owner_id)`
+)
 
 // attributedView returns the DDL of a view over a usage table that gives
 // each row a person (a lower-cased email, empty when none) and an attribution
@@ -233,7 +265,7 @@ var Migrations = []Migration{
 //   - anything else (service account, unknown key or user) → unmapped
 //
 // 18.16 has one JOIN per SELECT, hence the nesting.
-func attributedView(name, from, extra string) string {
+func attributedView(name, from, extra, keys string) string {
 	cols := "tenant, vendor, stream, day, bucket_start, model, user_id, project_id, api_key_id, batch, service_tier, " +
 		"input_tokens, input_cached_tokens, output_tokens, num_model_requests, " + extra
 	if from == "usage FINAL" {
@@ -252,8 +284,6 @@ func attributedView(name, from, extra string) string {
 				) USING (tenant, vendor, user_id)
 			)
 			ANY LEFT JOIN (
-				SELECT tenant, vendor, subject_id AS api_key_id, linked_email AS key_linked,
-					if(owner_kind = 'user', directory_email, '') AS key_email
-				FROM subjects WHERE subject_kind = 'api_key'
+				` + keys + `
 			) USING (tenant, vendor, api_key_id)`
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/shopspring/decimal"
 )
@@ -91,9 +92,9 @@ func (p projected) units() string {
 // tenant from the ledger.
 func (s *Store) recompute(ctx context.Context, tenant string) (map[string]projected, error) {
 	var reports []string
-	for _, vendor := range []string{stream.OpenAI, stream.Anthropic} {
+	for _, vendor := range stream.VendorNames() {
 		for _, spec := range stream.Of(vendor) {
-			if spec.Report() {
+			if spec.Projected() {
 				reports = append(reports, spec.Name)
 			}
 		}
@@ -113,17 +114,17 @@ func (s *Store) recompute(ctx context.Context, tenant string) (map[string]projec
 			return nil, fmt.Errorf("recompute projections: %w", err)
 		}
 		spec, ok := stream.Lookup(vendor, p.stream)
-		if data == "" || !ok || !spec.Report() {
+		if data == "" || !ok || !spec.Projected() {
 			continue // erased (its projection row stands as written), or another vendor's stream of that name
 		}
 		if p.cost = spec.Kind == stream.CostReport; p.cost {
-			c, err := parseCost([]byte(data))
+			c, err := normalize.CostColumns(vendor, []byte(data))
 			if err != nil {
 				return nil, fmt.Errorf("recompute projections: cost fact %s: %w", key, err)
 			}
-			p.amount = c.amount
+			p.amount = c.Amount
 		} else {
-			u, err := parseUsage([]byte(data))
+			u, err := normalize.UsageColumns(vendor, []byte(data))
 			if err != nil {
 				return nil, fmt.Errorf("recompute projections: usage fact %s: %w", key, err)
 			}

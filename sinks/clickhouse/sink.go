@@ -1,21 +1,18 @@
 package clickhouse
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/shopspring/decimal"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
@@ -23,6 +20,7 @@ import (
 	"github.com/ogma-dev/ogma/internal/jsonscan"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
@@ -438,7 +436,7 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 				if spec, _ := stream.Lookup(r.Event.Vendor, r.Event.Stream); spec.IsPrimary(k.GroupSet) {
 					primary = 1
 				}
-				u, err := parseUsage(r.Data)
+				u, err := normalize.UsageColumns(r.Event.Vendor, r.Data)
 				if err != nil {
 					return fmt.Errorf("usage data of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 				}
@@ -468,13 +466,13 @@ func (s *Sink) insertCosts(ctx context.Context, costs []*event.Record) error {
 			if err != nil {
 				return fmt.Errorf("cost key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 			}
-			c, err := parseCost(r.Data)
+			c, err := normalize.CostColumns(r.Event.Vendor, r.Data)
 			if err != nil {
 				return fmt.Errorf("cost data of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 			}
 			e := r.Event
 			if err := add(e.Tenant, e.Vendor, e.Stream, string(e.Key), k.BucketStart.UTC(), k.BucketStart.UTC(),
-				c.projectID, c.lineItem, c.amount, c.currency, e.Rev, e.Seq); err != nil {
+				c.ProjectID, c.LineItem, c.Amount, c.Currency, e.Rev, e.Seq); err != nil {
 				return err
 			}
 		}
@@ -484,47 +482,6 @@ func (s *Sink) insertCosts(ctx context.Context, costs []*event.Record) error {
 		return fmt.Errorf("insert costs: %w", err)
 	}
 	return nil
-}
-
-type costRow struct {
-	projectID, lineItem, currency string
-	amount                        decimal.Decimal
-}
-
-// parseCost reads a cost result, its amount exactly from the JSON text.
-func parseCost(data []byte) (costRow, error) {
-	var v struct {
-		ProjectID *string `json:"project_id"`
-		LineItem  *string `json:"line_item"`
-		Amount    struct {
-			Value    json.Number `json:"value"`
-			Currency string      `json:"currency"`
-		} `json:"amount"`
-	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	if err := d.Decode(&v); err != nil {
-		return costRow{}, err
-	}
-	amount, err := decimal.NewFromString(v.Amount.Value.String())
-	if err != nil {
-		return costRow{}, fmt.Errorf("amount %q: %w", v.Amount.Value, err)
-	}
-	c := costRow{amount: amount, currency: v.Amount.Currency}
-	if v.ProjectID != nil {
-		c.projectID = *v.ProjectID
-	}
-	if v.LineItem != nil {
-		c.lineItem = *v.LineItem
-	}
-	return c, nil
-}
-
-// usageRow is what the projections keep of a usage result.
-type usageRow struct {
-	Model, UserID, ProjectID, APIKeyID, Batch, ServiceTier string
-	InputTokens, InputCachedTokens, OutputTokens           int64
-	NumModelRequests                                       int64
 }
 
 // reportKey is what the sink reads of a report row's key.
@@ -579,130 +536,13 @@ func plainStrings(v []byte) (_ []string, fallback bool) {
 	return out, !s.End()
 }
 
-// parseUsage reads a usage row's columns: directly when the row is flat
-// and canonical, as the processor writes it, else through encoding/json,
-// whose result the direct path matches (FuzzParseUsage).
-func parseUsage(data []byte) (usageRow, error) {
-	if u, ok := parseUsageFlat(data); ok {
-		return u, nil
-	}
-	return parseUsageJSON(data)
-}
-
-// usageStrings and usageInts are the columns of a usage row, by field.
-var (
-	usageStrings = map[string]func(*usageRow) *string{
-		"model": func(u *usageRow) *string { return &u.Model }, "user_id": func(u *usageRow) *string { return &u.UserID },
-		"project_id": func(u *usageRow) *string { return &u.ProjectID }, "api_key_id": func(u *usageRow) *string { return &u.APIKeyID },
-		"service_tier": func(u *usageRow) *string { return &u.ServiceTier },
-	}
-	usageInts = map[string]func(*usageRow) *int64{
-		"input_tokens": func(u *usageRow) *int64 { return &u.InputTokens }, "input_cached_tokens": func(u *usageRow) *int64 { return &u.InputCachedTokens },
-		"output_tokens": func(u *usageRow) *int64 { return &u.OutputTokens }, "num_model_requests": func(u *usageRow) *int64 { return &u.NumModelRequests },
-	}
-)
-
-func parseUsageFlat(data []byte) (usageRow, bool) {
-	var buf [24]jsonscan.Member
-	members, ok := jsonscan.Flat(data, buf[:0])
-	if !ok {
-		return usageRow{}, false
-	}
-	var u usageRow
-	for _, m := range members {
-		name, v := string(m.Name), m.Value
-		if f, ok := usageStrings[name]; ok {
-			switch v[0] {
-			case '"':
-				*f(&u) = string(v[1 : len(v)-1])
-			case 'n':
-				*f(&u) = ""
-			default:
-				return usageRow{}, false
-			}
-			continue
-		}
-		if f, ok := usageInts[name]; ok {
-			switch v[0] {
-			case 'n':
-				// null leaves the column as it is, as with encoding/json
-			case '"', 't', 'f':
-				return usageRow{}, false
-			default:
-				n, err := strconv.ParseInt(string(v), 10, 64)
-				if err != nil {
-					return usageRow{}, false
-				}
-				*f(&u) = n
-			}
-			continue
-		}
-		switch {
-		case name == "batch" && (v[0] == 't' || v[0] == 'f'):
-			u.Batch = string(v)
-		case name == "batch" && v[0] == 'n':
-			u.Batch = ""
-		case name == "batch" || knownUsageField(name):
-			return usageRow{}, false // another type, or another case: encoding/json's rules
-		}
-	}
-	return u, true
-}
-
-// knownUsageField reports whether name matches a usage field only without
-// regard to case, as encoding/json matches it.
-func knownUsageField(name string) bool {
-	for f := range usageStrings {
-		if strings.EqualFold(f, name) {
-			return true
-		}
-	}
-	for f := range usageInts {
-		if strings.EqualFold(f, name) {
-			return true
-		}
-	}
-	return strings.EqualFold("batch", name)
-}
-
-func parseUsageJSON(data []byte) (usageRow, error) {
-	var v struct {
-		Model             *string `json:"model"`
-		UserID            *string `json:"user_id"`
-		ProjectID         *string `json:"project_id"`
-		APIKeyID          *string `json:"api_key_id"`
-		Batch             *bool   `json:"batch"`
-		ServiceTier       *string `json:"service_tier"`
-		InputTokens       int64   `json:"input_tokens"`
-		InputCachedTokens int64   `json:"input_cached_tokens"`
-		OutputTokens      int64   `json:"output_tokens"`
-		NumModelRequests  int64   `json:"num_model_requests"`
-	}
-	if err := json.Unmarshal(data, &v); err != nil {
-		return usageRow{}, err
-	}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	u := usageRow{Model: str(v.Model), UserID: str(v.UserID), ProjectID: str(v.ProjectID), APIKeyID: str(v.APIKeyID),
-		ServiceTier: str(v.ServiceTier), InputTokens: v.InputTokens, InputCachedTokens: v.InputCachedTokens,
-		OutputTokens: v.OutputTokens, NumModelRequests: v.NumModelRequests}
-	if v.Batch != nil {
-		u.Batch = fmt.Sprint(*v.Batch)
-	}
-	return u, nil
-}
-
 type provRow struct {
 	tenant, vendor, stream string
 	start                  time.Time
 	version                int64
 	kind                   uint8
 	row                    uint32
-	u                      usageRow
+	u                      normalize.Usage
 	fetched                time.Time
 }
 
@@ -728,7 +568,7 @@ func provisionalRows(r *kgo.Record) ([]provRow, error) {
 	}
 	out := make([]provRow, 0, len(p.Rows))
 	for i, data := range p.Rows {
-		u, err := parseUsage(data)
+		u, err := normalize.UsageColumns(p.Vendor, data)
 		if err != nil {
 			return nil, err
 		}

@@ -222,7 +222,7 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 	prev := event.Genesis
 	var recs []*event.Record
 	for i, set := range [][]string{preFloor, primary} {
-		key, err := normalize.UsageKey("usage.completions", bucket, set, row)
+		key, err := normalize.UsageKey(stream.Must(stream.OpenAI, "usage.completions"), bucket, set, row)
 		if err != nil {
 			t.Fatal(err)
 		}
