@@ -174,7 +174,7 @@ var catalogue = []Spec{
 		GroupSet: []string{"description", "workspace_id"}},
 	// One actor's day of Claude Code; the actor is keyed by a digest,
 	// never by the email the data holds (erasure removes data, not keys).
-	{Vendor: Anthropic, Name: "claude_code", Kind: ActivityReport, Endpoint: "claude_code", Grace: usageGrace,
+	{Vendor: Anthropic, Name: "claude_code", Kind: ActivityReport, Endpoint: "claude_code", Grace: 2 * time.Hour, // holds activity older than an hour
 		GroupSet: []string{"actor", "customer_type", "terminal_type"}},
 	anthropicDirectory("users", "user"),
 	anthropicDirectory("workspaces", "workspace"),

@@ -129,6 +129,18 @@ var (
 	models = []string{"gpt-6-sol", "gpt-6-luna", "gpt-5.6-terra", "gpt-5.4-mini", "gpt-4.1-mini", "o4-mini"}
 )
 
+// Person returns the name and email of the i-th person of the simulated
+// world, the same for every vendor's simulator: a person in two vendors'
+// organizations has one email (vendors may spell it in other letter case).
+func Person(i int) (name, email string) {
+	first, last := firstNames[i%len(firstNames)], lastNames[(i/len(firstNames))%len(lastNames)]
+	email = fmt.Sprintf("%s.%s@example.com", first, last)
+	if n := i / (len(firstNames) * len(lastNames)); n > 0 {
+		email = fmt.Sprintf("%s.%s%d@example.com", first, last, n)
+	}
+	return strings.ToUpper(first[:1]) + first[1:] + " " + strings.ToUpper(last[:1]) + last[1:], email
+}
+
 const idChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 func randID(r *rand.Rand, n int) string {
@@ -153,18 +165,14 @@ func newOrg(cfg Config, epoch int64) *Org {
 		})
 	}
 	for i := range cfg.Users {
-		first, last := firstNames[i%len(firstNames)], lastNames[(i/len(firstNames))%len(lastNames)]
-		email := fmt.Sprintf("%s.%s@example.com", first, last)
-		if n := i / (len(firstNames) * len(lastNames)); n > 0 {
-			email = fmt.Sprintf("%s.%s%d@example.com", first, last, n)
-		}
+		name, email := Person(i)
 		role := "reader"
 		if i == 0 {
 			role = "owner"
 		}
 		u := User{
 			Object: "organization.user", ID: "user-" + randID(r, 24),
-			Name:  strings.ToUpper(first[:1]) + first[1:] + " " + strings.ToUpper(last[:1]) + last[1:],
+			Name:  name,
 			Email: email, Role: role, AddedAt: founded + int64(i)*60,
 		}
 		switch {
