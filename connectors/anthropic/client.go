@@ -9,17 +9,13 @@ package anthropic
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
-	"github.com/ogma-dev/ogma/internal/loopback"
+	"github.com/ogma-dev/ogma/connectors/vendorhttp"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
 
@@ -46,20 +42,10 @@ type ClientConfig struct {
 
 // Client sends GET requests to the Admin API. It is safe for concurrent use.
 type Client struct {
-	base    string
-	timeout time.Duration
-	http    *http.Client
-	probes  chan struct{}
+	http   *vendorhttp.Client
+	base   string
+	probes chan struct{} // a token per probe running
 }
-
-// ErrRedirect is a redirect answer: a request carrying a key never follows
-// one.
-var ErrRedirect = errors.New("anthropic: the vendor answered with a redirect, which a request carrying a key never follows")
-
-const maxResponse = 64 << 20
-
-// ErrTooLarge is an answer larger than any page the vendor sends.
-var ErrTooLarge = fmt.Errorf("anthropic: the answer is larger than %d MiB, more than any page", maxResponse>>20)
 
 // NewClient returns a client for cfg. The base URL must be https, but on
 // loopback (a simulator).
@@ -67,27 +53,20 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	u, err := url.Parse(cfg.BaseURL)
+	hc, err := vendorhttp.New(vendorhttp.Config{Vendor: "anthropic", BaseURL: cfg.BaseURL, Timeout: cfg.Timeout, HTTP: cfg.HTTP,
+		Authorize: func(r *http.Request, key seal.Secret) {
+			r.Header.Set("x-api-key", key.Reveal())
+			r.Header.Set("anthropic-version", Version)
+			r.Header.Set("User-Agent", "Ogma (https://github.com/ogma-dev/ogma)")
+		},
+		Refuse: parseError})
 	if err != nil {
-		return nil, fmt.Errorf("anthropic base url: %w", err)
+		return nil, err
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && loopback.Host(u.Hostname())) {
-		return nil, fmt.Errorf("anthropic base url %s: keys are sent over https only (plain http only to loopback, such as a simulator)", cfg.BaseURL)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 60 * time.Second
-	}
-	hc := &http.Client{}
-	if cfg.HTTP != nil {
-		c := *cfg.HTTP
-		hc = &c
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return ErrRedirect }
 	if cfg.MaxProbes == 0 {
 		cfg.MaxProbes = 4
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), timeout: cfg.Timeout, http: hc,
-		probes: make(chan struct{}, cfg.MaxProbes)}, nil
+	return &Client{http: hc, base: hc.Base(), probes: make(chan struct{}, cfg.MaxProbes)}, nil
 }
 
 // APIError is an error answer of the vendor:
@@ -140,71 +119,29 @@ func (e *APIError) Backoff() time.Duration {
 	return time.Minute
 }
 
-const attempts = 3
+// HTTPStatus returns the answer's status, for [vendorhttp.Status].
+func (e *APIError) HTTPStatus() int { return e.Status }
 
-// get sends GET path?q with key and returns the body of a 2xx answer. A 5xx
-// (and 529, overloaded) is tried again up to [attempts] times; a 429 is
-// returned at once with its retry-after.
+// RetryAfterDuration returns the answer's retry-after.
+func (e *APIError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
+// get sends GET path?q with key; see [vendorhttp.Client.Get].
 func (c *Client) get(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, error) {
-	for n := 1; ; n++ {
-		body, err := c.once(ctx, key, path, q)
-		var api *APIError
-		if err == nil || n == attempts || !errors.As(err, &api) || api.Status < 500 {
-			return body, err
-		}
-		wait := time.Duration(100<<n) * time.Millisecond
-		if api.RetryAfter > 0 {
-			wait = min(api.RetryAfter, 10*time.Second)
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, fmt.Errorf("anthropic GET %s: %w", path, ctx.Err())
-		}
-	}
+	return c.http.Get(ctx, key, path, q)
 }
 
-func (c *Client) once(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
+// parseError reads the vendor's error envelope.
+func parseError(path string, status int, retryAfter time.Duration, body []byte) error {
+	e := &APIError{Path: path, Status: status, RetryAfter: retryAfter}
+	var env struct {
+		Error struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		} `json:"error"`
+		RequestID string `json:"request_id"`
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("anthropic GET %s: %w", path, err)
+	if json.Unmarshal(body, &env) == nil {
+		e.Type, e.Message, e.RequestID = env.Error.Type, env.Error.Message, env.RequestID
 	}
-	req.Header.Set("x-api-key", key.Reveal())
-	req.Header.Set("anthropic-version", Version)
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "Ogma (https://github.com/ogma-dev/ogma)")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("anthropic GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return nil, fmt.Errorf("anthropic GET %s: read body: %w", path, err)
-	}
-	if len(body) > maxResponse {
-		return nil, fmt.Errorf("anthropic GET %s: %w", path, ErrTooLarge)
-	}
-	if resp.StatusCode/100 != 2 {
-		e := &APIError{Path: path, Status: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
-		var env struct {
-			Error struct {
-				Type    string `json:"type"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(body, &env) == nil {
-			e.Type, e.Message = env.Error.Type, env.Error.Message
-		}
-		secs, _ := strconv.Atoi(resp.Header.Get("retry-after"))
-		e.RetryAfter = time.Duration(secs) * time.Second
-		return nil, e
-	}
-	return body, nil
+	return e
 }

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
@@ -43,17 +41,11 @@ type List struct {
 // Name returns the spec's stream name.
 func (l *List) Name() string { return l.Spec.Name }
 
-type listPage struct {
-	Data    []json.RawMessage `json:"data"`
-	HasMore bool              `json:"has_more"`
-	LastID  *string           `json:"last_id"`
-}
-
 // Poll walks the list.
 func (l *List) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
 	w := l.Client.walker(l.Spec, req, emit)
 	after := w.Begin()
-	err := l.Client.walk(ctx, req, l.Path, l.Query, l.Limit, after, func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
+	err := l.Client.lists(req).Walk(ctx, l.Path, l.Query, l.Limit, after, func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
 		return w.Page(items, last, r, !more)
 	})
 	if err != nil {
@@ -76,82 +68,25 @@ func (m *Members) Name() string { return m.Spec.Name }
 // Poll walks the members of every workspace in list order.
 func (m *Members) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
 	const workspaces = "/v1/organizations/workspaces"
-	var ids []string
-	err := m.Client.walk(ctx, req, workspaces, url.Values{"include_archived": {"true"}}, m.Limit, "",
-		func(items []json.RawMessage, _ string, _ bool, _ envelope.Request) error {
-			for _, it := range items {
-				ids = append(ids, objectID(it))
-			}
-			return nil
-		})
+	lists := m.Client.lists(req)
+	ids, err := lists.IDs(ctx, workspaces, url.Values{"include_archived": {"true"}}, m.Limit)
 	if err != nil {
 		return fmt.Errorf("poll %s: list workspaces: %w", m.Name(), err)
 	}
-	w := m.Client.walker(m.Spec, req, emit)
-	resumeIn, resumeAfter, _ := strings.Cut(w.Begin(), "/")
-	skipping := resumeIn != ""
-	for i, ws := range ids {
-		after := ""
-		if skipping {
-			if ws != resumeIn {
-				continue
-			}
-			skipping, after = false, resumeAfter
-		}
-		last := i == len(ids)-1
-		err := m.Client.walk(ctx, req, workspaces+"/"+url.PathEscape(ws)+"/members", nil, m.Limit, after,
-			func(items []json.RawMessage, lastID string, more bool, r envelope.Request) error {
-				pos := ws + "/" + lastID
-				if !more && !last {
-					pos = ids[i+1] + "/"
-				}
-				return w.Page(items, pos, r, !more && last)
-			})
-		if err != nil {
-			return fmt.Errorf("poll %s: workspace %s: %w", m.Name(), ws, err)
-		}
-	}
-	if len(ids) == 0 || skipping {
-		return w.Page(nil, "", envelope.Request{Path: workspaces}, true)
+	err = lists.WalkEach(ctx, m.Client.walker(m.Spec, req, emit), ids, workspaces,
+		func(ws string) string { return workspaces + "/" + url.PathEscape(ws) + "/members" }, nil, m.Limit)
+	if err != nil {
+		return fmt.Errorf("poll %s: workspace %w", m.Name(), err)
 	}
 	return nil
 }
 
-// walk pages through a list from after, calling fn per page.
-func (c *Client) walk(ctx context.Context, req poll.Request, path string, extra url.Values, limit int, after string,
-	fn func(items []json.RawMessage, last string, more bool, r envelope.Request) error) error {
-	if limit == 0 {
-		limit = 1000
-	}
-	for {
-		q := url.Values{"limit": {strconv.Itoa(limit)}}
-		for k, v := range extra {
-			q[k] = v
-		}
-		if after != "" {
-			q.Set("after_id", after)
-		}
-		body, err := c.get(ctx, req.Key, path, q)
-		if err != nil {
-			return err
-		}
-		var p listPage
-		if err := json.Unmarshal(body, &p); err != nil {
-			return fmt.Errorf("decode %s: %w", path, err)
-		}
-		last := after
-		if p.LastID != nil {
-			last = *p.LastID
-		}
-		more := p.HasMore && last != after
-		if err := fn(p.Data, last, more, envelope.Request{Path: path, Query: q.Encode()}); err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		after = last
-	}
+// lists pages through the organization's lists with req's key, up to
+// 1,000 objects a page (the vendor's maximum).
+func (c *Client) lists(req poll.Request) poll.Lists {
+	return poll.Lists{AfterParam: "after_id", Limit: 1000, Get: func(ctx context.Context, path string, q url.Values) ([]byte, error) {
+		return c.get(ctx, req.Key, path, q)
+	}}
 }
 
 // walker returns the walker of a directory stream, noting a readable
@@ -162,14 +97,6 @@ func (c *Client) walker(s stream.Spec, req poll.Request, emit func(poll.Page) er
 		w.Observe = func(_ json.RawMessage, o *control.Observed) { o.Workspaces = true }
 	}
 	return w
-}
-
-func objectID(data json.RawMessage) string {
-	var o struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(data, &o) // a missing id reads as ""
-	return o.ID
 }
 
 // Streams returns the Anthropic streams Ogma polls, in the catalogue's

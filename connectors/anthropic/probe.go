@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ogma-dev/ogma/connectors/vendorhttp"
 	"github.com/ogma-dev/ogma/pipeline/capability"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
@@ -88,9 +89,9 @@ func (c *Client) refusal(key seal.Secret, err error) error {
 		return capability.Refuse(capability.CodeVendorError, fmt.Sprintf("Anthropic is rate limiting this organization; try again in %s.", api.Backoff()), err)
 	case errors.As(err, &api):
 		return capability.Refuse(capability.CodeVendorError, fmt.Sprintf("Anthropic answered %d to the usage probe; try again later.", api.Status), err)
-	case errors.Is(err, ErrRedirect):
+	case errors.Is(err, vendorhttp.ErrRedirect):
 		return capability.Refuse(capability.CodeVendorError, "The usage report at "+c.base+" answered with a redirect, which a request carrying a key never follows; check that it is Anthropic's API.", err)
-	case errors.Is(err, ErrTooLarge):
+	case errors.Is(err, vendorhttp.ErrTooLarge):
 		return capability.Refuse(capability.CodeVendorError, "The usage report at "+c.base+" answered more than any usage page holds; check that it is Anthropic's API.", err)
 	}
 	return capability.Refuse(capability.CodeVendorUnreachable, "Anthropic could not be reached at "+c.base+"; check the network and try again.", err)

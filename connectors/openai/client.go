@@ -9,15 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
-	"github.com/ogma-dev/ogma/internal/loopback"
+	"github.com/ogma-dev/ogma/connectors/vendorhttp"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
 
@@ -43,23 +41,17 @@ type ClientConfig struct {
 
 // Client sends GET requests to the Admin API. It is safe for concurrent use.
 type Client struct {
-	base    string
-	timeout time.Duration
-	http    *http.Client
-	probes  chan struct{} // a token per probe running
+	http   *vendorhttp.Client
+	base   string
+	probes chan struct{} // a token per probe running
 }
 
-// ErrRedirect is a redirect answer: a request that carries a key never
-// follows one, since Go keeps the Authorization header for the same host
-// on another port or scheme.
-var ErrRedirect = errors.New("openai: the vendor answered with a redirect, which a request carrying a key never follows")
-
-// maxResponse is the largest answer read; a larger one is ErrTooLarge,
-// never a truncated page.
-const maxResponse = 64 << 20
-
-// ErrTooLarge is an answer larger than any page the vendor sends.
-var ErrTooLarge = fmt.Errorf("openai: the answer is larger than %d MiB, more than any page", maxResponse>>20)
+// ErrRedirect and ErrTooLarge are the answers no page comes in:
+// [vendorhttp.ErrRedirect], [vendorhttp.ErrTooLarge].
+var (
+	ErrRedirect = vendorhttp.ErrRedirect
+	ErrTooLarge = vendorhttp.ErrTooLarge
+)
 
 // NewClient returns a client for cfg. The base URL must be https, but on
 // loopback (a simulator).
@@ -67,27 +59,20 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.BaseURL == "" {
 		cfg.BaseURL = DefaultBaseURL
 	}
-	u, err := url.Parse(cfg.BaseURL)
+	hc, err := vendorhttp.New(vendorhttp.Config{Vendor: Vendor, BaseURL: cfg.BaseURL, Timeout: cfg.Timeout, HTTP: cfg.HTTP,
+		Authorize: func(r *http.Request, key seal.Secret) { r.Header.Set("Authorization", "Bearer "+key.Reveal()) },
+		Refuse: func(path string, status int, retryAfter time.Duration, body []byte) error {
+			e := parseError(path, status, body)
+			e.RetryAfter = retryAfter
+			return e
+		}})
 	if err != nil {
-		return nil, fmt.Errorf("openai base url: %w", err)
+		return nil, err
 	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && loopback.Host(u.Hostname())) {
-		return nil, fmt.Errorf("openai base url %s: keys are sent over https only (plain http only to loopback, such as a simulator)", cfg.BaseURL)
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 60 * time.Second
-	}
-	hc := &http.Client{}
-	if cfg.HTTP != nil {
-		c := *cfg.HTTP
-		hc = &c
-	}
-	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return ErrRedirect }
 	if cfg.MaxProbes == 0 {
 		cfg.MaxProbes = 4
 	}
-	return &Client{base: strings.TrimRight(cfg.BaseURL, "/"), timeout: cfg.Timeout, http: hc,
-		probes: make(chan struct{}, cfg.MaxProbes)}, nil
+	return &Client{http: hc, base: hc.Base(), probes: make(chan struct{}, cfg.MaxProbes)}, nil
 }
 
 // ErrInvalidKey is matched by an [*APIError] whose code is invalid_api_key:
@@ -145,70 +130,15 @@ func (e *APIError) Is(target error) bool {
 // skips a stream the key may not read.
 func (e *APIError) Scopes() []string { return e.MissingScopes }
 
-// attempts is how many times a request is sent when the vendor answers 5xx.
-const attempts = 3
+// HTTPStatus returns the answer's status, for [vendorhttp.Status].
+func (e *APIError) HTTPStatus() int { return e.Status }
 
-// get sends GET path?q with key and returns the body of a 2xx answer. A 5xx
-// is tried again, after the vendor's Retry-After (at most 10 s) or a short
-// backoff, up to [attempts] times. A 429 is returned at once with its
-// Retry-After (see [APIError.Backoff]).
+// RetryAfterDuration returns the answer's Retry-After.
+func (e *APIError) RetryAfterDuration() time.Duration { return e.RetryAfter }
+
+// get sends GET path?q with key; see [vendorhttp.Client.Get].
 func (c *Client) get(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, error) {
-	for n := 1; ; n++ {
-		body, retryAfter, err := c.once(ctx, key, path, q)
-		var api *APIError
-		if errors.As(err, &api) && api.Status == http.StatusTooManyRequests {
-			// Rate limited: the caller backs this tenant off for the
-			// vendor's Retry-After instead of waiting here, so other
-			// tenants go on.
-			api.RetryAfter = retryAfter
-			return nil, err
-		}
-		if err == nil || n == attempts || !errors.As(err, &api) || api.Status < 500 {
-			return body, err
-		}
-		wait := time.Duration(100<<n) * time.Millisecond
-		if retryAfter > 0 {
-			wait = min(retryAfter, 10*time.Second)
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return nil, fmt.Errorf("openai GET %s: %w", path, ctx.Err())
-		}
-	}
-}
-
-func (c *Client) once(ctx context.Context, key seal.Secret, path string, q url.Values) ([]byte, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	u := c.base + path
-	if len(q) > 0 {
-		u += "?" + q.Encode()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, 0, fmt.Errorf("openai GET %s: %w", path, err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key.Reveal())
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// *url.Error repeats the URL, which holds no key: keys go in headers.
-		return nil, 0, fmt.Errorf("openai GET %s: %w", path, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("openai GET %s: read body: %w", path, err)
-	}
-	if len(body) > maxResponse {
-		return nil, 0, fmt.Errorf("openai GET %s: %w", path, ErrTooLarge)
-	}
-	if resp.StatusCode/100 != 2 {
-		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return nil, time.Duration(secs) * time.Second, parseError(path, resp.StatusCode, body)
-	}
-	return body, 0, nil
+	return c.http.Get(ctx, key, path, q)
 }
 
 func parseError(path string, status int, body []byte) *APIError {

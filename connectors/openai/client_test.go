@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ogma-dev/ogma/connectors/vendorhttp"
 	"github.com/ogma-dev/ogma/pipeline/capability"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 )
@@ -120,7 +121,7 @@ func TestClientKeepsTheKeyHome(t *testing.T) {
 	t.Run("an oversized answer is an error, not a page", func(t *testing.T) {
 		vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"object":"page","data":[`))
-			w.Write(bytes.Repeat([]byte(" "), maxResponse))
+			w.Write(bytes.Repeat([]byte(" "), vendorhttp.MaxResponse))
 			w.Write([]byte(`]}`))
 		}))
 		defer vendor.Close()

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ogma-dev/ogma/connectors/poll"
@@ -21,8 +19,7 @@ import (
 // resumes after the last committed object of the same snapshot.
 type List struct {
 	Client *Client
-	// Stream is the stream name, e.g. "users".
-	Stream string
+	Spec   stream.Spec
 	// Path is the list path, e.g. "/v1/organization/users".
 	Path string
 	// Query holds extra parameters sent on every page.
@@ -31,8 +28,8 @@ type List struct {
 	Limit int
 }
 
-// Name returns the stream name.
-func (l *List) Name() string { return l.Stream }
+// Name returns the spec's stream name.
+func (l *List) Name() string { return l.Spec.Name }
 
 type listPage struct {
 	Data    []json.RawMessage `json:"data"`
@@ -42,9 +39,9 @@ type listPage struct {
 
 // Poll walks the list; see [List].
 func (l *List) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
-	w := l.Client.walker(l.Name(), req, emit)
+	w := l.Client.walker(l.Spec, req, emit)
 	after := w.Begin()
-	err := l.Client.walk(ctx, req, l.Path, l.Query, l.Limit, after, func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
+	err := l.Client.lists(req).Walk(ctx, l.Path, l.Query, l.Limit, after, func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
 		return w.Page(items, last, r, !more)
 	})
 	if err != nil {
@@ -58,8 +55,7 @@ func (l *List) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) 
 // "<project id>/<last object id>".
 type ProjectList struct {
 	Client *Client
-	// Stream is the stream name, e.g. "project_api_keys".
-	Stream string
+	Spec   stream.Spec
 	// Sub is the list under each project: "api_keys", "users",
 	// "service_accounts".
 	Sub string
@@ -68,107 +64,40 @@ type ProjectList struct {
 	Limit int
 }
 
-// Name returns the stream name.
-func (p *ProjectList) Name() string { return p.Stream }
+// Name returns the spec's stream name.
+func (p *ProjectList) Name() string { return p.Spec.Name }
 
 // Poll walks the list of every project in list order.
 func (p *ProjectList) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {
-	var projects []string
-	err := p.Client.walk(ctx, req, "/v1/organization/projects", url.Values{"include_archived": {"true"}}, p.Limit, "",
-		func(items []json.RawMessage, _ string, _ bool, _ envelope.Request) error {
-			for _, it := range items {
-				projects = append(projects, objectID(it))
-			}
-			return nil
-		})
+	const projects = "/v1/organization/projects"
+	lists := p.Client.lists(req)
+	ids, err := lists.IDs(ctx, projects, url.Values{"include_archived": {"true"}}, p.Limit)
 	if err != nil {
 		return fmt.Errorf("poll %s: list projects: %w", p.Name(), err)
 	}
-	w := p.Client.walker(p.Name(), req, emit)
-	resumeProject, resumeKey, _ := strings.Cut(w.Begin(), "/")
-	skipping := resumeProject != ""
-	for i, pid := range projects {
-		after := ""
-		if skipping {
-			if pid != resumeProject {
-				continue
-			}
-			skipping, after = false, resumeKey
-		}
-		lastProject := i == len(projects)-1
-		err := p.Client.walk(ctx, req, "/v1/organization/projects/"+url.PathEscape(pid)+"/"+p.Sub, p.Query, p.Limit, after,
-			func(items []json.RawMessage, last string, more bool, r envelope.Request) error {
-				pos := pid + "/" + last
-				if !more && !lastProject {
-					pos = projects[i+1] + "/"
-				}
-				return w.Page(items, pos, r, !more && lastProject)
-			})
-		if err != nil {
-			return fmt.Errorf("poll %s: project %s: %w", p.Name(), pid, err)
-		}
-	}
-	if len(projects) == 0 || skipping {
-		// Nothing to walk, or the project to resume in is gone: close the
-		// snapshot with what it holds.
-		return w.Page(nil, "", envelope.Request{Path: "/v1/organization/projects"}, true)
+	err = lists.WalkEach(ctx, p.Client.walker(p.Spec, req, emit), ids, projects,
+		func(pid string) string { return projects + "/" + url.PathEscape(pid) + "/" + p.Sub }, p.Query, p.Limit)
+	if err != nil {
+		return fmt.Errorf("poll %s: project %w", p.Name(), err)
 	}
 	return nil
 }
 
-// walk pages through a list from after, calling fn per page.
-func (c *Client) walk(ctx context.Context, req poll.Request, path string, extra url.Values, limit int, after string,
-	fn func(items []json.RawMessage, last string, more bool, r envelope.Request) error) error {
-	if limit == 0 {
-		limit = 100
-	}
-	for {
-		q := url.Values{"limit": {strconv.Itoa(limit)}}
-		for k, v := range extra {
-			q[k] = v
-		}
-		if after != "" {
-			q.Set("after", after)
-		}
-		body, err := c.get(ctx, req.Key, path, q)
-		if err != nil {
-			return err
-		}
-		var p listPage
-		if err := json.Unmarshal(body, &p); err != nil {
-			return fmt.Errorf("decode %s: %w", path, err)
-		}
-		last := after
-		if p.LastID != nil {
-			last = *p.LastID
-		}
-		more := p.HasMore && last != after
-		if err := fn(p.Data, last, more, envelope.Request{Path: path, Query: q.Encode()}); err != nil {
-			return err
-		}
-		if !more {
-			return nil
-		}
-		after = last
-	}
+// lists pages through the organization's lists with req's key.
+func (c *Client) lists(req poll.Request) poll.Lists {
+	return poll.Lists{AfterParam: "after", Limit: 100, Get: func(ctx context.Context, path string, q url.Values) ([]byte, error) {
+		return c.get(ctx, req.Key, path, q)
+	}}
 }
 
 // walker returns the walker of a directory stream, noting a user with an
 // email as the project_users capability.
-func (c *Client) walker(name string, req poll.Request, emit func(poll.Page) error) *poll.Walker {
-	w := &poll.Walker{Spec: stream.Must(stream.OpenAI, name), Req: req, Emit: emit}
-	if name == "users" {
+func (c *Client) walker(s stream.Spec, req poll.Request, emit func(poll.Page) error) *poll.Walker {
+	w := &poll.Walker{Spec: s, Req: req, Emit: emit}
+	if s.Object == "user" {
 		w.Observe = func(item json.RawMessage, o *control.Observed) { o.ProjectUsers = o.ProjectUsers || hasEmail(item) }
 	}
 	return w
-}
-
-func objectID(data json.RawMessage) string {
-	var o struct {
-		ID string `json:"id"`
-	}
-	json.Unmarshal(data, &o) // a missing id reads as ""
-	return o.ID
 }
 
 func hasEmail(data json.RawMessage) bool {
@@ -178,32 +107,47 @@ func hasEmail(data json.RawMessage) bool {
 	return json.Unmarshal(data, &o) == nil && o.Email != nil && *o.Email != ""
 }
 
-// Streams returns the OpenAI streams Ogma polls, with their cadences:
-// usage every usageEvery, the directory every directoryEvery.
+// Streams returns the OpenAI streams Ogma polls, in the catalogue's order,
+// with their cadences: reports every usageEvery, the audit log and the
+// directory every directoryEvery.
 func Streams(c *Client, usageEvery, directoryEvery time.Duration) []poll.Scheduled {
-	streams := []poll.Scheduled{
-		usage(c, "completions", usageEvery),
-		// Cost settles late (grace 48 h): the trailing window re-reads 3 days.
-		{Stream: &Usage{Client: c, Costs: true, GroupBy: stream.Must(stream.OpenAI, "costs").GroupSet, Limit: 180}, Every: usageEvery},
-		{Stream: &Audit{Client: c}, Every: directoryEvery},
-		{Stream: &List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: directoryEvery},
-		{Stream: &List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Query: url.Values{"include_archived": {"true"}}}, Every: directoryEvery},
-		{Stream: &ProjectList{Client: c, Stream: "project_users", Sub: "users"}, Every: directoryEvery},
-		{Stream: &ProjectList{Client: c, Stream: "project_service_accounts", Sub: "service_accounts"}, Every: directoryEvery},
-		// owner_project_access=any: keys whose owner lost access still show.
-		{Stream: &ProjectList{Client: c, Stream: "project_api_keys", Sub: "api_keys", Query: url.Values{"owner_project_access": {"any"}}}, Every: directoryEvery},
-		{Stream: &List{Client: c, Stream: "admin_api_keys", Path: "/v1/organization/admin_api_keys"}, Every: directoryEvery},
+	var out []poll.Scheduled
+	for _, s := range stream.Of(stream.OpenAI) {
+		var st poll.Stream
+		every := directoryEvery
+		switch s.Kind {
+		case stream.UsageReport:
+			st, every = &Usage{Client: c, Spec: s}, usageEvery
+		case stream.CostReport:
+			// Cost settles late (grace 48 h): the trailing window re-reads 3 days.
+			st, every = &Usage{Client: c, Spec: s, Limit: 180}, usageEvery
+		case stream.AuditLog:
+			st = &Audit{Client: c, Spec: s}
+		case stream.Directory:
+			st = directory(c, s)
+		}
+		out = append(out, poll.Scheduled{Stream: st, Every: every})
 	}
-	// The other usage endpoints, after the main one.
-	for _, s := range stream.OfKind(stream.OpenAI, stream.UsageReport)[1:] {
-		streams = append(streams, usage(c, s.Endpoint, usageEvery))
-	}
-	return streams
+	return out
 }
 
-// usage returns the poller of a usage endpoint, grouped by its primary
-// group set.
-func usage(c *Client, endpoint string, every time.Duration) poll.Scheduled {
-	return poll.Scheduled{Stream: &Usage{Client: c, Endpoint: endpoint,
-		GroupBy: stream.Must(stream.OpenAI, "usage."+endpoint).GroupSet}, Every: every}
+// directory returns the walker of a directory stream: the organization's
+// lists, and the lists under each project.
+func directory(c *Client, s stream.Spec) poll.Stream {
+	switch s.Object {
+	case "user":
+		return &List{Client: c, Spec: s, Path: "/v1/organization/users"}
+	case "project":
+		return &List{Client: c, Spec: s, Path: "/v1/organization/projects", Query: url.Values{"include_archived": {"true"}}}
+	case "admin_api_key":
+		return &List{Client: c, Spec: s, Path: "/v1/organization/admin_api_keys"}
+	case "project_user":
+		return &ProjectList{Client: c, Spec: s, Sub: "users"}
+	case "service_account":
+		return &ProjectList{Client: c, Spec: s, Sub: "service_accounts"}
+	case "project_api_key":
+		// owner_project_access=any: keys whose owner lost access still show.
+		return &ProjectList{Client: c, Spec: s, Sub: "api_keys", Query: url.Values{"owner_project_access": {"any"}}}
+	}
+	panic("openai: no list of directory object " + s.Object) // the catalogue and this switch disagree
 }
