@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,10 +52,22 @@ func PersonID(tenant, email string) string {
 	return "p_" + hex.EncodeToString(h[:12])
 }
 
-// people groups the subjects by the person they are attributed to now.
+// people groups the subjects by the person they are attributed to now,
+// across vendors: a person is one lower-cased email.
 func people(tenant string, subjects []clickhouse.Subject) []*ogmav1.Person {
+	// A key whose directory row names its holder by id only (Anthropic)
+	// takes the holder's email from the users list, as the usage views do.
+	userEmail := map[[2]string]string{}
+	for _, s := range subjects {
+		if s.Kind == normalize.SubjectUser {
+			userEmail[[2]string{s.Vendor, s.ID}] = cmp.Or(s.LinkedEmail, s.DirectoryEmail)
+		}
+	}
 	byEmail := map[string]*ogmav1.Person{}
 	for _, s := range subjects {
+		if s.Kind == normalize.SubjectAPIKey && s.DirectoryEmail == "" && s.OwnerKind == "user" {
+			s.DirectoryEmail = userEmail[[2]string{s.Vendor, s.OwnerID}]
+		}
 		sub := &ogmav1.Subject{Vendor: s.Vendor, Kind: s.Kind, Id: s.ID, Deleted: s.Absent}
 		email := s.LinkedEmail
 		switch {

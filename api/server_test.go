@@ -136,8 +136,8 @@ func TestCapabilitiesScopedToTokenTenant(t *testing.T) {
 		want       map[string]any
 	}{
 		{"acme sees its observed OpenAI flags", f.tokens["acme"], 200, map[string]any{
-			"tenant": "acme",
-			"openai": map[string]any{"admin": true, "costs": false, "audit_logs": false, "project_users": true, "per_user_breakdown": false},
+			"tenant":    "acme",
+			"openai":    map[string]any{"admin": true, "costs": false, "audit_logs": false, "project_users": true, "per_user_breakdown": false},
 			"anthropic": nil,
 		}},
 		{"globex has no OpenAI block", f.tokens["globex"], 200, map[string]any{"tenant": "globex", "openai": nil, "anthropic": nil}},

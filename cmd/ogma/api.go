@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/connectors/anthropic"
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/pipeline/control"
@@ -20,10 +21,11 @@ import (
 
 type apiConfig struct {
 	*common
-	server        api.Config
-	clickhouse    clickhouse.Config
-	openaiBaseURL string
-	rekorURL      string
+	server           api.Config
+	clickhouse       clickhouse.Config
+	openaiBaseURL    string
+	anthropicBaseURL string
+	rekorURL         string
 
 	// Set by `ogma dev`: the process's shared health and metrics, and a
 	// callback told the bound addresses.
@@ -60,6 +62,7 @@ func addAPIFlags(cmd *cobra.Command, cfg *apiConfig) {
 
 func addAPIVendorFlags(cmd *cobra.Command, cfg *apiConfig) {
 	cmd.Flags().StringVar(&cfg.openaiBaseURL, "openai-base-url", openai.DefaultBaseURL, "OpenAI API origin (a simulator's address in tests)")
+	cmd.Flags().StringVar(&cfg.anthropicBaseURL, "anthropic-base-url", anthropic.DefaultBaseURL, "Anthropic API origin (a simulator's address in tests)")
 }
 
 // runAPI runs the API role until ctx ends: it follows ogma.control for
@@ -86,7 +89,11 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	if err != nil {
 		return err
 	}
-	client, err := openai.NewClient(openai.ClientConfig{BaseURL: cfg.openaiBaseURL})
+	oa, err := openai.NewClient(openai.ClientConfig{BaseURL: cfg.openaiBaseURL})
+	if err != nil {
+		return err
+	}
+	an, err := anthropic.NewClient(anthropic.ClientConfig{BaseURL: cfg.anthropicBaseURL})
 	if err != nil {
 		return err
 	}
@@ -94,7 +101,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 		return err
 	}
 	view, cursors := &control.View{Log: log, Keys: kr}, &stream.CursorView{}
-	integ := &api.Integrations{Probers: map[string]api.Prober{stream.OpenAI: client}, Keyring: kr, Layout: layout, Cursors: cursors,
+	integ := &api.Integrations{Probers: map[string]api.Prober{stream.OpenAI: oa, stream.Anthropic: an}, Keyring: kr, Layout: layout, Cursors: cursors,
 		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, kr, recs...) }}
 	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}
 	evidence := &api.Integrity{Ledger: store, LogURL: cfg.rekorURL,

@@ -9,14 +9,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/connectors/anthropic"
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/poll"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 type connectConfig struct {
 	*common
 	poll              poll.Config
 	openaiBaseURL     string
+	anthropicBaseURL  string
 	usageEvery        time.Duration
 	directoryEvery    time.Duration
 	vendorCallTimeout time.Duration
@@ -47,6 +50,7 @@ func newConnectCmd(c *common, run func(context.Context, *connectConfig) error) *
 func addConnectFlags(cmd *cobra.Command, cfg *connectConfig) {
 	f := cmd.Flags()
 	f.StringVar(&cfg.openaiBaseURL, "openai-base-url", openai.DefaultBaseURL, "OpenAI API origin (a simulator's address in tests)")
+	f.StringVar(&cfg.anthropicBaseURL, "anthropic-base-url", anthropic.DefaultBaseURL, "Anthropic API origin (a simulator's address in tests)")
 	f.DurationVar(&cfg.usageEvery, "usage-interval", 15*time.Minute, "time between two usage polls of a tenant")
 	f.DurationVar(&cfg.directoryEvery, "directory-interval", time.Hour, "time between two directory walks (users, projects, keys) of a tenant")
 	f.DurationVar(&cfg.vendorCallTimeout, "vendor-timeout", time.Minute, "deadline of one vendor request")
@@ -64,14 +68,21 @@ func runConnect(ctx context.Context, cfg *connectConfig) error {
 	if err != nil {
 		return err
 	}
-	client, err := openai.NewClient(openai.ClientConfig{BaseURL: cfg.openaiBaseURL, Timeout: cfg.vendorCallTimeout})
+	oa, err := openai.NewClient(openai.ClientConfig{BaseURL: cfg.openaiBaseURL, Timeout: cfg.vendorCallTimeout})
+	if err != nil {
+		return err
+	}
+	an, err := anthropic.NewClient(anthropic.ClientConfig{BaseURL: cfg.anthropicBaseURL, Timeout: cfg.vendorCallTimeout})
 	if err != nil {
 		return err
 	}
 	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
 	conn, err := poll.New(cfg.poll, poll.Deps{
 		Dial: dial, Layout: layout, Keyring: kr,
-		Vendors:    map[string][]poll.Scheduled{openai.Vendor: openai.Streams(client, cfg.usageEvery, cfg.directoryEvery)},
+		Vendors: map[string][]poll.Scheduled{
+			stream.OpenAI:    openai.Streams(oa, cfg.usageEvery, cfg.directoryEvery),
+			stream.Anthropic: anthropic.Streams(an, cfg.usageEvery, cfg.directoryEvery),
+		},
 		Logger:     log,
 		Registerer: reg,
 		Now:        cfg.now,

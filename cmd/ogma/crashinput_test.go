@@ -64,14 +64,17 @@ func newCrashInput(seed uint64, tenants int) *crashInput {
 			}
 			return r.Marshal()
 		}
-		walk := func(id, stream, path string, at time.Time, objs []string) {
-			unit := [][]byte{raw(&envelope.Raw{Stream: stream, FetchedAt: at, Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.Begin}})}
+		walkOf := func(vendor, id, stream, path string, at time.Time, objs []string) {
+			unit := [][]byte{raw(&envelope.Raw{Vendor: vendor, Stream: stream, FetchedAt: at, Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.Begin}})}
 			for _, o := range objs {
-				unit = append(unit, raw(&envelope.Raw{Stream: stream, FetchedAt: at, Request: envelope.Request{Path: path},
+				unit = append(unit, raw(&envelope.Raw{Vendor: vendor, Stream: stream, FetchedAt: at, Request: envelope.Request{Path: path},
 					Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.Item}, Data: json.RawMessage(o)}))
 			}
-			units = append(units, append(unit, raw(&envelope.Raw{Stream: stream, FetchedAt: at,
+			units = append(units, append(unit, raw(&envelope.Raw{Vendor: vendor, Stream: stream, FetchedAt: at,
 				Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.End, Count: len(objs)}})))
+		}
+		walk := func(id, name, path string, at time.Time, objs []string) {
+			walkOf(stream.OpenAI, id, name, path, at, objs)
 		}
 		users := func(from int) []string {
 			var out []string
@@ -128,6 +131,45 @@ func newCrashInput(seed uint64, tenants int) *crashInput {
 				Data: json.RawMessage(fmt.Sprintf(`{"id":"audit-%03d","type":"api_key.created","effective_at":%d}`, id, 1764000000+id))}))
 		}
 		units = append(units, audit)
+
+		// Anthropic beside OpenAI (issue 12): its users — ten of them the
+		// same people, in other letter case — and their keys, a month of
+		// messages usage, and the cost report in cents.
+		var aUsers, aKeys []string
+		for u := crashUsers - 10; u < crashUsers+5; u++ {
+			aUsers = append(aUsers, fmt.Sprintf(`{"id":"user_%02d","type":"user","email":"U%02d@%s.example","name":"U","role":"developer","added_at":"2026-01-01T00:00:00Z"}`, u, u, tenant))
+			aKeys = append(aKeys, fmt.Sprintf(`{"id":"apikey_%02d","type":"api_key","name":"k","status":"active","created_at":"2026-01-01T00:00:00Z",`+
+				`"created_by":{"id":"user_%02d","type":"user"},"workspace_id":null,"scope":{"type":"organization"},"principal":null}`, u, u))
+		}
+		walkOf(stream.Anthropic, "a-users-1", "users", "/v1/organizations/users", base.Add(-31*24*time.Hour), aUsers)
+		walkOf(stream.Anthropic, "a-keys-1", "api_keys", "/v1/organizations/api_keys", base.Add(-31*24*time.Hour), aKeys)
+		report := func(name, path string, day int, rows []string) {
+			start := base.Add(time.Duration(day-30) * 24 * time.Hour)
+			var unit [][]byte
+			for j, data := range rows {
+				unit = append(unit, raw(&envelope.Raw{Vendor: stream.Anthropic, Stream: name, FetchedAt: base.Add(3 * time.Hour),
+					Request: envelope.Request{Path: path}, GroupSet: stream.Must(stream.Anthropic, name).GroupSet,
+					Bucket: &envelope.Bucket{Start: start.Unix(), End: start.Add(24 * time.Hour).Unix(), Width: "1d", Rows: len(rows), Row: j},
+					Data:   json.RawMessage(data)}))
+			}
+			units = append(units, unit)
+		}
+		for day := range 30 {
+			var usage, costs []string
+			for k := range 15 {
+				in := 1 + rng.IntN(50000)
+				usage = append(usage, fmt.Sprintf(`{"uncached_input_tokens":%d,"cache_creation":{"ephemeral_1h_input_tokens":%d,"ephemeral_5m_input_tokens":%d},`+
+					`"cache_read_input_tokens":%d,"output_tokens":%d,"server_tool_use":{"web_search_requests":0},"api_key_id":"apikey_%02d",`+
+					`"workspace_id":null,"model":"claude-opus-4-6","service_tier":"standard","context_window":"0-200k","inference_geo":null,`+
+					`"account_id":null,"service_account_id":null}`, in, in/40, in/10, in/3, in/4, crashUsers-10+k))
+			}
+			for _, d := range []string{"Input Tokens", "Output Tokens", "Cache Read"} {
+				costs = append(costs, fmt.Sprintf(`{"amount":"%d.%06d","currency":"USD","description":"Claude Opus 4.6 Usage - %s","workspace_id":null}`,
+					rng.IntN(90000), rng.IntN(1000000), d))
+			}
+			report("usage.messages", "/v1/organizations/usage_report/messages", day, usage)
+			report("costs", "/v1/organizations/cost_report", day, costs)
+		}
 
 		// Five days restated (a row changed), five read again unchanged.
 		for day := 10; day < 15; day++ {

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -14,10 +17,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/connectors/anthropic/anthropicsim"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/pipeline/broker"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 )
@@ -27,17 +32,19 @@ const demoTenant = "demo"
 
 type devConfig struct {
 	*common
-	connect       connectConfig
-	process       processConfig
-	sink          sinkConfig
-	anchor        anchorConfig
-	api           apiConfig
-	kafkaListen   string
-	clickhouse    clickhouse.Config
-	simAddr       string
-	simSeed       int64
-	simUsers      int
-	openaiKeyFile string
+	connect          connectConfig
+	process          processConfig
+	sink             sinkConfig
+	anchor           anchorConfig
+	api              apiConfig
+	kafkaListen      string
+	clickhouse       clickhouse.Config
+	simAddr          string
+	anthropicSimAddr string
+	simSeed          int64
+	simUsers         int
+	openaiKeyFile    string
+	anthropicKeyFile string
 
 	// now, if set, is the clock of the simulator and the connector; for
 	// tests, so that none depends on today's date.
@@ -52,11 +59,13 @@ func newDevCmd(c *common, run func(context.Context, *devConfig) error) *cobra.Co
 	}
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run every role in one process on embedded defaults, with a simulated OpenAI org when no key is given",
+		Short: "Run every role in one process on embedded defaults, with simulated OpenAI and Anthropic orgs when no key is given",
 		Long: `Run every role in one process: an embedded Kafka broker persisted under <data-dir>/kafka,
-ClickHouse at --clickhouse, the connector, the processor, the ClickHouse sink, the API, and — unless an OpenAI Admin key is given in
-OGMA_OPENAI_ADMIN_KEY or --openai-admin-key-file — an OpenAI simulator that a demo tenant is
-connected to. The demo tenant's API token is written to <data-dir>/token.`,
+ClickHouse at --clickhouse, the connector, the processor, the ClickHouse sink, the API, and a demo tenant connected to
+the vendors. With no real key given, an OpenAI and an Anthropic simulator share some of their people (the same
+emails, some in other letter case); with a real OpenAI Admin key (OGMA_OPENAI_ADMIN_KEY or --openai-admin-key-file)
+or Anthropic Admin key (OGMA_ANTHROPIC_ADMIN_KEY or --anthropic-admin-key-file), the demo tenant reads only the real
+organizations. The demo tenant's API token is written to <data-dir>/token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("log-format") {
@@ -74,9 +83,11 @@ connected to. The demo tenant's API token is written to <data-dir>/token.`,
 	f.StringVar(&cfg.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker, when --kafka-brokers is not set")
 	addClickHouseFlags(cmd, &cfg.clickhouse, &c.chSec)
 	f.StringVar(&cfg.simAddr, "sim-addr", "127.0.0.1:8787", "address of the OpenAI simulator, when no real key is given")
-	f.Int64Var(&cfg.simSeed, "sim-seed", devSeed, "seed of the simulated OpenAI organization")
-	f.IntVar(&cfg.simUsers, "sim-users", 160, "members of the simulated OpenAI organization")
+	f.StringVar(&cfg.anthropicSimAddr, "anthropic-sim-addr", "127.0.0.1:8788", "address of the Anthropic simulator, when no real key is given")
+	f.Int64Var(&cfg.simSeed, "sim-seed", devSeed, "seed of the simulated organizations")
+	f.IntVar(&cfg.simUsers, "sim-users", 160, "members of the simulated OpenAI organization (the Anthropic one has its last quarter and half as many more)")
 	f.StringVar(&cfg.openaiKeyFile, "openai-admin-key-file", "", "file holding a real OpenAI Admin key for the demo tenant (or set OGMA_OPENAI_ADMIN_KEY)")
+	f.StringVar(&cfg.anthropicKeyFile, "anthropic-admin-key-file", "", "file holding a real Anthropic Admin key for the demo tenant (or set OGMA_ANTHROPIC_ADMIN_KEY)")
 	return cmd
 }
 
@@ -142,11 +153,11 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	defer store.Close()
 
 	g, gctx := errgroup.WithContext(ctx)
-	key, simURL, err := cfg.vendorKey(gctx, g)
+	keys, sims, err := cfg.vendorKeys(gctx, g)
 	if err != nil {
 		return err
 	}
-	token, err := cfg.bootstrap(ctx, dial, layout, kr, key)
+	token, err := cfg.bootstrap(ctx, dial, layout, kr, keys)
 	if err != nil {
 		return err
 	}
@@ -157,9 +168,9 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	cfg.process.health, cfg.process.registry = health, reg
 	cfg.sink.health, cfg.sink.registry, cfg.sink.clickhouse = health, reg, cfg.clickhouse
 	cfg.api.health, cfg.api.gatherer, cfg.api.clickhouse = health, reg, cfg.clickhouse
-	cfg.api.openaiBaseURL = cfg.connect.openaiBaseURL
+	cfg.api.openaiBaseURL, cfg.api.anthropicBaseURL = cfg.connect.openaiBaseURL, cfg.connect.anthropicBaseURL
 	cfg.api.onListening = func(httpAddr, grpcAddr string) {
-		cfg.banner(httpAddr, grpcAddr, simURL, token)
+		cfg.banner(httpAddr, grpcAddr, sims, token)
 	}
 	roles := []string{"connector", "processor", "sink_clickhouse", "control", "cursors", "api"}
 	if cfg.anchor.rekorURL != "" {
@@ -184,30 +195,59 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	return g.Wait()
 }
 
-// vendorKey returns the demo tenant's OpenAI key: a real one when given,
-// else the full admin key of a simulator it starts in g.
-func (cfg *devConfig) vendorKey(ctx context.Context, g *errgroup.Group) (seal.Secret, string, error) {
-	if v, ok := cfg.env("OGMA_OPENAI_ADMIN_KEY"); ok && strings.TrimSpace(v) != "" {
-		return seal.NewSecret(strings.TrimSpace(v)), "", nil
+// vendorKeys returns the demo tenant's keys by vendor: the real ones given,
+// or else the admin keys of an OpenAI and an Anthropic simulator it starts
+// in g, whose addresses it returns by vendor.
+func (cfg *devConfig) vendorKeys(ctx context.Context, g *errgroup.Group) (keys map[string]seal.Secret, sims map[string]string, err error) {
+	keys, sims = map[string]seal.Secret{}, map[string]string{}
+	for _, real := range []struct{ vendor, env, file string }{
+		{stream.OpenAI, "OGMA_OPENAI_ADMIN_KEY", cfg.openaiKeyFile},
+		{stream.Anthropic, "OGMA_ANTHROPIC_ADMIN_KEY", cfg.anthropicKeyFile},
+	} {
+		if v, ok := cfg.env(real.env); ok && strings.TrimSpace(v) != "" {
+			keys[real.vendor] = seal.NewSecret(strings.TrimSpace(v))
+		} else if real.file != "" {
+			if keys[real.vendor], err = readSecretFile(real.file); err != nil {
+				return nil, nil, err
+			}
+		}
 	}
-	if cfg.openaiKeyFile != "" {
-		key, err := readSecretFile(cfg.openaiKeyFile)
-		return key, "", err
+	if len(keys) > 0 {
+		return keys, sims, nil // real organizations only: simulated data would mix in
 	}
-	sim := openaisim.New(openaisim.Config{Seed: cfg.simSeed, Users: cfg.simUsers, Now: cfg.now})
-	ln, err := net.Listen("tcp", cfg.simAddr)
-	if err != nil {
-		return seal.Secret{}, "", fmt.Errorf("openai simulator: %w", err)
+	serve := func(vendor, addr string, h http.Handler) (string, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", fmt.Errorf("%s simulator: %w", vendor, err)
+		}
+		url := "http://" + ln.Addr().String()
+		sims[vendor] = url
+		g.Go(func() error { return serveHTTP(ctx, ln, h) })
+		return url, nil
 	}
-	url := "http://" + ln.Addr().String()
-	cfg.connect.openaiBaseURL = url
-	g.Go(func() error { return serveHTTP(ctx, ln, sim) })
-	return seal.NewSecret(sim.Key(openaisim.KeyFull)), url, nil
+	oa := openaisim.New(openaisim.Config{Seed: cfg.simSeed, Users: cfg.simUsers, Now: cfg.now})
+	if cfg.connect.openaiBaseURL, err = serve(stream.OpenAI, cfg.simAddr, oa); err != nil {
+		return nil, nil, err
+	}
+	an := anthropicsim.New(devAnthropicSim(cfg.simSeed, cfg.simUsers, cfg.now))
+	if cfg.connect.anthropicBaseURL, err = serve(stream.Anthropic, cfg.anthropicSimAddr, an); err != nil {
+		return nil, nil, err
+	}
+	keys[stream.OpenAI], keys[stream.Anthropic] = seal.NewSecret(oa.Key(openaisim.KeyFull)), seal.NewSecret(an.Key(anthropicsim.KeyAdmin))
+	return keys, sims, nil
+}
+
+// devAnthropicSim returns the Anthropic organization of `ogma dev`: the
+// OpenAI one's last quarter of people (simUsers of them), and half as many
+// again of its own.
+func devAnthropicSim(seed int64, simUsers int, now func() time.Time) anthropicsim.Config {
+	both := max(simUsers/4, 1)
+	return anthropicsim.Config{Seed: seed, FirstUser: max(simUsers-both, 0), Users: both + max(both/2, 1), Now: now}
 }
 
 // bootstrap makes sure the demo tenant exists with key connected, and that
 // <data-dir>/token holds a live token of it; it returns the token.
-func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, key seal.Secret) (string, error) {
+func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.Keyring, keys map[string]seal.Secret) (string, error) {
 	now := time.Now().UTC()
 	if cfg.now != nil {
 		now = cfg.now().UTC() // the connector's clock: its backfill window starts from here
@@ -221,15 +261,18 @@ func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.La
 			return "", err
 		}
 	}
-	integ, ok := st.Integrations[control.VendorKey{Tenant: demoTenant, Vendor: control.OpenAI}]
-	current := false
-	if ok {
-		old, err := kr.Open(integ.Sealed, demoTenant, control.OpenAI, integ.Generation)
-		current = err == nil && old.Reveal() == key.Reveal()
-	}
-	if !current {
-		if err := connectKey(ctx, dial, l, kr, demoTenant, control.OpenAI, key, now); err != nil {
-			return "", err
+	for _, vendor := range slices.Sorted(maps.Keys(keys)) {
+		key := keys[vendor]
+		integ, ok := st.Integrations[control.VendorKey{Tenant: demoTenant, Vendor: vendor}]
+		current := false
+		if ok {
+			old, err := kr.Open(integ.Sealed, demoTenant, vendor, integ.Generation)
+			current = err == nil && old.Reveal() == key.Reveal()
+		}
+		if !current {
+			if err := connectKey(ctx, dial, l, kr, demoTenant, vendor, key, now); err != nil {
+				return "", err
+			}
 		}
 	}
 
@@ -250,7 +293,7 @@ func (cfg *devConfig) bootstrap(ctx context.Context, dial topic.Dial, l topic.La
 	return tok, nil
 }
 
-func (cfg *devConfig) banner(httpAddr, grpcAddr, simURL, token string) {
+func (cfg *devConfig) banner(httpAddr, grpcAddr string, sims map[string]string, token string) {
 	tokenPath := filepath.Join(cfg.dataDir, "token")
 	w := cfg.stdout
 	fmt.Fprintf(w, "\nOgma dev is up. Tenant %q; its API token is in %s.\n\n", demoTenant, tokenPath)
@@ -258,8 +301,14 @@ func (cfg *devConfig) banner(httpAddr, grpcAddr, simURL, token string) {
 	fmt.Fprintf(w, "  gRPC         %s   (grpcurl -plaintext %s list)\n", grpcAddr, grpcAddr)
 	fmt.Fprintf(w, "  Kafka        %s\n", strings.Join(cfg.kafkaBrokers, ","))
 	fmt.Fprintf(w, "  ClickHouse   %s/%s\n", cfg.clickhouse.Addr, cfg.clickhouse.Database)
-	if simURL != "" {
-		fmt.Fprintf(w, "  OpenAI sim   %s/v1/organization/…   (keys: ogma sim openai --print-keys)\n", simURL)
+	if u, ok := sims[stream.OpenAI]; ok {
+		fmt.Fprintf(w, "  OpenAI sim   %s/v1/organization/…   (keys: ogma sim openai --print-keys)\n", u)
+	}
+	if u, ok := sims[stream.Anthropic]; ok {
+		fmt.Fprintf(w, "  Claude sim   %s/v1/organizations/…   (keys: ogma sim anthropic --print-keys)\n", u)
+	}
+	if cfg.anchor.rekorURL != "" {
+		fmt.Fprintf(w, "  Rekor        %s   (anchors every %s; GET /v1/integrity)\n", cfg.anchor.rekorURL, cfg.anchor.interval)
 	}
 	fmt.Fprintf(w, "\nTry:\n  curl -s -H \"Authorization: Bearer $(cat %s)\" http://%s/me/capabilities\n", tokenPath, httpAddr)
 	fmt.Fprintf(w, "  curl -s -H \"Authorization: Bearer $(cat %s)\" 'http://%s/v1/usage?start=%s&end=%s&group_by=model'\n\n",

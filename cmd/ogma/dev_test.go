@@ -30,6 +30,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/api"
+	"github.com/ogma-dev/ogma/connectors/anthropic/anthropicsim"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/anchor"
@@ -242,11 +243,20 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	}
 	tok := strings.TrimSpace(string(token))
 	wait.Until(t, "/healthz 200", func() bool { s, _ := d.get(t, "/healthz", ""); return s == 200 })
-	wait.Until(t, "openai.admin true", func() bool {
+	// Issue 12: both vendors' blocks, each flag as the simulators make it.
+	wait.Until(t, "openai.admin and every anthropic flag true", func() bool {
 		_, body := d.get(t, "/me/capabilities", tok)
-		var caps struct{ Openai struct{ Admin bool } }
+		var caps struct {
+			Openai    struct{ Admin bool }
+			Anthropic struct {
+				Admin, Costs, Workspaces bool
+				ClaudeCode               bool `json:"claude_code"`
+				PerUserBreakdown         bool `json:"per_user_breakdown"`
+			}
+		}
 		json.Unmarshal([]byte(body), &caps)
-		return caps.Openai.Admin
+		a := caps.Anthropic
+		return caps.Openai.Admin && a.Admin && a.Costs && a.ClaudeCode && a.PerUserBreakdown && a.Workspaces
 	})
 	if s, _ := d.get(t, "/me/capabilities", ""); s != http.StatusUnauthorized {
 		t.Errorf("/me/capabilities without a token = %d, want 401", s)
@@ -288,7 +298,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		}
 		wait.Until(t, "/v1/usage by "+dim+" to equal the simulator", func() bool {
 			got := map[string]int64{}
-			for _, r := range d.usage(t, tok, start, today, dim) {
+			for _, r := range d.usage(t, tok, start, today, dim+"&vendor=openai") {
 				got[r.dims[dim]] += r.input + r.output
 			}
 			// Groups with no tokens (vector stores, images…) are not compared.
@@ -307,7 +317,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	}
 	wait.Until(t, "the usage of listed users to be attributed to their email", func() bool {
 		checked := 0
-		for _, r := range d.usage(t, tok, start, today, "user,person,attribution") {
+		for _, r := range d.usage(t, tok, start, today, "user,person,attribution&vendor=openai") {
 			if email, listed := emails[r.dims["user"]]; listed {
 				if r.dims["person"] != api.PersonID(demoTenant, email) || r.dims["attribution"] != "user" {
 					return false
@@ -328,6 +338,8 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	if s, body := d.get(t, "/v1/usage?start=2026-01-02&end=2026-01-01", tok); s != http.StatusBadRequest || !strings.Contains(body, "must be after start") {
 		t.Errorf("a reversed window = %d %s, want 400 naming the problem", s, body)
 	}
+	checkPeopleAcrossVendors(t, d, tok, sim, anthropicsim.New(devAnthropicSim(devSeed, testUsers, func() time.Time { return devNow })), start, today)
+
 	// Settled costs reach ClickHouse to the exact cent fraction the vendor sent.
 	wantCost := decimal.Zero
 	costStart, costEnd := today.AddDate(0, 0, -90), today.AddDate(0, 0, -2)
@@ -338,7 +350,18 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		}
 	}
 	wait.Until(t, "costs in ClickHouse to equal the simulator's, exactly", func() bool {
-		return costSum(t, db, costStart, costEnd).Equal(wantCost)
+		return costSum(t, db, stream.OpenAI, costStart, costEnd).Equal(wantCost)
+	})
+	// Anthropic's amounts are cents: in ClickHouse they are dollars, exactly.
+	an := anthropicsim.New(devAnthropicSim(devSeed, testUsers, func() time.Time { return devNow }))
+	wantCost = decimal.Zero
+	for day := costStart; day.Before(costEnd); day = day.Add(24 * time.Hour) {
+		for _, c := range an.Costs(day, stream.Must(stream.Anthropic, "costs").GroupSet) {
+			wantCost = wantCost.Add(decimal.RequireFromString(c.Amount).Div(decimal.NewFromInt(100)))
+		}
+	}
+	wait.Until(t, "Anthropic costs in ClickHouse to equal the simulator's cents as dollars", func() bool {
+		return wantCost.IsPositive() && costSum(t, db, stream.Anthropic, costStart, costEnd).Equal(wantCost)
 	})
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)
@@ -463,6 +486,127 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	})
 }
 
+// checkPeopleAcrossVendors checks issue 12's people: one person per
+// lower-cased email over both vendors. Each person in both organizations
+// appears once in /v1/people, with the users of both vendors, neither marked
+// deleted (a vendor's users walk marks only its own users absent); in
+// /v1/usage?group_by=person each vendor's totals of that person equal that
+// simulator's own numbers — OpenAI's rows of their user id, Anthropic's rows
+// of the keys they hold and their keyless (OAuth) rows by account. A person
+// on one vendor only appears once too.
+func checkPeopleAcrossVendors(t *testing.T, d *devRun, tok string, oa *openaisim.Server, an *anthropicsim.Server, start, end time.Time) {
+	t.Helper()
+	oaEmail, anEmail := map[string]string{}, map[string]string{}
+	for _, u := range oa.Users() {
+		oaEmail[u.ID] = strings.ToLower(u.Email)
+	}
+	for _, u := range an.Users() {
+		anEmail[u.ID] = strings.ToLower(u.Email)
+	}
+	want := map[string]map[string]int64{stream.OpenAI: {}, stream.Anthropic: {}}
+	for day := start; day.Before(end); day = day.Add(24 * time.Hour) {
+		for _, r := range oa.Completions(day, openaisim.CompletionsGroupBy) {
+			if e, ok := oaEmail[deref(r.UserID)]; ok {
+				want[stream.OpenAI][e] += r.InputTokens + r.OutputTokens
+			}
+		}
+		for _, spec := range stream.OfKind(stream.OpenAI, stream.UsageReport)[1:] {
+			for _, r := range oa.Usage(spec.Endpoint, day.Unix(), spec.GroupSet) {
+				uid, _ := r["user_id"].(string)
+				in, _ := r["input_tokens"].(int64)
+				out, _ := r["output_tokens"].(int64)
+				if e, ok := oaEmail[uid]; ok {
+					want[stream.OpenAI][e] += in + out
+				}
+			}
+		}
+		tokens := func(r anthropicsim.UsageResult) int64 {
+			return r.UncachedInputTokens + r.CacheCreation.Ephemeral5m + r.CacheCreation.Ephemeral1h + r.CacheReadInputTokens + r.OutputTokens
+		}
+		for _, r := range an.Usage(day, stream.Must(stream.Anthropic, "usage.messages").GroupSet) {
+			if e, ok := anEmail[an.Holder(deref(r.APIKeyID))]; ok && r.APIKeyID != nil {
+				want[stream.Anthropic][e] += tokens(r)
+			}
+		}
+		for _, r := range an.Usage(day, stream.Must(stream.Anthropic, "usage.messages_by_account").GroupSet) {
+			if e, ok := anEmail[deref(r.AccountID)]; ok && r.APIKeyID == nil {
+				want[stream.Anthropic][e] += tokens(r)
+			}
+		}
+	}
+	var both, anthropicOnly []string
+	for _, e := range anEmail {
+		if slices.Contains(slices.Collect(maps.Values(oaEmail)), e) {
+			both = append(both, e)
+		} else {
+			anthropicOnly = append(anthropicOnly, e)
+		}
+	}
+	if len(both) == 0 || len(anthropicOnly) == 0 {
+		t.Fatalf("the simulators share %d people and Anthropic has %d of its own: the check proves nothing", len(both), len(anthropicOnly))
+	}
+	for _, vendor := range []string{stream.OpenAI, stream.Anthropic} {
+		wait.Until(t, vendor+" totals of the people in both organizations to equal the simulator's", func() bool {
+			got := map[string]int64{}
+			for _, r := range d.usage(t, tok, start, end, "person&vendor="+vendor) {
+				got[r.dims["person"]] += r.input + r.output
+			}
+			ok := true
+			for _, e := range both {
+				if w := want[vendor][e]; w > 0 && got[api.PersonID(demoTenant, e)] != w {
+					t.Logf("%s of %s: got %d, want %d", vendor, e, got[api.PersonID(demoTenant, e)], w)
+					ok = false
+				}
+			}
+			return ok
+		})
+	}
+	var people struct {
+		People []struct {
+			ID, Email string
+			Subjects  []struct {
+				Vendor, Kind string
+				Deleted      bool
+			}
+		}
+	}
+	wait.Until(t, "/v1/people to hold every person of both organizations", func() bool {
+		_, body := d.get(t, "/v1/people", tok)
+		json.Unmarshal([]byte(body), &people)
+		n := 0
+		for _, p := range people.People {
+			if slices.Contains(both, p.Email) || slices.Contains(anthropicOnly, p.Email) {
+				n++
+			}
+		}
+		return n == len(both)+len(anthropicOnly)
+	})
+	seen := map[string]int{}
+	for _, p := range people.People {
+		seen[p.Email]++
+		if !slices.Contains(both, p.Email) {
+			continue
+		}
+		users := map[string]bool{}
+		for _, s := range p.Subjects {
+			if s.Kind == "user" {
+				users[s.Vendor] = true
+				if s.Deleted {
+					t.Errorf("%s's %s user is marked deleted while a member of both organizations", p.Email, s.Vendor)
+				}
+			}
+		}
+		if !users[stream.OpenAI] || !users[stream.Anthropic] {
+			t.Errorf("%s is in both organizations, but /v1/people holds their users of %v", p.Email, slices.Collect(maps.Keys(users)))
+		}
+	}
+	for e, n := range seen {
+		if n > 1 {
+			t.Errorf("%s appears %d times in /v1/people", e, n)
+		}
+	}
+}
+
 func deref(s *string) string {
 	if s == nil {
 		return ""
@@ -566,7 +710,7 @@ func ledgerCount(t testing.TB, db string) int {
 	return int(n)
 }
 
-func costSum(t *testing.T, db string, start, end time.Time) decimal.Decimal {
+func costSum(t *testing.T, db, vendor string, start, end time.Time) decimal.Decimal {
 	t.Helper()
 	conn, err := ch.Open(&ch.Options{Addr: []string{chtest.Addr()}, Auth: ch.Auth{Database: db}})
 	if err != nil {
@@ -574,8 +718,8 @@ func costSum(t *testing.T, db string, start, end time.Time) decimal.Decimal {
 	}
 	defer conn.Close()
 	var s string
-	err = conn.QueryRow(t.Context(), "SELECT toString(sum(amount)) FROM costs FINAL WHERE day >= toDate(?) AND day < toDate(?)",
-		start.Format(time.DateOnly), end.Format(time.DateOnly)).Scan(&s)
+	err = conn.QueryRow(t.Context(), "SELECT toString(sum(amount)) FROM costs FINAL WHERE vendor = ? AND day >= toDate(?) AND day < toDate(?)",
+		vendor, start.Format(time.DateOnly), end.Format(time.DateOnly)).Scan(&s)
 	if err != nil {
 		t.Fatal(err)
 	}

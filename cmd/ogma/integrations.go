@@ -7,13 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ogma-dev/ogma/internal/loopback"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -32,21 +35,23 @@ func newIntegrationsCmd(c *common) *cobra.Command {
 	cmd := &cobra.Command{Use: "integrations", Short: "Connect vendor keys through the API"}
 	cfg := &integrationsConfig{common: c, poll: 500 * time.Millisecond}
 	connect := &cobra.Command{Use: "connect", Short: "Connect a vendor's admin key"}
-	oa := &cobra.Command{
-		Use:   "openai",
-		Short: "Validate, seal and backfill an OpenAI Admin key, showing the backfill until it is done",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.stdin = cmd.InOrStdin()
-			return runConnectOpenAI(cmd.Context(), cfg)
-		},
+	for _, v := range stream.Vendors() {
+		vc := &cobra.Command{
+			Use:   v.Name,
+			Short: "Validate, seal and backfill " + v.KeyName + ", showing the backfill until it is done",
+			Args:  cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				cfg.stdin = cmd.InOrStdin()
+				return runIntegrationConnect(cmd.Context(), cfg, v)
+			},
+		}
+		f := vc.Flags()
+		f.StringVar(&cfg.apiURL, "api-url", "http://127.0.0.1:8080", "the Ogma API's REST address")
+		f.StringVar(&cfg.tokenFile, "token-file", "", "file holding the API bearer token (default <data-dir>/token; or set OGMA_TOKEN)")
+		f.StringVar(&cfg.keyFile, "key-file", "", "file holding "+v.KeyName+" ("+v.KeyExample+")")
+		f.BoolVar(&cfg.keyStdin, "key-stdin", false, "read "+v.KeyName+" from standard input")
+		connect.AddCommand(vc)
 	}
-	f := oa.Flags()
-	f.StringVar(&cfg.apiURL, "api-url", "http://127.0.0.1:8080", "the Ogma API's REST address")
-	f.StringVar(&cfg.tokenFile, "token-file", "", "file holding the API bearer token (default <data-dir>/token; or set OGMA_TOKEN)")
-	f.StringVar(&cfg.keyFile, "key-file", "", "file holding the OpenAI Admin key (sk-admin-…)")
-	f.BoolVar(&cfg.keyStdin, "key-stdin", false, "read the OpenAI Admin key from standard input")
-	connect.AddCommand(oa)
 	cmd.AddCommand(connect)
 	return cmd
 }
@@ -66,7 +71,7 @@ func (cfg *integrationsConfig) token() (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-func runConnectOpenAI(ctx context.Context, cfg *integrationsConfig) error {
+func runIntegrationConnect(ctx context.Context, cfg *integrationsConfig, v stream.Vendor) error {
 	var key []byte
 	var err error
 	switch {
@@ -91,52 +96,44 @@ func runConnectOpenAI(ctx context.Context, cfg *integrationsConfig) error {
 		Value  bool   `json:"value"`
 		Reason string `json:"reason"`
 	}
-	if err := cfg.call(ctx, http.MethodPut, "/v1/integrations/openai", token, body, &checklist); err != nil {
+	if err := cfg.call(ctx, http.MethodPut, "/v1/integrations/"+v.Name, token, body, &checklist); err != nil {
 		return err
 	}
 	w := cfg.stdout
 	fmt.Fprintln(w, "Connected. Capability checklist:")
-	for _, name := range []string{"admin", "costs", "audit_logs", "project_users", "per_user_breakdown"} {
+	for _, name := range slices.Sorted(maps.Keys(checklist)) {
 		f := checklist[name]
 		fmt.Fprintf(w, "  %-19s %-5v %s\n", name, f.Value, f.Reason)
 	}
 
 	var bar *progressbar.ProgressBar
 	for {
-		var list struct {
-			Integrations []struct {
-				Vendor   string `json:"vendor"`
-				Status   string `json:"status"`
-				Action   string `json:"action"`
-				Backfill struct {
-					Done  int `json:"done"`
-					Total int `json:"total"`
-				} `json:"backfill"`
-			} `json:"integrations"`
+		var in struct {
+			Status   string `json:"status"`
+			Action   string `json:"action"`
+			Backfill struct {
+				Done  int `json:"done"`
+				Total int `json:"total"`
+			} `json:"backfill"`
 		}
-		if err := cfg.call(ctx, http.MethodGet, "/v1/integrations", token, nil, &list); err != nil {
+		if err := cfg.call(ctx, http.MethodGet, "/v1/integrations/"+v.Name, token, nil, &in); err != nil {
 			return err
 		}
-		for _, in := range list.Integrations {
-			if in.Vendor != "openai" {
-				continue
+		if bar == nil {
+			bar = progressbar.NewOptions(in.Backfill.Total, progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription("backfill (days)"), progressbar.OptionShowCount())
+		}
+		bar.Set(in.Backfill.Done)
+		if in.Status == "key_invalid" {
+			return errors.New(in.Action)
+		}
+		if in.Backfill.Done >= in.Backfill.Total {
+			bar.Finish()
+			fmt.Fprintln(w, "\nBackfill done.")
+			if in.Action != "" {
+				fmt.Fprintln(w, in.Action)
 			}
-			if bar == nil {
-				bar = progressbar.NewOptions(in.Backfill.Total, progressbar.OptionSetWriter(w),
-					progressbar.OptionSetDescription("backfill (days)"), progressbar.OptionShowCount())
-			}
-			bar.Set(in.Backfill.Done)
-			if in.Status == "key_invalid" {
-				return errors.New(in.Action)
-			}
-			if in.Backfill.Done >= in.Backfill.Total {
-				bar.Finish()
-				fmt.Fprintln(w, "\nBackfill done.")
-				if in.Action != "" {
-					fmt.Fprintln(w, in.Action)
-				}
-				return nil
-			}
+			return nil
 		}
 		select {
 		case <-ctx.Done():

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
 
@@ -17,6 +21,7 @@ type tenantConfig struct {
 	tenant        control.Tenant
 	residency     string
 	openaiKeyFile string
+	anthropicFile string
 }
 
 func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *cobra.Command {
@@ -27,7 +32,7 @@ func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *co
 	}
 	create := &cobra.Command{
 		Use:   "create",
-		Short: "Create a tenant, optionally connecting its OpenAI Admin key, and print its id",
+		Short: "Create a tenant, optionally connecting its vendor Admin keys, and print its id",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
@@ -36,6 +41,7 @@ func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *co
 	f.StringVar(&cfg.tenant.Name, "name", "", "display name")
 	f.StringVar(&cfg.residency, "residency", "us", "where the tenant's data must stay: us or eu")
 	f.StringVar(&cfg.openaiKeyFile, "openai-admin-key-file", "", "file holding the tenant's OpenAI Admin key (sk-admin-…), sealed on the spot")
+	f.StringVar(&cfg.anthropicFile, "anthropic-admin-key-file", "", "file holding the tenant's Anthropic Admin key (sk-ant-admin01-…), sealed on the spot")
 	cmd.AddCommand(create)
 	return cmd
 }
@@ -43,12 +49,19 @@ func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *co
 func runTenantCreate(ctx context.Context, cfg *tenantConfig) error {
 	t := cfg.tenant
 	t.Residency, t.CreatedAt = control.Residency(cfg.residency), time.Now().UTC()
-	var key seal.Secret
-	if cfg.openaiKeyFile != "" {
-		var err error
-		if key, err = readSecretFile(cfg.openaiKeyFile); err != nil {
+	keys := map[string]seal.Secret{}
+	for vendor, file := range map[string]string{stream.OpenAI: cfg.openaiKeyFile, stream.Anthropic: cfg.anthropicFile} {
+		if file == "" {
+			continue
+		}
+		if v, _ := stream.VendorOf(vendor); !v.Serves(cfg.residency) {
+			return errors.New(v.ResidencyNote)
+		}
+		key, err := readSecretFile(file)
+		if err != nil {
 			return err
 		}
+		keys[vendor] = key
 	}
 	dial, layout, kr, err := cfg.controlWriter(ctx)
 	if err != nil {
@@ -57,8 +70,8 @@ func runTenantCreate(ctx context.Context, cfg *tenantConfig) error {
 	if err := createTenant(ctx, dial, layout, kr, t); err != nil {
 		return err
 	}
-	if !key.IsZero() {
-		if err := connectKey(ctx, dial, layout, kr, t.ID, control.OpenAI, key, t.CreatedAt); err != nil {
+	for _, vendor := range slices.Sorted(maps.Keys(keys)) {
+		if err := connectKey(ctx, dial, layout, kr, t.ID, vendor, keys[vendor], t.CreatedAt); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
 
@@ -45,7 +46,11 @@ func TestTenantAndTokenCreate(t *testing.T) {
 	os.WriteFile(keyFile, []byte(sentinelKey+"\n"), 0o600)
 	env := map[string]string{"OGMA_KAFKA_BROKERS": c.Broker.Addrs()[0], "OGMA_MASTER_KEY_FILE": masterKey}
 
-	out, err := ogma(t, env, "tenant", "create", "--id", "acme", "--name", "Acme", "--residency", "eu", "--openai-admin-key-file", keyFile)
+	if _, err := ogma(t, env, "tenant", "create", "--id", "eu-co", "--name", "EU", "--residency", "eu", "--openai-admin-key-file", keyFile); err == nil ||
+		!strings.Contains(err.Error(), "no EU data residency") {
+		t.Errorf("an EU tenant with an OpenAI key = %v, want refused: OpenAI has no EU residency", err)
+	}
+	out, err := ogma(t, env, "tenant", "create", "--id", "acme", "--name", "Acme", "--residency", "eu", "--anthropic-admin-key-file", keyFile)
 	if err != nil || strings.TrimSpace(out) != "acme" {
 		t.Fatalf("tenant create = %q, %v", out, err)
 	}
@@ -83,8 +88,8 @@ func TestTenantAndTokenCreate(t *testing.T) {
 			t.Error("the token is stored in clear")
 		}
 	}
-	integ := st.Integrations[control.VendorKey{Tenant: "acme", Vendor: control.OpenAI}]
-	key, err := kr.Open(integ.Sealed, "acme", control.OpenAI, integ.Generation)
+	integ := st.Integrations[control.VendorKey{Tenant: "acme", Vendor: stream.Anthropic}]
+	key, err := kr.Open(integ.Sealed, "acme", stream.Anthropic, integ.Generation)
 	if err != nil || key.Reveal() != sentinelKey || integ.Generation != 1 {
 		t.Errorf("sealed key generation %d opens to a different key (%v)", integ.Generation, err)
 	}

@@ -233,8 +233,10 @@ func TestEveryStreamEqualsSimulator(t *testing.T) {
 			t.Errorf("%s: the simulator has no rows in the window; the test proves nothing", rep.name)
 		}
 	}
-	if s := stream.Must(stream.Anthropic, "usage.messages_by_account"); s.IsPrimary(s.GroupSet) {
-		t.Error("usage by account is primary: its rows would count the same tokens twice")
+	primary, byAccount := stream.Must(stream.Anthropic, "usage.messages"), stream.Must(stream.Anthropic, "usage.messages_by_account")
+	if byAccount.Counts(byAccount.GroupSet, "apikey_1") || primary.Counts(primary.GroupSet, "") || !primary.Counts(primary.GroupSet, "apikey_1") ||
+		!byAccount.Counts(byAccount.GroupSet, "") {
+		t.Error("totals count a keyed row twice, or a keyless row in both reports: want keyed rows from usage.messages, keyless ones from the breakdown by account")
 	}
 
 	lists := map[string]int{"users": len(h.sim.Users()), "workspaces": len(h.sim.Workspaces()), "api_keys": len(h.sim.APIKeys()), "invites": 3,

@@ -11,6 +11,7 @@ import (
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // Audit is the audit-log stream. The vendor lists events newest first, so
@@ -19,12 +20,13 @@ import (
 // short resumes the same window after the last event committed.
 type Audit struct {
 	Client *Client
+	Spec   stream.Spec
 	// Limit is the events per page. Default 100, the vendor's maximum.
 	Limit int
 }
 
-// Name returns "audit_logs".
-func (a *Audit) Name() string { return "audit_logs" }
+// Name returns the spec's stream name.
+func (a *Audit) Name() string { return a.Spec.Name }
 
 // Poll reads the current window; see [Audit].
 func (a *Audit) Poll(ctx context.Context, req poll.Request, emit func(poll.Page) error) error {

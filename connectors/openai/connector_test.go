@@ -608,7 +608,7 @@ func TestRevokedKeyStopsPolling(t *testing.T) {
 }
 
 func auditOnly(c *openai.Client) []poll.Scheduled {
-	return []poll.Scheduled{{Stream: &openai.Audit{Client: c}, Every: time.Hour}}
+	return []poll.Scheduled{{Stream: &openai.Audit{Client: c, Spec: stream.Must(stream.OpenAI, "audit_logs")}, Every: time.Hour}}
 }
 
 // Issue 5: audit logs come newest first; a window is read to its end, page
@@ -668,8 +668,7 @@ func TestKeyGroupingFloor(t *testing.T) {
 	floor := simNow.Truncate(24*time.Hour).AddDate(0, 0, -30)
 	h := startSim(t, openaisim.Config{KeyGroupingFloor: floor.Unix()}, openaisim.KeyFull, poll.Config{},
 		func(c *openai.Client) []poll.Scheduled {
-			return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Endpoint: "completions", KeyGroupingFloor: floor,
-				GroupBy: stream.Must(stream.OpenAI, "usage.completions").GroupSet}, Every: 15 * time.Minute}}
+			return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Spec: stream.Must(stream.OpenAI, "usage.completions"), KeyGroupingFloor: floor}, Every: 15 * time.Minute}}
 		})
 	h.waitPolls(t, "usage.completions", 1)
 	without := []string{"batch", "model", "project_id", "service_tier", "user_id"}
@@ -708,14 +707,14 @@ func TestKeyGroupingFloor(t *testing.T) {
 func TestEveryListPages(t *testing.T) {
 	h := start(t, openaisim.KeyFull, poll.Config{}, func(c *openai.Client) []poll.Scheduled {
 		return []poll.Scheduled{
-			{Stream: &openai.List{Client: c, Stream: "users", Path: "/v1/organization/users", Limit: 7}, Every: time.Hour},
-			{Stream: &openai.List{Client: c, Stream: "projects", Path: "/v1/organization/projects", Limit: 3}, Every: time.Hour},
-			{Stream: &openai.List{Client: c, Stream: "admin_api_keys", Path: "/v1/organization/admin_api_keys", Limit: 2}, Every: time.Hour},
-			{Stream: &openai.ProjectList{Client: c, Stream: "project_users", Sub: "users", Limit: 3}, Every: time.Hour},
-			{Stream: &openai.ProjectList{Client: c, Stream: "project_service_accounts", Sub: "service_accounts", Limit: 1}, Every: time.Hour},
-			{Stream: &openai.ProjectList{Client: c, Stream: "project_api_keys", Sub: "api_keys", Limit: 5,
+			{Stream: &openai.List{Client: c, Spec: stream.Must(stream.OpenAI, "users"), Path: "/v1/organization/users", Limit: 7}, Every: time.Hour},
+			{Stream: &openai.List{Client: c, Spec: stream.Must(stream.OpenAI, "projects"), Path: "/v1/organization/projects", Limit: 3}, Every: time.Hour},
+			{Stream: &openai.List{Client: c, Spec: stream.Must(stream.OpenAI, "admin_api_keys"), Path: "/v1/organization/admin_api_keys", Limit: 2}, Every: time.Hour},
+			{Stream: &openai.ProjectList{Client: c, Spec: stream.Must(stream.OpenAI, "project_users"), Sub: "users", Limit: 3}, Every: time.Hour},
+			{Stream: &openai.ProjectList{Client: c, Spec: stream.Must(stream.OpenAI, "project_service_accounts"), Sub: "service_accounts", Limit: 1}, Every: time.Hour},
+			{Stream: &openai.ProjectList{Client: c, Spec: stream.Must(stream.OpenAI, "project_api_keys"), Sub: "api_keys", Limit: 5,
 				Query: url.Values{"owner_project_access": {"any"}}}, Every: time.Hour},
-			{Stream: &openai.Audit{Client: c, Limit: 2}, Every: time.Hour},
+			{Stream: &openai.Audit{Client: c, Spec: stream.Must(stream.OpenAI, "audit_logs"), Limit: 2}, Every: time.Hour},
 		}
 	})
 	for _, s := range []string{"users", "projects", "admin_api_keys", "project_users", "project_service_accounts", "project_api_keys"} {

@@ -29,19 +29,15 @@ const day = poll.Day
 // bucket is also published when it settles ([settle.Settled]).
 type Usage struct {
 	Client *Client
-	// Endpoint is the usage endpoint, e.g. "completions".
-	Endpoint string
-	// GroupBy is the primary group set: every dimension the endpoint
-	// supports, sorted.
-	GroupBy []string
+	// Spec is the report in the catalogue: a usage endpoint, grouped by its
+	// primary group set (every dimension the endpoint supports), or the
+	// costs report.
+	Spec stream.Spec
 	// TrailingDays is how many settled days are re-read on every poll.
 	// Default 3, as vendors restate recent buckets.
 	TrailingDays int
 	// Limit is the buckets per page. Default 31, the vendor's maximum for 1d.
 	Limit int
-	// Costs makes this the costs report (/v1/organization/costs, stream
-	// "costs") instead of a usage endpoint.
-	Costs bool
 	// KeyGroupingFloor is the earliest time the vendor groups by
 	// api_key_id. Default DefaultKeyGroupingFloor.
 	KeyGroupingFloor time.Time
@@ -51,19 +47,16 @@ type Usage struct {
 // begins (vendor-api-notes.md B1): 2025-12-06T00:00:00Z.
 var DefaultKeyGroupingFloor = time.Unix(1764979200, 0).UTC()
 
-// Name returns "usage.<endpoint>", or "costs".
-func (u *Usage) Name() string {
-	if u.Costs {
-		return "costs"
-	}
-	return "usage." + u.Endpoint
-}
+// Name returns the spec's stream name.
+func (u *Usage) Name() string { return u.Spec.Name }
+
+func (u *Usage) costs() bool { return u.Spec.Kind == stream.CostReport }
 
 func (u *Usage) path() string {
-	if u.Costs {
+	if u.costs() {
 		return "/v1/organization/costs"
 	}
-	return "/v1/organization/usage/" + u.Endpoint
+	return "/v1/organization/usage/" + u.Spec.Endpoint
 }
 
 type usageBucket struct {
@@ -93,11 +86,11 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 	if floor.IsZero() {
 		floor = DefaultKeyGroupingFloor
 	}
-	if slices.Contains(u.GroupBy, "api_key_id") && start.Before(floor) {
+	if slices.Contains(u.Spec.GroupSet, "api_key_id") && start.Before(floor) {
 		// The vendor refuses api_key_id before its floor: that part of the
 		// window is read without it, as a group set of its own that never
 		// mixes into the totals of the primary one.
-		without := slices.DeleteFunc(slices.Clone(u.GroupBy), func(d string) bool { return d == "api_key_id" })
+		without := slices.DeleteFunc(slices.Clone(u.Spec.GroupSet), func(d string) bool { return d == "api_key_id" })
 		cut := floor
 		if end.Before(cut) {
 			cut = end
@@ -111,7 +104,7 @@ func (u *Usage) Poll(ctx context.Context, req poll.Request, emit func(poll.Page)
 		}
 		start = floor
 	}
-	_, err := u.read(ctx, req, cur, w, start, end, u.GroupBy, limit, emit)
+	_, err := u.read(ctx, req, cur, w, start, end, u.Spec.GroupSet, limit, emit)
 	return err
 }
 
@@ -127,7 +120,7 @@ func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, w
 		"limit":        {strconv.Itoa(limit)},
 		"group_by[]":   groupBy,
 	}
-	report := poll.Report{Spec: stream.Must(stream.OpenAI, u.Name()), Tenant: req.Tenant, Window: w,
+	report := poll.Report{Spec: u.Spec, Tenant: req.Tenant, Window: w,
 		GroupSet: slices.Sorted(slices.Values(groupBy))}
 	for page := 0; ; page++ {
 		body, err := u.Client.get(ctx, req.Key, path, q)
@@ -145,7 +138,7 @@ func (u *Usage) read(ctx context.Context, req poll.Request, cur stream.Cursor, w
 		}
 		report.Request = envelope.Request{Path: path, Query: q.Encode()}
 		out := report.Page(cur, fetched, buckets)
-		out.Observed = control.Observed{Admin: !u.Costs, Costs: u.Costs}
+		out.Observed = control.Observed{Admin: !u.costs(), Costs: u.costs()}
 		for _, r := range out.Records {
 			if r.Data != nil && hasUser(r.Data) {
 				out.Observed.PerUserBreakdown = true

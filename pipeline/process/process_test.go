@@ -29,6 +29,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
@@ -417,7 +418,7 @@ func TestAbortedBatchRetriesByteIdentical(t *testing.T) {
 // at the next complete walk of the users list.
 func TestDeletedUserBecomesAbsent(t *testing.T) {
 	p := newPipeline(t, func(c *openai.Client) []poll.Scheduled {
-		return []poll.Scheduled{{Stream: &openai.List{Client: c, Stream: "users", Path: "/v1/organization/users"}, Every: time.Hour}}
+		return []poll.Scheduled{{Stream: &openai.List{Client: c, Spec: stream.Must(stream.OpenAI, "users"), Path: "/v1/organization/users"}, Every: time.Hour}}
 	})
 	gone, at, ok := p.sim.DeletedUserAfter()
 	if !ok {
@@ -445,7 +446,7 @@ func TestDeletedUserBecomesAbsent(t *testing.T) {
 // with the final amount, and never as the early partial one.
 func TestLateCostChainedOnlyWhenSettled(t *testing.T) {
 	p := newPipeline(t, func(c *openai.Client) []poll.Scheduled {
-		return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Costs: true, GroupBy: []string{"line_item", "project_id"}, Limit: 180},
+		return []poll.Scheduled{{Stream: &openai.Usage{Client: c, Spec: stream.Must(stream.OpenAI, "costs"), Limit: 180},
 			Every: 15 * time.Minute}}
 	})
 	wait.Until(t, "costs chained", func() bool { return len(p.events(t)) > 0 && p.caughtUp(t) })

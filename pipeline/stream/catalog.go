@@ -103,9 +103,14 @@ type Spec struct {
 	// Object is what a directory stream's keys name (user, project, …).
 	Object string
 	// Breakdown marks a report that reads the same usage as another stream
-	// grouped another way (Anthropic's usage by account): its rows never
-	// enter totals, which its primary stream counts.
+	// grouped another way (Anthropic's usage by account): its rows enter
+	// totals only as SplitsKeyless says.
 	Breakdown bool
+	// SplitsKeyless marks a breakdown whose rows without an API key are
+	// counted in totals in place of its endpoint's primary rows without one:
+	// keyless traffic (OAuth, such as Claude Code) is attributed to a user
+	// only in this breakdown, and it sums to the same tokens.
+	SplitsKeyless bool
 }
 
 // Report reports whether the stream is a report: rows in time buckets,
@@ -118,10 +123,27 @@ func (s Spec) Report() bool {
 // or cost tables.
 func (s Spec) Projected() bool { return s.Kind == UsageReport || s.Kind == CostReport }
 
-// IsPrimary reports whether groupSet is the report's primary group set:
-// the rows that totals count.
-func (s Spec) IsPrimary(groupSet []string) bool {
-	return s.Projected() && !s.Breakdown && slices.Equal(s.GroupSet, groupSet)
+// Counts reports whether a usage or cost row of groupSet, of the API key
+// apiKeyID ("" for none), enters totals: rows of the report's primary group
+// set — but keyless ones where a breakdown splits them — and a splitting
+// breakdown's keyless rows. Every other row is a breakdown of usage a
+// counted row holds already.
+func (s Spec) Counts(groupSet []string, apiKeyID string) bool {
+	switch {
+	case !s.Projected() || !slices.Equal(s.GroupSet, groupSet):
+		return false
+	case s.Breakdown:
+		return s.SplitsKeyless && apiKeyID == ""
+	}
+	return apiKeyID != "" || !keylessSplit(s.Vendor, s.Endpoint)
+}
+
+// keylessSplit reports whether a breakdown of vendor's endpoint counts its
+// keyless rows.
+func keylessSplit(vendor, endpoint string) bool {
+	return slices.ContainsFunc(catalogue, func(b Spec) bool {
+		return b.Vendor == vendor && b.Endpoint == endpoint && b.Breakdown && b.SplitsKeyless
+	})
 }
 
 const (
@@ -169,7 +191,7 @@ var catalogue = []Spec{
 	{Vendor: Anthropic, Name: "usage.messages", Kind: UsageReport, Endpoint: "messages", Grace: usageGrace,
 		GroupSet: []string{"api_key_id", "context_window", "model", "service_tier", "workspace_id"}},
 	{Vendor: Anthropic, Name: "usage.messages_by_account", Kind: UsageReport, Endpoint: "messages", Grace: usageGrace,
-		GroupSet: []string{"account_id", "api_key_id", "model", "workspace_id"}, Breakdown: true},
+		GroupSet: []string{"account_id", "api_key_id", "model", "workspace_id"}, Breakdown: true, SplitsKeyless: true},
 	{Vendor: Anthropic, Name: "costs", Kind: CostReport, Endpoint: "cost_report", Grace: costGrace,
 		GroupSet: []string{"description", "workspace_id"}},
 	// One actor's day of Claude Code; the actor is keyed by a digest,

@@ -63,8 +63,10 @@ var Migrations = []Migration{
 			ORDER BY (tenant, vendor, stream, key)`,
 			// Open buckets as last fetched. Each ogma.provisional record is one
 			// version (its offset) of a bucket: kind 0 a row, 1 the bucket
-			// settled (its rows are facts now), 2 the bucket was empty. Reads
-			// take each bucket's highest version.
+			// settled (its rows are facts now), 2 the bucket was empty, 3 a
+			// row that totals do not count (a breakdown of usage another row
+			// counts; stream.Spec.Counts). Reads take each bucket's highest
+			// version.
 			`CREATE TABLE IF NOT EXISTS usage_provisional (
 				tenant String,
 				vendor String,
@@ -151,23 +153,7 @@ var Migrations = []Migration{
 			// now: its latest link, its last known directory email (for a key,
 			// its owner's), its owner kind, and whether the directory has it
 			// (leaving a project is not leaving the organization).
-			`CREATE VIEW IF NOT EXISTS subjects AS
-			SELECT tenant, vendor, subject_kind, subject_id,
-				argMaxIf(email, seq, src = 'link') AS linked_email,
-				argMaxIf(email, seq, src = 'directory' AND email != '') AS directory_email,
-				argMaxIf(owner_kind, seq, src = 'directory') AS owner_kind,
-				argMaxIf(owner_id, seq, src = 'directory') AS owner_id,
-				argMaxIf(absent, seq, src = 'directory' AND object != 'project_user') AS absent,
-				max(seq) AS last_seq
-			FROM (
-				SELECT tenant, vendor, object, subject_kind, subject_id, email, owner_kind, owner_id, absent, seq, 'directory' AS src
-				FROM identities
-				UNION ALL
-				SELECT tenant, subject_vendor AS vendor, '' AS object, subject_kind, subject_id, email, '' AS owner_kind, '' AS owner_id,
-					toUInt8(0) AS absent, seq, 'link' AS src
-				FROM links
-			)
-			GROUP BY tenant, vendor, subject_kind, subject_id`,
+			subjectsView("object != 'project_user'", false),
 			attributedView("usage_attributed", "usage FINAL", "rev, seq", inlineKeyOwners),
 			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at", inlineKeyOwners),
 		},
@@ -228,10 +214,47 @@ var Migrations = []Migration{
 			// email comes from the users list, when read, as a user's does.
 			`DROP TABLE IF EXISTS usage_attributed`,
 			`DROP TABLE IF EXISTS usage_provisional_attributed`,
+			// Leaving an Anthropic workspace is not leaving the organization
+			// either; and a deleted key keeps the holder its history names.
+			`DROP TABLE IF EXISTS subjects`,
+			subjectsView("object NOT IN ('project_user', 'workspace_member')", true),
 			attributedView("usage_attributed", "usage FINAL", "rev, seq", keyOwnersThroughUsers),
 			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at", keyOwnersThroughUsers),
 		},
 	},
+}
+
+// subjectsView returns the DDL of the view of each vendor subject (user,
+// api_key, service_account, …) as known now: its latest link, its last
+// known directory email (for a key, its owner's), its owner, and whether
+// the directory has it — judged only on objects notMembership admits, since
+// leaving a project is not leaving the organization. With ownerOfPresent, a
+// key's owner is read from its rows but absent revisions (which name no
+// owner), so a deleted key keeps the holder of its history.
+func subjectsView(notMembership string, ownerOfPresent bool) string {
+	owned, gone, linkGone := "src = 'directory'", "", ""
+	if ownerOfPresent {
+		// A column of its own: "absent" is the output's name, which 18.16
+		// would read as the aggregate.
+		owned, gone, linkGone = "src = 'directory' AND gone = 0", " absent AS gone,", " toUInt8(0) AS gone,"
+	}
+	return `CREATE VIEW IF NOT EXISTS subjects AS
+			SELECT tenant, vendor, subject_kind, subject_id,
+				argMaxIf(email, seq, src = 'link') AS linked_email,
+				argMaxIf(email, seq, src = 'directory' AND email != '') AS directory_email,
+				argMaxIf(owner_kind, seq, ` + owned + `) AS owner_kind,
+				argMaxIf(owner_id, seq, ` + owned + `) AS owner_id,
+				argMaxIf(absent, seq, src = 'directory' AND ` + notMembership + `) AS absent,
+				max(seq) AS last_seq
+			FROM (
+				SELECT tenant, vendor, object, subject_kind, subject_id, email, owner_kind, owner_id, absent,` + gone + ` seq, 'directory' AS src
+				FROM identities
+				UNION ALL
+				SELECT tenant, subject_vendor AS vendor, '' AS object, subject_kind, subject_id, email, '' AS owner_kind, '' AS owner_id,
+					toUInt8(0) AS absent,` + linkGone + ` seq, 'link' AS src
+				FROM links
+			)
+			GROUP BY tenant, vendor, subject_kind, subject_id`
 }
 
 // The API keys an attributed view joins, each with its link and its

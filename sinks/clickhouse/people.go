@@ -15,8 +15,8 @@ type Subject struct {
 	// DirectoryEmail is the last email the vendor's directory gave: the
 	// user's own, or for a key its owner's. A deleted subject keeps it.
 	DirectoryEmail string
-	// OwnerKind is a key's owner: user or service_account.
-	OwnerKind string
+	// OwnerKind is a key's owner: user or service_account; OwnerID its id.
+	OwnerKind, OwnerID string
 	// Absent: the last complete directory walk did not list it.
 	Absent bool
 }
@@ -25,7 +25,7 @@ type Subject struct {
 func (s *Store) Subjects(ctx context.Context, tenant string) ([]Subject, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_kind, subject_id, linked_email, directory_email, owner_kind, absent
+	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_kind, subject_id, linked_email, directory_email, owner_kind, owner_id, absent
 		FROM subjects WHERE tenant = ? ORDER BY vendor, subject_kind, subject_id`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("subjects query: %w", err)
@@ -35,7 +35,7 @@ func (s *Store) Subjects(ctx context.Context, tenant string) ([]Subject, error) 
 	for rows.Next() {
 		var sub Subject
 		var absent uint8
-		if err := rows.Scan(&sub.Vendor, &sub.Kind, &sub.ID, &sub.LinkedEmail, &sub.DirectoryEmail, &sub.OwnerKind, &absent); err != nil {
+		if err := rows.Scan(&sub.Vendor, &sub.Kind, &sub.ID, &sub.LinkedEmail, &sub.DirectoryEmail, &sub.OwnerKind, &sub.OwnerID, &absent); err != nil {
 			return nil, fmt.Errorf("subjects query: %w", err)
 		}
 		sub.Absent = absent == 1

@@ -432,13 +432,13 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 				if err != nil {
 					return fmt.Errorf("usage key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
 				}
-				primary := uint8(0)
-				if spec, _ := stream.Lookup(r.Event.Vendor, r.Event.Stream); spec.IsPrimary(k.GroupSet) {
-					primary = 1
-				}
 				u, err := normalize.UsageColumns(r.Event.Vendor, r.Data)
 				if err != nil {
 					return fmt.Errorf("usage data of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
+				}
+				primary := uint8(0)
+				if spec, _ := stream.Lookup(r.Event.Vendor, r.Event.Stream); spec.Counts(k.GroupSet, u.APIKeyID) {
+					primary = 1
 				}
 				e := r.Event
 				if err := add(e.Tenant, e.Vendor, e.Stream, string(e.Key), primary, k.BucketStart.UTC(), k.BucketStart.UTC(),
@@ -566,6 +566,7 @@ func provisionalRows(r *kgo.Record) ([]provRow, error) {
 		base.kind = 2
 		return []provRow{base}, nil
 	}
+	spec, _ := stream.Lookup(p.Vendor, p.Stream)
 	out := make([]provRow, 0, len(p.Rows))
 	for i, data := range p.Rows {
 		u, err := normalize.UsageColumns(p.Vendor, data)
@@ -574,6 +575,9 @@ func provisionalRows(r *kgo.Record) ([]provRow, error) {
 		}
 		row := base
 		row.row, row.u = uint32(i), u
+		if !spec.Counts(p.GroupSet, u.APIKeyID) {
+			row.kind = 3 // a breakdown of usage counted in another row
+		}
 		out = append(out, row)
 	}
 	return out, nil

@@ -32,8 +32,8 @@ type Config struct {
 	// Users is the number of members. Default 60.
 	Users int
 	// FirstUser is the index of the organization's first person in the
-	// simulated world (openaisim.Person). Default 120: with OpenAI's
-	// default 160 users, 40 people are in both organizations.
+	// simulated world (openaisim.Person): with OpenAI's default 160 users,
+	// a FirstUser of 120 puts 40 people in both organizations.
 	FirstUser int
 	// Workspaces is the number of workspaces. Default 4.
 	Workspaces int
@@ -54,9 +54,6 @@ func (c *Config) defaults() {
 	}
 	if c.Users == 0 {
 		c.Users = 60
-	}
-	if c.FirstUser == 0 {
-		c.FirstUser = 120
 	}
 	if c.Workspaces == 0 {
 		c.Workspaces = 4
@@ -454,8 +451,8 @@ func (s *Server) claudeCodeReport(w http.ResponseWriter, r *http.Request) {
 	}
 	off := 0
 	if p := q.Get("page"); p != "" {
-		b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(p, "page_"))
-		if off, err = strconv.Atoi(string(b)); err != nil || off < 0 {
+		b, derr := base64.StdEncoding.DecodeString(strings.TrimPrefix(p, "page_"))
+		if off, err = strconv.Atoi(string(b)); derr != nil || err != nil || off < 0 {
 			badRequest(w, "page: invalid page token")
 			return
 		}
