@@ -16,6 +16,7 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/ogma-dev/ogma/connectors/anthropic/anthropicsim"
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
@@ -159,6 +160,30 @@ func TestIntegrationsOverREST(t *testing.T) {
 	if status, body := r.call(t, "PUT", "/v1/integrations/openai", euTok, keyBody(full)); status != 422 || body["code"] != "region_unsupported" ||
 		!strings.Contains(fmt.Sprint(body["message"]), "PUT /v1/integrations/anthropic") {
 		t.Errorf("PUT for an EU tenant = %d %v, want region_unsupported, pointing to Claude", status, body)
+	}
+	// Issue 12: the EU tenant connects Anthropic instead, its region its
+	// own; a key of the wrong type, or a vendor Ogma does not read, is
+	// refused with its code.
+	an := anthropicsim.New(devAnthropicSim(devSeed, testUsers, nil))
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"PUT", "/v1/integrations/anthropic", keyBody(an.Key(anthropicsim.KeyInference)), 422, "wrong_key_type"},
+		{"PUT", "/v1/integrations/anthropic", keyBody(an.Key(anthropicsim.KeyRevoked)), 422, "invalid_key"},
+		{"POST", "/v1/integrations/mistral:validate", keyBody("sk-x"), 404, "unknown_vendor"},
+	} {
+		if status, body := r.call(t, tc.method, tc.path, euTok, tc.body); status != tc.status || body["code"] != tc.code {
+			t.Errorf("%s %s = %d %v, want %d %s", tc.method, tc.path, status, body, tc.status, tc.code)
+		}
+	}
+	status, checklist := r.call(t, "PUT", "/v1/integrations/anthropic", euTok, keyBody(an.Key(anthropicsim.KeyAdmin)))
+	if cc, _ := checklist["claude_code"].(map[string]any); status != 200 || cc["value"] != true {
+		t.Errorf("PUT /v1/integrations/anthropic for an EU tenant = %d %v, want 200 with the checklist", status, checklist)
+	}
+	if _, in := r.call(t, "GET", "/v1/integrations/anthropic", euTok, ""); in["region"] != "eu" || in["connected"] != true {
+		t.Errorf("the EU tenant's Anthropic integration = %v, want connected in region eu", in)
 	}
 	_, body = r.call(t, "GET", "/v1/integrations", gTok, "")
 	if in := body["integrations"].([]any)[0].(map[string]any); in["connected"] != false {
