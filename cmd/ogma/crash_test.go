@@ -318,7 +318,7 @@ func crashRun(t *testing.T, in *crashInput, want []ledgerRow, actions int, seed 
 			"--process-session-timeout", "6s", "--process-transaction-timeout", "10s"}
 	}
 	dev := supervise(t, "dev", &kills, &selfKills, append([]string{"dev", "--data-dir", dataDir, "--kafka-listen", kafka,
-		"--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--sim-users", "5",
+		"--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--anthropic-sim-addr", "127.0.0.1:0", "--sim-users", "5",
 		"--clickhouse", chtest.Addr(), "--clickhouse-db", db}, procArgs("dev")...)...)
 	dial := topic.Seeds([]string{kafka})
 	var layout topic.Layout

@@ -104,7 +104,7 @@ func startDevAt(t testing.TB, now time.Time, dataDir, db string, args ...string)
 	root.SetOut(d.stdout)
 	root.SetErr(d.stderr)
 	root.SetArgs(append([]string{"dev", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--grpc", "127.0.0.1:0",
-		"--kafka-listen", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--sim-users", strconv.Itoa(testUsers),
+		"--kafka-listen", "127.0.0.1:0", "--sim-addr", "127.0.0.1:0", "--anthropic-sim-addr", "127.0.0.1:0", "--sim-users", strconv.Itoa(testUsers),
 		"--clickhouse", chtest.Addr(), "--clickhouse-db", db,
 		"--log-level", "debug"}, args...))
 	exited := make(chan struct{})
