@@ -61,7 +61,7 @@ func newSimCmd(c *common, run func(context.Context, *simConfig) error) *cobra.Co
 	f.IntVar(&cfg.anthropic.FirstUser, "first-user", 120, "index of its first member among the simulated people (the OpenAI simulator's members are 0 to --users−1)")
 	f.IntVar(&cfg.anthropic.Workspaces, "workspaces", 4, "workspaces of the organization")
 	f.IntVar(&cfg.anthropic.Days, "days", 120, "days of usage history up to today")
-	f.BoolVar(&cfg.printKeys, "print-keys", false, "print one key of each kind (admin, no_costs, inference, revoked, unknown) as kind, a tab, the key; then exit")
+	f.BoolVar(&cfg.printKeys, "print-keys", false, "print one key of each kind (admin, no_costs, inference, revoked, unknown, no_usage) as kind, a tab, the key; then exit")
 	cmd.AddCommand(oa, an)
 	return cmd
 }

@@ -73,6 +73,7 @@ func TestProbeRefusals(t *testing.T) {
 		{"inference key", anthropicsim.KeyInference, nil, capability.CodeWrongKeyType, "Admin key (sk-ant-admin01-…)"},
 		{"revoked key", anthropicsim.KeyRevoked, nil, capability.CodeInvalidKey, "authentication_error"},
 		{"unknown key", anthropicsim.KeyUnknown, nil, capability.CodeInvalidKey, "authentication_error"},
+		{"org key without usage permission", anthropicsim.KeyNoUsage, nil, capability.CodeInsufficientScope, "permission_error"},
 		{"overloaded three times", anthropicsim.KeyAdmin, func(s *anthropicsim.Server) { s.Fail(529, 529, 529) }, capability.CodeVendorError, "529"},
 		{"rate limited", anthropicsim.KeyAdmin, func(s *anthropicsim.Server) { s.Fail(429) }, capability.CodeVendorError, "try again in 1s"},
 	}
@@ -84,5 +85,19 @@ func TestProbeRefusals(t *testing.T) {
 				t.Errorf("probe = %v, want %s saying %q", err, tc.code, tc.says)
 			}
 		})
+	}
+}
+
+// Issue 12: a vendor that cannot be reached is vendor_unreachable, saying
+// where it was looked for.
+func TestProbeUnreachable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there now
+	c, _ := anthropic.NewClient(anthropic.ClientConfig{BaseURL: url})
+	_, err := c.Probe(t.Context(), seal.NewSecret("sk-ant-admin01-x"), simNow)
+	var pe *capability.ProbeError
+	if !errors.As(err, &pe) || pe.Code != capability.CodeVendorUnreachable || !strings.Contains(pe.Message, url) {
+		t.Errorf("probe of a closed port = %v, want vendor_unreachable naming %s", err, url)
 	}
 }

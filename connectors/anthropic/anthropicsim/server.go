@@ -76,10 +76,11 @@ const (
 	KeyInference = "inference" // a workspace (inference) key: the wrong type
 	KeyRevoked   = "revoked"   // an Admin key that was revoked
 	KeyUnknown   = "unknown"   // a well-formed Admin key the vendor never issued
+	KeyNoUsage   = "no_usage"  // an org-level key without permission on the messages usage report
 )
 
 // KeyKinds lists the key kinds in print order.
-var KeyKinds = []string{KeyAdmin, KeyNoCosts, KeyInference, KeyRevoked, KeyUnknown}
+var KeyKinds = []string{KeyAdmin, KeyNoCosts, KeyInference, KeyRevoked, KeyUnknown, KeyNoUsage}
 
 // Request is one request the simulator received.
 type Request struct {
@@ -274,7 +275,8 @@ func (s *Server) authorize(r *http.Request) (int, string) {
 		return 401, "invalid x-api-key"
 	case key == s.keys[KeyInference]:
 		return 403, "API key does not have permission to use the specified resource"
-	case key == s.keys[KeyNoCosts] && (path == "/v1/organizations/cost_report" || path == "/v1/organizations/usage_report/claude_code"):
+	case key == s.keys[KeyNoCosts] && (path == "/v1/organizations/cost_report" || path == "/v1/organizations/usage_report/claude_code"),
+		key == s.keys[KeyNoUsage] && path == "/v1/organizations/usage_report/messages":
 		return 403, "API key does not have permission to use the specified resource"
 	}
 	return 0, ""
