@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/ogma-dev/ogma/pipeline/stream"
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 )
@@ -75,13 +76,13 @@ func parseWindow(tenant, start, end, vendor string) (clickhouse.UsageQuery, erro
 	if q.End.Sub(q.Start) > 366*24*time.Hour {
 		return q, badRequest("the window from %s to %s is longer than 366 days", start, end)
 	}
-	switch v := vendor; v {
-	case "", "all":
-	case "openai", "anthropic":
-		q.Vendor = v
-	default:
-		return q, badRequest("vendor %q: want openai, anthropic or all", v)
+	if vendor == "" || vendor == "all" {
+		return q, nil
 	}
+	if _, ok := stream.VendorOf(vendor); !ok {
+		return q, badRequest("vendor %q: want %s or all", vendor, strings.Join(stream.VendorNames(), ", "))
+	}
+	q.Vendor = vendor
 	return q, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
 // Links are Ogma's own stream: an operator's statement that a vendor subject
@@ -61,8 +62,8 @@ const (
 // Check reports what is wrong with l, for the API and the deadletter.
 func (l Link) Check() error {
 	switch {
-	case l.SubjectVendor != "openai" && l.SubjectVendor != "anthropic":
-		return bad("subject_vendor %q: want openai or anthropic", l.SubjectVendor)
+	case !isVendor(l.SubjectVendor):
+		return bad("subject_vendor %q: want %s", l.SubjectVendor, strings.Join(stream.VendorNames(), " or "))
 	case l.SubjectKind != SubjectUser && l.SubjectKind != SubjectAPIKey:
 		return bad("subject_kind %q: want %s or %s", l.SubjectKind, SubjectUser, SubjectAPIKey)
 	case l.SubjectID == "":
@@ -127,4 +128,9 @@ func LinkRecord(tenant string, l Link) *envelope.Raw {
 	data, _ := json.Marshal(l) // plain struct
 	return &envelope.Raw{V: envelope.Version, Tenant: tenant, Vendor: LinkVendor, Stream: LinkStream,
 		FetchedAt: l.LinkedAt, Salt: envelope.NewSalt(), Data: data}
+}
+
+func isVendor(name string) bool {
+	_, ok := stream.VendorOf(name)
+	return ok
 }
