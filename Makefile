@@ -61,7 +61,7 @@ run: clickhouse rekor-local build ## run the whole system on embedded defaults (
 
 test: clickhouse rekor-local check-generated lint ## lint, then every test with -race (Rekor's against the local stack), the crash harness, then a short fuzz of each target
 	@echo ">> go test -race ./..."
-	@OGMA_TEST_REKOR_URL=$(REKOR_URL) $(GO) test -race -count=1 ./...
+	@OGMA_TEST_REKOR_URL=$(REKOR_URL) $(GO) test -race -count=1 -timeout 20m ./...
 	@echo ">> go test -run TestCrashHarness ./cmd/ogma (kill -9 over 100k records; without -race, which would make it too slow)"
 	@set -o pipefail; $(GO) test -count=1 -timeout 15m -run '^TestCrashHarness$$' -v ./cmd/ogma | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|crash_test.go'
 	@$(MAKE) --no-print-directory fuzz

@@ -120,7 +120,9 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 	out := &ogmav1.UsageReport{Rows: make([]*ogmav1.UsageRow, 0, len(rows))}
 	for _, r := range rows {
 		row := &ogmav1.UsageRow{InputTokens: r.InputTokens, InputCachedTokens: r.InputCachedTokens,
-			OutputTokens: r.OutputTokens, NumModelRequests: r.NumModelRequests, Provisional: r.Provisional}
+			OutputTokens: r.OutputTokens, NumModelRequests: r.NumModelRequests, Provisional: r.Provisional,
+			InputCacheWrite_5M: r.InputCacheWrite5m, InputCacheWrite_1H: r.InputCacheWrite1h,
+			EstimatedCostUsd: r.EstimatedUSD.String(), Unpriced: r.Unpriced, PriceVersion: r.PriceVersion}
 		set := func(dim string, field **string) {
 			if v, ok := r.Dims[dim]; ok {
 				*field = &v

@@ -69,6 +69,8 @@ func anthropicUsage(data []byte) (Usage, error) {
 		ServiceTier:       str(v.ServiceTier),
 		InputTokens:       v.Uncached + v.CacheCreation.FiveMins + v.CacheCreation.OneHour + v.CacheRead,
 		InputCachedTokens: v.CacheRead,
+		InputCacheWrite5m: v.CacheCreation.FiveMins,
+		InputCacheWrite1h: v.CacheCreation.OneHour,
 		OutputTokens:      v.Output,
 	}, nil
 }

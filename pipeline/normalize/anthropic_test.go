@@ -45,7 +45,7 @@ func TestAnthropicUsageColumns(t *testing.T) {
 		"output_tokens":500,"server_tool_use":{"web_search_requests":10},"api_key_id":"apikey_1","workspace_id":null,
 		"model":"claude-opus-4-6","service_tier":"standard","account_id":"user_1"}`))
 	want := normalize.Usage{Model: "claude-opus-4-6", UserID: "user_1", APIKeyID: "apikey_1", ServiceTier: "standard",
-		InputTokens: 3200, InputCachedTokens: 200, OutputTokens: 500}
+		InputTokens: 3200, InputCachedTokens: 200, InputCacheWrite5m: 500, InputCacheWrite1h: 1000, OutputTokens: 500}
 	if err != nil || u != want {
 		t.Errorf("UsageColumns = %+v, %v; want %+v", u, err, want)
 	}

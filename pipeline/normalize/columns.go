@@ -25,7 +25,11 @@ type Usage struct {
 	InputTokens int64
 	// InputCachedTokens counts the input tokens read from the cache.
 	InputCachedTokens int64
-	OutputTokens      int64
+	// InputCacheWrite5m and InputCacheWrite1h count the input tokens
+	// written to the cache, by how long it keeps them: Anthropic's two
+	// ephemeral caches; OpenAI reports one count of writes, kept as 5m.
+	InputCacheWrite5m, InputCacheWrite1h int64
+	OutputTokens                         int64
 	// NumModelRequests counts requests, where the vendor reports them
 	// (Anthropic's usage report does not: 0).
 	NumModelRequests int64
@@ -117,6 +121,7 @@ var (
 	usageInts = map[string]func(*Usage) *int64{
 		"input_tokens": func(u *Usage) *int64 { return &u.InputTokens }, "input_cached_tokens": func(u *Usage) *int64 { return &u.InputCachedTokens },
 		"output_tokens": func(u *Usage) *int64 { return &u.OutputTokens }, "num_model_requests": func(u *Usage) *int64 { return &u.NumModelRequests },
+		"input_cache_write_tokens": func(u *Usage) *int64 { return &u.InputCacheWrite5m },
 	}
 )
 
@@ -199,6 +204,7 @@ func openAIUsageJSON(data []byte) (Usage, error) {
 		ServiceTier       *string `json:"service_tier"`
 		InputTokens       int64   `json:"input_tokens"`
 		InputCachedTokens int64   `json:"input_cached_tokens"`
+		InputCacheWrite   int64   `json:"input_cache_write_tokens"`
 		OutputTokens      int64   `json:"output_tokens"`
 		NumModelRequests  int64   `json:"num_model_requests"`
 	}
@@ -212,7 +218,7 @@ func openAIUsageJSON(data []byte) (Usage, error) {
 		return *p
 	}
 	u := Usage{Model: str(v.Model), UserID: str(v.UserID), ProjectID: str(v.ProjectID), APIKeyID: str(v.APIKeyID),
-		ServiceTier: str(v.ServiceTier), InputTokens: v.InputTokens, InputCachedTokens: v.InputCachedTokens,
+		ServiceTier: str(v.ServiceTier), InputTokens: v.InputTokens, InputCachedTokens: v.InputCachedTokens, InputCacheWrite5m: v.InputCacheWrite,
 		OutputTokens: v.OutputTokens, NumModelRequests: v.NumModelRequests}
 	if v.Batch != nil {
 		u.Batch = fmt.Sprint(*v.Batch)

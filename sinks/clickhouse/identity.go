@@ -31,7 +31,7 @@ func (s *Sink) insertIdentities(ctx context.Context, events []*event.Record) err
 					return fmt.Errorf("identity %s seq %d: %w", e.Tenant, e.Seq, err)
 				}
 				if err := add(e.Tenant, e.Vendor, i.Object, i.ID, i.SubjectKind, i.SubjectID, i.Email,
-					i.OwnerKind, i.OwnerID, i.ProjectID, absent(i.Absent), e.Seq); err != nil {
+					i.OwnerKind, i.OwnerID, i.ProjectID, boolByte(i.Absent), e.Seq); err != nil {
 					return err
 				}
 			}
@@ -62,11 +62,4 @@ func (s *Sink) insertIdentities(ctx context.Context, events []*event.Record) err
 		return fmt.Errorf("insert links: %w", err)
 	}
 	return nil
-}
-
-func absent(b bool) uint8 {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -222,7 +222,29 @@ var Migrations = []Migration{
 			attributedView("usage_provisional_attributed", "usage_provisional", "version, kind, row, fetched_at", keyOwnersThroughUsers),
 		},
 	},
+	{
+		Version: 8,
+		Name:    "cache writes and list-price estimates",
+		Statements: []string{
+			// The canonical columns gain the cache writes, and each row its
+			// estimate at list price (pipeline/price): dollars, whether the
+			// table priced its model, and the table's version. Rows projected
+			// before read as unpriced.
+			// One statement a table: 18.16 has no ADD COLUMN IF NOT EXISTS.
+			`ALTER TABLE usage ADD COLUMN input_cache_write_5m Int64, ADD COLUMN input_cache_write_1h Int64,
+				ADD COLUMN estimated_usd Decimal(18, 9), ADD COLUMN priced UInt8, ADD COLUMN price_version String`,
+			`ALTER TABLE usage_provisional ADD COLUMN input_cache_write_5m Int64, ADD COLUMN input_cache_write_1h Int64,
+				ADD COLUMN estimated_usd Decimal(18, 9), ADD COLUMN priced UInt8, ADD COLUMN price_version String`,
+			`DROP TABLE IF EXISTS usage_attributed`,
+			`DROP TABLE IF EXISTS usage_provisional_attributed`,
+			attributedView("usage_attributed", "usage FINAL", estimateColumns+", rev, seq", keyOwnersThroughUsers),
+			attributedView("usage_provisional_attributed", "usage_provisional", estimateColumns+", version, kind, row, fetched_at", keyOwnersThroughUsers),
+		},
+	},
 }
+
+// estimateColumns are the columns migration 8 adds to the usage tables.
+const estimateColumns = "input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version"
 
 // subjectsView returns the DDL of the view of each vendor subject (user,
 // api_key, service_account, …) as known now: its latest link, its last

@@ -21,6 +21,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/price"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
@@ -46,6 +47,9 @@ type SinkDeps struct {
 	// OnRefuse, if set, is called with every refused tenant and why, each
 	// time the sink refuses one more.
 	OnRefuse func(refused map[string]string)
+	// Prices estimates each usage row at list price; nil means the table
+	// shipped with this build (price.Default).
+	Prices *price.Table
 }
 
 // Sink writes the ledger and its projections from Kafka: every event into
@@ -67,6 +71,7 @@ type Sink struct {
 	// refusals holds why each tenant is refused, either way.
 	refusals map[string]string
 	onRefuse func(map[string]string)
+	prices   *price.Table
 	// heads are the tenants' last events in the ledger, as this sink wrote
 	// or read them; gaps counts each tenant's chain breaks in a row, and
 	// broken holds the tenants refused for one.
@@ -95,7 +100,10 @@ func NewSink(cfg SinkConfig, store *Store, deps SinkDeps) (*Sink, error) {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Sink{cfg: cfg, store: store, dial: deps.Dial, log: deps.Logger.With("component", "sink_clickhouse"),
+	if deps.Prices == nil {
+		deps.Prices = price.Default()
+	}
+	return &Sink{cfg: cfg, store: store, dial: deps.Dial, log: deps.Logger.With("component", "sink_clickhouse"), prices: deps.Prices,
 		refused: map[string]bool{}, heads: map[string]link{}, gaps: map[string]int{}, broken: map[string]bool{},
 		refusals: map[string]string{}, onRefuse: deps.OnRefuse, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{})}, nil
 }
@@ -425,7 +433,8 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 		return nil
 	}
 	err := s.store.batch(ctx, `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model, user_id,
-		project_id, api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens, num_model_requests, rev, seq)`,
+		project_id, api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens, num_model_requests, rev, seq,
+		input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version)`,
 		func(add func(...any) error) error {
 			for _, r := range usage {
 				k, err := parseKey(r.Event.Key)
@@ -441,9 +450,11 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 					primary = 1
 				}
 				e := r.Event
+				est := s.prices.Estimate(e.Vendor, k.BucketStart, u)
 				if err := add(e.Tenant, e.Vendor, e.Stream, string(e.Key), primary, k.BucketStart.UTC(), k.BucketStart.UTC(),
 					u.Model, u.UserID, u.ProjectID, u.APIKeyID, u.Batch, u.ServiceTier,
-					u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests, e.Rev, e.Seq); err != nil {
+					u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests, e.Rev, e.Seq,
+					u.InputCacheWrite5m, u.InputCacheWrite1h, est.USD, boolByte(est.Priced), est.Version); err != nil {
 					return err
 				}
 			}
@@ -589,12 +600,14 @@ func (s *Sink) insertProvisional(ctx context.Context, rows []provRow) error {
 	}
 	err := s.store.batch(ctx, `INSERT INTO usage_provisional (tenant, vendor, stream, bucket_start, version, kind, row, day,
 		model, user_id, project_id, api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens,
-		num_model_requests, fetched_at)`, func(add func(...any) error) error {
+		num_model_requests, fetched_at, input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version)`, func(add func(...any) error) error {
 		for _, r := range rows {
 			u := r.u
+			est := s.prices.Estimate(r.vendor, r.start, u)
 			if err := add(r.tenant, r.vendor, r.stream, r.start, r.version, r.kind, r.row, r.start,
 				u.Model, u.UserID, u.ProjectID, u.APIKeyID, u.Batch, u.ServiceTier,
-				u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests, r.fetched); err != nil {
+				u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests, r.fetched,
+				u.InputCacheWrite5m, u.InputCacheWrite1h, est.USD, boolByte(est.Priced), est.Version); err != nil {
 				return err
 			}
 		}
@@ -648,4 +661,11 @@ func newSinkMetrics(reg prometheus.Registerer) *sinkMetrics {
 		reg.MustRegister(m.rows, m.refused, m.gaps)
 	}
 	return m
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }

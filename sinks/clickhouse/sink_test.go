@@ -12,6 +12,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event/eventtest"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/price"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -246,5 +247,68 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 	}
 	if len(rows) != 1 || rows[0].InputTokens != 100 || rows[0].OutputTokens != 10 {
 		t.Errorf("usage = %+v, want the 100 input tokens once", rows)
+	}
+}
+
+// Issue 13: every usage row carries its list-price estimate and the price
+// table's version; a model the table does not price makes the group
+// unpriced — its estimate a lower bound — never a zero cost.
+func TestUsageCarriesListPriceEstimates(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	c := topictest.New(t)
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	spec := stream.Must(stream.Anthropic, "usage.messages")
+	bucket := &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d", Rows: 2}
+	rows := []string{
+		`{"uncached_input_tokens":1500,"cache_creation":{"ephemeral_1h_input_tokens":1000,"ephemeral_5m_input_tokens":500},` +
+			`"cache_read_input_tokens":200,"output_tokens":500,"api_key_id":"apikey_1","workspace_id":null,"model":"claude-opus-4-6",` +
+			`"service_tier":"standard","context_window":"0-200k"}`,
+		`{"uncached_input_tokens":100,"cache_creation":{"ephemeral_1h_input_tokens":0,"ephemeral_5m_input_tokens":0},` +
+			`"cache_read_input_tokens":0,"output_tokens":10,"api_key_id":"apikey_2","workspace_id":null,"model":"claude-unreleased-9",` +
+			`"service_tier":"standard","context_window":"0-200k"}`,
+	}
+	prev := event.Genesis
+	var recs []*event.Record
+	for i, data := range rows {
+		var row map[string]any
+		json.Unmarshal([]byte(data), &row)
+		key, err := normalize.UsageKey(spec, bucket, spec.GroupSet, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := event.SealCanonicalKey(event.Event{Tenant: "acme", Seq: uint64(i + 1), Prev: prev, Kind: event.Fact, Vendor: spec.Vendor,
+			Stream: spec.Name, Key: key, ObservedAt: "2026-11-22T12:00:00Z"}, []byte(data), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = rec.Hash
+		recs = append(recs, rec)
+	}
+	c.ProduceEvents(t, recs...)
+	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
+	wait.Until(t, "both facts in the usage table", func() bool { return countUsage(t, cfg, "acme") == 2 })
+
+	q := clickhouse.UsageQuery{Tenant: "acme", Start: day, End: day.Add(24 * time.Hour), GroupBy: []string{"model"}}
+	got, err := store.Usage(t.Context(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := price.Default().Version
+	byModel := map[string]clickhouse.UsageRow{}
+	for _, r := range got {
+		byModel[r.Dims["model"]] = r
+	}
+	// vendor-apis.md §2.4's row: 1500·5 + 500·6.25 + 1000·10 + 200·0.5 + 500·25 per 1M.
+	if r := byModel["claude-opus-4-6"]; r.EstimatedUSD.String() != "0.033225" || r.Unpriced || r.PriceVersion != version ||
+		r.InputTokens != 3200 || r.InputCacheWrite5m != 500 || r.InputCacheWrite1h != 1000 {
+		t.Errorf("claude-opus-4-6 = %+v, want $0.033225 priced by %s, 3,200 input with 500 + 1,000 cache writes", r, version)
+	}
+	if r := byModel["claude-unreleased-9"]; !r.Unpriced || !r.EstimatedUSD.IsZero() {
+		t.Errorf("an unpriced model = %+v, want unpriced", r)
+	}
+	q.GroupBy = nil
+	all, err := store.Usage(t.Context(), q)
+	if err != nil || len(all) != 1 || !all[0].Unpriced || all[0].EstimatedUSD.String() != "0.033225" {
+		t.Errorf("the total = %+v, %v: want the priced part as a lower bound, flagged unpriced", all, err)
 	}
 }

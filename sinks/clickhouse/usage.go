@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/shopspring/decimal"
 )
 
 // UsageDims are the dimensions usage can be grouped by, with their columns.
@@ -40,6 +42,16 @@ type UsageRow struct {
 	// Dims holds the group's value of each GroupBy dimension.
 	Dims                                                           map[string]string
 	InputTokens, InputCachedTokens, OutputTokens, NumModelRequests int64
+	// InputCacheWrite5m and InputCacheWrite1h are the cache writes (see
+	// normalize.Usage).
+	InputCacheWrite5m, InputCacheWrite1h int64
+	// EstimatedUSD is the list-price estimate of the group's tokens; Unpriced
+	// says some of its rows name a model the price table does not price, so
+	// the estimate is a lower bound. PriceVersion is the table's version
+	// (the latest, if rows were estimated under several).
+	EstimatedUSD decimal.Decimal
+	Unpriced     bool
+	PriceVersion string
 	// Provisional rows come from buckets not settled yet.
 	Provisional bool
 }
@@ -62,7 +74,8 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		sel = strings.Join(cols, ", ") + ", "
 		group = " GROUP BY " + strings.Join(cols, ", ") + " ORDER BY " + strings.Join(cols, ", ")
 	}
-	sums := "sum(input_tokens), sum(input_cached_tokens), sum(output_tokens), sum(num_model_requests)"
+	sums := "sum(input_tokens), sum(input_cached_tokens), sum(output_tokens), sum(num_model_requests), " +
+		"sum(input_cache_write_5m), sum(input_cache_write_1h), sum(estimated_usd), min(priced), max(price_version)"
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
 	vendor, args := "", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}
 	if q.Vendor != "" {
@@ -103,14 +116,17 @@ func (s *Store) usageRows(ctx context.Context, query string, args []any, ncols i
 	for rows.Next() {
 		vals := make([]string, ncols)
 		var r UsageRow
-		dest := make([]any, 0, ncols+4)
+		dest := make([]any, 0, ncols+9)
 		for i := range vals {
 			dest = append(dest, &vals[i])
 		}
-		dest = append(dest, &r.InputTokens, &r.InputCachedTokens, &r.OutputTokens, &r.NumModelRequests)
+		var priced uint8
+		dest = append(dest, &r.InputTokens, &r.InputCachedTokens, &r.OutputTokens, &r.NumModelRequests,
+			&r.InputCacheWrite5m, &r.InputCacheWrite1h, &r.EstimatedUSD, &priced, &r.PriceVersion)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("usage query: %w", err)
 		}
+		r.Unpriced = priced == 0
 		if r.NumModelRequests == 0 && r.InputTokens == 0 && r.OutputTokens == 0 && ncols == 0 && provisional {
 			continue // no open bucket at all
 		}

@@ -2111,7 +2111,19 @@ type UsageRow struct {
 	// see Person.
 	Person *string `protobuf:"bytes,11,opt,name=person,proto3,oneof" json:"person,omitempty"`
 	// user, key_owner or unmapped.
-	Attribution   *string `protobuf:"bytes,12,opt,name=attribution,proto3,oneof" json:"attribution,omitempty"`
+	Attribution *string `protobuf:"bytes,12,opt,name=attribution,proto3,oneof" json:"attribution,omitempty"`
+	// Input tokens written to the cache (included in input_tokens):
+	// Anthropic's 5-minute and 1-hour caches; OpenAI's one count is 5m.
+	InputCacheWrite_5M int64 `protobuf:"varint,13,opt,name=input_cache_write_5m,json=inputCacheWrite5m,proto3" json:"input_cache_write_5m,omitempty"`
+	InputCacheWrite_1H int64 `protobuf:"varint,14,opt,name=input_cache_write_1h,json=inputCacheWrite1h,proto3" json:"input_cache_write_1h,omitempty"`
+	// The list-price estimate of the row's tokens in dollars, an exact
+	// decimal (pipeline/price): not billed cost.
+	EstimatedCostUsd string `protobuf:"bytes,15,opt,name=estimated_cost_usd,json=estimatedCostUsd,proto3" json:"estimated_cost_usd,omitempty"`
+	// Some of the row's usage is of a model the price table does not price:
+	// estimated_cost_usd is then a lower bound, never the whole cost.
+	Unpriced bool `protobuf:"varint,16,opt,name=unpriced,proto3" json:"unpriced,omitempty"`
+	// The price table version the estimate comes from.
+	PriceVersion  string `protobuf:"bytes,17,opt,name=price_version,json=priceVersion,proto3" json:"price_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2226,6 +2238,41 @@ func (x *UsageRow) GetPerson() string {
 func (x *UsageRow) GetAttribution() string {
 	if x != nil && x.Attribution != nil {
 		return *x.Attribution
+	}
+	return ""
+}
+
+func (x *UsageRow) GetInputCacheWrite_5M() int64 {
+	if x != nil {
+		return x.InputCacheWrite_5M
+	}
+	return 0
+}
+
+func (x *UsageRow) GetInputCacheWrite_1H() int64 {
+	if x != nil {
+		return x.InputCacheWrite_1H
+	}
+	return 0
+}
+
+func (x *UsageRow) GetEstimatedCostUsd() string {
+	if x != nil {
+		return x.EstimatedCostUsd
+	}
+	return ""
+}
+
+func (x *UsageRow) GetUnpriced() bool {
+	if x != nil {
+		return x.Unpriced
+	}
+	return false
+}
+
+func (x *UsageRow) GetPriceVersion() string {
+	if x != nil {
+		return x.PriceVersion
 	}
 	return ""
 }
@@ -2652,7 +2699,7 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
 	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"4\n" +
 	"\vUsageReport\x12%\n" +
-	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\xec\x03\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\xbd\x05\n" +
 	"\bUsageRow\x12\x15\n" +
 	"\x03day\x18\x01 \x01(\tH\x00R\x03day\x88\x01\x01\x12\x19\n" +
 	"\x05model\x18\x02 \x01(\tH\x01R\x05model\x88\x01\x01\x12\x17\n" +
@@ -2666,7 +2713,12 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\vprovisional\x18\n" +
 	" \x01(\bR\vprovisional\x12\x1b\n" +
 	"\x06person\x18\v \x01(\tH\x05R\x06person\x88\x01\x01\x12%\n" +
-	"\vattribution\x18\f \x01(\tH\x06R\vattribution\x88\x01\x01B\x06\n" +
+	"\vattribution\x18\f \x01(\tH\x06R\vattribution\x88\x01\x01\x12/\n" +
+	"\x14input_cache_write_5m\x18\r \x01(\x03R\x11inputCacheWrite5m\x12/\n" +
+	"\x14input_cache_write_1h\x18\x0e \x01(\x03R\x11inputCacheWrite1h\x12,\n" +
+	"\x12estimated_cost_usd\x18\x0f \x01(\tR\x10estimatedCostUsd\x12\x1a\n" +
+	"\bunpriced\x18\x10 \x01(\bR\bunpriced\x12#\n" +
+	"\rprice_version\x18\x11 \x01(\tR\fpriceVersionB\x06\n" +
 	"\x04_dayB\b\n" +
 	"\x06_modelB\a\n" +
 	"\x05_userB\n" +

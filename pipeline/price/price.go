@@ -1,0 +1,151 @@
+// Package price estimates what usage costs from the vendors' list prices:
+// a dated, versioned table kept as data (prices.json, embedded), and the
+// estimate of one canonical usage row. The vendors' cost endpoints are the
+// authority for money; an estimate serves only where they cannot split
+// (per key, per person, per model), and says so: it carries the table's
+// version, and a model the table does not price is unpriced, never 0.
+package price
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/ogma-dev/ogma/pipeline/normalize"
+)
+
+//go:embed prices.json
+var pricesJSON []byte
+
+// Rates are the prices of one model from a day on, in dollars per million
+// tokens. A rate left out is not billed: a model without CacheWrite5m has
+// no cache-write charge (its writes count as plain input).
+type Rates struct {
+	Vendor       string           `json:"vendor"`
+	Model        string           `json:"model"`
+	Aliases      []string         `json:"aliases,omitempty"`
+	From         string           `json:"from"`
+	Input        decimal.Decimal  `json:"input"`
+	CacheRead    *decimal.Decimal `json:"cache_read,omitempty"`
+	CacheWrite5m *decimal.Decimal `json:"cache_write_5m,omitempty"`
+	CacheWrite1h *decimal.Decimal `json:"cache_write_1h,omitempty"`
+	Output       decimal.Decimal  `json:"output"`
+	from         time.Time
+}
+
+// Table is a version of the price table. It is read-only once loaded and
+// safe for concurrent use.
+type Table struct {
+	Version string `json:"version"`
+	Source  string `json:"source"`
+	Unit    string `json:"unit"`
+	// Tiers maps a vendor's service tier (or "batch") to its price factor.
+	Tiers  map[string]map[string]decimal.Decimal `json:"tiers"`
+	Models []Rates                               `json:"models"`
+}
+
+// Default returns the table shipped with this build.
+func Default() *Table {
+	t, err := Parse(pricesJSON)
+	if err != nil {
+		panic("price: the embedded table: " + err.Error()) // a build that ships a broken table is a programmer error
+	}
+	return t
+}
+
+// Parse reads a price table.
+func Parse(b []byte) (*Table, error) {
+	var t Table
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("price table: %w", err)
+	}
+	if t.Version == "" {
+		return nil, fmt.Errorf("price table: no version")
+	}
+	for i := range t.Models {
+		r := &t.Models[i]
+		from, err := time.Parse(time.DateOnly, r.From)
+		if err != nil || r.Vendor == "" || r.Model == "" {
+			return nil, fmt.Errorf("price table: row %d (%s %s): want vendor, model and from (YYYY-MM-DD)", i, r.Vendor, r.Model)
+		}
+		r.from = from
+	}
+	// Latest first, so that a lookup takes the first row in force.
+	slices.SortStableFunc(t.Models, func(a, b Rates) int { return b.from.Compare(a.from) })
+	return &t, nil
+}
+
+// dated is a dated model id's suffix: claude-sonnet-4-5-20250929,
+// gpt-4.1-mini-2025-04-14.
+var dated = regexp.MustCompile(`-(\d{8}|\d{4}-\d{2}-\d{2})$`)
+
+// Lookup returns the rates of vendor's model in force on day; a dated id
+// takes its family's row. ok is false for a model the table does not price.
+func (t *Table) Lookup(vendor, model string, day time.Time) (Rates, bool) {
+	for _, id := range []string{model, dated.ReplaceAllString(model, "")} {
+		for _, r := range t.Models {
+			if r.Vendor == vendor && (r.Model == id || slices.Contains(r.Aliases, id)) && !day.Before(r.from) {
+				return r, true
+			}
+		}
+	}
+	return Rates{}, false
+}
+
+// Estimate is the list-price cost of usage.
+type Estimate struct {
+	// USD is the estimate; zero when not Priced.
+	USD decimal.Decimal
+	// Priced is false when the table has no price for the model (or the
+	// row names none): the row's cost is unknown, not zero.
+	Priced bool
+	// Version is the table's version.
+	Version string
+}
+
+var million = decimal.NewFromInt(1_000_000)
+
+// Estimate returns the list-price cost of the tokens of one canonical usage
+// row of vendor on day: uncached input at the input rate, cache reads at
+// the cached rate, cache writes at theirs where the vendor bills them (else
+// as input), output at the output rate, times the tier's factor (batch or
+// flex). A row without tokens costs nothing in tokens, whatever its model;
+// its other units (images, seconds, bytes) are not estimated.
+func (t *Table) Estimate(vendor string, day time.Time, u normalize.Usage) Estimate {
+	e := Estimate{Version: t.Version}
+	if u.InputTokens == 0 && u.OutputTokens == 0 {
+		e.Priced = true
+		return e
+	}
+	r, ok := t.Lookup(vendor, u.Model, day)
+	if !ok {
+		return e
+	}
+	rate := func(p *decimal.Decimal) decimal.Decimal {
+		if p == nil {
+			return r.Input
+		}
+		return *p
+	}
+	uncached := u.InputTokens - u.InputCachedTokens - u.InputCacheWrite5m - u.InputCacheWrite1h
+	sum := decimal.NewFromInt(uncached).Mul(r.Input).
+		Add(decimal.NewFromInt(u.InputCachedTokens).Mul(rate(r.CacheRead))).
+		Add(decimal.NewFromInt(u.InputCacheWrite5m).Mul(rate(r.CacheWrite5m))).
+		Add(decimal.NewFromInt(u.InputCacheWrite1h).Mul(rate(r.CacheWrite1h))).
+		Add(decimal.NewFromInt(u.OutputTokens).Mul(r.Output))
+	factor := decimal.NewFromInt(1)
+	tiers := t.Tiers[vendor]
+	if f, ok := tiers[u.ServiceTier]; ok {
+		factor = f
+	}
+	if f, ok := tiers["batch"]; ok && u.Batch == "true" {
+		factor = f
+	}
+	e.USD, e.Priced = sum.Mul(factor).Div(million), true
+	return e
+}
