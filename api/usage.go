@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,13 +15,19 @@ import (
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 )
 
-// UsageReader answers usage queries; *clickhouse.Store is one.
+// UsageReader answers usage and billed cost queries; *clickhouse.Store is
+// one.
 type UsageReader interface {
 	Usage(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, error)
+	Costs(ctx context.Context, q clickhouse.CostQuery) ([]clickhouse.CostRow, error)
 }
 
-// usageDims lists the group_by dimensions in the order the error names them.
-var usageDims = []string{"day", "model", "user", "project", "api_key", "person", "attribution"}
+// The group_by dimensions of usage and of costs, in the order an error
+// names them.
+var (
+	usageDims = []string{"day", "week", "month", "vendor", "model", "user", "project", "api_key", "person", "attribution"}
+	costDims  = []string{"day", "month", "project", "line_item", "vendor"}
+)
 
 func badRequest(format string, a ...any) error {
 	return codeError(codes.InvalidArgument, "malformed_request", fmt.Sprintf(format, a...))
@@ -32,22 +39,68 @@ func parseUsage(tenant string, req *ogmav1.GetUsageRequest) (clickhouse.UsageQue
 	if err != nil {
 		return q, err
 	}
-	seen := map[string]bool{}
-	for d := range strings.SplitSeq(req.GetGroupBy(), ",") {
+	q.GroupBy, err = parseGroupBy(req.GetGroupBy(), usageDims)
+	return q, err
+}
+
+// parseGroupBy reads a comma-separated group_by of the known dimensions.
+func parseGroupBy(groupBy string, known []string) ([]string, error) {
+	var out []string
+	for d := range strings.SplitSeq(groupBy, ",") {
 		d = strings.TrimSpace(d)
-		if d == "" {
-			continue
+		switch {
+		case d == "":
+		case !slices.Contains(known, d):
+			return nil, badRequest("group_by: unknown dimension %q; want any of %s", d, strings.Join(known, ", "))
+		case slices.Contains(out, d):
+			return nil, badRequest("group_by: %q given twice", d)
+		default:
+			out = append(out, d)
 		}
-		if _, ok := clickhouse.UsageDims[d]; !ok {
-			return q, badRequest("group_by: unknown dimension %q; want any of %s", d, strings.Join(usageDims, ", "))
-		}
-		if seen[d] {
-			return q, badRequest("group_by: %q given twice", d)
-		}
-		seen[d] = true
-		q.GroupBy = append(q.GroupBy, d)
 	}
-	return q, nil
+	return out, nil
+}
+
+// GetCosts sums billed cost; see the proto.
+func (s *Server) GetCosts(ctx context.Context, req *ogmav1.GetCostsRequest) (*ogmav1.CostReport, error) {
+	w, err := parseWindow(tenantOf(ctx), req.GetStart(), req.GetEnd(), req.GetVendor())
+	if err != nil {
+		return nil, err
+	}
+	q := clickhouse.CostQuery{Tenant: w.Tenant, Start: w.Start, End: w.End, Vendor: w.Vendor}
+	if q.GroupBy, err = parseGroupBy(req.GetGroupBy(), costDims); err != nil {
+		return nil, err
+	}
+	if s.usage == nil {
+		return nil, status.Error(codes.Unavailable, "costs are not served by this process: no ClickHouse configured")
+	}
+	rows, err := s.usage.Costs(ctx, q)
+	if err != nil {
+		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("costs")
+	}
+	out := &ogmav1.CostReport{Rows: make([]*ogmav1.CostRow, 0, len(rows))}
+	for _, r := range rows {
+		row := &ogmav1.CostRow{Amount: r.Amount.String(), Currency: r.Currency, Restated: r.Restated}
+		set := dimSetter(r.Dims)
+		set("day", &row.Day)
+		set("month", &row.Month)
+		set("project", &row.Project)
+		set("line_item", &row.LineItem)
+		set("vendor", &row.Vendor)
+		out.Rows = append(out.Rows, row)
+	}
+	return out, nil
+}
+
+// dimSetter returns a function that sets an optional field to a group's
+// value of a dimension, when the query grouped by it.
+func dimSetter(dims map[string]string) func(dim string, field **string) {
+	return func(dim string, field **string) {
+		if v, ok := dims[dim]; ok {
+			*field = &v
+		}
+	}
 }
 
 // parseWindow checks the days and vendor of a usage query.
@@ -123,12 +176,11 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 			OutputTokens: r.OutputTokens, NumModelRequests: r.NumModelRequests, Provisional: r.Provisional,
 			InputCacheWrite_5M: r.InputCacheWrite5m, InputCacheWrite_1H: r.InputCacheWrite1h,
 			EstimatedCostUsd: r.EstimatedUSD.String(), Unpriced: r.Unpriced, PriceVersion: r.PriceVersion}
-		set := func(dim string, field **string) {
-			if v, ok := r.Dims[dim]; ok {
-				*field = &v
-			}
-		}
+		set := dimSetter(r.Dims)
 		set("day", &row.Day)
+		set("week", &row.Week)
+		set("month", &row.Month)
+		set("vendor", &row.Vendor)
 		set("model", &row.Model)
 		set("user", &row.User)
 		set("project", &row.Project)

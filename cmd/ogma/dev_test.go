@@ -363,6 +363,16 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	wait.Until(t, "Anthropic costs in ClickHouse to equal the simulator's cents as dollars", func() bool {
 		return wantCost.IsPositive() && costSum(t, db, stream.Anthropic, costStart, costEnd).Equal(wantCost)
 	})
+	// Issue 13: /v1/costs answers the same exact amounts.
+	var costs struct {
+		Rows []struct{ Vendor, Amount, Currency string }
+	}
+	_, body := d.get(t, "/v1/costs?start="+costStart.Format(time.DateOnly)+"&end="+costEnd.Format(time.DateOnly)+"&group_by=vendor", tok)
+	json.Unmarshal([]byte(body), &costs)
+	if i := slices.IndexFunc(costs.Rows, func(r struct{ Vendor, Amount, Currency string }) bool { return r.Vendor == stream.Anthropic }); i < 0 ||
+		costs.Rows[i].Amount != wantCost.String() || costs.Rows[i].Currency != "usd" {
+		t.Errorf("/v1/costs by vendor = %s, want anthropic %s usd", body, wantCost)
+	}
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)
 	}

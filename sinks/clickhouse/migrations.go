@@ -224,7 +224,7 @@ var Migrations = []Migration{
 	},
 	{
 		Version: 8,
-		Name:    "cache writes and list-price estimates",
+		Name:    "cache writes, list-price estimates, exact billed amounts",
 		Statements: []string{
 			// The canonical columns gain the cache writes, and each row its
 			// estimate at list price (pipeline/price): dollars, whether the
@@ -235,6 +235,10 @@ var Migrations = []Migration{
 				ADD COLUMN estimated_usd Decimal(18, 9), ADD COLUMN priced UInt8, ADD COLUMN price_version String`,
 			`ALTER TABLE usage_provisional ADD COLUMN input_cache_write_5m Int64, ADD COLUMN input_cache_write_1h Int64,
 				ADD COLUMN estimated_usd Decimal(18, 9), ADD COLUMN priced UInt8, ADD COLUMN price_version String`,
+			// Billed amounts keep every digit the vendor sent: OpenAI's are
+			// JSON numbers of up to 17 significant digits, which nine
+			// decimals cut.
+			`ALTER TABLE costs MODIFY COLUMN amount Decimal(38, 18)`,
 			`DROP TABLE IF EXISTS usage_attributed`,
 			`DROP TABLE IF EXISTS usage_provisional_attributed`,
 			attributedView("usage_attributed", "usage FINAL", estimateColumns+", rev, seq", keyOwnersThroughUsers),

@@ -312,3 +312,60 @@ func TestUsageCarriesListPriceEstimates(t *testing.T) {
 		t.Errorf("the total = %+v, %v: want the priced part as a lower bound, flagged unpriced", all, err)
 	}
 }
+
+// Issue 13: billed cost is the vendors' own, exact — OpenAI's dollars,
+// Anthropic's cents as dollars — grouped as asked, and a group holding a
+// restated row (a revision past the first) says so.
+func TestCostsAreExactAndFlagRestatements(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	c := topictest.New(t)
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	bucket := &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d", Rows: 1}
+	facts := []struct {
+		vendor, data string
+		rev          uint32
+	}{
+		{stream.OpenAI, `{"object":"organization.costs.result","amount":{"value":0.1234567891,"currency":"usd"},"line_item":"gpt-6-sol, input","project_id":"proj_1"}`, 0},
+		{stream.Anthropic, `{"amount":"41280.000000","currency":"USD","description":"Claude Opus 4.6 Usage - Input Tokens","workspace_id":null}`, 0},
+		{stream.Anthropic, `{"amount":"41281.000000","currency":"USD","description":"Claude Opus 4.6 Usage - Input Tokens","workspace_id":null}`, 1},
+	}
+	prev := event.Genesis
+	var recs []*event.Record
+	for i, f := range facts {
+		spec := stream.Must(f.vendor, "costs")
+		var row map[string]any
+		json.Unmarshal([]byte(f.data), &row)
+		key, err := normalize.CostKey(spec, bucket, spec.GroupSet, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := event.SealCanonicalKey(event.Event{Tenant: "acme", Seq: uint64(i + 1), Prev: prev, Kind: event.Fact, Vendor: f.vendor,
+			Stream: spec.Name, Key: key, Rev: f.rev, ObservedAt: "2026-11-23T12:00:00Z"}, []byte(f.data), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = rec.Hash
+		recs = append(recs, rec)
+	}
+	c.ProduceEvents(t, recs...)
+	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
+	wait.Until(t, "every event in the ledger", func() bool { return count(t, cfg, "acme") == 3 })
+
+	q := clickhouse.CostQuery{Tenant: "acme", Start: day, End: day.Add(24 * time.Hour), GroupBy: []string{"vendor", "day"}}
+	var got []clickhouse.CostRow
+	wait.Until(t, "both vendors' costs", func() bool {
+		var err error
+		got, err = store.Costs(t.Context(), q)
+		return err == nil && len(got) == 2
+	})
+	want := map[string]struct {
+		amount   string
+		restated bool
+	}{stream.Anthropic: {"412.81", true}, stream.OpenAI: {"0.1234567891", false}}
+	for _, r := range got {
+		w := want[r.Dims["vendor"]]
+		if r.Amount.String() != w.amount || r.Restated != w.restated || r.Currency != "usd" || r.Dims["day"] != "2026-11-20" {
+			t.Errorf("%s = %+v, want %s usd on 2026-11-20, restated %v", r.Dims["vendor"], r, w.amount, w.restated)
+		}
+	}
+}

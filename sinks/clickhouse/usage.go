@@ -13,6 +13,9 @@ import (
 // UsageDims are the dimensions usage can be grouped by, with their columns.
 var UsageDims = map[string]string{
 	"day":     "toString(day)",
+	"week":    "toString(toMonday(day))",
+	"month":   "toString(toStartOfMonth(day))",
+	"vendor":  "vendor",
 	"model":   "model",
 	"user":    "user_id",
 	"project": "project_id",

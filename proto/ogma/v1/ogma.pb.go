@@ -2047,6 +2047,231 @@ func (x *GetUsageRequest) GetVendor() string {
 	return ""
 }
 
+// GetCostsRequest selects and groups billed cost.
+type GetCostsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, inclusive: an RFC 3339 full-date (2026-11-01), UTC.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Last day, exclusive: an RFC 3339 full-date, UTC.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// Comma-separated dimensions to group by, any of day, month, project,
+	// line_item, vendor; none sums everything.
+	GroupBy string `protobuf:"bytes,3,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// openai, anthropic, or all (the default).
+	Vendor        string `protobuf:"bytes,4,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCostsRequest) Reset() {
+	*x = GetCostsRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCostsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCostsRequest) ProtoMessage() {}
+
+func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
+func (*GetCostsRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetCostsRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetCostsRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetCostsRequest) GetGroupBy() string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return ""
+}
+
+func (x *GetCostsRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+// CostReport is the billed cost of the requested window.
+type CostReport struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*CostRow             `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CostReport) Reset() {
+	*x = CostReport{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CostReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CostReport) ProtoMessage() {}
+
+func (x *CostReport) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
+func (*CostReport) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CostReport) GetRows() []*CostRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+// CostRow is one group's billed cost. Only the requested dimensions are set.
+type CostRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Day   *string                `protobuf:"bytes,1,opt,name=day,proto3,oneof" json:"day,omitempty"`
+	// The month's first day.
+	Month *string `protobuf:"bytes,2,opt,name=month,proto3,oneof" json:"month,omitempty"`
+	// The project (OpenAI) or workspace (Anthropic); "" for none.
+	Project *string `protobuf:"bytes,3,opt,name=project,proto3,oneof" json:"project,omitempty"`
+	// The vendor's line item (OpenAI) or description (Anthropic).
+	LineItem *string `protobuf:"bytes,4,opt,name=line_item,json=lineItem,proto3,oneof" json:"line_item,omitempty"`
+	Vendor   *string `protobuf:"bytes,5,opt,name=vendor,proto3,oneof" json:"vendor,omitempty"`
+	// Exact decimal, in currency's major unit (dollars).
+	Amount   string `protobuf:"bytes,6,opt,name=amount,proto3" json:"amount,omitempty"`
+	Currency string `protobuf:"bytes,7,opt,name=currency,proto3" json:"currency,omitempty"`
+	// The vendor changed some of the group's rows after they settled.
+	Restated      bool `protobuf:"varint,8,opt,name=restated,proto3" json:"restated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CostRow) Reset() {
+	*x = CostRow{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CostRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CostRow) ProtoMessage() {}
+
+func (x *CostRow) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
+func (*CostRow) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *CostRow) GetDay() string {
+	if x != nil && x.Day != nil {
+		return *x.Day
+	}
+	return ""
+}
+
+func (x *CostRow) GetMonth() string {
+	if x != nil && x.Month != nil {
+		return *x.Month
+	}
+	return ""
+}
+
+func (x *CostRow) GetProject() string {
+	if x != nil && x.Project != nil {
+		return *x.Project
+	}
+	return ""
+}
+
+func (x *CostRow) GetLineItem() string {
+	if x != nil && x.LineItem != nil {
+		return *x.LineItem
+	}
+	return ""
+}
+
+func (x *CostRow) GetVendor() string {
+	if x != nil && x.Vendor != nil {
+		return *x.Vendor
+	}
+	return ""
+}
+
+func (x *CostRow) GetAmount() string {
+	if x != nil {
+		return x.Amount
+	}
+	return ""
+}
+
+func (x *CostRow) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *CostRow) GetRestated() bool {
+	if x != nil {
+		return x.Restated
+	}
+	return false
+}
+
 // UsageReport is the usage of the requested window.
 type UsageReport struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2057,7 +2282,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2069,7 +2294,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2082,7 +2307,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -2123,14 +2348,19 @@ type UsageRow struct {
 	// estimated_cost_usd is then a lower bound, never the whole cost.
 	Unpriced bool `protobuf:"varint,16,opt,name=unpriced,proto3" json:"unpriced,omitempty"`
 	// The price table version the estimate comes from.
-	PriceVersion  string `protobuf:"bytes,17,opt,name=price_version,json=priceVersion,proto3" json:"price_version,omitempty"`
+	PriceVersion string `protobuf:"bytes,17,opt,name=price_version,json=priceVersion,proto3" json:"price_version,omitempty"`
+	// The week's Monday.
+	Week *string `protobuf:"bytes,18,opt,name=week,proto3,oneof" json:"week,omitempty"`
+	// The month's first day.
+	Month         *string `protobuf:"bytes,19,opt,name=month,proto3,oneof" json:"month,omitempty"`
+	Vendor        *string `protobuf:"bytes,20,opt,name=vendor,proto3,oneof" json:"vendor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2142,7 +2372,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2155,7 +2385,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -2277,6 +2507,27 @@ func (x *UsageRow) GetPriceVersion() string {
 	return ""
 }
 
+func (x *UsageRow) GetWeek() string {
+	if x != nil && x.Week != nil {
+		return *x.Week
+	}
+	return ""
+}
+
+func (x *UsageRow) GetMonth() string {
+	if x != nil && x.Month != nil {
+		return *x.Month
+	}
+	return ""
+}
+
+func (x *UsageRow) GetVendor() string {
+	if x != nil && x.Vendor != nil {
+		return *x.Vendor
+	}
+	return ""
+}
+
 // GetCapabilitiesRequest has no fields: the tenant comes from the token.
 type GetCapabilitiesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2286,7 +2537,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2549,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2562,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -2329,7 +2580,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2592,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2605,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -2399,7 +2650,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2411,7 +2662,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2424,7 +2675,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -2483,7 +2734,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2746,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2759,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -2697,9 +2948,33 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
-	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"4\n" +
+	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"l\n" +
+	"\x0fGetCostsRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
+	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
+	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"2\n" +
+	"\n" +
+	"CostReport\x12$\n" +
+	"\x04rows\x18\x01 \x03(\v2\x10.ogma.v1.CostRowR\x04rows\"\xa0\x02\n" +
+	"\aCostRow\x12\x15\n" +
+	"\x03day\x18\x01 \x01(\tH\x00R\x03day\x88\x01\x01\x12\x19\n" +
+	"\x05month\x18\x02 \x01(\tH\x01R\x05month\x88\x01\x01\x12\x1d\n" +
+	"\aproject\x18\x03 \x01(\tH\x02R\aproject\x88\x01\x01\x12 \n" +
+	"\tline_item\x18\x04 \x01(\tH\x03R\blineItem\x88\x01\x01\x12\x1b\n" +
+	"\x06vendor\x18\x05 \x01(\tH\x04R\x06vendor\x88\x01\x01\x12\x16\n" +
+	"\x06amount\x18\x06 \x01(\tR\x06amount\x12\x1a\n" +
+	"\bcurrency\x18\a \x01(\tR\bcurrency\x12\x1a\n" +
+	"\brestated\x18\b \x01(\bR\brestatedB\x06\n" +
+	"\x04_dayB\b\n" +
+	"\x06_monthB\n" +
+	"\n" +
+	"\b_projectB\f\n" +
+	"\n" +
+	"_line_itemB\t\n" +
+	"\a_vendor\"4\n" +
 	"\vUsageReport\x12%\n" +
-	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\xbd\x05\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\xac\x06\n" +
 	"\bUsageRow\x12\x15\n" +
 	"\x03day\x18\x01 \x01(\tH\x00R\x03day\x88\x01\x01\x12\x19\n" +
 	"\x05model\x18\x02 \x01(\tH\x01R\x05model\x88\x01\x01\x12\x17\n" +
@@ -2718,7 +2993,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x14input_cache_write_1h\x18\x0e \x01(\x03R\x11inputCacheWrite1h\x12,\n" +
 	"\x12estimated_cost_usd\x18\x0f \x01(\tR\x10estimatedCostUsd\x12\x1a\n" +
 	"\bunpriced\x18\x10 \x01(\bR\bunpriced\x12#\n" +
-	"\rprice_version\x18\x11 \x01(\tR\fpriceVersionB\x06\n" +
+	"\rprice_version\x18\x11 \x01(\tR\fpriceVersion\x12\x17\n" +
+	"\x04week\x18\x12 \x01(\tH\aR\x04week\x88\x01\x01\x12\x19\n" +
+	"\x05month\x18\x13 \x01(\tH\bR\x05month\x88\x01\x01\x12\x1b\n" +
+	"\x06vendor\x18\x14 \x01(\tH\tR\x06vendor\x88\x01\x01B\x06\n" +
 	"\x04_dayB\b\n" +
 	"\x06_modelB\a\n" +
 	"\x05_userB\n" +
@@ -2727,7 +3005,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"\b_api_keyB\t\n" +
 	"\a_personB\x0e\n" +
-	"\f_attribution\"\x18\n" +
+	"\f_attributionB\a\n" +
+	"\x05_weekB\b\n" +
+	"\x06_monthB\t\n" +
+	"\a_vendor\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\x99\x01\n" +
 	"\fCapabilities\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x123\n" +
@@ -2748,10 +3029,11 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xa9\f\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xf7\f\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
-	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12x\n" +
+	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12L\n" +
+	"\bGetCosts\x12\x18.ogma.v1.GetCostsRequest\x1a\x13.ogma.v1.CostReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/costs\x12x\n" +
 	"\x13ValidateIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"4\x82\xd3\xe4\x93\x02.:\x01*b\x05flags\"\"/v1/integrations/{vendor}:validate\x12n\n" +
 	"\x12ConnectIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*b\x05flags\x1a\x19/v1/integrations/{vendor}\x12e\n" +
 	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12i\n" +
@@ -2782,7 +3064,7 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrityRequest)(nil),     // 0: ogma.v1.GetIntegrityRequest
 	(*Integrity)(nil),               // 1: ogma.v1.Integrity
@@ -2817,13 +3099,16 @@ var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrationRequest)(nil),   // 30: ogma.v1.GetIntegrationRequest
 	(*DisconnectResponse)(nil),      // 31: ogma.v1.DisconnectResponse
 	(*GetUsageRequest)(nil),         // 32: ogma.v1.GetUsageRequest
-	(*UsageReport)(nil),             // 33: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 34: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 35: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 36: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),   // 37: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),      // 38: ogma.v1.OpenAICapabilities
-	nil,                             // 39: ogma.v1.Checklist.FlagsEntry
+	(*GetCostsRequest)(nil),         // 33: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),              // 34: ogma.v1.CostReport
+	(*CostRow)(nil),                 // 35: ogma.v1.CostRow
+	(*UsageReport)(nil),             // 36: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 37: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 38: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 39: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),   // 40: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),      // 41: ogma.v1.OpenAICapabilities
+	nil,                             // 42: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
@@ -2833,51 +3118,54 @@ var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	14, // 4: ogma.v1.People.people:type_name -> ogma.v1.Person
 	15, // 5: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
 	18, // 6: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	39, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	42, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
 	26, // 8: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
 	27, // 9: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
 	28, // 10: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	34, // 11: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	38, // 12: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	37, // 13: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	22, // 14: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	35, // 15: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	32, // 16: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	21, // 17: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	21, // 18: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	24, // 19: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	30, // 20: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	29, // 21: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	10, // 22: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	11, // 23: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	12, // 24: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	16, // 25: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	17, // 26: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	19, // 27: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 28: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 29: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 30: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	36, // 31: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	33, // 32: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	23, // 33: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	23, // 34: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	25, // 35: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	26, // 36: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	31, // 37: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	33, // 38: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
-	13, // 39: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	14, // 40: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	18, // 41: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	18, // 42: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	20, // 43: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	1,  // 44: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	6,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	8,  // 46: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	31, // [31:47] is the sub-list for method output_type
-	15, // [15:31] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	35, // 11: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	37, // 12: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	41, // 13: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	40, // 14: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	22, // 15: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	38, // 16: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	32, // 17: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	33, // 18: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	21, // 19: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	21, // 20: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	24, // 21: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	30, // 22: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	29, // 23: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	10, // 24: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	11, // 25: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	12, // 26: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	16, // 27: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	17, // 28: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	19, // 29: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 30: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 31: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 32: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	39, // 33: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	36, // 34: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	34, // 35: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	23, // 36: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	23, // 37: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	25, // 38: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	26, // 39: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	31, // 40: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	36, // 41: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
+	13, // 42: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	14, // 43: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	18, // 44: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	18, // 45: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	20, // 46: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	1,  // 47: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	6,  // 48: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	8,  // 49: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	33, // [33:50] is the sub-list for method output_type
+	16, // [16:33] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -2885,14 +3173,15 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[34].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[35].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[37].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

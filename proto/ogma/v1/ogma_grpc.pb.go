@@ -24,6 +24,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	OgmaService_GetCapabilities_FullMethodName       = "/ogma.v1.OgmaService/GetCapabilities"
 	OgmaService_GetUsage_FullMethodName              = "/ogma.v1.OgmaService/GetUsage"
+	OgmaService_GetCosts_FullMethodName              = "/ogma.v1.OgmaService/GetCosts"
 	OgmaService_ValidateIntegration_FullMethodName   = "/ogma.v1.OgmaService/ValidateIntegration"
 	OgmaService_ConnectIntegration_FullMethodName    = "/ogma.v1.OgmaService/ConnectIntegration"
 	OgmaService_ListIntegrations_FullMethodName      = "/ogma.v1.OgmaService/ListIntegrations"
@@ -54,6 +55,9 @@ type OgmaServiceClient interface {
 	// endpoint's primary group set, and adds the open buckets as last
 	// fetched, flagged provisional.
 	GetUsage(ctx context.Context, in *GetUsageRequest, opts ...grpc.CallOption) (*UsageReport, error)
+	// GetCosts sums billed cost — the vendors' own amounts, exact — per
+	// group over settled days; a group holding a restated row is flagged.
+	GetCosts(ctx context.Context, in *GetCostsRequest, opts ...grpc.CallOption) (*CostReport, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -122,6 +126,16 @@ func (c *ogmaServiceClient) GetUsage(ctx context.Context, in *GetUsageRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UsageReport)
 	err := c.cc.Invoke(ctx, OgmaService_GetUsage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) GetCosts(ctx context.Context, in *GetCostsRequest, opts ...grpc.CallOption) (*CostReport, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CostReport)
+	err := c.cc.Invoke(ctx, OgmaService_GetCosts_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +296,9 @@ type OgmaServiceServer interface {
 	// endpoint's primary group set, and adds the open buckets as last
 	// fetched, flagged provisional.
 	GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error)
+	// GetCosts sums billed cost — the vendors' own amounts, exact — per
+	// group over settled days; a group holding a restated row is flagged.
+	GetCosts(context.Context, *GetCostsRequest) (*CostReport, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -341,6 +358,9 @@ func (UnimplementedOgmaServiceServer) GetCapabilities(context.Context, *GetCapab
 }
 func (UnimplementedOgmaServiceServer) GetUsage(context.Context, *GetUsageRequest) (*UsageReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetUsage not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetCosts(context.Context, *GetCostsRequest) (*CostReport, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCosts not implemented")
 }
 func (UnimplementedOgmaServiceServer) ValidateIntegration(context.Context, *ConnectRequest) (*Checklist, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateIntegration not implemented")
@@ -437,6 +457,24 @@ func _OgmaService_GetUsage_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(OgmaServiceServer).GetUsage(ctx, req.(*GetUsageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_GetCosts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCostsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetCosts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetCosts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetCosts(ctx, req.(*GetCostsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -707,6 +745,10 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetUsage",
 			Handler:    _OgmaService_GetUsage_Handler,
+		},
+		{
+			MethodName: "GetCosts",
+			Handler:    _OgmaService_GetCosts_Handler,
 		},
 		{
 			MethodName: "ValidateIntegration",
