@@ -217,24 +217,9 @@ func TestPreFloorGroupSetNeverEntersTotals(t *testing.T) {
 	primary := stream.Must(stream.OpenAI, "usage.completions").GroupSet
 	preFloor := slices.DeleteFunc(slices.Clone(primary), func(d string) bool { return d == "api_key_id" })
 	bucket := &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d", Rows: 1}
-	data := []byte(`{"api_key_id":"key_1","batch":false,"input_tokens":100,"model":"m","num_model_requests":1,"output_tokens":10,"project_id":"p","service_tier":"default","user_id":"u"}`)
-	var row map[string]any
-	json.Unmarshal(data, &row)
-	prev := event.Genesis
-	var recs []*event.Record
-	for i, set := range [][]string{preFloor, primary} {
-		key, err := normalize.UsageKey(stream.Must(stream.OpenAI, "usage.completions"), bucket, set, row)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := event.SealCanonicalKey(event.Event{Tenant: "acme", Seq: uint64(i + 1), Prev: prev, Kind: event.Fact, Vendor: "openai",
-			Stream: "usage.completions", Key: key, ObservedAt: "2025-12-04T12:00:00Z"}, data, strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prev = rec.Hash
-		recs = append(recs, rec)
-	}
+	spec := stream.Must(stream.OpenAI, "usage.completions")
+	data := `{"api_key_id":"key_1","batch":false,"input_tokens":100,"model":"m","num_model_requests":1,"output_tokens":10,"project_id":"p","service_tier":"default","user_id":"u"}`
+	recs := chainFacts(t, "acme", bucket, fact{spec: spec, groupSet: preFloor, data: data}, fact{spec: spec, data: data})
 	c.ProduceEvents(t, recs...)
 	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
 	// The ledger and its projections are written at once: wait for both
@@ -267,23 +252,7 @@ func TestUsageCarriesListPriceEstimates(t *testing.T) {
 			`"cache_read_input_tokens":0,"output_tokens":10,"api_key_id":"apikey_2","workspace_id":null,"model":"claude-unreleased-9",` +
 			`"service_tier":"standard","context_window":"0-200k"}`,
 	}
-	prev := event.Genesis
-	var recs []*event.Record
-	for i, data := range rows {
-		var row map[string]any
-		json.Unmarshal([]byte(data), &row)
-		key, err := normalize.UsageKey(spec, bucket, spec.GroupSet, row)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := event.SealCanonicalKey(event.Event{Tenant: "acme", Seq: uint64(i + 1), Prev: prev, Kind: event.Fact, Vendor: spec.Vendor,
-			Stream: spec.Name, Key: key, ObservedAt: "2026-11-22T12:00:00Z"}, []byte(data), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prev = rec.Hash
-		recs = append(recs, rec)
-	}
+	recs := chainFacts(t, "acme", bucket, fact{spec: spec, data: rows[0]}, fact{spec: spec, data: rows[1]})
 	c.ProduceEvents(t, recs...)
 	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
 	wait.Until(t, "both facts in the usage table", func() bool { return countUsage(t, cfg, "acme") == 2 })
@@ -321,32 +290,11 @@ func TestCostsAreExactAndFlagRestatements(t *testing.T) {
 	c := topictest.New(t)
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	bucket := &envelope.Bucket{Start: day.Unix(), End: day.Add(24 * time.Hour).Unix(), Width: "1d", Rows: 1}
-	facts := []struct {
-		vendor, data string
-		rev          uint32
-	}{
-		{stream.OpenAI, `{"object":"organization.costs.result","amount":{"value":0.1234567891,"currency":"usd"},"line_item":"gpt-6-sol, input","project_id":"proj_1"}`, 0},
-		{stream.Anthropic, `{"amount":"41280.000000","currency":"USD","description":"Claude Opus 4.6 Usage - Input Tokens","workspace_id":null}`, 0},
-		{stream.Anthropic, `{"amount":"41281.000000","currency":"USD","description":"Claude Opus 4.6 Usage - Input Tokens","workspace_id":null}`, 1},
-	}
-	prev := event.Genesis
-	var recs []*event.Record
-	for i, f := range facts {
-		spec := stream.Must(f.vendor, "costs")
-		var row map[string]any
-		json.Unmarshal([]byte(f.data), &row)
-		key, err := normalize.CostKey(spec, bucket, spec.GroupSet, row)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec, err := event.SealCanonicalKey(event.Event{Tenant: "acme", Seq: uint64(i + 1), Prev: prev, Kind: event.Fact, Vendor: f.vendor,
-			Stream: spec.Name, Key: key, Rev: f.rev, ObservedAt: "2026-11-23T12:00:00Z"}, []byte(f.data), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		prev = rec.Hash
-		recs = append(recs, rec)
-	}
+	openAI, anthropic := stream.Must(stream.OpenAI, "costs"), stream.Must(stream.Anthropic, "costs")
+	recs := chainFacts(t, "acme", bucket,
+		fact{spec: openAI, data: `{"object":"organization.costs.result","amount":{"value":0.1234567891,"currency":"usd"},"line_item":"gpt-6-sol, input","project_id":"proj_1"}`},
+		fact{spec: anthropic, data: `{"amount":"41280.000000","currency":"USD","description":"Claude Opus 4.6 Usage - Input Tokens","workspace_id":null}`},
+		fact{spec: anthropic, rev: 1, data: `{"amount":"41281.000000","currency":"USD","description":"Claude Opus 4.6 Usage - Input Tokens","workspace_id":null}`})
 	c.ProduceEvents(t, recs...)
 	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
 	wait.Until(t, "every event in the ledger", func() bool { return count(t, cfg, "acme") == 3 })
@@ -368,4 +316,40 @@ func TestCostsAreExactAndFlagRestatements(t *testing.T) {
 			t.Errorf("%s = %+v, want %s usd on 2026-11-20, restated %v", r.Dims["vendor"], r, w.amount, w.restated)
 		}
 	}
+}
+
+// fact is one report row to chain in a test.
+type fact struct {
+	spec     stream.Spec
+	groupSet []string // nil: the spec's primary group set
+	data     string
+	rev      uint32
+}
+
+// chainFacts returns facts as tenant's chain from seq 1, each keyed as the
+// processor keys it, all in bucket.
+func chainFacts(t *testing.T, tenant string, bucket *envelope.Bucket, facts ...fact) []*event.Record {
+	t.Helper()
+	prev := event.Genesis
+	var recs []*event.Record
+	for i, f := range facts {
+		set := f.groupSet
+		if set == nil {
+			set = f.spec.GroupSet
+		}
+		var row map[string]any
+		json.Unmarshal([]byte(f.data), &row)
+		key, err := normalize.ReportKey(f.spec, bucket, set, row)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: uint64(i + 1), Prev: prev, Kind: event.Fact, Vendor: f.spec.Vendor,
+			Stream: f.spec.Name, Key: key, Rev: f.rev, ObservedAt: "2026-11-23T12:00:00Z"}, []byte(f.data), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = rec.Hash
+		recs = append(recs, rec)
+	}
+	return recs
 }
