@@ -77,7 +77,7 @@ func (s *Server) GetCosts(ctx context.Context, req *ogmav1.GetCostsRequest) (*og
 	rows, err := s.usage.Costs(ctx, q)
 	if err != nil {
 		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("costs")
+		return nil, queryFailed("billed cost")
 	}
 	out := &ogmav1.CostReport{Rows: make([]*ogmav1.CostRow, 0, len(rows))}
 	for _, r := range rows {

@@ -373,6 +373,31 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		costs.Rows[i].Amount != wantCost.String() || costs.Rows[i].Currency != "usd" {
 		t.Errorf("/v1/costs by vendor = %s, want anthropic %s usd", body, wantCost)
 	}
+	// The month's forecast: billed so far, exactly, then the projection
+	// with its interval, for each vendor.
+	var fc struct {
+		Month   string
+		Vendors []struct {
+			Vendor, Method, Through string
+			SpentToDate             string `json:"spent_to_date"`
+			ForecastTotal           string `json:"forecast_total"`
+			Low, High               string
+		}
+	}
+	_, body = d.get(t, "/v1/insights/forecast?month=2026-11", tok)
+	json.Unmarshal([]byte(body), &fc)
+	if len(fc.Vendors) != 2 {
+		t.Errorf("/v1/insights/forecast = %s, want both vendors", body)
+	}
+	for _, v := range fc.Vendors {
+		through, _ := time.Parse(time.DateOnly, v.Through)
+		spent := costSum(t, db, v.Vendor, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), through.AddDate(0, 0, 1))
+		num := func(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+		if v.Method != "ols_trend_weekday" || !num(v.SpentToDate).Equal(spent) || num(v.ForecastTotal).LessThan(spent) ||
+			num(v.Low).GreaterThan(num(v.ForecastTotal)) || num(v.High).LessThan(num(v.ForecastTotal)) {
+			t.Errorf("forecast of %s = %+v, want spent %s billed through %s and an interval around a total past it", v.Vendor, v, spent, v.Through)
+		}
+	}
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)
 	}

@@ -2047,6 +2047,212 @@ func (x *GetUsageRequest) GetVendor() string {
 	return ""
 }
 
+// GetForecastRequest names the month.
+type GetForecastRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The month, YYYY-MM (UTC); default the current one.
+	Month         string `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetForecastRequest) Reset() {
+	*x = GetForecastRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetForecastRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetForecastRequest) ProtoMessage() {}
+
+func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
+func (*GetForecastRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetForecastRequest) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+// Forecast is each vendor's projected spend of the month.
+type Forecast struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Month         string                 `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
+	Vendors       []*VendorForecast      `protobuf:"bytes,2,rep,name=vendors,proto3" json:"vendors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Forecast) Reset() {
+	*x = Forecast{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Forecast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Forecast) ProtoMessage() {}
+
+func (x *Forecast) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
+func (*Forecast) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *Forecast) GetMonth() string {
+	if x != nil {
+		return x.Month
+	}
+	return ""
+}
+
+func (x *Forecast) GetVendors() []*VendorForecast {
+	if x != nil {
+		return x.Vendors
+	}
+	return nil
+}
+
+// VendorForecast is one vendor's month: billed so far, and the projection.
+type VendorForecast struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vendor string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// ols_trend_weekday: a least-squares line with a day-of-week effect over
+	// the last 56 days of billed spend; none when there are fewer than 14.
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// The last day with billed cost (costs settle about 48 h late).
+	Through string `protobuf:"bytes,3,opt,name=through,proto3" json:"through,omitempty"`
+	// Dollars billed in the month through that day; exact.
+	SpentToDate string `protobuf:"bytes,4,opt,name=spent_to_date,json=spentToDate,proto3" json:"spent_to_date,omitempty"`
+	// The month's expected total, and an 80 % interval around it, in dollars.
+	ForecastTotal string `protobuf:"bytes,5,opt,name=forecast_total,json=forecastTotal,proto3" json:"forecast_total,omitempty"`
+	Low           string `protobuf:"bytes,6,opt,name=low,proto3" json:"low,omitempty"`
+	High          string `protobuf:"bytes,7,opt,name=high,proto3" json:"high,omitempty"`
+	// Days of history the model was fitted to.
+	DaysFitted    int32 `protobuf:"varint,8,opt,name=days_fitted,json=daysFitted,proto3" json:"days_fitted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VendorForecast) Reset() {
+	*x = VendorForecast{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VendorForecast) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VendorForecast) ProtoMessage() {}
+
+func (x *VendorForecast) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VendorForecast.ProtoReflect.Descriptor instead.
+func (*VendorForecast) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *VendorForecast) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *VendorForecast) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *VendorForecast) GetThrough() string {
+	if x != nil {
+		return x.Through
+	}
+	return ""
+}
+
+func (x *VendorForecast) GetSpentToDate() string {
+	if x != nil {
+		return x.SpentToDate
+	}
+	return ""
+}
+
+func (x *VendorForecast) GetForecastTotal() string {
+	if x != nil {
+		return x.ForecastTotal
+	}
+	return ""
+}
+
+func (x *VendorForecast) GetLow() string {
+	if x != nil {
+		return x.Low
+	}
+	return ""
+}
+
+func (x *VendorForecast) GetHigh() string {
+	if x != nil {
+		return x.High
+	}
+	return ""
+}
+
+func (x *VendorForecast) GetDaysFitted() int32 {
+	if x != nil {
+		return x.DaysFitted
+	}
+	return 0
+}
+
 // GetCostsRequest selects and groups billed cost.
 type GetCostsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2065,7 +2271,7 @@ type GetCostsRequest struct {
 
 func (x *GetCostsRequest) Reset() {
 	*x = GetCostsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2283,7 @@ func (x *GetCostsRequest) String() string {
 func (*GetCostsRequest) ProtoMessage() {}
 
 func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2296,7 @@ func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
 func (*GetCostsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetCostsRequest) GetStart() string {
@@ -2131,7 +2337,7 @@ type CostReport struct {
 
 func (x *CostReport) Reset() {
 	*x = CostReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2349,7 @@ func (x *CostReport) String() string {
 func (*CostReport) ProtoMessage() {}
 
 func (x *CostReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2362,7 @@ func (x *CostReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
 func (*CostReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CostReport) GetRows() []*CostRow {
@@ -2188,7 +2394,7 @@ type CostRow struct {
 
 func (x *CostRow) Reset() {
 	*x = CostRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2200,7 +2406,7 @@ func (x *CostRow) String() string {
 func (*CostRow) ProtoMessage() {}
 
 func (x *CostRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2213,7 +2419,7 @@ func (x *CostRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
 func (*CostRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CostRow) GetDay() string {
@@ -2282,7 +2488,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2500,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2513,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -2360,7 +2566,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2372,7 +2578,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2385,7 +2591,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -2537,7 +2743,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2549,7 +2755,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2562,7 +2768,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -2580,7 +2786,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2798,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2811,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -2650,7 +2856,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2868,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2881,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -2734,7 +2940,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2746,7 +2952,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2759,7 +2965,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -2948,7 +3154,22 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
-	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"l\n" +
+	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"*\n" +
+	"\x12GetForecastRequest\x12\x14\n" +
+	"\x05month\x18\x01 \x01(\tR\x05month\"S\n" +
+	"\bForecast\x12\x14\n" +
+	"\x05month\x18\x01 \x01(\tR\x05month\x121\n" +
+	"\avendors\x18\x02 \x03(\v2\x17.ogma.v1.VendorForecastR\avendors\"\xec\x01\n" +
+	"\x0eVendorForecast\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x18\n" +
+	"\athrough\x18\x03 \x01(\tR\athrough\x12\"\n" +
+	"\rspent_to_date\x18\x04 \x01(\tR\vspentToDate\x12%\n" +
+	"\x0eforecast_total\x18\x05 \x01(\tR\rforecastTotal\x12\x10\n" +
+	"\x03low\x18\x06 \x01(\tR\x03low\x12\x12\n" +
+	"\x04high\x18\a \x01(\tR\x04high\x12\x1f\n" +
+	"\vdays_fitted\x18\b \x01(\x05R\n" +
+	"daysFitted\"l\n" +
 	"\x0fGetCostsRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
@@ -3029,11 +3250,12 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xf7\f\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xd5\r\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12L\n" +
-	"\bGetCosts\x12\x18.ogma.v1.GetCostsRequest\x1a\x13.ogma.v1.CostReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/costs\x12x\n" +
+	"\bGetCosts\x12\x18.ogma.v1.GetCostsRequest\x1a\x13.ogma.v1.CostReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/costs\x12\\\n" +
+	"\vGetForecast\x12\x1b.ogma.v1.GetForecastRequest\x1a\x11.ogma.v1.Forecast\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/insights/forecast\x12x\n" +
 	"\x13ValidateIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"4\x82\xd3\xe4\x93\x02.:\x01*b\x05flags\"\"/v1/integrations/{vendor}:validate\x12n\n" +
 	"\x12ConnectIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*b\x05flags\x1a\x19/v1/integrations/{vendor}\x12e\n" +
 	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12i\n" +
@@ -3064,7 +3286,7 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrityRequest)(nil),     // 0: ogma.v1.GetIntegrityRequest
 	(*Integrity)(nil),               // 1: ogma.v1.Integrity
@@ -3099,16 +3321,19 @@ var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrationRequest)(nil),   // 30: ogma.v1.GetIntegrationRequest
 	(*DisconnectResponse)(nil),      // 31: ogma.v1.DisconnectResponse
 	(*GetUsageRequest)(nil),         // 32: ogma.v1.GetUsageRequest
-	(*GetCostsRequest)(nil),         // 33: ogma.v1.GetCostsRequest
-	(*CostReport)(nil),              // 34: ogma.v1.CostReport
-	(*CostRow)(nil),                 // 35: ogma.v1.CostRow
-	(*UsageReport)(nil),             // 36: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 37: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 38: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 39: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),   // 40: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),      // 41: ogma.v1.OpenAICapabilities
-	nil,                             // 42: ogma.v1.Checklist.FlagsEntry
+	(*GetForecastRequest)(nil),      // 33: ogma.v1.GetForecastRequest
+	(*Forecast)(nil),                // 34: ogma.v1.Forecast
+	(*VendorForecast)(nil),          // 35: ogma.v1.VendorForecast
+	(*GetCostsRequest)(nil),         // 36: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),              // 37: ogma.v1.CostReport
+	(*CostRow)(nil),                 // 38: ogma.v1.CostRow
+	(*UsageReport)(nil),             // 39: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 40: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 41: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 42: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),   // 43: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),      // 44: ogma.v1.OpenAICapabilities
+	nil,                             // 45: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
@@ -3118,54 +3343,57 @@ var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	14, // 4: ogma.v1.People.people:type_name -> ogma.v1.Person
 	15, // 5: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
 	18, // 6: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	42, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	45, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
 	26, // 8: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
 	27, // 9: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
 	28, // 10: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	35, // 11: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
-	37, // 12: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	41, // 13: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	40, // 14: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	22, // 15: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	38, // 16: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	32, // 17: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	33, // 18: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
-	21, // 19: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	21, // 20: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	24, // 21: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	30, // 22: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	29, // 23: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	10, // 24: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	11, // 25: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	12, // 26: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	16, // 27: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	17, // 28: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	19, // 29: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 30: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 31: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 32: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	39, // 33: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	36, // 34: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	34, // 35: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
-	23, // 36: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	23, // 37: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	25, // 38: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	26, // 39: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	31, // 40: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	36, // 41: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
-	13, // 42: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	14, // 43: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	18, // 44: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	18, // 45: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	20, // 46: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	1,  // 47: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	6,  // 48: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	8,  // 49: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	33, // [33:50] is the sub-list for method output_type
-	16, // [16:33] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	35, // 11: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
+	38, // 12: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	40, // 13: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	44, // 14: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	43, // 15: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	22, // 16: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	41, // 17: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	32, // 18: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	36, // 19: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	33, // 20: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
+	21, // 21: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	21, // 22: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	24, // 23: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	30, // 24: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	29, // 25: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	10, // 26: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	11, // 27: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	12, // 28: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	16, // 29: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	17, // 30: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	19, // 31: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 32: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 33: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 34: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	42, // 35: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	39, // 36: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	37, // 37: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	34, // 38: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
+	23, // 39: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	23, // 40: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	25, // 41: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	26, // 42: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	31, // 43: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	39, // 44: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
+	13, // 45: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	14, // 46: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	18, // 47: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	18, // 48: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	20, // 49: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	1,  // 50: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	6,  // 51: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	8,  // 52: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	35, // [35:53] is the sub-list for method output_type
+	17, // [17:35] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -3173,15 +3401,15 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[35].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[37].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[38].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

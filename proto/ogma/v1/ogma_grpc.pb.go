@@ -25,6 +25,7 @@ const (
 	OgmaService_GetCapabilities_FullMethodName       = "/ogma.v1.OgmaService/GetCapabilities"
 	OgmaService_GetUsage_FullMethodName              = "/ogma.v1.OgmaService/GetUsage"
 	OgmaService_GetCosts_FullMethodName              = "/ogma.v1.OgmaService/GetCosts"
+	OgmaService_GetForecast_FullMethodName           = "/ogma.v1.OgmaService/GetForecast"
 	OgmaService_ValidateIntegration_FullMethodName   = "/ogma.v1.OgmaService/ValidateIntegration"
 	OgmaService_ConnectIntegration_FullMethodName    = "/ogma.v1.OgmaService/ConnectIntegration"
 	OgmaService_ListIntegrations_FullMethodName      = "/ogma.v1.OgmaService/ListIntegrations"
@@ -58,6 +59,9 @@ type OgmaServiceClient interface {
 	// GetCosts sums billed cost — the vendors' own amounts, exact — per
 	// group over settled days; a group holding a restated row is flagged.
 	GetCosts(ctx context.Context, in *GetCostsRequest, opts ...grpc.CallOption) (*CostReport, error)
+	// GetForecast projects each vendor's billed spend to the end of a month:
+	// the method named, an 80 % interval.
+	GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*Forecast, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -136,6 +140,16 @@ func (c *ogmaServiceClient) GetCosts(ctx context.Context, in *GetCostsRequest, o
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CostReport)
 	err := c.cc.Invoke(ctx, OgmaService_GetCosts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*Forecast, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Forecast)
+	err := c.cc.Invoke(ctx, OgmaService_GetForecast_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -299,6 +313,9 @@ type OgmaServiceServer interface {
 	// GetCosts sums billed cost — the vendors' own amounts, exact — per
 	// group over settled days; a group holding a restated row is flagged.
 	GetCosts(context.Context, *GetCostsRequest) (*CostReport, error)
+	// GetForecast projects each vendor's billed spend to the end of a month:
+	// the method named, an 80 % interval.
+	GetForecast(context.Context, *GetForecastRequest) (*Forecast, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -361,6 +378,9 @@ func (UnimplementedOgmaServiceServer) GetUsage(context.Context, *GetUsageRequest
 }
 func (UnimplementedOgmaServiceServer) GetCosts(context.Context, *GetCostsRequest) (*CostReport, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCosts not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetForecast(context.Context, *GetForecastRequest) (*Forecast, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetForecast not implemented")
 }
 func (UnimplementedOgmaServiceServer) ValidateIntegration(context.Context, *ConnectRequest) (*Checklist, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateIntegration not implemented")
@@ -475,6 +495,24 @@ func _OgmaService_GetCosts_Handler(srv interface{}, ctx context.Context, dec fun
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(OgmaServiceServer).GetCosts(ctx, req.(*GetCostsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_GetForecast_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetForecastRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetForecast(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetForecast_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetForecast(ctx, req.(*GetForecastRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -749,6 +787,10 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCosts",
 			Handler:    _OgmaService_GetCosts_Handler,
+		},
+		{
+			MethodName: "GetForecast",
+			Handler:    _OgmaService_GetForecast_Handler,
 		},
 		{
 			MethodName: "ValidateIntegration",
