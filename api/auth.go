@@ -1,8 +1,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -90,11 +93,25 @@ func (s *Server) authFirst(next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > maxBody {
-			writeError(r.Context(), nil, nil, w, r, codeError(codes.InvalidArgument, "malformed_request",
+			writeError(r.Context(), nil, nil, w, r, codeError(codes.ResourceExhausted, "body_too_large",
 				fmt.Sprintf("The request body is %d bytes; the API takes at most %d.", r.ContentLength, maxBody)))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		// Read whole here, so that a body past the bound — sent without a
+		// length — is told apart from a malformed one.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			writeError(r.Context(), nil, nil, w, r, codeError(codes.ResourceExhausted, "body_too_large",
+				fmt.Sprintf("The request body is more than the %d bytes the API takes.", maxBody)))
+			return
+		case err != nil:
+			writeError(r.Context(), nil, nil, w, r, codeError(codes.InvalidArgument, "malformed_request",
+				"The request body could not be read: it was cut short or sent too slowly."))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
 }

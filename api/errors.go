@@ -21,6 +21,8 @@ var httpStatus = map[string]int{
 	"unauthenticated":    http.StatusUnauthorized,
 	"not_found":          http.StatusNotFound,
 	"method_not_allowed": http.StatusMethodNotAllowed,
+	"body_too_large":     http.StatusRequestEntityTooLarge,
+	"unknown_vendor":     http.StatusNotFound,
 	"wrong_key_type":     http.StatusUnprocessableEntity,
 	"invalid_key":        http.StatusUnprocessableEntity,
 	"insufficient_scope": http.StatusUnprocessableEntity,

@@ -212,7 +212,9 @@ func (s *Server) Run(ctx context.Context) error {
 		mux.Handle("GET /metrics", s.metrics)
 	}
 	mux.Handle("/", s.authFirst(gw))
-	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// A client that sends its request slowly, or stops halfway, is cut off
+	// rather than holding a connection: nothing the API takes needs more.
+	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 
 	g, gctxErr := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreClosed(gs.Serve(lg)) })

@@ -356,8 +356,8 @@ func TestRESTAuthenticatesBeforeReadingTheBody(t *testing.T) {
 		t.Errorf("the server read %d MiB of a body without a token", n>>20)
 	}
 	tooBig := &countingReader{n: 2 << 20}
-	if status, body := post(f.tokens["acme"], tooBig); status != http.StatusBadRequest || body["code"] != "malformed_request" {
-		t.Errorf("a 2 MiB body with a token = %d %v, want 400", status, body)
+	if status, body := post(f.tokens["acme"], tooBig); status != http.StatusRequestEntityTooLarge || body["code"] != "body_too_large" {
+		t.Errorf("a 2 MiB body with a token = %d %v, want 413 body_too_large", status, body)
 	}
 }
 
@@ -401,5 +401,38 @@ func TestWrongMethodIsMethodNotAllowed(t *testing.T) {
 	}
 	if status, body := f.do(t, http.MethodGet, "/v1/nowhere", f.tokens["acme"], ""); status != http.StatusNotFound {
 		t.Errorf("GET of an unknown path = %d %v, want 404", status, body)
+	}
+}
+
+// Issue 13: a client's mistake gets the client's status and a code naming
+// it — never a 500. Each row: a request, the status and code it gets.
+func TestClientMistakesAreTheClients(t *testing.T) {
+	f := serve(t)
+	tok := f.tokens["acme"]
+	cases := []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"POST", "/v1/usage", "{}", 405, "method_not_allowed"},
+		{"DELETE", "/v1/costs", "", 405, "method_not_allowed"},
+		{"GET", "/v1/usage?start=2026-11-01&end=2026-11-02&group_by=planet", "", 400, "malformed_request"},
+		{"GET", "/v1/usage?start=2026-11-01&end=2026-11-02&group_by=day,day", "", 400, "malformed_request"},
+		{"GET", "/v1/usage?start=2026-11-01&end=2026-11-02&vendor=mistral", "", 400, "malformed_request"},
+		{"GET", "/v1/usage?start=2026-11-01&start=2026-11-03&end=2026-11-04", "", 400, "malformed_request"},
+		{"GET", "/v1/usage?start=yesterday&end=2026-11-02", "", 400, "malformed_request"},
+		{"GET", "/v1/costs?start=2026-11-01&end=2026-11-02&group_by=model", "", 400, "malformed_request"},
+		{"GET", "/v1/costs?start=2026-11-02&end=2026-11-01", "", 400, "malformed_request"},
+		{"GET", "/v1/insights/forecast?month=2026-13", "", 400, "malformed_request"},
+		{"POST", "/v1/integrations/mistral:validate", `{"admin_key":"k"}`, 404, "unknown_vendor"},
+		{"PUT", "/v1/integrations/openai", `{"admin_key":"k","extra":1}`, 400, "malformed_request"},
+		{"PUT", "/v1/integrations/openai", `{"admin_key":`, 400, "malformed_request"},
+		{"PUT", "/v1/integrations/openai", `{"admin_key":"` + strings.Repeat("k", 2<<20) + `"}`, 413, "body_too_large"},
+	}
+	for _, tc := range cases {
+		status, body := f.do(t, tc.method, tc.path, tok, tc.body)
+		if status != tc.status || body["code"] != tc.code {
+			t.Errorf("%s %s = %d %v, want %d %s", tc.method, tc.path, status, body, tc.status, tc.code)
+		}
 	}
 }
