@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -92,6 +93,7 @@ func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w h
 // writeError would show as internal: it gets a code of its own.
 func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
 	if status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", strings.Join(allowed(r.URL.Path), ", "))
 		writeError(ctx, mux, m, w, r, codeError(codes.Unimplemented, "method_not_allowed",
 			fmt.Sprintf("%s does not take %s; the README's API table lists each call's method.", r.URL.Path, r.Method)))
 		return

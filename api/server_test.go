@@ -399,6 +399,20 @@ func TestWrongMethodIsMethodNotAllowed(t *testing.T) {
 			t.Errorf("%s %s = %d %v, want 405 method_not_allowed naming the path", c.method, c.path, status, body)
 		}
 	}
+	// The answer names the methods the path takes.
+	for path, want := range map[string]string{"/v1/integrations/openai": "DELETE, GET, PUT", "/v1/integrations/anthropic:validate": "POST",
+		"/v1/people/p_1": "GET", "/v1/links/openai/user/u1": "DELETE"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPatch, "http://"+f.srv.HTTPAddr()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+f.tokens["acme"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != want {
+			t.Errorf("PATCH %s = %d, Allow %q; want 405, Allow %q", path, resp.StatusCode, resp.Header.Get("Allow"), want)
+		}
+	}
 	if status, body := f.do(t, http.MethodGet, "/v1/nowhere", f.tokens["acme"], ""); status != http.StatusNotFound {
 		t.Errorf("GET of an unknown path = %d %v, want 404", status, body)
 	}
