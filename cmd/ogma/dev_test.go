@@ -493,11 +493,13 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		t.Errorf("restart with --kafka-partitions 4 = %v, want a partition count mismatch naming 3", err)
 	}
 
-	// The sealed key is nowhere in clear.
+	// The sealed keys, of both vendors, are nowhere in clear.
 	var secrets []string
 	for _, seed := range []int64{devSeed, 2} {
-		key := openaisim.New(openaisim.Config{Seed: seed}).Key(openaisim.KeyFull)
-		secrets = append(secrets, key[len(key)-20:]) // an unredacted tail is a leak too
+		for _, key := range []string{openaisim.New(openaisim.Config{Seed: seed}).Key(openaisim.KeyFull),
+			anthropicsim.New(anthropicsim.Config{Seed: seed}).Key(anthropicsim.KeyAdmin)} {
+			secrets = append(secrets, key[len(key)-20:]) // an unredacted tail is a leak too
+		}
 	}
 	check := func(where string, b []byte) {
 		for _, secret := range secrets {
