@@ -1185,23 +1185,31 @@ func TestIntegrityOverREST(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	// A replaced receipt: anchor 2's row with anchor 1's log entry.
-	a1, a2, a3 := anchorRow(t, conn, 1), anchorRow(t, conn, 2), anchorRow(t, conn, 3)
+	// The first three anchors holding demo: an anchor made before its first
+	// event has no leaf of it.
+	var first, held uint64
+	wait.Until(t, "three anchors holding demo", func() bool {
+		err := conn.QueryRow(t.Context(), "SELECT min(anchor_index), count() FROM anchors FINAL WHERE tenant = 'demo'").Scan(&first, &held)
+		return err == nil && held >= 3
+	})
+	a1, a2, a3 := anchorRow(t, conn, first), anchorRow(t, conn, first+1), anchorRow(t, conn, first+2)
+	n2, n3 := strconv.FormatUint(a2.index, 10), strconv.FormatUint(a3.index, 10)
+	// A replaced receipt: the second's row with the first's log entry.
 	replaced := a2
 	replaced.entry, replaced.uuid, replaced.logIndex, replaced.integrated = a1.entry, a1.uuid, a1.logIndex, a1.integrated
 	insertAnchorRow(t, conn, replaced)
 	v = call("POST", "/v1/integrity:verify")
-	if f, _ := v["first_failure"].(map[string]any); f == nil || f["anchor"] != "2" || f["seq"] != strconv.FormatUint(a2.seq, 10) {
-		t.Errorf("verify with anchor 2's receipt replaced = %v", v)
+	if f, _ := v["first_failure"].(map[string]any); f == nil || f["anchor"] != n2 || f["seq"] != strconv.FormatUint(a2.seq, 10) {
+		t.Errorf("verify with anchor %s's receipt replaced = %v", n2, v)
 	}
 	insertAnchorRow(t, conn, a2)
-	// A withheld anchor: anchor 3 no longer links.
-	mutate(t, conn, "ALTER TABLE anchors DELETE WHERE tenant = 'demo' AND anchor_index = 2",
-		"SELECT count() FROM anchors WHERE tenant = 'demo' AND anchor_index = 2")
+	// A withheld anchor: the third no longer links.
+	mutate(t, conn, "ALTER TABLE anchors DELETE WHERE tenant = 'demo' AND anchor_index = "+n2,
+		"SELECT count() FROM anchors WHERE tenant = 'demo' AND anchor_index = "+n2)
 	v = call("POST", "/v1/integrity:verify")
-	if f, _ := v["first_failure"].(map[string]any); f == nil || f["anchor"] != "3" || f["seq"] != strconv.FormatUint(a3.seq, 10) ||
-		!strings.Contains(f["reason"].(string), "anchors 2 to 2 are missing") {
-		t.Errorf("verify with anchor 2 withheld = %v", v)
+	if f, _ := v["first_failure"].(map[string]any); f == nil || f["anchor"] != n3 || f["seq"] != strconv.FormatUint(a3.seq, 10) ||
+		!strings.Contains(f["reason"].(string), "anchors "+n2+" to "+n2+" are missing") {
+		t.Errorf("verify with anchor %s withheld = %v", n2, v)
 	}
 	insertAnchorRow(t, conn, a2)
 	if v = call("POST", "/v1/integrity:verify"); v["verified"] != true {
