@@ -1,7 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"context"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -96,4 +99,94 @@ func vendorForecast(vendor string, days map[time.Time]decimal.Decimal, month, en
 	vf.Method, vf.DaysFitted = forecast.Method, int32(f.Fitted)
 	vf.ForecastTotal, vf.Low, vf.High = add(f.Total), add(f.Low), add(f.High)
 	return vf
+}
+
+// GetModelMix reports each vendor × model's share of a period's tokens and
+// estimated cost beside the period before; see the proto.
+func (s *Server) GetModelMix(ctx context.Context, req *ogmav1.GetModelMixRequest) (*ogmav1.ModelMix, error) {
+	q, err := parseWindow(tenantOf(ctx), req.GetStart(), req.GetEnd(), req.GetVendor())
+	if err != nil {
+		return nil, err
+	}
+	if s.usage == nil {
+		return nil, status.Error(codes.Unavailable, "insights are not served by this process: no ClickHouse configured")
+	}
+	q.GroupBy = []string{"vendor", "model"}
+	prev := q
+	prev.Start, prev.End = q.Start.Add(-q.End.Sub(q.Start)), q.Start
+	now, err := s.usage.Usage(ctx, q)
+	if err == nil {
+		var before []clickhouse.UsageRow
+		if before, err = s.usage.Usage(ctx, prev); err == nil {
+			return &ogmav1.ModelMix{PreviousStart: prev.Start.Format(time.DateOnly), PreviousEnd: prev.End.Format(time.DateOnly),
+				Models: modelShares(now, before)}, nil
+		}
+	}
+	s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
+	return nil, queryFailed("model mix")
+}
+
+// modelShares turns two periods' usage by vendor × model (settled and
+// open rows alike) into shares, largest shift of token share first.
+func modelShares(now, before []clickhouse.UsageRow) []*ogmav1.ModelShare {
+	type sums struct {
+		tokens   int64
+		cost     decimal.Decimal
+		unpriced bool
+	}
+	total := func(rows []clickhouse.UsageRow) (map[[2]string]*sums, int64, decimal.Decimal) {
+		by := map[[2]string]*sums{}
+		var tokens int64
+		cost := decimal.Zero
+		for _, r := range rows {
+			k := [2]string{r.Dims["vendor"], r.Dims["model"]}
+			if by[k] == nil {
+				by[k] = &sums{cost: decimal.Zero}
+			}
+			t := r.InputTokens + r.OutputTokens
+			by[k].tokens += t
+			by[k].cost = by[k].cost.Add(r.EstimatedUSD)
+			by[k].unpriced = by[k].unpriced || r.Unpriced
+			tokens += t
+			cost = cost.Add(r.EstimatedUSD)
+		}
+		return by, tokens, cost
+	}
+	share := func(part, whole float64) float64 {
+		if whole == 0 {
+			return 0
+		}
+		return part / whole
+	}
+	cur, curTokens, curCost := total(now)
+	old, oldTokens, oldCost := total(before)
+	keys := map[[2]string]bool{}
+	for k := range cur {
+		keys[k] = true
+	}
+	for k := range old {
+		keys[k] = true
+	}
+	var out []*ogmav1.ModelShare
+	for k := range keys {
+		c, o := cur[k], old[k]
+		if c == nil {
+			c = &sums{cost: decimal.Zero}
+		}
+		if o == nil {
+			o = &sums{cost: decimal.Zero}
+		}
+		m := &ogmav1.ModelShare{Vendor: k[0], Model: k[1], Tokens: c.tokens, EstimatedCostUsd: c.cost.String(), Unpriced: c.unpriced,
+			TokenShare: share(float64(c.tokens), float64(curTokens)), CostShare: share(c.cost.InexactFloat64(), curCost.InexactFloat64()),
+			PreviousTokenShare: share(float64(o.tokens), float64(oldTokens)), PreviousCostShare: share(o.cost.InexactFloat64(), oldCost.InexactFloat64())}
+		m.TokenShift = m.TokenShare - m.PreviousTokenShare
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *ogmav1.ModelShare) int {
+		if c := cmp.Compare(math.Abs(b.TokenShift), math.Abs(a.TokenShift)); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Vendor+"/"+a.Model, b.Vendor+"/"+b.Model)
+	})
+	return out
 }

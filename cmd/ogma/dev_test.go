@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -397,6 +398,23 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 			num(v.Low).GreaterThan(num(v.ForecastTotal)) || num(v.High).LessThan(num(v.ForecastTotal)) {
 			t.Errorf("forecast of %s = %+v, want spent %s billed through %s and an interval around a total past it", v.Vendor, v, spent, v.Through)
 		}
+	}
+	// The model mix holds both vendors' models, their token shares whole.
+	var mix struct {
+		Models []struct {
+			Vendor, Model string
+			TokenShare    float64 `json:"token_share"`
+		}
+	}
+	_, body = d.get(t, "/v1/insights/model-mix?start="+start.AddDate(0, 0, 45).Format(time.DateOnly)+"&end="+today.Format(time.DateOnly), tok)
+	json.Unmarshal([]byte(body), &mix)
+	vendors, whole := map[string]bool{}, 0.0
+	for _, m := range mix.Models {
+		vendors[m.Vendor] = true
+		whole += m.TokenShare
+	}
+	if !vendors[stream.OpenAI] || !vendors[stream.Anthropic] || math.Abs(whole-1) > 1e-6 {
+		t.Errorf("/v1/insights/model-mix = %s, want both vendors' models, shares summing to 1", body)
 	}
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)

@@ -2047,6 +2047,255 @@ func (x *GetUsageRequest) GetVendor() string {
 	return ""
 }
 
+// GetModelMixRequest names the period; the one compared is the same
+// number of days just before it.
+type GetModelMixRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, inclusive: an RFC 3339 full-date, UTC.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Last day, exclusive.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// openai, anthropic, or all (the default): cross-vendor shifts show
+	// with all.
+	Vendor        string `protobuf:"bytes,3,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetModelMixRequest) Reset() {
+	*x = GetModelMixRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetModelMixRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetModelMixRequest) ProtoMessage() {}
+
+func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetModelMixRequest.ProtoReflect.Descriptor instead.
+func (*GetModelMixRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetModelMixRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetModelMixRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetModelMixRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+// ModelMix is the share of each vendor × model in two periods.
+type ModelMix struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The period before, of the same length.
+	PreviousStart string `protobuf:"bytes,1,opt,name=previous_start,json=previousStart,proto3" json:"previous_start,omitempty"`
+	PreviousEnd   string `protobuf:"bytes,2,opt,name=previous_end,json=previousEnd,proto3" json:"previous_end,omitempty"`
+	// Largest shift of token share first.
+	Models        []*ModelShare `protobuf:"bytes,3,rep,name=models,proto3" json:"models,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelMix) Reset() {
+	*x = ModelMix{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelMix) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelMix) ProtoMessage() {}
+
+func (x *ModelMix) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelMix.ProtoReflect.Descriptor instead.
+func (*ModelMix) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ModelMix) GetPreviousStart() string {
+	if x != nil {
+		return x.PreviousStart
+	}
+	return ""
+}
+
+func (x *ModelMix) GetPreviousEnd() string {
+	if x != nil {
+		return x.PreviousEnd
+	}
+	return ""
+}
+
+func (x *ModelMix) GetModels() []*ModelShare {
+	if x != nil {
+		return x.Models
+	}
+	return nil
+}
+
+// ModelShare is one vendor × model's part of the usage.
+type ModelShare struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vendor string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	Model  string                 `protobuf:"bytes,2,opt,name=model,proto3" json:"model,omitempty"`
+	Tokens int64                  `protobuf:"varint,3,opt,name=tokens,proto3" json:"tokens,omitempty"`
+	// Shares are fractions of the period's whole, 0 to 1.
+	TokenShare         float64 `protobuf:"fixed64,4,opt,name=token_share,json=tokenShare,proto3" json:"token_share,omitempty"`
+	EstimatedCostUsd   string  `protobuf:"bytes,5,opt,name=estimated_cost_usd,json=estimatedCostUsd,proto3" json:"estimated_cost_usd,omitempty"`
+	CostShare          float64 `protobuf:"fixed64,6,opt,name=cost_share,json=costShare,proto3" json:"cost_share,omitempty"`
+	PreviousTokenShare float64 `protobuf:"fixed64,7,opt,name=previous_token_share,json=previousTokenShare,proto3" json:"previous_token_share,omitempty"`
+	PreviousCostShare  float64 `protobuf:"fixed64,8,opt,name=previous_cost_share,json=previousCostShare,proto3" json:"previous_cost_share,omitempty"`
+	// token_share − previous_token_share.
+	TokenShift float64 `protobuf:"fixed64,9,opt,name=token_shift,json=tokenShift,proto3" json:"token_shift,omitempty"`
+	// Part of its usage is of a model the price table does not price.
+	Unpriced      bool `protobuf:"varint,10,opt,name=unpriced,proto3" json:"unpriced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelShare) Reset() {
+	*x = ModelShare{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelShare) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelShare) ProtoMessage() {}
+
+func (x *ModelShare) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelShare.ProtoReflect.Descriptor instead.
+func (*ModelShare) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ModelShare) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *ModelShare) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ModelShare) GetTokens() int64 {
+	if x != nil {
+		return x.Tokens
+	}
+	return 0
+}
+
+func (x *ModelShare) GetTokenShare() float64 {
+	if x != nil {
+		return x.TokenShare
+	}
+	return 0
+}
+
+func (x *ModelShare) GetEstimatedCostUsd() string {
+	if x != nil {
+		return x.EstimatedCostUsd
+	}
+	return ""
+}
+
+func (x *ModelShare) GetCostShare() float64 {
+	if x != nil {
+		return x.CostShare
+	}
+	return 0
+}
+
+func (x *ModelShare) GetPreviousTokenShare() float64 {
+	if x != nil {
+		return x.PreviousTokenShare
+	}
+	return 0
+}
+
+func (x *ModelShare) GetPreviousCostShare() float64 {
+	if x != nil {
+		return x.PreviousCostShare
+	}
+	return 0
+}
+
+func (x *ModelShare) GetTokenShift() float64 {
+	if x != nil {
+		return x.TokenShift
+	}
+	return 0
+}
+
+func (x *ModelShare) GetUnpriced() bool {
+	if x != nil {
+		return x.Unpriced
+	}
+	return false
+}
+
 // GetForecastRequest names the month.
 type GetForecastRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2058,7 +2307,7 @@ type GetForecastRequest struct {
 
 func (x *GetForecastRequest) Reset() {
 	*x = GetForecastRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2319,7 @@ func (x *GetForecastRequest) String() string {
 func (*GetForecastRequest) ProtoMessage() {}
 
 func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2332,7 @@ func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetForecastRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetForecastRequest) GetMonth() string {
@@ -2104,7 +2353,7 @@ type Forecast struct {
 
 func (x *Forecast) Reset() {
 	*x = Forecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2365,7 @@ func (x *Forecast) String() string {
 func (*Forecast) ProtoMessage() {}
 
 func (x *Forecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2378,7 @@ func (x *Forecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
 func (*Forecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Forecast) GetMonth() string {
@@ -2169,7 +2418,7 @@ type VendorForecast struct {
 
 func (x *VendorForecast) Reset() {
 	*x = VendorForecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2181,7 +2430,7 @@ func (x *VendorForecast) String() string {
 func (*VendorForecast) ProtoMessage() {}
 
 func (x *VendorForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2194,7 +2443,7 @@ func (x *VendorForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VendorForecast.ProtoReflect.Descriptor instead.
 func (*VendorForecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *VendorForecast) GetVendor() string {
@@ -2271,7 +2520,7 @@ type GetCostsRequest struct {
 
 func (x *GetCostsRequest) Reset() {
 	*x = GetCostsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2532,7 @@ func (x *GetCostsRequest) String() string {
 func (*GetCostsRequest) ProtoMessage() {}
 
 func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2545,7 @@ func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
 func (*GetCostsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetCostsRequest) GetStart() string {
@@ -2337,7 +2586,7 @@ type CostReport struct {
 
 func (x *CostReport) Reset() {
 	*x = CostReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2598,7 @@ func (x *CostReport) String() string {
 func (*CostReport) ProtoMessage() {}
 
 func (x *CostReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2611,7 @@ func (x *CostReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
 func (*CostReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CostReport) GetRows() []*CostRow {
@@ -2394,7 +2643,7 @@ type CostRow struct {
 
 func (x *CostRow) Reset() {
 	*x = CostRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2406,7 +2655,7 @@ func (x *CostRow) String() string {
 func (*CostRow) ProtoMessage() {}
 
 func (x *CostRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2419,7 +2668,7 @@ func (x *CostRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
 func (*CostRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CostRow) GetDay() string {
@@ -2488,7 +2737,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2749,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2762,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -2566,7 +2815,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2827,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2840,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -2743,7 +2992,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +3004,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +3017,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -2786,7 +3035,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2798,7 +3047,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2811,7 +3060,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -2856,7 +3105,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2868,7 +3117,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2881,7 +3130,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -2940,7 +3189,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3201,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3214,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -3154,7 +3403,31 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
-	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"*\n" +
+	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"T\n" +
+	"\x12GetModelMixRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"\x81\x01\n" +
+	"\bModelMix\x12%\n" +
+	"\x0eprevious_start\x18\x01 \x01(\tR\rpreviousStart\x12!\n" +
+	"\fprevious_end\x18\x02 \x01(\tR\vpreviousEnd\x12+\n" +
+	"\x06models\x18\x03 \x03(\v2\x13.ogma.v1.ModelShareR\x06models\"\xdf\x02\n" +
+	"\n" +
+	"ModelShare\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x14\n" +
+	"\x05model\x18\x02 \x01(\tR\x05model\x12\x16\n" +
+	"\x06tokens\x18\x03 \x01(\x03R\x06tokens\x12\x1f\n" +
+	"\vtoken_share\x18\x04 \x01(\x01R\n" +
+	"tokenShare\x12,\n" +
+	"\x12estimated_cost_usd\x18\x05 \x01(\tR\x10estimatedCostUsd\x12\x1d\n" +
+	"\n" +
+	"cost_share\x18\x06 \x01(\x01R\tcostShare\x120\n" +
+	"\x14previous_token_share\x18\a \x01(\x01R\x12previousTokenShare\x12.\n" +
+	"\x13previous_cost_share\x18\b \x01(\x01R\x11previousCostShare\x12\x1f\n" +
+	"\vtoken_shift\x18\t \x01(\x01R\n" +
+	"tokenShift\x12\x1a\n" +
+	"\bunpriced\x18\n" +
+	" \x01(\bR\bunpriced\"*\n" +
 	"\x12GetForecastRequest\x12\x14\n" +
 	"\x05month\x18\x01 \x01(\tR\x05month\"S\n" +
 	"\bForecast\x12\x14\n" +
@@ -3250,12 +3523,13 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xd5\r\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xb4\x0e\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12L\n" +
 	"\bGetCosts\x12\x18.ogma.v1.GetCostsRequest\x1a\x13.ogma.v1.CostReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/costs\x12\\\n" +
-	"\vGetForecast\x12\x1b.ogma.v1.GetForecastRequest\x1a\x11.ogma.v1.Forecast\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/insights/forecast\x12x\n" +
+	"\vGetForecast\x12\x1b.ogma.v1.GetForecastRequest\x1a\x11.ogma.v1.Forecast\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/insights/forecast\x12]\n" +
+	"\vGetModelMix\x12\x1b.ogma.v1.GetModelMixRequest\x1a\x11.ogma.v1.ModelMix\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/insights/model-mix\x12x\n" +
 	"\x13ValidateIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"4\x82\xd3\xe4\x93\x02.:\x01*b\x05flags\"\"/v1/integrations/{vendor}:validate\x12n\n" +
 	"\x12ConnectIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*b\x05flags\x1a\x19/v1/integrations/{vendor}\x12e\n" +
 	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12i\n" +
@@ -3286,7 +3560,7 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrityRequest)(nil),     // 0: ogma.v1.GetIntegrityRequest
 	(*Integrity)(nil),               // 1: ogma.v1.Integrity
@@ -3321,19 +3595,22 @@ var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrationRequest)(nil),   // 30: ogma.v1.GetIntegrationRequest
 	(*DisconnectResponse)(nil),      // 31: ogma.v1.DisconnectResponse
 	(*GetUsageRequest)(nil),         // 32: ogma.v1.GetUsageRequest
-	(*GetForecastRequest)(nil),      // 33: ogma.v1.GetForecastRequest
-	(*Forecast)(nil),                // 34: ogma.v1.Forecast
-	(*VendorForecast)(nil),          // 35: ogma.v1.VendorForecast
-	(*GetCostsRequest)(nil),         // 36: ogma.v1.GetCostsRequest
-	(*CostReport)(nil),              // 37: ogma.v1.CostReport
-	(*CostRow)(nil),                 // 38: ogma.v1.CostRow
-	(*UsageReport)(nil),             // 39: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 40: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 41: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 42: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),   // 43: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),      // 44: ogma.v1.OpenAICapabilities
-	nil,                             // 45: ogma.v1.Checklist.FlagsEntry
+	(*GetModelMixRequest)(nil),      // 33: ogma.v1.GetModelMixRequest
+	(*ModelMix)(nil),                // 34: ogma.v1.ModelMix
+	(*ModelShare)(nil),              // 35: ogma.v1.ModelShare
+	(*GetForecastRequest)(nil),      // 36: ogma.v1.GetForecastRequest
+	(*Forecast)(nil),                // 37: ogma.v1.Forecast
+	(*VendorForecast)(nil),          // 38: ogma.v1.VendorForecast
+	(*GetCostsRequest)(nil),         // 39: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),              // 40: ogma.v1.CostReport
+	(*CostRow)(nil),                 // 41: ogma.v1.CostRow
+	(*UsageReport)(nil),             // 42: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 43: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 44: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 45: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),   // 46: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),      // 47: ogma.v1.OpenAICapabilities
+	nil,                             // 48: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
@@ -3343,57 +3620,60 @@ var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	14, // 4: ogma.v1.People.people:type_name -> ogma.v1.Person
 	15, // 5: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
 	18, // 6: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	45, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	48, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
 	26, // 8: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
 	27, // 9: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
 	28, // 10: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	35, // 11: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
-	38, // 12: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
-	40, // 13: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	44, // 14: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	43, // 15: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	22, // 16: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	41, // 17: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	32, // 18: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	36, // 19: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
-	33, // 20: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
-	21, // 21: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	21, // 22: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	24, // 23: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	30, // 24: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	29, // 25: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	10, // 26: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	11, // 27: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	12, // 28: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	16, // 29: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	17, // 30: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	19, // 31: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 32: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 33: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 34: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	42, // 35: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	39, // 36: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	37, // 37: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
-	34, // 38: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
-	23, // 39: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	23, // 40: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	25, // 41: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	26, // 42: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	31, // 43: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	39, // 44: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
-	13, // 45: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	14, // 46: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	18, // 47: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	18, // 48: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	20, // 49: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	1,  // 50: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	6,  // 51: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	8,  // 52: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	35, // [35:53] is the sub-list for method output_type
-	17, // [17:35] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	35, // 11: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
+	38, // 12: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
+	41, // 13: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	43, // 14: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	47, // 15: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	46, // 16: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	22, // 17: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	44, // 18: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	32, // 19: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	39, // 20: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	36, // 21: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
+	33, // 22: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
+	21, // 23: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	21, // 24: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	24, // 25: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	30, // 26: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	29, // 27: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	10, // 28: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	11, // 29: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	12, // 30: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	16, // 31: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	17, // 32: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	19, // 33: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 34: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 35: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 36: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	45, // 37: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	42, // 38: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	40, // 39: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	37, // 40: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
+	34, // 41: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
+	23, // 42: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	23, // 43: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	25, // 44: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	26, // 45: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	31, // 46: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	42, // 47: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
+	13, // 48: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	14, // 49: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	18, // 50: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	18, // 51: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	20, // 52: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	1,  // 53: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	6,  // 54: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	8,  // 55: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	37, // [37:56] is the sub-list for method output_type
+	18, // [18:37] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -3401,15 +3681,15 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[38].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[40].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[41].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[43].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   46,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	OgmaService_GetUsage_FullMethodName              = "/ogma.v1.OgmaService/GetUsage"
 	OgmaService_GetCosts_FullMethodName              = "/ogma.v1.OgmaService/GetCosts"
 	OgmaService_GetForecast_FullMethodName           = "/ogma.v1.OgmaService/GetForecast"
+	OgmaService_GetModelMix_FullMethodName           = "/ogma.v1.OgmaService/GetModelMix"
 	OgmaService_ValidateIntegration_FullMethodName   = "/ogma.v1.OgmaService/ValidateIntegration"
 	OgmaService_ConnectIntegration_FullMethodName    = "/ogma.v1.OgmaService/ConnectIntegration"
 	OgmaService_ListIntegrations_FullMethodName      = "/ogma.v1.OgmaService/ListIntegrations"
@@ -62,6 +63,10 @@ type OgmaServiceClient interface {
 	// GetForecast projects each vendor's billed spend to the end of a month:
 	// the method named, an 80 % interval.
 	GetForecast(ctx context.Context, in *GetForecastRequest, opts ...grpc.CallOption) (*Forecast, error)
+	// GetModelMix reports each vendor × model's share of tokens and of
+	// estimated cost in a period, beside the period before it, largest
+	// shifts first.
+	GetModelMix(ctx context.Context, in *GetModelMixRequest, opts ...grpc.CallOption) (*ModelMix, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -150,6 +155,16 @@ func (c *ogmaServiceClient) GetForecast(ctx context.Context, in *GetForecastRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Forecast)
 	err := c.cc.Invoke(ctx, OgmaService_GetForecast_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) GetModelMix(ctx context.Context, in *GetModelMixRequest, opts ...grpc.CallOption) (*ModelMix, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ModelMix)
+	err := c.cc.Invoke(ctx, OgmaService_GetModelMix_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +331,10 @@ type OgmaServiceServer interface {
 	// GetForecast projects each vendor's billed spend to the end of a month:
 	// the method named, an 80 % interval.
 	GetForecast(context.Context, *GetForecastRequest) (*Forecast, error)
+	// GetModelMix reports each vendor × model's share of tokens and of
+	// estimated cost in a period, beside the period before it, largest
+	// shifts first.
+	GetModelMix(context.Context, *GetModelMixRequest) (*ModelMix, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -381,6 +400,9 @@ func (UnimplementedOgmaServiceServer) GetCosts(context.Context, *GetCostsRequest
 }
 func (UnimplementedOgmaServiceServer) GetForecast(context.Context, *GetForecastRequest) (*Forecast, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetForecast not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetModelMix(context.Context, *GetModelMixRequest) (*ModelMix, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetModelMix not implemented")
 }
 func (UnimplementedOgmaServiceServer) ValidateIntegration(context.Context, *ConnectRequest) (*Checklist, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateIntegration not implemented")
@@ -513,6 +535,24 @@ func _OgmaService_GetForecast_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(OgmaServiceServer).GetForecast(ctx, req.(*GetForecastRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_GetModelMix_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetModelMixRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetModelMix(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetModelMix_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetModelMix(ctx, req.(*GetModelMixRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -791,6 +831,10 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetForecast",
 			Handler:    _OgmaService_GetForecast_Handler,
+		},
+		{
+			MethodName: "GetModelMix",
+			Handler:    _OgmaService_GetModelMix_Handler,
 		},
 		{
 			MethodName: "ValidateIntegration",
