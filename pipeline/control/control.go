@@ -204,14 +204,6 @@ func (o *Observed) flags() map[string]*bool {
 	}
 }
 
-// Flag returns the observed value of the checklist flag name.
-func (o Observed) Flag(name string) bool {
-	if p := o.flags()[name]; p != nil {
-		return *p
-	}
-	return false
-}
-
 // Saw sets every flag the checklist found true.
 func (o *Observed) Saw(cl capability.Checklist) {
 	flags := o.flags()

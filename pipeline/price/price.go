@@ -47,6 +47,9 @@ type Table struct {
 	// Tiers maps a vendor's service tier (or "batch") to its price factor.
 	Tiers  map[string]map[string]decimal.Decimal `json:"tiers"`
 	Models []Rates                               `json:"models"`
+	// byID holds each vendor's rows by model id and alias, latest first:
+	// the sink looks one up for every usage row.
+	byID map[[2]string][]Rates
 }
 
 // Default returns the table shipped with this build.
@@ -77,6 +80,13 @@ func Parse(b []byte) (*Table, error) {
 	}
 	// Latest first, so that a lookup takes the first row in force.
 	slices.SortStableFunc(t.Models, func(a, b Rates) int { return b.from.Compare(a.from) })
+	t.byID = map[[2]string][]Rates{}
+	for _, r := range t.Models {
+		for _, id := range append([]string{r.Model}, r.Aliases...) {
+			k := [2]string{r.Vendor, id}
+			t.byID[k] = append(t.byID[k], r)
+		}
+	}
 	return &t, nil
 }
 
@@ -87,11 +97,20 @@ var dated = regexp.MustCompile(`-(\d{8}|\d{4}-\d{2}-\d{2})$`)
 // Lookup returns the rates of vendor's model in force on day; a dated id
 // takes its family's row. ok is false for a model the table does not price.
 func (t *Table) Lookup(vendor, model string, day time.Time) (Rates, bool) {
-	for _, id := range []string{model, dated.ReplaceAllString(model, "")} {
-		for _, r := range t.Models {
-			if r.Vendor == vendor && (r.Model == id || slices.Contains(r.Aliases, id)) && !day.Before(r.from) {
-				return r, true
-			}
+	if r, ok := t.inForce(vendor, model, day); ok {
+		return r, true
+	}
+	if family := dated.ReplaceAllString(model, ""); family != model {
+		return t.inForce(vendor, family, day)
+	}
+	return Rates{}, false
+}
+
+// inForce returns the latest rates of id on day.
+func (t *Table) inForce(vendor, id string, day time.Time) (Rates, bool) {
+	for _, r := range t.byID[[2]string{vendor, id}] {
+		if !day.Before(r.from) {
+			return r, true
 		}
 	}
 	return Rates{}, false

@@ -140,11 +140,19 @@ func (s Spec) Counts(groupSet []string, apiKeyID string) bool {
 
 // keylessSplit reports whether a breakdown of vendor's endpoint counts its
 // keyless rows.
-func keylessSplit(vendor, endpoint string) bool {
-	return slices.ContainsFunc(catalogue, func(b Spec) bool {
-		return b.Vendor == vendor && b.Endpoint == endpoint && b.Breakdown && b.SplitsKeyless
-	})
-}
+func keylessSplit(vendor, endpoint string) bool { return keylessSplits[[2]string{vendor, endpoint}] }
+
+// keylessSplits holds each vendor's endpoint with a breakdown that counts
+// its keyless rows: Counts asks for every usage row the sink writes.
+var keylessSplits = func() map[[2]string]bool {
+	m := map[[2]string]bool{}
+	for _, b := range catalogue {
+		if b.Breakdown && b.SplitsKeyless {
+			m[[2]string{b.Vendor, b.Endpoint}] = true
+		}
+	}
+	return m
+}()
 
 const (
 	usageGrace = time.Hour
