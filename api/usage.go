@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/ogma-dev/ogma/pipeline/stream"
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
@@ -19,13 +20,14 @@ import (
 // one.
 type UsageReader interface {
 	Usage(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, error)
+	CompleteThrough(ctx context.Context, tenant, vendor string) (time.Time, bool, error)
 	Costs(ctx context.Context, q clickhouse.CostQuery) ([]clickhouse.CostRow, error)
 }
 
 // The group_by dimensions of usage and of costs, in the order an error
 // names them.
 var (
-	usageDims = []string{"day", "week", "month", "vendor", "model", "user", "project", "api_key", "person", "attribution"}
+	usageDims = []string{"day", "week", "month", "vendor", "model", "user", "project", "api_key", "person", "usage_type", "attribution"}
 	costDims  = []string{"day", "month", "project", "line_item", "vendor"}
 )
 
@@ -39,9 +41,32 @@ func parseUsage(tenant string, req *ogmav1.GetUsageRequest) (clickhouse.UsageQue
 	if err != nil {
 		return q, err
 	}
-	q.GroupBy, err = parseGroupBy(req.GetGroupBy(), usageDims)
-	return q, err
+	if q.GroupBy, err = parseGroupBy(req.GetGroupBy(), usageDims); err != nil {
+		return q, err
+	}
+	for dim, v := range map[string]string{"model": req.GetModel(), "user": req.GetUser(), "project": req.GetProject(),
+		"api_key": req.GetApiKey(), "person": req.GetPerson(), "usage_type": req.GetUsageType(), "attribution": req.GetAttribution()} {
+		if v == "" {
+			continue
+		}
+		if q.Filters == nil {
+			q.Filters = map[string][]string{}
+		}
+		for value := range strings.SplitSeq(v, ",") {
+			if value = strings.TrimSpace(value); value == "" || len(value) > maxFilterValue {
+				return q, badRequest("%s: each value must be 1 to %d characters", dim, maxFilterValue)
+			}
+			q.Filters[dim] = append(q.Filters[dim], value)
+		}
+	}
+	if err := parsePage(&q, req.GetPageSize(), req.GetPageToken()); err != nil {
+		return q, err
+	}
+	return q, nil
 }
+
+// maxFilterValue bounds a filter's value: ids and model names are short.
+const maxFilterValue = 256
 
 // parseGroupBy reads a comma-separated group_by of the known dimensions.
 func parseGroupBy(groupBy string, known []string) ([]string, error) {
@@ -157,6 +182,7 @@ func (s *Server) ListUnmapped(ctx context.Context, req *ogmav1.ListUnmappedReque
 	}
 	q.GroupBy = []string{"attribution", "api_key", "project", "user", "person"}
 	q.Unattributed = true
+	q.Limit = maxPageSize + 1
 	return s.report(ctx, q)
 }
 
@@ -170,12 +196,28 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
 		return nil, queryFailed("usage")
 	}
-	out := &ogmav1.UsageReport{Rows: make([]*ogmav1.UsageRow, 0, len(rows))}
+	out := &ogmav1.UsageReport{}
+	if q.Limit > 0 && len(rows) == q.Limit {
+		rows = rows[:q.Limit-1]
+		out.NextPageToken = pageToken(q, q.Offset+len(rows))
+	}
+	through, ok, err := s.usage.CompleteThrough(ctx, q.Tenant, q.Vendor)
+	if err != nil {
+		s.log.ErrorContext(ctx, "complete-through query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("usage")
+	}
+	if ok {
+		out.CompleteThrough = proto.String(through.UTC().Format(time.RFC3339))
+	}
+	out.Rows = make([]*ogmav1.UsageRow, 0, len(rows))
 	for _, r := range rows {
 		row := &ogmav1.UsageRow{InputTokens: r.InputTokens, InputCachedTokens: r.InputCachedTokens,
 			OutputTokens: r.OutputTokens, NumModelRequests: r.NumModelRequests, Provisional: r.Provisional,
 			InputCacheWrite_5M: r.InputCacheWrite5m, InputCacheWrite_1H: r.InputCacheWrite1h,
-			EstimatedCostUsd: r.EstimatedUSD.String(), Unpriced: r.Unpriced, PriceVersion: r.PriceVersion}
+			EstimatedCostUsd: r.EstimatedUSD.String(), Unpriced: r.Unpriced, PriceVersion: r.PriceVersion,
+			InputTotal: r.InputTokens, InputCacheRead: r.InputCachedTokens, Output: r.OutputTokens, Requests: r.NumModelRequests,
+			InputUncached: r.InputTokens - r.InputCachedTokens - r.InputCacheWrite5m - r.InputCacheWrite1h,
+			Images:        r.Images, Characters: r.Characters, Seconds: r.Seconds, Bytes: r.Bytes, Sessions: r.Sessions, Calls: r.Calls}
 		set := dimSetter(r.Dims)
 		set("day", &row.Day)
 		set("week", &row.Week)
@@ -186,6 +228,7 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 		set("project", &row.Project)
 		set("api_key", &row.ApiKey)
 		set("attribution", &row.Attribution)
+		set("usage_type", &row.UsageType)
 		if email, ok := r.Dims["person"]; ok {
 			id := ""
 			if email != "" {

@@ -26,6 +26,12 @@ func TestParseUsageNamesTheProblem(t *testing.T) {
 		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", GroupBy: "day,colour"}, `unknown dimension "colour"`},
 		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", GroupBy: "day,day"}, `"day" given twice`},
 		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", Vendor: "gemini"}, `vendor "gemini"`},
+		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", Model: "gpt-6-sol,tts-1", UsageType: "images"}, ""},
+		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", Model: "gpt-6-sol,"}, "model: each value"},
+		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", Person: strings.Repeat("p", 300)}, "person: each value"},
+		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", PageSize: 10001}, "page_size 10001"},
+		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", PageSize: -1}, "page_size -1"},
+		{&ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", PageToken: "not-a-token"}, "page_token is not one"},
 	}
 	for _, tc := range cases {
 		_, err := parseUsage("acme", tc.req)
@@ -38,5 +44,30 @@ func TestParseUsageNamesTheProblem(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("parseUsage(%v) = %v, want InvalidArgument mentioning %q", tc.req, err, tc.want)
 		}
+	}
+}
+
+// A page token continues the query it came from, and no other.
+func TestPageTokenBelongsToItsQuery(t *testing.T) {
+	req := &ogmav1.GetUsageRequest{Start: "2026-11-01", End: "2026-11-28", GroupBy: "day", PageSize: 10}
+	q, err := parseUsage("acme", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.PageToken = pageToken(q, 10)
+	if next, err := parseUsage("acme", req); err != nil || next.Offset != 10 || next.Limit != 11 {
+		t.Errorf("the next page = offset %d limit %d, %v; want offset 10 limit 11", next.Offset, next.Limit, err)
+	}
+	for name, other := range map[string]*ogmav1.GetUsageRequest{
+		"another group_by":  {Start: "2026-11-01", End: "2026-11-28", GroupBy: "model", PageSize: 10, PageToken: req.PageToken},
+		"another filter":    {Start: "2026-11-01", End: "2026-11-28", GroupBy: "day", Model: "m", PageSize: 10, PageToken: req.PageToken},
+		"another page size": {Start: "2026-11-01", End: "2026-11-28", GroupBy: "day", PageSize: 20, PageToken: req.PageToken},
+	} {
+		if _, err := parseUsage("acme", other); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s: parseUsage = %v, want InvalidArgument", name, err)
+		}
+	}
+	if _, err := parseUsage("globex", req); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("another tenant's token: parseUsage = %v, want InvalidArgument", err)
 	}
 }

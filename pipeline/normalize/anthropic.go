@@ -40,7 +40,7 @@ func anthropic(r *envelope.Raw) (Fact, error) {
 
 // anthropicUsage reads a messages usage row. Input is counted whole, as
 // OpenAI counts it: uncached + cache reads + both cache writes. The report
-// has no request count.
+// has no request count; its web searches are calls.
 func anthropicUsage(data []byte) (Usage, error) {
 	var v struct {
 		Uncached      int64 `json:"uncached_input_tokens"`
@@ -48,8 +48,11 @@ func anthropicUsage(data []byte) (Usage, error) {
 			OneHour  int64 `json:"ephemeral_1h_input_tokens"`
 			FiveMins int64 `json:"ephemeral_5m_input_tokens"`
 		} `json:"cache_creation"`
-		CacheRead   int64   `json:"cache_read_input_tokens"`
-		Output      int64   `json:"output_tokens"`
+		CacheRead   int64 `json:"cache_read_input_tokens"`
+		Output      int64 `json:"output_tokens"`
+		ServerTools struct {
+			WebSearch int64 `json:"web_search_requests"`
+		} `json:"server_tool_use"`
 		Model       *string `json:"model"`
 		AccountID   *string `json:"account_id"`
 		WorkspaceID *string `json:"workspace_id"`
@@ -59,7 +62,7 @@ func anthropicUsage(data []byte) (Usage, error) {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return Usage{}, err
 	}
-	for _, n := range []int64{v.Uncached, v.CacheCreation.OneHour, v.CacheCreation.FiveMins, v.CacheRead, v.Output} {
+	for _, n := range []int64{v.Uncached, v.CacheCreation.OneHour, v.CacheCreation.FiveMins, v.CacheRead, v.Output, v.ServerTools.WebSearch} {
 		if n < 0 {
 			return Usage{}, errors.New("a negative token count")
 		}
@@ -72,6 +75,7 @@ func anthropicUsage(data []byte) (Usage, error) {
 		InputCacheWrite5m: v.CacheCreation.FiveMins,
 		InputCacheWrite1h: v.CacheCreation.OneHour,
 		OutputTokens:      v.Output,
+		Calls:             v.ServerTools.WebSearch,
 	}, nil
 }
 

@@ -38,14 +38,14 @@ func TestAnthropicCostIsCents(t *testing.T) {
 
 // Anthropic's input is counted whole, as OpenAI's is: uncached + cache
 // reads + both cache writes (nested; there is no flat
-// cache_creation_input_tokens).
+// cache_creation_input_tokens); its web searches are calls.
 func TestAnthropicUsageColumns(t *testing.T) {
 	u, err := normalize.UsageColumns(stream.Anthropic, []byte(`{"uncached_input_tokens":1500,
 		"cache_creation":{"ephemeral_1h_input_tokens":1000,"ephemeral_5m_input_tokens":500},"cache_read_input_tokens":200,
 		"output_tokens":500,"server_tool_use":{"web_search_requests":10},"api_key_id":"apikey_1","workspace_id":null,
 		"model":"claude-opus-4-6","service_tier":"standard","account_id":"user_1"}`))
 	want := normalize.Usage{Model: "claude-opus-4-6", UserID: "user_1", APIKeyID: "apikey_1", ServiceTier: "standard",
-		InputTokens: 3200, InputCachedTokens: 200, InputCacheWrite5m: 500, InputCacheWrite1h: 1000, OutputTokens: 500}
+		InputTokens: 3200, InputCachedTokens: 200, InputCacheWrite5m: 500, InputCacheWrite1h: 1000, OutputTokens: 500, Calls: 10}
 	if err != nil || u != want {
 		t.Errorf("UsageColumns = %+v, %v; want %+v", u, err, want)
 	}
@@ -89,5 +89,38 @@ func TestAnthropicKeyHolder(t *testing.T) {
 		if err != nil || i.OwnerKind != tc.kind || i.OwnerID != tc.id || i.SubjectKind != "api_key" {
 			t.Errorf("IdentityOf(%s) = %+v, %v; want holder %s %s", tc.data, i, err, tc.kind, tc.id)
 		}
+	}
+}
+
+// Usage that is not tokens comes back in its own units, one per endpoint
+// (issue 13: TTS characters, transcription seconds, images, vector-store
+// bytes, sessions and search calls are not all-zero rows).
+func TestOpenAIUnitsOtherThanTokens(t *testing.T) {
+	tests := []struct {
+		name, row string
+		want      normalize.Usage
+	}{
+		{"images", `{"object":"organization.usage.images.result","images":12,"num_model_requests":3,"size":"1024x1024","source":"image.generation","model":"gpt-image-1"}`,
+			normalize.Usage{Model: "gpt-image-1", Images: 12, NumModelRequests: 3}},
+		{"audio_speeches", `{"object":"organization.usage.audio_speeches.result","characters":4521,"num_model_requests":7,"model":"tts-1"}`,
+			normalize.Usage{Model: "tts-1", Characters: 4521, NumModelRequests: 7}},
+		{"audio_transcriptions", `{"object":"organization.usage.audio_transcriptions.result","seconds":1800,"num_model_requests":2,"model":"whisper-1"}`,
+			normalize.Usage{Model: "whisper-1", Seconds: 1800, NumModelRequests: 2}},
+		{"vector_stores", `{"object":"organization.usage.vector_stores.result","usage_bytes":104857600,"project_id":"proj_1"}`,
+			normalize.Usage{ProjectID: "proj_1", Bytes: 104857600}},
+		{"code_interpreter_sessions", `{"object":"organization.usage.code_interpreter_sessions.result","num_sessions":4,"project_id":null}`,
+			normalize.Usage{Sessions: 4}},
+		{"web_search_calls", `{"object":"organization.usage.web_searches.result","num_model_requests":9,"num_requests":11,"context_level":"low"}`,
+			normalize.Usage{NumModelRequests: 9, Calls: 11}},
+		// Not flat: encoding/json reads it, to the same columns.
+		{"nested", `{"characters":5,"num_model_requests":1,"extra":{"a":1}}`, normalize.Usage{Characters: 5, NumModelRequests: 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u, err := normalize.UsageColumns(stream.OpenAI, []byte(tc.row))
+			if err != nil || u != tc.want {
+				t.Errorf("UsageColumns(%s) = %+v, %v; want %+v", tc.row, u, err, tc.want)
+			}
+		})
 	}
 }

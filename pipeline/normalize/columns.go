@@ -33,6 +33,13 @@ type Usage struct {
 	// NumModelRequests counts requests, where the vendor reports them
 	// (Anthropic's usage report does not: 0).
 	NumModelRequests int64
+	// The units of usage that is not tokens, each where its endpoint
+	// reports it: images generated; characters spoken (TTS); seconds
+	// transcribed; bytes stored (a vector store's size on the day, so a
+	// sum over days is byte-days, the unit storage is billed in);
+	// sessions (code interpreter); calls (file and web search tools —
+	// OpenAI's num_requests, Anthropic's web_search_requests).
+	Images, Characters, Seconds, Bytes, Sessions, Calls int64
 }
 
 // Cost is what the projections keep of a billed cost row.
@@ -122,6 +129,9 @@ var (
 		"input_tokens": func(u *Usage) *int64 { return &u.InputTokens }, "input_cached_tokens": func(u *Usage) *int64 { return &u.InputCachedTokens },
 		"output_tokens": func(u *Usage) *int64 { return &u.OutputTokens }, "num_model_requests": func(u *Usage) *int64 { return &u.NumModelRequests },
 		"input_cache_write_tokens": func(u *Usage) *int64 { return &u.InputCacheWrite5m },
+		"images":                   func(u *Usage) *int64 { return &u.Images }, "characters": func(u *Usage) *int64 { return &u.Characters },
+		"seconds": func(u *Usage) *int64 { return &u.Seconds }, "usage_bytes": func(u *Usage) *int64 { return &u.Bytes },
+		"num_sessions": func(u *Usage) *int64 { return &u.Sessions }, "num_requests": func(u *Usage) *int64 { return &u.Calls },
 	}
 )
 
@@ -207,6 +217,12 @@ func openAIUsageJSON(data []byte) (Usage, error) {
 		InputCacheWrite   int64   `json:"input_cache_write_tokens"`
 		OutputTokens      int64   `json:"output_tokens"`
 		NumModelRequests  int64   `json:"num_model_requests"`
+		Images            int64   `json:"images"`
+		Characters        int64   `json:"characters"`
+		Seconds           int64   `json:"seconds"`
+		Bytes             int64   `json:"usage_bytes"`
+		Sessions          int64   `json:"num_sessions"`
+		Calls             int64   `json:"num_requests"`
 	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		return Usage{}, err
@@ -219,7 +235,8 @@ func openAIUsageJSON(data []byte) (Usage, error) {
 	}
 	u := Usage{Model: str(v.Model), UserID: str(v.UserID), ProjectID: str(v.ProjectID), APIKeyID: str(v.APIKeyID),
 		ServiceTier: str(v.ServiceTier), InputTokens: v.InputTokens, InputCachedTokens: v.InputCachedTokens, InputCacheWrite5m: v.InputCacheWrite,
-		OutputTokens: v.OutputTokens, NumModelRequests: v.NumModelRequests}
+		OutputTokens: v.OutputTokens, NumModelRequests: v.NumModelRequests,
+		Images: v.Images, Characters: v.Characters, Seconds: v.Seconds, Bytes: v.Bytes, Sessions: v.Sessions, Calls: v.Calls}
 	if v.Batch != nil {
 		u.Batch = fmt.Sprint(*v.Batch)
 	}

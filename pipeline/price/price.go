@@ -38,6 +38,35 @@ type Rates struct {
 	from         time.Time
 }
 
+// UnitPrice is the price of one unit of usage that is not tokens, from a
+// day on: Unit names a column of normalize.Usage (see Units).
+type UnitPrice struct {
+	Vendor string          `json:"vendor"`
+	Unit   string          `json:"unit"`
+	From   string          `json:"from"`
+	USD    decimal.Decimal `json:"usd"`
+	Note   string          `json:"note,omitempty"`
+	from   time.Time
+}
+
+// Unit is a unit of usage that is not tokens.
+type Unit struct {
+	// Name is what the price table and the API call it.
+	Name string
+	// Of reads the unit's count of a usage row.
+	Of func(normalize.Usage) int64
+}
+
+// Units are the units of usage that are not tokens.
+var Units = []Unit{
+	{"images", func(u normalize.Usage) int64 { return u.Images }},
+	{"characters", func(u normalize.Usage) int64 { return u.Characters }},
+	{"seconds", func(u normalize.Usage) int64 { return u.Seconds }},
+	{"bytes", func(u normalize.Usage) int64 { return u.Bytes }},
+	{"sessions", func(u normalize.Usage) int64 { return u.Sessions }},
+	{"calls", func(u normalize.Usage) int64 { return u.Calls }},
+}
+
 // Table is a version of the price table. It is read-only once loaded and
 // safe for concurrent use.
 type Table struct {
@@ -47,6 +76,8 @@ type Table struct {
 	// Tiers maps a vendor's service tier (or "batch") to its price factor.
 	Tiers  map[string]map[string]decimal.Decimal `json:"tiers"`
 	Models []Rates                               `json:"models"`
+	// UnitPrices price units other than tokens, vendor-wide.
+	UnitPrices []UnitPrice `json:"units"`
 	// byID holds each vendor's rows by model id and alias, latest first:
 	// the sink looks one up for every usage row.
 	byID map[[2]string][]Rates
@@ -78,8 +109,17 @@ func Parse(b []byte) (*Table, error) {
 		}
 		r.from = from
 	}
+	for i := range t.UnitPrices {
+		u := &t.UnitPrices[i]
+		from, err := time.Parse(time.DateOnly, u.From)
+		if err != nil || !slices.ContainsFunc(Units, func(n Unit) bool { return n.Name == u.Unit }) {
+			return nil, fmt.Errorf("price table: unit price %d (%s %s): want a known unit and from (YYYY-MM-DD)", i, u.Vendor, u.Unit)
+		}
+		u.from = from
+	}
 	// Latest first, so that a lookup takes the first row in force.
 	slices.SortStableFunc(t.Models, func(a, b Rates) int { return b.from.Compare(a.from) })
+	slices.SortStableFunc(t.UnitPrices, func(a, b UnitPrice) int { return b.from.Compare(a.from) })
 	t.byID = map[[2]string][]Rates{}
 	for _, r := range t.Models {
 		for _, id := range append([]string{r.Model}, r.Aliases...) {
@@ -118,10 +158,11 @@ func (t *Table) inForce(vendor, id string, day time.Time) (Rates, bool) {
 
 // Estimate is the list-price cost of usage.
 type Estimate struct {
-	// USD is the estimate; zero when not Priced.
+	// USD is the estimate of what the table prices.
 	USD decimal.Decimal
-	// Priced is false when the table has no price for the model (or the
-	// row names none): the row's cost is unknown, not zero.
+	// Priced is false when the table has no price for some of the row's
+	// usage — its model's tokens, or a unit other than tokens: USD is then
+	// a lower bound, since that part's cost is unknown, not zero.
 	Priced bool
 	// Version is the table's version.
 	Version string
@@ -129,21 +170,48 @@ type Estimate struct {
 
 var million = decimal.NewFromInt(1_000_000)
 
-// Estimate returns the list-price cost of the tokens of one canonical usage
-// row of vendor on day: uncached input at the input rate, cache reads at
-// the cached rate, cache writes at theirs where the vendor bills them (else
-// as input), output at the output rate, times the tier's factor (batch or
-// flex). A row without tokens costs nothing in tokens, whatever its model;
-// its other units (images, seconds, bytes) are not estimated.
+// Estimate returns the list-price cost of one canonical usage row of
+// vendor on day. Tokens: uncached input at the input rate, cache reads at
+// the cached rate, cache writes at theirs where the vendor bills them
+// (else as input), output at the output rate, times the tier's factor
+// (batch or flex). Other units (images, seconds, calls…) at the vendor's
+// unit price, where the table has one.
 func (t *Table) Estimate(vendor string, day time.Time, u normalize.Usage) Estimate {
-	e := Estimate{Version: t.Version}
-	if u.InputTokens == 0 && u.OutputTokens == 0 {
-		e.Priced = true
-		return e
+	e := Estimate{Version: t.Version, Priced: true}
+	if u.InputTokens != 0 || u.OutputTokens != 0 {
+		e.USD, e.Priced = t.tokens(vendor, day, u)
 	}
+	for _, unit := range Units {
+		n := unit.Of(u)
+		if n == 0 {
+			continue
+		}
+		p, ok := t.unitPrice(vendor, unit.Name, day)
+		if !ok {
+			e.Priced = false
+			continue
+		}
+		e.USD = e.USD.Add(decimal.NewFromInt(n).Mul(p))
+	}
+	return e
+}
+
+// unitPrice returns the price of one unit of vendor's usage on day.
+func (t *Table) unitPrice(vendor, unit string, day time.Time) (decimal.Decimal, bool) {
+	for _, p := range t.UnitPrices {
+		if p.Vendor == vendor && p.Unit == unit && !day.Before(p.from) {
+			return p.USD, true
+		}
+	}
+	return decimal.Decimal{}, false
+}
+
+// tokens returns the cost of a row's tokens; ok is false when the table
+// does not price its model.
+func (t *Table) tokens(vendor string, day time.Time, u normalize.Usage) (decimal.Decimal, bool) {
 	r, ok := t.Lookup(vendor, u.Model, day)
 	if !ok {
-		return e
+		return decimal.Decimal{}, false
 	}
 	rate := func(p *decimal.Decimal) decimal.Decimal {
 		if p == nil {
@@ -165,6 +233,5 @@ func (t *Table) Estimate(vendor string, day time.Time, u normalize.Usage) Estima
 	if f, ok := tiers["batch"]; ok && u.Batch == "true" {
 		factor = f
 	}
-	e.USD, e.Priced = sum.Mul(factor).Div(million), true
-	return e
+	return sum.Mul(factor).Div(million), true
 }

@@ -78,12 +78,20 @@ func TestEstimate(t *testing.T) {
 		{"unpriced model", stream.OpenAI, normalize.Usage{Model: "gpt-9-imaginary", InputTokens: 1000}, ""},
 		{"no model", stream.OpenAI, normalize.Usage{InputTokens: 1000}, ""},
 		{"no tokens, whatever the model", stream.OpenAI, normalize.Usage{Model: "gpt-image-1", NumModelRequests: 3}, "0"},
+		// Units other than tokens: at the vendor's unit price, else unpriced,
+		// never 0. 3200 tokens as above + 10 web searches at $0.01.
+		{"anthropic web searches", stream.Anthropic, normalize.Usage{Model: "claude-opus-4-6", ServiceTier: "standard",
+			InputTokens: 3200, InputCachedTokens: 200, InputCacheWrite5m: 500, InputCacheWrite1h: 1000, OutputTokens: 500, Calls: 10}, "0.133225"},
+		{"openai images", stream.OpenAI, normalize.Usage{Model: "gpt-image-1", Images: 4, NumModelRequests: 2}, ""},
+		{"openai vector store bytes", stream.OpenAI, normalize.Usage{Bytes: 1 << 20}, ""},
 	}
 	for _, tc := range cases {
 		e := table.Estimate(tc.vendor, day("2026-11-20"), tc.u)
 		got := ""
 		if e.Priced {
 			got = e.USD.String()
+		} else if !e.USD.IsZero() && tc.u.InputTokens == 0 {
+			t.Errorf("%s: unpriced with no tokens, yet USD %s", tc.name, e.USD)
 		}
 		if got != tc.want || e.Version != table.Version {
 			t.Errorf("%s: Estimate = %q (priced %v, version %q), want %q of version %q", tc.name, got, e.Priced, e.Version, tc.want, table.Version)
@@ -116,5 +124,14 @@ func TestParseRefusesAnUndatedTable(t *testing.T) {
 		if _, err := price.Parse([]byte(b)); err == nil {
 			t.Errorf("Parse(%s) = nil error", b)
 		}
+	}
+}
+
+// A row part priced is a lower bound: its tokens' estimate stands beside
+// the units the table cannot price.
+func TestEstimateOfAPartlyPricedRowIsALowerBound(t *testing.T) {
+	e := price.Default().Estimate(stream.OpenAI, day("2026-11-20"), normalize.Usage{Model: "gpt-4.1-mini", InputTokens: 1000, Calls: 5})
+	if e.Priced || e.USD.String() != "0.0004" {
+		t.Errorf("Estimate = %s (priced %v), want 0.0004 unpriced", e.USD, e.Priced)
 	}
 }

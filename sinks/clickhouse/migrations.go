@@ -245,10 +245,31 @@ var Migrations = []Migration{
 			attributedView("usage_provisional_attributed", "usage_provisional", estimateColumns+", version, kind, row, fetched_at", keyOwnersThroughUsers),
 		},
 	},
+	{
+		Version: 9,
+		Name:    "units other than tokens",
+		Statements: []string{
+			// Images, TTS characters, transcribed seconds, stored bytes,
+			// sessions and search calls (normalize.Usage); rows projected
+			// before read as 0 of each.
+			`ALTER TABLE usage ADD COLUMN images Int64, ADD COLUMN characters Int64, ADD COLUMN seconds Int64,
+				ADD COLUMN bytes Int64, ADD COLUMN sessions Int64, ADD COLUMN calls Int64`,
+			`ALTER TABLE usage_provisional ADD COLUMN images Int64, ADD COLUMN characters Int64, ADD COLUMN seconds Int64,
+				ADD COLUMN bytes Int64, ADD COLUMN sessions Int64, ADD COLUMN calls Int64`,
+			`DROP TABLE IF EXISTS usage_attributed`,
+			`DROP TABLE IF EXISTS usage_provisional_attributed`,
+			attributedView("usage_attributed", "usage FINAL", estimateColumns+", "+unitColumns+", rev, seq", keyOwnersThroughUsers),
+			attributedView("usage_provisional_attributed", "usage_provisional", estimateColumns+", "+unitColumns+", version, kind, row, fetched_at", keyOwnersThroughUsers),
+		},
+	},
 }
 
-// estimateColumns are the columns migration 8 adds to the usage tables.
-const estimateColumns = "input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version"
+// estimateColumns are the columns migration 8 adds to the usage tables;
+// unitColumns those migration 9 adds.
+const (
+	estimateColumns = "input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version"
+	unitColumns     = "images, characters, seconds, bytes, sessions, calls"
+)
 
 // subjectsView returns the DDL of the view of each vendor subject (user,
 // api_key, service_account, …) as known now: its latest link, its last

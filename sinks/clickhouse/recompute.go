@@ -14,16 +14,26 @@ import (
 // from the ledger: its units (usage) or amount (costs), and the seq of the
 // revision it is.
 type projected struct {
-	stream                          string
-	cost                            bool // a cost report's, not a usage report's
-	input, cached, output, requests int64
-	amount                          decimal.Decimal
-	seq                             uint64
+	stream string
+	cost   bool // a cost report's, not a usage report's
+	counts counts
+	amount decimal.Decimal
+	seq    uint64
+}
+
+// counts are a usage row's count columns, in countColumns' order.
+type counts [12]int64
+
+// countColumns are the usage tables' count columns.
+const countColumns = "input_tokens, input_cached_tokens, input_cache_write_5m, input_cache_write_1h, output_tokens, num_model_requests, " + unitColumns
+
+func countsOf(u normalize.Usage) counts {
+	return counts{u.InputTokens, u.InputCachedTokens, u.InputCacheWrite5m, u.InputCacheWrite1h, u.OutputTokens, u.NumModelRequests,
+		u.Images, u.Characters, u.Seconds, u.Bytes, u.Sessions, u.Calls}
 }
 
 func (p projected) same(q projected) bool {
-	return p.stream == q.stream && p.input == q.input && p.cached == q.cached && p.output == q.output &&
-		p.requests == q.requests && p.amount.Equal(q.amount)
+	return p.stream == q.stream && p.counts == q.counts && p.amount.Equal(q.amount)
 }
 
 // CheckProjections recomputes tenant's usage and cost projections from
@@ -85,7 +95,7 @@ func (p projected) units() string {
 	if p.cost {
 		return p.amount.String()
 	}
-	return fmt.Sprintf("input %d, cached %d, output %d, requests %d", p.input, p.cached, p.output, p.requests)
+	return fmt.Sprintf("%s %v", countColumns, p.counts)
 }
 
 // recompute reads the latest revision of each usage and cost fact key of
@@ -128,7 +138,7 @@ func (s *Store) recompute(ctx context.Context, tenant string) (map[string]projec
 			if err != nil {
 				return nil, fmt.Errorf("recompute projections: usage fact %s: %w", key, err)
 			}
-			p.input, p.cached, p.output, p.requests = u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests
+			p.counts = countsOf(u)
 		}
 		out[p.stream+" "+key] = p
 	}
@@ -139,8 +149,7 @@ func (s *Store) recompute(ctx context.Context, tenant string) (map[string]projec
 // fact key.
 func (s *Store) projections(ctx context.Context, tenant string) (map[string]projected, error) {
 	out := map[string]projected{}
-	rows, err := s.conn.Query(ctx, `SELECT stream, key, input_tokens, input_cached_tokens, output_tokens, num_model_requests, seq
-		FROM usage FINAL WHERE tenant = ?`, tenant)
+	rows, err := s.conn.Query(ctx, `SELECT stream, key, `+countColumns+`, seq FROM usage FINAL WHERE tenant = ?`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("read usage projection: %w", err)
 	}
@@ -148,7 +157,11 @@ func (s *Store) projections(ctx context.Context, tenant string) (map[string]proj
 	for rows.Next() {
 		var p projected
 		var key string
-		if err := rows.Scan(&p.stream, &key, &p.input, &p.cached, &p.output, &p.requests, &p.seq); err != nil {
+		dest := []any{&p.stream, &key}
+		for i := range p.counts {
+			dest = append(dest, &p.counts[i])
+		}
+		if err := rows.Scan(append(dest, &p.seq)...); err != nil {
 			return nil, fmt.Errorf("read usage projection: %w", err)
 		}
 		out[p.stream+" "+key] = p

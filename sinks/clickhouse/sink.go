@@ -434,7 +434,7 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 	}
 	err := s.store.batch(ctx, `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model, user_id,
 		project_id, api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens, num_model_requests, rev, seq,
-		input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version)`,
+		input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version, `+unitColumns+`)`,
 		func(add func(...any) error) error {
 			for _, r := range usage {
 				k, err := parseKey(r.Event.Key)
@@ -454,7 +454,8 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 				if err := add(e.Tenant, e.Vendor, e.Stream, string(e.Key), primary, k.BucketStart.UTC(), k.BucketStart.UTC(),
 					u.Model, u.UserID, u.ProjectID, u.APIKeyID, u.Batch, u.ServiceTier,
 					u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests, e.Rev, e.Seq,
-					u.InputCacheWrite5m, u.InputCacheWrite1h, est.USD, boolByte(est.Priced), est.Version); err != nil {
+					u.InputCacheWrite5m, u.InputCacheWrite1h, est.USD, boolByte(est.Priced), est.Version,
+					u.Images, u.Characters, u.Seconds, u.Bytes, u.Sessions, u.Calls); err != nil {
 					return err
 				}
 			}
@@ -600,14 +601,15 @@ func (s *Sink) insertProvisional(ctx context.Context, rows []provRow) error {
 	}
 	err := s.store.batch(ctx, `INSERT INTO usage_provisional (tenant, vendor, stream, bucket_start, version, kind, row, day,
 		model, user_id, project_id, api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens,
-		num_model_requests, fetched_at, input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version)`, func(add func(...any) error) error {
+		num_model_requests, fetched_at, input_cache_write_5m, input_cache_write_1h, estimated_usd, priced, price_version, `+unitColumns+`)`, func(add func(...any) error) error {
 		for _, r := range rows {
 			u := r.u
 			est := s.prices.Estimate(r.vendor, r.start, u)
 			if err := add(r.tenant, r.vendor, r.stream, r.start, r.version, r.kind, r.row, r.start,
 				u.Model, u.UserID, u.ProjectID, u.APIKeyID, u.Batch, u.ServiceTier,
 				u.InputTokens, u.InputCachedTokens, u.OutputTokens, u.NumModelRequests, r.fetched,
-				u.InputCacheWrite5m, u.InputCacheWrite1h, est.USD, boolByte(est.Priced), est.Version); err != nil {
+				u.InputCacheWrite5m, u.InputCacheWrite1h, est.USD, boolByte(est.Priced), est.Version,
+				u.Images, u.Characters, u.Seconds, u.Bytes, u.Sessions, u.Calls); err != nil {
 				return err
 			}
 		}

@@ -3,14 +3,18 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/ogma-dev/ogma/pipeline/stream"
 )
 
-// UsageDims are the dimensions usage can be grouped by, with their columns.
+// UsageDims are the dimensions usage can be grouped and filtered by, with
+// their columns.
 var UsageDims = map[string]string{
 	"day":     "toString(day)",
 	"week":    "toString(toMonday(day))",
@@ -24,9 +28,29 @@ var UsageDims = map[string]string{
 	// read: see the usage_attributed view.
 	"person":      "person",
 	"attribution": "attribution",
+	// The report a row comes from: completions, images, messages…
+	"usage_type": usageTypeColumn,
 }
 
-// UsageQuery asks for token sums of one tenant.
+// usageTypeColumn maps each usage stream to its report's endpoint, from
+// the catalogue: a breakdown is of the same usage type as what it splits.
+var usageTypeColumn = func() string {
+	var names, endpoints []string
+	for _, v := range stream.VendorNames() {
+		for _, s := range stream.Of(v) {
+			if s.Kind == stream.UsageReport && !slices.Contains(names, "'"+s.Name+"'") {
+				names, endpoints = append(names, "'"+s.Name+"'"), append(endpoints, "'"+s.Endpoint+"'")
+			}
+		}
+	}
+	return "transform(stream, [" + strings.Join(names, ", ") + "], [" + strings.Join(endpoints, ", ") + "], '')"
+}()
+
+// PersonIDColumn is the opaque person id of a row's person (see
+// api.PersonID), for filters; "" when the row has no person.
+const personIDColumn = `if(person = '', '', concat('p_', substring(lower(hex(SHA256(concat('ogma-person/v1', char(0), tenant, char(0), person)))), 1, 24)))`
+
+// UsageQuery asks for usage sums of one tenant.
 type UsageQuery struct {
 	Tenant string
 	// Start is inclusive, End exclusive; both are UTC days.
@@ -35,9 +59,16 @@ type UsageQuery struct {
 	GroupBy []string
 	// Vendor narrows to one vendor; "" is all.
 	Vendor string
+	// Filters keeps only rows whose value of a dimension (a key of
+	// UsageDims but day, week and month) is one of those given; a person
+	// is given by its opaque id.
+	Filters map[string][]string
 	// Unattributed keeps only rows no vendor user or link attributes:
 	// key_owner and unmapped.
 	Unattributed bool
+	// Offset and Limit page the rows (settled first, then provisional,
+	// each in GroupBy order); Limit 0 is all.
+	Offset, Limit int
 }
 
 // UsageRow is one group's sums.
@@ -48,10 +79,12 @@ type UsageRow struct {
 	// InputCacheWrite5m and InputCacheWrite1h are the cache writes (see
 	// normalize.Usage).
 	InputCacheWrite5m, InputCacheWrite1h int64
-	// EstimatedUSD is the list-price estimate of the group's tokens; Unpriced
-	// says some of its rows name a model the price table does not price, so
-	// the estimate is a lower bound. PriceVersion is the table's version
-	// (the latest, if rows were estimated under several).
+	// The units other than tokens (see normalize.Usage).
+	Images, Characters, Seconds, Bytes, Sessions, Calls int64
+	// EstimatedUSD is the list-price estimate of the group's usage;
+	// Unpriced says some of it is not priced by the table (a model or a
+	// unit), so the estimate is a lower bound. PriceVersion is the table's
+	// version (the latest, if rows were estimated under several).
 	EstimatedUSD decimal.Decimal
 	Unpriced     bool
 	PriceVersion string
@@ -64,50 +97,61 @@ type UsageRow struct {
 // provisional. Rows are attributed to people as the identity tables stand
 // now.
 func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
-	var cols []string
-	for _, d := range q.GroupBy {
+	var cols, aliases []string
+	for i, d := range q.GroupBy {
 		c, ok := UsageDims[d]
 		if !ok {
 			return nil, fmt.Errorf("usage: unknown dimension %q", d)
 		}
-		cols = append(cols, c)
+		cols, aliases = append(cols, c+fmt.Sprintf(" AS d%d", i)), append(aliases, fmt.Sprintf("d%d", i))
 	}
 	sel, group := "", ""
 	if len(cols) > 0 {
 		sel = strings.Join(cols, ", ") + ", "
-		group = " GROUP BY " + strings.Join(cols, ", ") + " ORDER BY " + strings.Join(cols, ", ")
+		group = " GROUP BY " + strings.Join(aliases, ", ")
 	}
 	sums := "sum(input_tokens), sum(input_cached_tokens), sum(output_tokens), sum(num_model_requests), " +
-		"sum(input_cache_write_5m), sum(input_cache_write_1h), sum(estimated_usd), min(priced), max(price_version)"
+		"sum(input_cache_write_5m), sum(input_cache_write_1h), sum(images), sum(characters), sum(seconds), sum(bytes), " +
+		"sum(sessions), sum(calls), sum(estimated_usd), min(priced), max(price_version), count()"
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
-	vendor, args := "", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}
+	where, args := "tenant = ? AND day >= toDate(?) AND day < toDate(?)", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}
 	if q.Vendor != "" {
-		vendor, args = " AND vendor = ?", append(args, q.Vendor)
+		where, args = where+" AND vendor = ?", append(args, q.Vendor)
 	}
 	if q.Unattributed {
-		vendor += " AND attribution != 'user'"
+		where += " AND attribution != 'user'"
+	}
+	attributed := q.Unattributed
+	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
+		c, ok := UsageDims[d]
+		if !ok || d == "day" || d == "week" || d == "month" {
+			return nil, fmt.Errorf("usage: no filter on %q", d)
+		}
+		if d == "person" {
+			c = personIDColumn
+		}
+		where, args = where+" AND has(?, "+c+")", append(args, q.Filters[d])
+		attributed = attributed || d == "person" || d == "attribution"
 	}
 	// People are resolved (three joins) only when asked for.
+	attributed = attributed || slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution")
 	settledFrom, openFrom := "usage FINAL", "usage_provisional"
-	if q.Unattributed || slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution") {
+	if attributed {
 		settledFrom, openFrom = "usage_attributed", "usage_provisional_attributed"
 	}
-	settled := "SELECT " + sel + sums + " FROM " + settledFrom + " WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1" + vendor + group
-	out, err := s.usageRows(ctx, settled, args, len(cols), q.GroupBy, false)
-	if err != nil {
-		return nil, err
-	}
+	settled := "SELECT 0 AS p, " + sel + sums + " FROM " + settledFrom + " WHERE " + where + " AND primary_set = 1" + group
 	latest := "SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start"
-	open := "SELECT " + sel + sums + " FROM " + openFrom + " WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND kind = 0" + vendor +
+	open := "SELECT 1 AS p, " + sel + sums + " FROM " + openFrom + " WHERE " + where + " AND kind = 0" +
 		" AND (vendor, stream, bucket_start, version) IN (" + latest + ")" + group
-	prov, err := s.usageRows(ctx, open, append(args, q.Tenant), len(cols), q.GroupBy, true)
-	if err != nil {
-		return nil, err
+	query := "SELECT * FROM (" + settled + " UNION ALL " + open + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
+	if q.Limit > 0 {
+		query += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
 	}
-	return append(out, prov...), nil
+	args = append(append(args, args...), q.Tenant)
+	return s.usageRows(ctx, query, args, q.GroupBy)
 }
 
-func (s *Store) usageRows(ctx context.Context, query string, args []any, ncols int, dims []string, provisional bool) ([]UsageRow, error) {
+func (s *Store) usageRows(ctx context.Context, query string, args []any, dims []string) ([]UsageRow, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.conn.Query(ctx, query, args...)
@@ -117,28 +161,68 @@ func (s *Store) usageRows(ctx context.Context, query string, args []any, ncols i
 	defer rows.Close()
 	var out []UsageRow
 	for rows.Next() {
-		vals := make([]string, ncols)
+		vals := make([]string, len(dims))
 		var r UsageRow
-		dest := make([]any, 0, ncols+9)
+		var provisional, priced uint8
+		var n uint64
+		dest := make([]any, 0, len(dims)+17)
+		dest = append(dest, &provisional)
 		for i := range vals {
 			dest = append(dest, &vals[i])
 		}
-		var priced uint8
 		dest = append(dest, &r.InputTokens, &r.InputCachedTokens, &r.OutputTokens, &r.NumModelRequests,
-			&r.InputCacheWrite5m, &r.InputCacheWrite1h, &r.EstimatedUSD, &priced, &r.PriceVersion)
+			&r.InputCacheWrite5m, &r.InputCacheWrite1h, &r.Images, &r.Characters, &r.Seconds, &r.Bytes, &r.Sessions, &r.Calls,
+			&r.EstimatedUSD, &priced, &r.PriceVersion, &n)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("usage query: %w", err)
 		}
-		r.Unpriced = priced == 0
-		if r.NumModelRequests == 0 && r.InputTokens == 0 && r.OutputTokens == 0 && ncols == 0 && provisional {
-			continue // no open bucket at all
+		r.Unpriced, r.Provisional = priced == 0, provisional == 1
+		if n == 0 && r.Provisional {
+			continue // no open bucket at all: a sum over no rows
 		}
 		r.Dims = map[string]string{}
 		for i, d := range dims {
 			r.Dims[d] = vals[i]
 		}
-		r.Provisional = provisional
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// CompleteThrough returns when tenant's usage is settled up to in every
+// usage report stream of vendor ("" for all) that has settled any bucket:
+// every bucket before it has its manifest. ok is false before any has.
+func (s *Store) CompleteThrough(ctx context.Context, tenant, vendor string) (t time.Time, ok bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var reports []string
+	for _, v := range stream.VendorNames() {
+		for _, spec := range stream.Of(v) {
+			if spec.Kind == stream.UsageReport && (vendor == "" || vendor == v) {
+				reports = append(reports, v+" "+spec.Name)
+			}
+		}
+	}
+	rows, err := s.conn.Query(ctx, `SELECT max(visitParamExtractString(key, 'bucket_start')) FROM events
+		WHERE tenant = ? AND kind = 'manifest' AND has(?, concat(vendor, ' ', stream))
+		GROUP BY vendor, stream`, tenant, reports)
+	if err != nil {
+		return t, false, fmt.Errorf("complete through: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var last string
+		if err := rows.Scan(&last); err != nil {
+			return t, false, fmt.Errorf("complete through: %w", err)
+		}
+		b, err := time.Parse(time.RFC3339, last)
+		if err != nil {
+			return t, false, fmt.Errorf("complete through: bucket start %q: %w", last, err)
+		}
+		// Usage reports are read in daily buckets.
+		if end := b.Add(24 * time.Hour); !ok || end.Before(t) {
+			t, ok = end, true
+		}
+	}
+	return t, ok, rows.Err()
 }

@@ -1980,11 +1980,27 @@ type GetUsageRequest struct {
 	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
 	// Last day, exclusive: an RFC 3339 full-date, UTC.
 	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
-	// Comma-separated dimensions to group by, any of day, model, user,
-	// project, api_key; none sums everything.
+	// Comma-separated dimensions to group by, any of day, week, month,
+	// vendor, model, person, user, project, api_key, usage_type,
+	// attribution; none sums everything.
 	GroupBy string `protobuf:"bytes,3,opt,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
 	// openai, anthropic, or all (the default).
-	Vendor        string `protobuf:"bytes,4,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	Vendor string `protobuf:"bytes,4,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// Filters, each a comma-separated list of values one of which a row's
+	// value must be: a model id, a vendor user id, a project or workspace
+	// id, an API key id, a person's opaque id, a usage type (completions,
+	// images, messages…), an attribution (user, key_owner, unmapped).
+	Model       string `protobuf:"bytes,5,opt,name=model,proto3" json:"model,omitempty"`
+	User        string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	Project     string `protobuf:"bytes,7,opt,name=project,proto3" json:"project,omitempty"`
+	ApiKey      string `protobuf:"bytes,8,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	Person      string `protobuf:"bytes,9,opt,name=person,proto3" json:"person,omitempty"`
+	UsageType   string `protobuf:"bytes,10,opt,name=usage_type,json=usageType,proto3" json:"usage_type,omitempty"`
+	Attribution string `protobuf:"bytes,11,opt,name=attribution,proto3" json:"attribution,omitempty"`
+	// Rows per page: 1 to 10000, 1000 when 0.
+	PageSize int32 `protobuf:"varint,12,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the page before; "" for the first.
+	PageToken     string `protobuf:"bytes,13,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2043,6 +2059,69 @@ func (x *GetUsageRequest) GetGroupBy() string {
 func (x *GetUsageRequest) GetVendor() string {
 	if x != nil {
 		return x.Vendor
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetPerson() string {
+	if x != nil {
+		return x.Person
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetUsageType() string {
+	if x != nil {
+		return x.UsageType
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetAttribution() string {
+	if x != nil {
+		return x.Attribution
+	}
+	return ""
+}
+
+func (x *GetUsageRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetUsageRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
 	}
 	return ""
 }
@@ -2729,10 +2808,16 @@ func (x *CostRow) GetRestated() bool {
 
 // UsageReport is the usage of the requested window.
 type UsageReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rows          []*UsageRow            `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rows  []*UsageRow            `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// The token of the next page; "" on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Every usage report stream of the vendors asked about is settled before
+	// this instant (RFC 3339): rows of days from it on may still change, or
+	// be missing during a backfill. Absent before any bucket has settled.
+	CompleteThrough *string `protobuf:"bytes,3,opt,name=complete_through,json=completeThrough,proto3,oneof" json:"complete_through,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *UsageReport) Reset() {
@@ -2772,6 +2857,20 @@ func (x *UsageReport) GetRows() []*UsageRow {
 	return nil
 }
 
+func (x *UsageReport) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *UsageReport) GetCompleteThrough() string {
+	if x != nil && x.CompleteThrough != nil {
+		return *x.CompleteThrough
+	}
+	return ""
+}
+
 // UsageRow is one group's token sums. Only the requested dimensions are set.
 type UsageRow struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2807,8 +2906,29 @@ type UsageRow struct {
 	// The week's Monday.
 	Week *string `protobuf:"bytes,18,opt,name=week,proto3,oneof" json:"week,omitempty"`
 	// The month's first day.
-	Month         *string `protobuf:"bytes,19,opt,name=month,proto3,oneof" json:"month,omitempty"`
-	Vendor        *string `protobuf:"bytes,20,opt,name=vendor,proto3,oneof" json:"vendor,omitempty"`
+	Month  *string `protobuf:"bytes,19,opt,name=month,proto3,oneof" json:"month,omitempty"`
+	Vendor *string `protobuf:"bytes,20,opt,name=vendor,proto3,oneof" json:"vendor,omitempty"`
+	// The canonical token columns (input_tokens … num_model_requests above
+	// are the same numbers under their first names): input_total counts
+	// every input token, input_uncached those neither read from nor written
+	// to the cache, input_cache_read those read; see the README's mapping.
+	InputTotal     int64 `protobuf:"varint,21,opt,name=input_total,json=inputTotal,proto3" json:"input_total,omitempty"`
+	InputUncached  int64 `protobuf:"varint,22,opt,name=input_uncached,json=inputUncached,proto3" json:"input_uncached,omitempty"`
+	InputCacheRead int64 `protobuf:"varint,23,opt,name=input_cache_read,json=inputCacheRead,proto3" json:"input_cache_read,omitempty"`
+	Output         int64 `protobuf:"varint,24,opt,name=output,proto3" json:"output,omitempty"`
+	Requests       int64 `protobuf:"varint,25,opt,name=requests,proto3" json:"requests,omitempty"`
+	// Units of usage other than tokens: images generated, characters spoken,
+	// seconds transcribed, bytes stored (summed over days: byte-days),
+	// code interpreter sessions, search tool calls.
+	Images     int64 `protobuf:"varint,26,opt,name=images,proto3" json:"images,omitempty"`
+	Characters int64 `protobuf:"varint,27,opt,name=characters,proto3" json:"characters,omitempty"`
+	Seconds    int64 `protobuf:"varint,28,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	Bytes      int64 `protobuf:"varint,29,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Sessions   int64 `protobuf:"varint,30,opt,name=sessions,proto3" json:"sessions,omitempty"`
+	Calls      int64 `protobuf:"varint,31,opt,name=calls,proto3" json:"calls,omitempty"`
+	// The report the usage comes from: completions, embeddings, images,
+	// audio_speeches, …, messages.
+	UsageType     *string `protobuf:"bytes,32,opt,name=usage_type,json=usageType,proto3,oneof" json:"usage_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2979,6 +3099,90 @@ func (x *UsageRow) GetMonth() string {
 func (x *UsageRow) GetVendor() string {
 	if x != nil && x.Vendor != nil {
 		return *x.Vendor
+	}
+	return ""
+}
+
+func (x *UsageRow) GetInputTotal() int64 {
+	if x != nil {
+		return x.InputTotal
+	}
+	return 0
+}
+
+func (x *UsageRow) GetInputUncached() int64 {
+	if x != nil {
+		return x.InputUncached
+	}
+	return 0
+}
+
+func (x *UsageRow) GetInputCacheRead() int64 {
+	if x != nil {
+		return x.InputCacheRead
+	}
+	return 0
+}
+
+func (x *UsageRow) GetOutput() int64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *UsageRow) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *UsageRow) GetImages() int64 {
+	if x != nil {
+		return x.Images
+	}
+	return 0
+}
+
+func (x *UsageRow) GetCharacters() int64 {
+	if x != nil {
+		return x.Characters
+	}
+	return 0
+}
+
+func (x *UsageRow) GetSeconds() int64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *UsageRow) GetBytes() int64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *UsageRow) GetSessions() int64 {
+	if x != nil {
+		return x.Sessions
+	}
+	return 0
+}
+
+func (x *UsageRow) GetCalls() int64 {
+	if x != nil {
+		return x.Calls
+	}
+	return 0
+}
+
+func (x *UsageRow) GetUsageType() string {
+	if x != nil && x.UsageType != nil {
+		return *x.UsageType
 	}
 	return ""
 }
@@ -3398,12 +3602,24 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x15GetIntegrationRequest\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\"8\n" +
 	"\x12DisconnectResponse\x12\"\n" +
-	"\fdisconnected\x18\x01 \x01(\bR\fdisconnected\"l\n" +
+	"\fdisconnected\x18\x01 \x01(\bR\fdisconnected\"\xde\x02\n" +
 	"\x0fGetUsageRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
-	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"T\n" +
+	"\x06vendor\x18\x04 \x01(\tR\x06vendor\x12\x14\n" +
+	"\x05model\x18\x05 \x01(\tR\x05model\x12\x12\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12\x18\n" +
+	"\aproject\x18\a \x01(\tR\aproject\x12\x17\n" +
+	"\aapi_key\x18\b \x01(\tR\x06apiKey\x12\x16\n" +
+	"\x06person\x18\t \x01(\tR\x06person\x12\x1d\n" +
+	"\n" +
+	"usage_type\x18\n" +
+	" \x01(\tR\tusageType\x12 \n" +
+	"\vattribution\x18\v \x01(\tR\vattribution\x12\x1b\n" +
+	"\tpage_size\x18\f \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\r \x01(\tR\tpageToken\"T\n" +
 	"\x12GetModelMixRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
@@ -3466,9 +3682,12 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\b_projectB\f\n" +
 	"\n" +
 	"_line_itemB\t\n" +
-	"\a_vendor\"4\n" +
+	"\a_vendor\"\xa1\x01\n" +
 	"\vUsageReport\x12%\n" +
-	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\"\xac\x06\n" +
+	"\x04rows\x18\x01 \x03(\v2\x11.ogma.v1.UsageRowR\x04rows\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12.\n" +
+	"\x10complete_through\x18\x03 \x01(\tH\x00R\x0fcompleteThrough\x88\x01\x01B\x13\n" +
+	"\x11_complete_through\"\x9f\t\n" +
 	"\bUsageRow\x12\x15\n" +
 	"\x03day\x18\x01 \x01(\tH\x00R\x03day\x88\x01\x01\x12\x19\n" +
 	"\x05model\x18\x02 \x01(\tH\x01R\x05model\x88\x01\x01\x12\x17\n" +
@@ -3490,7 +3709,24 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\rprice_version\x18\x11 \x01(\tR\fpriceVersion\x12\x17\n" +
 	"\x04week\x18\x12 \x01(\tH\aR\x04week\x88\x01\x01\x12\x19\n" +
 	"\x05month\x18\x13 \x01(\tH\bR\x05month\x88\x01\x01\x12\x1b\n" +
-	"\x06vendor\x18\x14 \x01(\tH\tR\x06vendor\x88\x01\x01B\x06\n" +
+	"\x06vendor\x18\x14 \x01(\tH\tR\x06vendor\x88\x01\x01\x12\x1f\n" +
+	"\vinput_total\x18\x15 \x01(\x03R\n" +
+	"inputTotal\x12%\n" +
+	"\x0einput_uncached\x18\x16 \x01(\x03R\rinputUncached\x12(\n" +
+	"\x10input_cache_read\x18\x17 \x01(\x03R\x0einputCacheRead\x12\x16\n" +
+	"\x06output\x18\x18 \x01(\x03R\x06output\x12\x1a\n" +
+	"\brequests\x18\x19 \x01(\x03R\brequests\x12\x16\n" +
+	"\x06images\x18\x1a \x01(\x03R\x06images\x12\x1e\n" +
+	"\n" +
+	"characters\x18\x1b \x01(\x03R\n" +
+	"characters\x12\x18\n" +
+	"\aseconds\x18\x1c \x01(\x03R\aseconds\x12\x14\n" +
+	"\x05bytes\x18\x1d \x01(\x03R\x05bytes\x12\x1a\n" +
+	"\bsessions\x18\x1e \x01(\x03R\bsessions\x12\x14\n" +
+	"\x05calls\x18\x1f \x01(\x03R\x05calls\x12\"\n" +
+	"\n" +
+	"usage_type\x18  \x01(\tH\n" +
+	"R\tusageType\x88\x01\x01B\x06\n" +
 	"\x04_dayB\b\n" +
 	"\x06_modelB\a\n" +
 	"\x05_userB\n" +
@@ -3502,7 +3738,8 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\f_attributionB\a\n" +
 	"\x05_weekB\b\n" +
 	"\x06_monthB\t\n" +
-	"\a_vendor\"\x18\n" +
+	"\a_vendorB\r\n" +
+	"\v_usage_type\"\x18\n" +
 	"\x16GetCapabilitiesRequest\"\x99\x01\n" +
 	"\fCapabilities\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x123\n" +
@@ -3682,6 +3919,7 @@ func file_ogma_v1_ogma_proto_init() {
 		return
 	}
 	file_ogma_v1_ogma_proto_msgTypes[41].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[42].OneofWrappers = []any{}
 	file_ogma_v1_ogma_proto_msgTypes[43].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
