@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -52,42 +51,22 @@ func PersonID(tenant, email string) string {
 	return "p_" + hex.EncodeToString(h[:12])
 }
 
-// people groups the subjects by the person they are attributed to now,
-// across vendors: a person is one lower-cased email.
+// people groups the subjects by the person they are attributed to now
+// (the rules are the store's: sinks/clickhouse/attribution.go), across
+// vendors: a person is one lower-cased email.
 func people(tenant string, subjects []clickhouse.Subject) []*ogmav1.Person {
-	// A key whose directory row names its holder by id only (Anthropic)
-	// takes the holder's email from the users list, as the usage views do.
-	userEmail := map[[2]string]string{}
-	for _, s := range subjects {
-		if s.Kind == normalize.SubjectUser {
-			userEmail[[2]string{s.Vendor, s.ID}] = cmp.Or(s.LinkedEmail, s.DirectoryEmail)
-		}
-	}
 	byEmail := map[string]*ogmav1.Person{}
 	for _, s := range subjects {
-		if s.Kind == normalize.SubjectAPIKey && s.DirectoryEmail == "" && s.OwnerKind == "user" {
-			s.DirectoryEmail = userEmail[[2]string{s.Vendor, s.OwnerID}]
-		}
-		sub := &ogmav1.Subject{Vendor: s.Vendor, Kind: s.Kind, Id: s.ID, Deleted: s.Absent}
-		email := s.LinkedEmail
-		switch {
-		case s.Kind != normalize.SubjectUser && s.Kind != normalize.SubjectAPIKey:
-			continue
-		case email != "":
-			sub.Attribution, sub.Linked = "user", true
-		case s.Kind == normalize.SubjectUser && s.DirectoryEmail != "":
-			email, sub.Attribution = s.DirectoryEmail, "user"
-		case s.Kind == normalize.SubjectAPIKey && s.OwnerKind == "user" && s.DirectoryEmail != "":
-			email, sub.Attribution = s.DirectoryEmail, "key_owner"
-		default:
+		if s.Person == "" {
 			continue
 		}
-		p, ok := byEmail[email]
+		p, ok := byEmail[s.Person]
 		if !ok {
-			p = &ogmav1.Person{Id: PersonID(tenant, email), Email: email}
-			byEmail[email] = p
+			p = &ogmav1.Person{Id: PersonID(tenant, s.Person), Email: s.Person}
+			byEmail[s.Person] = p
 		}
-		p.Subjects = append(p.Subjects, sub)
+		p.Subjects = append(p.Subjects, &ogmav1.Subject{Vendor: s.Vendor, Kind: s.Kind, Id: s.ID, Deleted: s.Absent,
+			Attribution: s.Attribution, Linked: s.Linked})
 	}
 	out := make([]*ogmav1.Person, 0, len(byEmail))
 	for _, p := range byEmail {

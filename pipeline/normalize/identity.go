@@ -24,6 +24,9 @@ type Identity struct {
 	OwnerKind, OwnerID string
 	// ProjectID is a membership's project (OpenAI) or workspace (Anthropic).
 	ProjectID string
+	// Name is the object's name in the vendor's directory: a user's, a
+	// key's, a project's or workspace's ("" when it has none).
+	Name string
 	// Absent: the revision says a complete walk no longer listed it.
 	Absent bool
 }
@@ -74,6 +77,21 @@ func IdentityOf(vendor string, key, data []byte) (Identity, error) {
 	return r, err
 }
 
+// maxName bounds a directory name kept beside its subject: names are for
+// people to read, not payloads.
+const maxName = 256
+
+func name(p *string) string {
+	if p == nil {
+		return ""
+	}
+	n := strings.TrimSpace(*p)
+	if len(n) > maxName {
+		n = strings.ToValidUTF8(n[:maxName], "")
+	}
+	return n
+}
+
 func email(p *string) string {
 	if p == nil {
 		return ""
@@ -86,6 +104,7 @@ func email(p *string) string {
 func openAIIdentity(r *Identity, data []byte) error {
 	var v struct {
 		Email *string `json:"email"`
+		Name  *string `json:"name"`
 		Owner *struct {
 			Type string `json:"type"`
 			ID   string `json:"id"` // admin keys name the user inline
@@ -101,7 +120,7 @@ func openAIIdentity(r *Identity, data []byte) error {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	r.Email = email(v.Email)
+	r.Email, r.Name = email(v.Email), name(v.Name)
 	if o := v.Owner; o != nil {
 		r.OwnerKind, r.OwnerID = o.Type, o.ID
 		switch {
@@ -122,6 +141,7 @@ func openAIIdentity(r *Identity, data []byte) error {
 func anthropicIdentity(r *Identity, data []byte) error {
 	var v struct {
 		Email     *string `json:"email"`
+		Name      *string `json:"name"`
 		Principal *struct {
 			Type             string `json:"type"`
 			UserID           string `json:"user_id"`
@@ -135,7 +155,7 @@ func anthropicIdentity(r *Identity, data []byte) error {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
-	r.Email = email(v.Email)
+	r.Email, r.Name = email(v.Email), name(v.Name)
 	switch p := v.Principal; {
 	case p != nil && p.Type == "user_actor" && p.UserID != "":
 		r.OwnerKind, r.OwnerID = "user", p.UserID

@@ -23,7 +23,7 @@ func (s *Sink) insertIdentities(ctx context.Context, events []*event.Record) err
 	}
 	if len(idents) > 0 {
 		err := s.store.batch(ctx, `INSERT INTO identities (tenant, vendor, object, id, subject_kind, subject_id, email,
-			owner_kind, owner_id, project_id, absent, seq)`, func(add func(...any) error) error {
+			owner_kind, owner_id, project_id, absent, seq, name)`, func(add func(...any) error) error {
 			for _, r := range idents {
 				e := r.Event
 				i, err := normalize.IdentityOf(e.Vendor, e.Key, r.Data)
@@ -31,7 +31,7 @@ func (s *Sink) insertIdentities(ctx context.Context, events []*event.Record) err
 					return fmt.Errorf("identity %s seq %d: %w", e.Tenant, e.Seq, err)
 				}
 				if err := add(e.Tenant, e.Vendor, i.Object, i.ID, i.SubjectKind, i.SubjectID, i.Email,
-					i.OwnerKind, i.OwnerID, i.ProjectID, boolByte(i.Absent), e.Seq); err != nil {
+					i.OwnerKind, i.OwnerID, i.ProjectID, boolByte(i.Absent), e.Seq, i.Name); err != nil {
 					return err
 				}
 			}

@@ -262,6 +262,21 @@ var Migrations = []Migration{
 			attributedView("usage_provisional_attributed", "usage_provisional", estimateColumns+", "+unitColumns+", version, kind, row, fetched_at", keyOwnersThroughUsers),
 		},
 	},
+	{
+		Version: 10,
+		Name:    "attribution read per tenant; names of subjects",
+		Statements: []string{
+			// The attribution rules now live in one place, the queries of
+			// attribution.go, which filter by tenant before they join: the
+			// views that joined every tenant's rows go.
+			`DROP TABLE IF EXISTS usage_attributed`,
+			`DROP TABLE IF EXISTS usage_provisional_attributed`,
+			`DROP TABLE IF EXISTS subjects`,
+			// A key's, user's, project's or workspace's name, as the
+			// directory gives it ('' before).
+			`ALTER TABLE identities ADD COLUMN name String`,
+		},
+	},
 }
 
 // estimateColumns are the columns migration 8 adds to the usage tables;

@@ -6,27 +6,32 @@ import (
 	"time"
 )
 
-// Subject is a vendor subject — a user, an API key, a service account — as
-// the identity tables know it now.
+// Subject is a vendor user or API key as the identity tables know it now,
+// with the person the attribution rules give it (attribution.go).
 type Subject struct {
 	Vendor, Kind, ID string
-	// LinkedEmail is the email of the link in force; "" when none.
-	LinkedEmail string
-	// DirectoryEmail is the last email the vendor's directory gave: the
-	// user's own, or for a key its owner's. A deleted subject keeps it.
-	DirectoryEmail string
-	// OwnerKind is a key's owner: user or service_account; OwnerID its id.
+	// Person is the lower-cased email the subject is attributed to; ""
+	// when none. Attribution is user (the vendor named the user, or a link
+	// says who holds the key), key_owner (the key's holder, inferred) or
+	// unmapped.
+	Person, Attribution string
+	// Linked: a manual link decides the person.
+	Linked bool
+	// OwnerKind is a key's holder: user or service_account; OwnerID its id.
 	OwnerKind, OwnerID string
+	// Name is the subject's name in the vendor's directory, if any.
+	Name string
 	// Absent: the last complete directory walk did not list it.
 	Absent bool
 }
 
-// Subjects returns every subject of tenant.
+// Subjects returns every user and API key of tenant.
 func (s *Store) Subjects(ctx context.Context, tenant string) ([]Subject, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_kind, subject_id, linked_email, directory_email, owner_kind, owner_id, absent
-		FROM subjects WHERE tenant = ? ORDER BY vendor, subject_kind, subject_id`, tenant)
+	q := peopleOf(tenant)
+	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_kind, subject_id, person, attribution, linked_email, owner_kind, owner_id, name, absent
+		FROM (`+q.text+`) ORDER BY vendor, subject_kind, subject_id`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("subjects query: %w", err)
 	}
@@ -34,11 +39,13 @@ func (s *Store) Subjects(ctx context.Context, tenant string) ([]Subject, error) 
 	var out []Subject
 	for rows.Next() {
 		var sub Subject
+		var linked string
 		var absent uint8
-		if err := rows.Scan(&sub.Vendor, &sub.Kind, &sub.ID, &sub.LinkedEmail, &sub.DirectoryEmail, &sub.OwnerKind, &sub.OwnerID, &absent); err != nil {
+		if err := rows.Scan(&sub.Vendor, &sub.Kind, &sub.ID, &sub.Person, &sub.Attribution, &linked, &sub.OwnerKind, &sub.OwnerID,
+			&sub.Name, &absent); err != nil {
 			return nil, fmt.Errorf("subjects query: %w", err)
 		}
-		sub.Absent = absent == 1
+		sub.Linked, sub.Absent = linked != "", absent == 1
 		out = append(out, sub)
 	}
 	return out, rows.Err()

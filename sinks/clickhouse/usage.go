@@ -25,7 +25,7 @@ var UsageDims = map[string]string{
 	"project": "project_id",
 	"api_key": "api_key_id",
 	// The person (lower-cased email) and attribution state, resolved when
-	// read: see the usage_attributed view.
+	// read: see attributedUsage.
 	"person":      "person",
 	"attribution": "attribution",
 	// The report a row comes from: completions, images, messages…
@@ -46,9 +46,10 @@ var usageTypeColumn = func() string {
 	return "transform(stream, [" + strings.Join(names, ", ") + "], [" + strings.Join(endpoints, ", ") + "], '')"
 }()
 
-// PersonIDColumn is the opaque person id of a row's person (see
-// api.PersonID), for filters; "" when the row has no person.
-const personIDColumn = `if(person = '', '', concat('p_', substring(lower(hex(SHA256(concat('ogma-person/v1', char(0), tenant, char(0), person)))), 1, 24)))`
+// personIDColumn is the opaque person id of a row's person (see
+// api.PersonID), for filters, given the tenant as its argument; "" when
+// the row has no person.
+const personIDColumn = `if(person = '', '', concat('p_', substring(lower(hex(SHA256(concat('ogma-person/v1', char(0), ?, char(0), person)))), 1, 24)))`
 
 // UsageQuery asks for usage sums of one tenant.
 type UsageQuery struct {
@@ -114,41 +115,49 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		"sum(input_cache_write_5m), sum(input_cache_write_1h), sum(images), sum(characters), sum(seconds), sum(bytes), " +
 		"sum(sessions), sum(calls), sum(estimated_usd), min(priced), max(price_version), count()"
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
-	where, args := "tenant = ? AND day >= toDate(?) AND day < toDate(?)", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}
+	where := query{"tenant = ? AND day >= toDate(?) AND day < toDate(?)", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}}
 	if q.Vendor != "" {
-		where, args = where+" AND vendor = ?", append(args, q.Vendor)
+		where.text, where.args = where.text+" AND vendor = ?", append(where.args, q.Vendor)
 	}
+	// Who a row belongs to is known only once attributed: those filters
+	// apply to the attributed rows.
+	var outer query
 	if q.Unattributed {
-		where += " AND attribution != 'user'"
+		outer.text = " AND attribution != 'user'"
 	}
-	attributed := q.Unattributed
 	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
 		c, ok := UsageDims[d]
 		if !ok || d == "day" || d == "week" || d == "month" {
 			return nil, fmt.Errorf("usage: no filter on %q", d)
 		}
-		if d == "person" {
-			c = personIDColumn
+		switch d {
+		case "person":
+			outer.text, outer.args = outer.text+" AND has(?, "+personIDColumn+")", append(outer.args, q.Filters[d], q.Tenant)
+		case "attribution":
+			outer.text, outer.args = outer.text+" AND has(?, "+c+")", append(outer.args, q.Filters[d])
+		default:
+			where.text, where.args = where.text+" AND has(?, "+c+")", append(where.args, q.Filters[d])
 		}
-		where, args = where+" AND has(?, "+c+")", append(args, q.Filters[d])
-		attributed = attributed || d == "person" || d == "attribution"
 	}
-	// People are resolved (three joins) only when asked for.
-	attributed = attributed || slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution")
-	settledFrom, openFrom := "usage FINAL", "usage_provisional"
-	if attributed {
-		settledFrom, openFrom = "usage_attributed", "usage_provisional_attributed"
+	// People are resolved (joins) only when asked for.
+	attributed := outer.text != "" || slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution")
+	from := func(table string, where query) query {
+		if !attributed {
+			return query{"SELECT " + usageColumns + " FROM " + table + " WHERE " + where.text, where.args}
+		}
+		a := attributedUsage(q.Tenant, table, where)
+		return query{"SELECT * FROM (" + a.text + ") WHERE 1" + outer.text, append(a.args, outer.args...)}
 	}
-	settled := "SELECT 0 AS p, " + sel + sums + " FROM " + settledFrom + " WHERE " + where + " AND primary_set = 1" + group
-	latest := "SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start"
-	open := "SELECT 1 AS p, " + sel + sums + " FROM " + openFrom + " WHERE " + where + " AND kind = 0" +
-		" AND (vendor, stream, bucket_start, version) IN (" + latest + ")" + group
-	query := "SELECT * FROM (" + settled + " UNION ALL " + open + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
+	settled := from("usage FINAL", query{where.text + " AND primary_set = 1", where.args})
+	open := from("usage_provisional", query{where.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
+		"(SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start)",
+		append(slices.Clone(where.args), q.Tenant)})
+	text := "SELECT * FROM (SELECT 0 AS p, " + sel + sums + " FROM (" + settled.text + ")" + group +
+		" UNION ALL SELECT 1 AS p, " + sel + sums + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
 	if q.Limit > 0 {
-		query += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
+		text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
 	}
-	args = append(append(args, args...), q.Tenant)
-	return s.usageRows(ctx, query, args, q.GroupBy)
+	return s.usageRows(ctx, text, append(settled.args, open.args...), q.GroupBy)
 }
 
 func (s *Store) usageRows(ctx context.Context, query string, args []any, dims []string) ([]UsageRow, error) {
