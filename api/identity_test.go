@@ -197,10 +197,46 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 	}
 	wait.Until(t, "the directory to attribute the past", func() bool { return cmp.Equal(want, o.attribution(t, day1, day2, 1000)) })
 
-	// The unmapped panel lists what no user names, with its inferred person.
+	// The unmapped panel lists, per key, what no user names, with what the
+	// directory knows of the key and its inferred person.
 	status, body := o.get(t, "/v1/unmapped?start="+day1.Format(time.DateOnly)+"&end="+day2.Format(time.DateOnly), o.tokens["acme"])
-	if status != http.StatusOK || len(body["rows"].([]any)) != 3 {
-		t.Fatalf("GET /v1/unmapped: %d %v, want the rows of key_bot, key_bob and key_dan", status, body)
+	if status != http.StatusOK {
+		t.Fatalf("GET /v1/unmapped: %d %v", status, body)
+	}
+	keys := map[string]string{}
+	for _, k := range body["keys"].([]any) {
+		k := k.(map[string]any)
+		keys[fmt.Sprint(k["api_key"])] = fmt.Sprintf("%v %v %v %v %v %v %v %v %v", k["attribution"], k["name"], k["projects"],
+			k["owner_kind"], k["owner_email"], k["person"], k["first_seen"], k["last_seen"], k["input_total"])
+	}
+	d1 := day1.Format(time.DateOnly)
+	wantKeys := map[string]string{
+		"key_bot": "unmapped k [proj_1] service_account   " + d1 + " " + d1 + " 200",
+		"key_bob": "key_owner k [proj_1] user bob@example.com " + bob + " " + d1 + " " + d1 + " 300",
+		"key_dan": "key_owner k [proj_1] user dan@example.com " + dan + " " + d1 + " " + d1 + " 400",
+	}
+	if diff := cmp.Diff(wantKeys, keys); diff != "" {
+		t.Fatalf("GET /v1/unmapped (-want +got):\n%s", diff)
+	}
+
+	// Each person carries their usage of the window: tokens, last day,
+	// projects, and how it was attributed.
+	status, body = o.get(t, "/v1/people?start="+d1+"&end="+day2.Format(time.DateOnly), o.tokens["acme"])
+	if status != http.StatusOK {
+		t.Fatalf("GET /v1/people: %d %v", status, body)
+	}
+	people := map[string]string{}
+	for _, p := range body["people"].([]any) {
+		p := p.(map[string]any)
+		people[fmt.Sprint(p["email"])] = fmt.Sprintf("%v %v %v %v", p["input_total"], p["last_active"], p["projects"], p["attribution_mix"])
+	}
+	wantPeople := map[string]string{
+		"ann@example.com": "100 " + d1 + " [proj_1] map[user:1]",
+		"bob@example.com": "300 " + d1 + " [proj_1] map[key_owner:1]",
+		"dan@example.com": "400 " + d1 + " [proj_1] map[key_owner:1]",
+	}
+	if diff := cmp.Diff(wantPeople, people); diff != "" {
+		t.Errorf("GET /v1/people (-want +got):\n%s", diff)
 	}
 
 	// An operator links key_dan to carol: past and future activity is hers,
@@ -293,14 +329,43 @@ func TestLinkRequestsAreChecked(t *testing.T) {
 		{`{"subject_vendor":"acme","subject_kind":"user","subject_id":"u","email":"a@b.c"}`, "subject_vendor"},
 		{`{"subject_vendor":"openai","subject_kind":"user","email":"a@b.c"}`, "subject_id is required"},
 		{`{"subject_vendor":"openai","subject_kind":"user","subject_id":"` + strings.Repeat("u", 500_000) + `","email":"a@b.c"}`, "more than the 256"},
+		// Ids and addresses people will read hold no control characters or
+		// bidirectional overrides (one could pass for another).
+		{`{"subject_vendor":"openai","subject_kind":"user","subject_id":"u_\u202eadmin","email":"a@b.c"}`, "U+202E"},
+		{`{"subject_vendor":"openai","subject_kind":"user","subject_id":"u_1\n","email":"a@b.c"}`, "U+000A"},
+		{`{"subject_vendor":"openai","subject_kind":"user","subject_id":"u_1","email":"a\u2066@b.c"}`, "U+2066"},
 	} {
 		status, body := o.do(t, http.MethodPut, "/v1/links", o.tokens["acme"], tc.body)
 		if status != http.StatusBadRequest || body["code"] != "malformed_request" || !strings.Contains(fmt.Sprint(body["message"]), tc.want) {
-			t.Errorf("PUT %.200s: %d %v, want 400 naming %q", tc.body, status, body, tc.want)
+			t.Errorf("PUT %.200s: %d %.300v, want 400 naming %q", tc.body, status, body, tc.want)
+		}
+	}
+	// A subject the directory does not know is 404 unless forced; removing
+	// a link that is not there is 404, not a new event.
+	for _, tc := range []struct{ method, path, body, code string }{
+		{http.MethodPut, "/v1/links", `{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_nobody","email":"a@b.c"}`, "unknown_subject"},
+		{http.MethodDelete, "/v1/links/openai/api_key/key_nobody", "", "not_found"},
+	} {
+		if status, body := o.do(t, tc.method, tc.path, o.tokens["acme"], tc.body); status != http.StatusNotFound || body["code"] != tc.code {
+			t.Errorf("%s %s: %d %v, want 404 %s", tc.method, tc.path, status, body, tc.code)
 		}
 	}
 	if n := len(o.cluster.Records(t, topic.Raw)); n != 0 {
 		t.Errorf("%d raw records published by refused links", n)
+	}
+}
+
+// A key the directory never listed (deleted before Ogma read it) can still
+// be linked, explicitly.
+func TestForcedLinkToASubjectTheDirectoryDoesNotKnow(t *testing.T) {
+	o := newIdentityOrg(t)
+	status, body := o.do(t, http.MethodPut, "/v1/links", o.tokens["acme"],
+		`{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_gone","email":"ada@example.com","force":true}`)
+	if status != http.StatusOK || body["email"] != "ada@example.com" {
+		t.Fatalf("PUT /v1/links with force: %d %v", status, body)
+	}
+	if n := len(o.cluster.Records(t, topic.Raw)); n != 1 {
+		t.Errorf("%d raw records published, want the link's one", n)
 	}
 }
 
@@ -312,7 +377,7 @@ func TestLinkRefusedWhileTheLedgerRefusesTheTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, body := o.do(t, http.MethodPut, "/v1/links", o.tokens["acme"],
-		`{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_1","email":"ada@example.com"}`)
+		`{"subject_vendor":"openai","subject_kind":"api_key","subject_id":"key_1","email":"ada@example.com","force":true}`)
 	if status != http.StatusBadRequest || body["code"] != "tenant_refused" || !strings.Contains(fmt.Sprint(body["message"]), "not this installation's") {
 		t.Errorf("PUT /v1/links for a refused tenant = %d %v, want 400 tenant_refused with the reason", status, body)
 	}

@@ -41,3 +41,34 @@ func TestModelSharesAcrossVendors(t *testing.T) {
 		}
 	}
 }
+
+// Issue 13: a day's billed cost of a project is shared among the people
+// whose usage it holds by their estimated cost — by tokens where nothing
+// is priced — and unattributed usage keeps its share.
+func TestBilledCostIsSharedByEstimate(t *testing.T) {
+	row := func(person, vendor, day, project, usd string, tokens int64) clickhouse.UsageRow {
+		return clickhouse.UsageRow{Dims: map[string]string{"person": person, "vendor": vendor, "day": day, "project": project, "attribution": "user"},
+			InputTokens: tokens, EstimatedUSD: decimal.RequireFromString(usd)}
+	}
+	cost := func(vendor, day, project, amount string) clickhouse.CostRow {
+		return clickhouse.CostRow{Dims: map[string]string{"vendor": vendor, "day": day, "project": project}, Amount: decimal.RequireFromString(amount)}
+	}
+	rows := []clickhouse.UsageRow{
+		row("ann@x", "openai", "2026-11-01", "p1", "3", 10),
+		row("bob@x", "openai", "2026-11-01", "p1", "1", 10),
+		row("", "openai", "2026-11-01", "p1", "4", 10), // no one's
+		row("ann@x", "anthropic", "2026-11-01", "", "0", 30), // nothing priced: by tokens
+		row("bob@x", "anthropic", "2026-11-01", "", "0", 10),
+		row("bob@x", "openai", "2026-11-02", "p1", "1", 10), // billed nothing that day
+	}
+	costs := []clickhouse.CostRow{cost("openai", "2026-11-01", "p1", "16"), cost("anthropic", "2026-11-01", "", "8")}
+	got := attributeUsage(rows, costs)
+	for email, want := range map[string]string{"ann@x": "12", "bob@x": "4"} {
+		if b := got[email].total.billed; b.String() != want {
+			t.Errorf("%s billed %s, want %s", email, b, want)
+		}
+	}
+	if ann := got["ann@x"].vendors["anthropic"].billed; ann.String() != "6" {
+		t.Errorf("ann's Anthropic share = %s, want 6 (30 of 40 tokens of $8)", ann)
+	}
+}

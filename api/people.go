@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"google.golang.org/grpc/codes"
@@ -89,9 +90,10 @@ func (s *Server) people(ctx context.Context) ([]*ogmav1.Person, error) {
 	return people(tenant, subjects), nil
 }
 
-// ListPeople lists the tenant's people; see the proto.
-func (s *Server) ListPeople(ctx context.Context, _ *ogmav1.ListPeopleRequest) (*ogmav1.People, error) {
-	ps, err := s.people(ctx)
+// ListPeople lists the tenant's people with their usage in the window;
+// see the proto.
+func (s *Server) ListPeople(ctx context.Context, req *ogmav1.ListPeopleRequest) (*ogmav1.People, error) {
+	ps, err := s.peopleWithUsage(ctx, req.GetStart(), req.GetEnd())
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +102,7 @@ func (s *Server) ListPeople(ctx context.Context, _ *ogmav1.ListPeopleRequest) (*
 
 // GetPerson returns one person; see the proto.
 func (s *Server) GetPerson(ctx context.Context, req *ogmav1.GetPersonRequest) (*ogmav1.Person, error) {
-	ps, err := s.people(ctx)
+	ps, err := s.peopleWithUsage(ctx, req.GetStart(), req.GetEnd())
 	if err != nil {
 		return nil, err
 	}
@@ -112,21 +114,122 @@ func (s *Server) GetPerson(ctx context.Context, req *ogmav1.GetPersonRequest) (*
 	return nil, codeError(codes.NotFound, "not_found", fmt.Sprintf("No person has id %q.", req.GetId()))
 }
 
+// peopleWindow is the default window of a person's usage, before today.
+const peopleWindow = 30 * 24 * time.Hour
+
+// peopleWithUsage returns the people, each with their usage in the window
+// from start to end (the 30 days before today when both are "").
+func (s *Server) peopleWithUsage(ctx context.Context, start, end string) ([]*ogmav1.Person, error) {
+	if start == "" && end == "" {
+		today := s.now().UTC().Truncate(24 * time.Hour)
+		start, end = today.Add(-peopleWindow).Format(time.DateOnly), today.Format(time.DateOnly)
+	}
+	q, err := parseWindow(tenantOf(ctx), start, end, "")
+	if err != nil {
+		return nil, err
+	}
+	ps, err := s.people(ctx)
+	if err != nil || s.usage == nil {
+		return ps, err
+	}
+	q.GroupBy = []string{"person", "vendor", "day", "project", "attribution"}
+	rows, err := s.usage.Usage(ctx, q)
+	if err != nil {
+		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("people")
+	}
+	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, GroupBy: []string{"vendor", "day", "project"}})
+	if err != nil {
+		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("people")
+	}
+	byEmail := make(map[string]*ogmav1.Person, len(ps))
+	for _, p := range ps {
+		p.Start, p.End = start, end
+		byEmail[p.Email] = p
+	}
+	for email, u := range attributeUsage(rows, costs) {
+		if p, ok := byEmail[email]; ok {
+			u.fill(p)
+		}
+	}
+	return ps, nil
+}
+
 // PutLink publishes a link; see the proto.
 func (s *Server) PutLink(ctx context.Context, req *ogmav1.PutLinkRequest) (*ogmav1.Link, error) {
+	if err := plainText("subject_id", req.GetSubjectId()); err != nil {
+		return nil, err
+	}
+	if err := plainText("email", req.GetEmail()); err != nil {
+		return nil, err
+	}
 	email, err := normalize.Person(strings.TrimSpace(req.GetEmail()))
 	if err != nil {
 		return nil, badRequest("email %q is not a single email address", req.GetEmail())
 	}
-	return s.link(ctx, req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId(), email)
+	return s.link(ctx, req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId(), email, func() error {
+		if req.GetForce() || s.identity == nil {
+			return nil
+		}
+		known, err := s.knownSubject(ctx, req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId())
+		if err != nil || known {
+			return err
+		}
+		return codeError(codes.NotFound, "unknown_subject", fmt.Sprintf(
+			"The %s directory has no %s %q; link it anyway with \"force\": true (for example a key deleted before Ogma read the directory).",
+			req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId()))
+	})
 }
 
 // DeleteLink publishes the removal of a link; see the proto.
 func (s *Server) DeleteLink(ctx context.Context, req *ogmav1.DeleteLinkRequest) (*ogmav1.Link, error) {
-	return s.link(ctx, req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId(), "")
+	return s.link(ctx, req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId(), "", func() error {
+		if s.identity == nil {
+			return nil
+		}
+		links, err := s.identity.Links(ctx, tenantOf(ctx))
+		if err != nil {
+			s.log.ErrorContext(ctx, "links query failed", "tenant", tenantOf(ctx), "err", err)
+			return queryFailed("links")
+		}
+		if slices.ContainsFunc(links, func(l clickhouse.LinkRow) bool {
+			return l.SubjectVendor == req.GetSubjectVendor() && l.SubjectKind == req.GetSubjectKind() && l.SubjectID == req.GetSubjectId()
+		}) {
+			return nil
+		}
+		return codeError(codes.NotFound, "not_found", fmt.Sprintf("No link is in force for %s %s %q.",
+			req.GetSubjectVendor(), req.GetSubjectKind(), req.GetSubjectId()))
+	})
 }
 
-func (s *Server) link(ctx context.Context, vendor, kind, id, email string) (*ogmav1.Link, error) {
+// knownSubject reports whether the tenant's directory knows a subject.
+func (s *Server) knownSubject(ctx context.Context, vendor, kind, id string) (bool, error) {
+	subjects, err := s.identity.Subjects(ctx, tenantOf(ctx))
+	if err != nil {
+		s.log.ErrorContext(ctx, "subjects query failed", "tenant", tenantOf(ctx), "err", err)
+		return false, queryFailed("links")
+	}
+	return slices.ContainsFunc(subjects, func(sub clickhouse.Subject) bool {
+		return sub.Vendor == vendor && sub.Kind == kind && sub.ID == id
+	}), nil
+}
+
+// plainText refuses control characters and bidirectional overrides in a
+// field people will read: they can make one id or address look like
+// another.
+func plainText(field, v string) error {
+	for _, r := range v {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return badRequest("%s holds the character %U, a control or bidirectional override", field, r)
+		}
+	}
+	return nil
+}
+
+// link publishes a link (a removal when email is ""), once l checks out,
+// the ledger takes the tenant's events and precondition holds.
+func (s *Server) link(ctx context.Context, vendor, kind, id, email string, precondition func() error) (*ogmav1.Link, error) {
 	if s.links == nil {
 		return nil, codeError(codes.Unavailable, "unavailable", "Links are not served by this process.")
 	}
@@ -154,6 +257,9 @@ func (s *Server) link(ctx context.Context, vendor, kind, id, email string) (*ogm
 			return nil, codeError(codes.FailedPrecondition, "tenant_refused",
 				"The ledger refuses this tenant's events, so the link would never show: "+reason+". See /healthz.")
 		}
+	}
+	if err := precondition(); err != nil {
+		return nil, err
 	}
 	raw := normalize.LinkRecord(tenant, l)
 	if err := s.links.Publish(ctx, s.links.Layout.Record(topic.Raw, tenant, []byte(raw.Key()), raw.Marshal())); err != nil {

@@ -21,6 +21,7 @@ import (
 type UsageReader interface {
 	Usage(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, error)
 	CompleteThrough(ctx context.Context, tenant, vendor string) (time.Time, bool, error)
+	UnmappedKeys(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UnmappedKey, error)
 	Costs(ctx context.Context, q clickhouse.CostQuery) ([]clickhouse.CostRow, error)
 }
 
@@ -173,17 +174,18 @@ func (s *Server) GetUsage(ctx context.Context, req *ogmav1.GetUsageRequest) (*og
 	return s.report(ctx, q)
 }
 
-// ListUnmapped returns the usage no vendor user or link attributes; see
-// the proto.
-func (s *Server) ListUnmapped(ctx context.Context, req *ogmav1.ListUnmappedRequest) (*ogmav1.UsageReport, error) {
-	q, err := parseWindow(tenantOf(ctx), req.GetStart(), req.GetEnd(), req.GetVendor())
+// completeThrough says until when every usage stream of vendor is
+// settled (RFC 3339); nil before any is.
+func (s *Server) completeThrough(ctx context.Context, tenant, vendor string) (*string, error) {
+	through, ok, err := s.usage.CompleteThrough(ctx, tenant, vendor)
 	if err != nil {
-		return nil, err
+		s.log.ErrorContext(ctx, "complete-through query failed", "tenant", tenant, "err", err)
+		return nil, queryFailed("usage")
 	}
-	q.GroupBy = []string{"attribution", "api_key", "project", "user", "person"}
-	q.Unattributed = true
-	q.Limit = maxPageSize + 1
-	return s.report(ctx, q)
+	if !ok {
+		return nil, nil
+	}
+	return proto.String(through.UTC().Format(time.RFC3339)), nil
 }
 
 // report runs a usage query and shapes its rows.
@@ -201,13 +203,8 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 		rows = rows[:q.Limit-1]
 		out.NextPageToken = pageToken(q, q.Offset+len(rows))
 	}
-	through, ok, err := s.usage.CompleteThrough(ctx, q.Tenant, q.Vendor)
-	if err != nil {
-		s.log.ErrorContext(ctx, "complete-through query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("usage")
-	}
-	if ok {
-		out.CompleteThrough = proto.String(through.UTC().Format(time.RFC3339))
+	if out.CompleteThrough, err = s.completeThrough(ctx, q.Tenant, q.Vendor); err != nil {
+		return nil, err
 	}
 	out.Rows = make([]*ogmav1.UsageRow, 0, len(rows))
 	for _, r := range rows {

@@ -114,6 +114,23 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	sums := "sum(input_tokens), sum(input_cached_tokens), sum(output_tokens), sum(num_model_requests), " +
 		"sum(input_cache_write_5m), sum(input_cache_write_1h), sum(images), sum(characters), sum(seconds), sum(bytes), " +
 		"sum(sessions), sum(calls), sum(estimated_usd), min(priced), max(price_version), count()"
+	settled, open, err := sources(q, slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution"))
+	if err != nil {
+		return nil, err
+	}
+	text := "SELECT * FROM (SELECT 0 AS p, " + sel + sums + " FROM (" + settled.text + ")" + group +
+		" UNION ALL SELECT 1 AS p, " + sel + sums + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
+	if q.Limit > 0 {
+		text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
+	}
+	return s.usageRows(ctx, text, append(settled.args, open.args...), q.GroupBy)
+}
+
+// sources returns the queries of the usage rows q asks about — settled
+// facts that totals count, and open buckets as last fetched — with
+// usageColumns, and with person and attribution when attributed (or when
+// q filters on them).
+func sources(q UsageQuery, attributed bool) (settled, open query, err error) {
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
 	where := query{"tenant = ? AND day >= toDate(?) AND day < toDate(?)", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}}
 	if q.Vendor != "" {
@@ -128,7 +145,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
 		c, ok := UsageDims[d]
 		if !ok || d == "day" || d == "week" || d == "month" {
-			return nil, fmt.Errorf("usage: no filter on %q", d)
+			return settled, open, fmt.Errorf("usage: no filter on %q", d)
 		}
 		switch d {
 		case "person":
@@ -140,7 +157,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		}
 	}
 	// People are resolved (joins) only when asked for.
-	attributed := outer.text != "" || slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution")
+	attributed = attributed || outer.text != ""
 	from := func(table string, where query) query {
 		if !attributed {
 			return query{"SELECT " + usageColumns + " FROM " + table + " WHERE " + where.text, where.args}
@@ -148,16 +165,11 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		a := attributedUsage(q.Tenant, table, where)
 		return query{"SELECT * FROM (" + a.text + ") WHERE 1" + outer.text, append(a.args, outer.args...)}
 	}
-	settled := from("usage FINAL", query{where.text + " AND primary_set = 1", where.args})
-	open := from("usage_provisional", query{where.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
+	settled = from("usage FINAL", query{where.text + " AND primary_set = 1", where.args})
+	open = from("usage_provisional", query{where.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
 		"(SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start)",
 		append(slices.Clone(where.args), q.Tenant)})
-	text := "SELECT * FROM (SELECT 0 AS p, " + sel + sums + " FROM (" + settled.text + ")" + group +
-		" UNION ALL SELECT 1 AS p, " + sel + sums + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
-	if q.Limit > 0 {
-		text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
-	}
-	return s.usageRows(ctx, text, append(settled.args, open.args...), q.GroupBy)
+	return settled, open, nil
 }
 
 func (s *Store) usageRows(ctx context.Context, query string, args []any, dims []string) ([]UsageRow, error) {
@@ -234,4 +246,59 @@ func (s *Store) CompleteThrough(ctx context.Context, tenant, vendor string) (t t
 		}
 	}
 	return t, ok, rows.Err()
+}
+
+// UnmappedKey is the usage of one API key (or of no key) that no vendor
+// user or link attributes, with what the usage tells of it.
+type UnmappedKey struct {
+	Vendor, APIKeyID string
+	// Attribution is key_owner (Person is the key's holder, inferred) or
+	// unmapped.
+	Attribution, Person string
+	// Projects and Users are the projects (workspaces) and vendor user ids
+	// the rows name; Users at most maxUnmappedUsers of them.
+	Projects, Users []string
+	// FirstSeen and LastSeen are the first and last days of the usage.
+	FirstSeen, LastSeen                         time.Time
+	InputTokens, OutputTokens, NumModelRequests int64
+	EstimatedUSD                                decimal.Decimal
+	Unpriced                                    bool
+}
+
+const maxUnmappedUsers = 20
+
+// UnmappedKeys returns, per key, the usage in q's window that no vendor
+// user or link attributes, settled and open alike, largest estimate
+// first.
+func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
+	q.Unattributed = true
+	settled, open, err := sources(q, true)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, `SELECT vendor, api_key_id, any(attribution), any(person), groupUniqArray(project_id),
+			arraySlice(groupUniqArray(user_id), 1, `+fmt.Sprint(maxUnmappedUsers)+`), min(day), max(day),
+			sum(input_tokens), sum(output_tokens), sum(num_model_requests), sum(estimated_usd) AS usd, min(priced)
+		FROM (`+settled.text+` UNION ALL `+open.text+`)
+		GROUP BY vendor, api_key_id ORDER BY usd DESC, vendor, api_key_id`, append(settled.args, open.args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("unmapped query: %w", err)
+	}
+	defer rows.Close()
+	var out []UnmappedKey
+	for rows.Next() {
+		var k UnmappedKey
+		var priced uint8
+		if err := rows.Scan(&k.Vendor, &k.APIKeyID, &k.Attribution, &k.Person, &k.Projects, &k.Users, &k.FirstSeen, &k.LastSeen,
+			&k.InputTokens, &k.OutputTokens, &k.NumModelRequests, &k.EstimatedUSD, &priced); err != nil {
+			return nil, fmt.Errorf("unmapped query: %w", err)
+		}
+		k.Unpriced = priced == 0
+		k.Projects = slices.DeleteFunc(slices.Sorted(slices.Values(k.Projects)), func(p string) bool { return p == "" })
+		k.Users = slices.DeleteFunc(slices.Sorted(slices.Values(k.Users)), func(u string) bool { return u == "" })
+		out = append(out, k)
+	}
+	return out, rows.Err()
 }

@@ -731,16 +731,282 @@ func (x *ListUnmappedRequest) GetVendor() string {
 	return ""
 }
 
-// ListPeopleRequest has no fields: the tenant comes from the token.
+// Unmapped is the usage no vendor user or link attributes, per API key.
+type Unmapped struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Largest estimated cost first.
+	Keys []*UnmappedKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// As in UsageReport.
+	CompleteThrough *string `protobuf:"bytes,2,opt,name=complete_through,json=completeThrough,proto3,oneof" json:"complete_through,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Unmapped) Reset() {
+	*x = Unmapped{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Unmapped) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Unmapped) ProtoMessage() {}
+
+func (x *Unmapped) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Unmapped.ProtoReflect.Descriptor instead.
+func (*Unmapped) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Unmapped) GetKeys() []*UnmappedKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Unmapped) GetCompleteThrough() string {
+	if x != nil && x.CompleteThrough != nil {
+		return *x.CompleteThrough
+	}
+	return ""
+}
+
+// UnmappedKey is what is known of one key whose usage no one is linked to.
+type UnmappedKey struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vendor string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// The key's id; "" for usage that names no key (a vendor user the
+	// directory does not know).
+	ApiKey string `protobuf:"bytes,2,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// The key's name in the vendor's directory, if it has one.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// The projects (Anthropic: workspaces) its usage names.
+	Projects []string `protobuf:"bytes,4,rep,name=projects,proto3" json:"projects,omitempty"`
+	// The key's holder: user, service_account, or "" when unknown.
+	OwnerKind string `protobuf:"bytes,5,opt,name=owner_kind,json=ownerKind,proto3" json:"owner_kind,omitempty"`
+	OwnerId   string `protobuf:"bytes,6,opt,name=owner_id,json=ownerId,proto3" json:"owner_id,omitempty"`
+	// The holder's email, when the directory gives it (attribution
+	// key_owner): link the key to confirm it.
+	OwnerEmail string `protobuf:"bytes,7,opt,name=owner_email,json=ownerEmail,proto3" json:"owner_email,omitempty"`
+	// key_owner or unmapped.
+	Attribution string `protobuf:"bytes,8,opt,name=attribution,proto3" json:"attribution,omitempty"`
+	// The opaque id of the holder's person, when key_owner.
+	Person string `protobuf:"bytes,9,opt,name=person,proto3" json:"person,omitempty"`
+	// First and last day of the usage in the window (YYYY-MM-DD).
+	FirstSeen string `protobuf:"bytes,10,opt,name=first_seen,json=firstSeen,proto3" json:"first_seen,omitempty"`
+	LastSeen  string `protobuf:"bytes,11,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// The directory no longer lists the key.
+	Deleted bool `protobuf:"varint,12,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// The directory knows the key; a link to a key it does not know needs
+	// force.
+	InDirectory bool  `protobuf:"varint,13,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	InputTotal  int64 `protobuf:"varint,14,opt,name=input_total,json=inputTotal,proto3" json:"input_total,omitempty"`
+	Output      int64 `protobuf:"varint,15,opt,name=output,proto3" json:"output,omitempty"`
+	Requests    int64 `protobuf:"varint,16,opt,name=requests,proto3" json:"requests,omitempty"`
+	// The list-price estimate of its usage (exact decimal).
+	EstimatedCostUsd string `protobuf:"bytes,17,opt,name=estimated_cost_usd,json=estimatedCostUsd,proto3" json:"estimated_cost_usd,omitempty"`
+	Unpriced         bool   `protobuf:"varint,18,opt,name=unpriced,proto3" json:"unpriced,omitempty"`
+	// Vendor user ids its usage names that the directory does not know
+	// (at most 20).
+	Users         []string `protobuf:"bytes,19,rep,name=users,proto3" json:"users,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnmappedKey) Reset() {
+	*x = UnmappedKey{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnmappedKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnmappedKey) ProtoMessage() {}
+
+func (x *UnmappedKey) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnmappedKey.ProtoReflect.Descriptor instead.
+func (*UnmappedKey) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UnmappedKey) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetApiKey() string {
+	if x != nil {
+		return x.ApiKey
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetProjects() []string {
+	if x != nil {
+		return x.Projects
+	}
+	return nil
+}
+
+func (x *UnmappedKey) GetOwnerKind() string {
+	if x != nil {
+		return x.OwnerKind
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetOwnerId() string {
+	if x != nil {
+		return x.OwnerId
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetOwnerEmail() string {
+	if x != nil {
+		return x.OwnerEmail
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetAttribution() string {
+	if x != nil {
+		return x.Attribution
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetPerson() string {
+	if x != nil {
+		return x.Person
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetFirstSeen() string {
+	if x != nil {
+		return x.FirstSeen
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetLastSeen() string {
+	if x != nil {
+		return x.LastSeen
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+func (x *UnmappedKey) GetInDirectory() bool {
+	if x != nil {
+		return x.InDirectory
+	}
+	return false
+}
+
+func (x *UnmappedKey) GetInputTotal() int64 {
+	if x != nil {
+		return x.InputTotal
+	}
+	return 0
+}
+
+func (x *UnmappedKey) GetOutput() int64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *UnmappedKey) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *UnmappedKey) GetEstimatedCostUsd() string {
+	if x != nil {
+		return x.EstimatedCostUsd
+	}
+	return ""
+}
+
+func (x *UnmappedKey) GetUnpriced() bool {
+	if x != nil {
+		return x.Unpriced
+	}
+	return false
+}
+
+func (x *UnmappedKey) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+// ListPeopleRequest names the window whose usage each person carries; the
+// tenant comes from the token.
 type ListPeopleRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, inclusive (YYYY-MM-DD, UTC); with end absent, the 30 days
+	// before today.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Last day, exclusive.
+	End           string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListPeopleRequest) Reset() {
 	*x = ListPeopleRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +1018,7 @@ func (x *ListPeopleRequest) String() string {
 func (*ListPeopleRequest) ProtoMessage() {}
 
 func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,20 +1031,36 @@ func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeopleRequest.ProtoReflect.Descriptor instead.
 func (*ListPeopleRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
 }
 
-// GetPersonRequest names a person by opaque id.
+func (x *ListPeopleRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListPeopleRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+// GetPersonRequest names a person by opaque id, and the window.
 type GetPersonRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Start         string                 `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	End           string                 `protobuf:"bytes,3,opt,name=end,proto3" json:"end,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPersonRequest) Reset() {
 	*x = GetPersonRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +1072,7 @@ func (x *GetPersonRequest) String() string {
 func (*GetPersonRequest) ProtoMessage() {}
 
 func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,12 +1085,26 @@ func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPersonRequest.ProtoReflect.Descriptor instead.
 func (*GetPersonRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetPersonRequest) GetId() string {
 	if x != nil {
 		return x.Id
+	}
+	return ""
+}
+
+func (x *GetPersonRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetPersonRequest) GetEnd() string {
+	if x != nil {
+		return x.End
 	}
 	return ""
 }
@@ -823,7 +1119,7 @@ type People struct {
 
 func (x *People) Reset() {
 	*x = People{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -835,7 +1131,7 @@ func (x *People) String() string {
 func (*People) ProtoMessage() {}
 
 func (x *People) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -848,7 +1144,7 @@ func (x *People) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use People.ProtoReflect.Descriptor instead.
 func (*People) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *People) GetPeople() []*Person {
@@ -862,16 +1158,40 @@ func (x *People) GetPeople() []*Person {
 type Person struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Opaque, stable id; use it in paths instead of the email.
-	Id            string     `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Email         string     `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	Subjects      []*Subject `protobuf:"bytes,3,rep,name=subjects,proto3" json:"subjects,omitempty"`
+	Id    string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// Each vendor's users and keys attributed to the person.
+	Subjects []*Subject `protobuf:"bytes,3,rep,name=subjects,proto3" json:"subjects,omitempty"`
+	// The person's usage in the window asked about ([start, end)).
+	Start      string `protobuf:"bytes,4,opt,name=start,proto3" json:"start,omitempty"`
+	End        string `protobuf:"bytes,5,opt,name=end,proto3" json:"end,omitempty"`
+	InputTotal int64  `protobuf:"varint,6,opt,name=input_total,json=inputTotal,proto3" json:"input_total,omitempty"`
+	Output     int64  `protobuf:"varint,7,opt,name=output,proto3" json:"output,omitempty"`
+	Requests   int64  `protobuf:"varint,8,opt,name=requests,proto3" json:"requests,omitempty"`
+	// The list-price estimate of the person's usage (exact decimal), and
+	// whether part of it is unpriced (a lower bound then).
+	EstimatedCostUsd string `protobuf:"bytes,9,opt,name=estimated_cost_usd,json=estimatedCostUsd,proto3" json:"estimated_cost_usd,omitempty"`
+	Unpriced         bool   `protobuf:"varint,10,opt,name=unpriced,proto3" json:"unpriced,omitempty"`
+	// The vendors' billed cost attributed to the person: each day's billed
+	// amount of a project shared by the estimated cost of the usage in it
+	// (by tokens where nothing in it is priced). Exact decimal.
+	BilledAttributedUsd string `protobuf:"bytes,11,opt,name=billed_attributed_usd,json=billedAttributedUsd,proto3" json:"billed_attributed_usd,omitempty"`
+	// The last day with usage in the window; absent when none.
+	LastActive *string `protobuf:"bytes,12,opt,name=last_active,json=lastActive,proto3,oneof" json:"last_active,omitempty"`
+	// The projects (Anthropic: workspaces) the person's usage names.
+	Projects []string `protobuf:"bytes,13,rep,name=projects,proto3" json:"projects,omitempty"`
+	// Share of the person's tokens by how they were attributed: user
+	// (named by the vendor or linked) and key_owner (inferred).
+	AttributionMix map[string]float64 `protobuf:"bytes,14,rep,name=attribution_mix,json=attributionMix,proto3" json:"attribution_mix,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// The same usage per vendor.
+	Vendors       []*PersonVendor `protobuf:"bytes,15,rep,name=vendors,proto3" json:"vendors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Person) Reset() {
 	*x = Person{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1203,7 @@ func (x *Person) String() string {
 func (*Person) ProtoMessage() {}
 
 func (x *Person) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1216,7 @@ func (x *Person) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Person.ProtoReflect.Descriptor instead.
 func (*Person) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Person) GetId() string {
@@ -920,6 +1240,175 @@ func (x *Person) GetSubjects() []*Subject {
 	return nil
 }
 
+func (x *Person) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *Person) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *Person) GetInputTotal() int64 {
+	if x != nil {
+		return x.InputTotal
+	}
+	return 0
+}
+
+func (x *Person) GetOutput() int64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *Person) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *Person) GetEstimatedCostUsd() string {
+	if x != nil {
+		return x.EstimatedCostUsd
+	}
+	return ""
+}
+
+func (x *Person) GetUnpriced() bool {
+	if x != nil {
+		return x.Unpriced
+	}
+	return false
+}
+
+func (x *Person) GetBilledAttributedUsd() string {
+	if x != nil {
+		return x.BilledAttributedUsd
+	}
+	return ""
+}
+
+func (x *Person) GetLastActive() string {
+	if x != nil && x.LastActive != nil {
+		return *x.LastActive
+	}
+	return ""
+}
+
+func (x *Person) GetProjects() []string {
+	if x != nil {
+		return x.Projects
+	}
+	return nil
+}
+
+func (x *Person) GetAttributionMix() map[string]float64 {
+	if x != nil {
+		return x.AttributionMix
+	}
+	return nil
+}
+
+func (x *Person) GetVendors() []*PersonVendor {
+	if x != nil {
+		return x.Vendors
+	}
+	return nil
+}
+
+// PersonVendor is a person's usage of one vendor.
+type PersonVendor struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Vendor              string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	InputTotal          int64                  `protobuf:"varint,2,opt,name=input_total,json=inputTotal,proto3" json:"input_total,omitempty"`
+	Output              int64                  `protobuf:"varint,3,opt,name=output,proto3" json:"output,omitempty"`
+	Requests            int64                  `protobuf:"varint,4,opt,name=requests,proto3" json:"requests,omitempty"`
+	EstimatedCostUsd    string                 `protobuf:"bytes,5,opt,name=estimated_cost_usd,json=estimatedCostUsd,proto3" json:"estimated_cost_usd,omitempty"`
+	BilledAttributedUsd string                 `protobuf:"bytes,6,opt,name=billed_attributed_usd,json=billedAttributedUsd,proto3" json:"billed_attributed_usd,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *PersonVendor) Reset() {
+	*x = PersonVendor{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PersonVendor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PersonVendor) ProtoMessage() {}
+
+func (x *PersonVendor) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PersonVendor.ProtoReflect.Descriptor instead.
+func (*PersonVendor) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PersonVendor) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *PersonVendor) GetInputTotal() int64 {
+	if x != nil {
+		return x.InputTotal
+	}
+	return 0
+}
+
+func (x *PersonVendor) GetOutput() int64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *PersonVendor) GetRequests() int64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *PersonVendor) GetEstimatedCostUsd() string {
+	if x != nil {
+		return x.EstimatedCostUsd
+	}
+	return ""
+}
+
+func (x *PersonVendor) GetBilledAttributedUsd() string {
+	if x != nil {
+		return x.BilledAttributedUsd
+	}
+	return ""
+}
+
 // Subject is a vendor user or API key attributed to a person.
 type Subject struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -940,7 +1429,7 @@ type Subject struct {
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -952,7 +1441,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -965,7 +1454,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Subject) GetVendor() string {
@@ -1016,16 +1505,20 @@ type PutLinkRequest struct {
 	// openai or anthropic.
 	SubjectVendor string `protobuf:"bytes,1,opt,name=subject_vendor,json=subjectVendor,proto3" json:"subject_vendor,omitempty"`
 	// user or api_key.
-	SubjectKind   string `protobuf:"bytes,2,opt,name=subject_kind,json=subjectKind,proto3" json:"subject_kind,omitempty"`
-	SubjectId     string `protobuf:"bytes,3,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
-	Email         string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	SubjectKind string `protobuf:"bytes,2,opt,name=subject_kind,json=subjectKind,proto3" json:"subject_kind,omitempty"`
+	SubjectId   string `protobuf:"bytes,3,opt,name=subject_id,json=subjectId,proto3" json:"subject_id,omitempty"`
+	Email       string `protobuf:"bytes,4,opt,name=email,proto3" json:"email,omitempty"`
+	// Link a subject the vendor's directory does not know (for example a
+	// key deleted before Ogma read the directory); without it, that is 404
+	// unknown_subject.
+	Force         bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PutLinkRequest) Reset() {
 	*x = PutLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1530,7 @@ func (x *PutLinkRequest) String() string {
 func (*PutLinkRequest) ProtoMessage() {}
 
 func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1543,7 @@ func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutLinkRequest.ProtoReflect.Descriptor instead.
 func (*PutLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PutLinkRequest) GetSubjectVendor() string {
@@ -1081,6 +1574,13 @@ func (x *PutLinkRequest) GetEmail() string {
 	return ""
 }
 
+func (x *PutLinkRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
 // DeleteLinkRequest names the subject whose link goes.
 type DeleteLinkRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1093,7 +1593,7 @@ type DeleteLinkRequest struct {
 
 func (x *DeleteLinkRequest) Reset() {
 	*x = DeleteLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1605,7 @@ func (x *DeleteLinkRequest) String() string {
 func (*DeleteLinkRequest) ProtoMessage() {}
 
 func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1618,7 @@ func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLinkRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteLinkRequest) GetSubjectVendor() string {
@@ -1164,7 +1664,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1176,7 +1676,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1189,7 +1689,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Link) GetSubjectVendor() string {
@@ -1257,7 +1757,7 @@ type ListLinksRequest struct {
 
 func (x *ListLinksRequest) Reset() {
 	*x = ListLinksRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1769,7 @@ func (x *ListLinksRequest) String() string {
 func (*ListLinksRequest) ProtoMessage() {}
 
 func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1782,7 @@ func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListLinksRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
 }
 
 // Links are the links in force.
@@ -1295,7 +1795,7 @@ type Links struct {
 
 func (x *Links) Reset() {
 	*x = Links{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1807,7 @@ func (x *Links) String() string {
 func (*Links) ProtoMessage() {}
 
 func (x *Links) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1820,7 @@ func (x *Links) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Links.ProtoReflect.Descriptor instead.
 func (*Links) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Links) GetLinks() []*Link {
@@ -1342,7 +1842,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1854,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1867,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ConnectRequest) GetVendor() string {
@@ -1395,7 +1895,7 @@ type CapabilityFlag struct {
 
 func (x *CapabilityFlag) Reset() {
 	*x = CapabilityFlag{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1407,7 +1907,7 @@ func (x *CapabilityFlag) String() string {
 func (*CapabilityFlag) ProtoMessage() {}
 
 func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1420,7 +1920,7 @@ func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityFlag.ProtoReflect.Descriptor instead.
 func (*CapabilityFlag) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CapabilityFlag) GetValue() bool {
@@ -1450,7 +1950,7 @@ type Checklist struct {
 
 func (x *Checklist) Reset() {
 	*x = Checklist{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1962,7 @@ func (x *Checklist) String() string {
 func (*Checklist) ProtoMessage() {}
 
 func (x *Checklist) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1975,7 @@ func (x *Checklist) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checklist.ProtoReflect.Descriptor instead.
 func (*Checklist) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Checklist) GetFlags() map[string]*CapabilityFlag {
@@ -1494,7 +1994,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +2006,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +2019,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{27}
 }
 
 // Integrations lists the tenant's vendor integrations.
@@ -1532,7 +2032,7 @@ type Integrations struct {
 
 func (x *Integrations) Reset() {
 	*x = Integrations{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +2044,7 @@ func (x *Integrations) String() string {
 func (*Integrations) ProtoMessage() {}
 
 func (x *Integrations) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +2057,7 @@ func (x *Integrations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrations.ProtoReflect.Descriptor instead.
 func (*Integrations) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Integrations) GetIntegrations() []*Integration {
@@ -1590,7 +2090,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +2102,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +2115,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Integration) GetVendor() string {
@@ -1706,7 +2206,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +2218,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +2231,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{27}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *StreamState) GetStream() string {
@@ -1794,7 +2294,7 @@ type Backfill struct {
 
 func (x *Backfill) Reset() {
 	*x = Backfill{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +2306,7 @@ func (x *Backfill) String() string {
 func (*Backfill) ProtoMessage() {}
 
 func (x *Backfill) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +2319,7 @@ func (x *Backfill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
 func (*Backfill) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{28}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Backfill) GetDone() int32 {
@@ -1847,7 +2347,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +2359,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2372,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DisconnectRequest) GetVendor() string {
@@ -1893,7 +2393,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2405,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2418,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetIntegrationRequest) GetVendor() string {
@@ -1938,7 +2438,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2450,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2463,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DisconnectResponse) GetDisconnected() bool {
@@ -2007,7 +2507,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2519,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2532,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetUsageRequest) GetStart() string {
@@ -2143,7 +2643,7 @@ type GetModelMixRequest struct {
 
 func (x *GetModelMixRequest) Reset() {
 	*x = GetModelMixRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2655,7 @@ func (x *GetModelMixRequest) String() string {
 func (*GetModelMixRequest) ProtoMessage() {}
 
 func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2668,7 @@ func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelMixRequest.ProtoReflect.Descriptor instead.
 func (*GetModelMixRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetModelMixRequest) GetStart() string {
@@ -2206,7 +2706,7 @@ type ModelMix struct {
 
 func (x *ModelMix) Reset() {
 	*x = ModelMix{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2718,7 @@ func (x *ModelMix) String() string {
 func (*ModelMix) ProtoMessage() {}
 
 func (x *ModelMix) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2731,7 @@ func (x *ModelMix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelMix.ProtoReflect.Descriptor instead.
 func (*ModelMix) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ModelMix) GetPreviousStart() string {
@@ -2277,7 +2777,7 @@ type ModelShare struct {
 
 func (x *ModelShare) Reset() {
 	*x = ModelShare{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2789,7 @@ func (x *ModelShare) String() string {
 func (*ModelShare) ProtoMessage() {}
 
 func (x *ModelShare) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2302,7 +2802,7 @@ func (x *ModelShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelShare.ProtoReflect.Descriptor instead.
 func (*ModelShare) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ModelShare) GetVendor() string {
@@ -2386,7 +2886,7 @@ type GetForecastRequest struct {
 
 func (x *GetForecastRequest) Reset() {
 	*x = GetForecastRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2898,7 @@ func (x *GetForecastRequest) String() string {
 func (*GetForecastRequest) ProtoMessage() {}
 
 func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2911,7 @@ func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetForecastRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetForecastRequest) GetMonth() string {
@@ -2432,7 +2932,7 @@ type Forecast struct {
 
 func (x *Forecast) Reset() {
 	*x = Forecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2444,7 +2944,7 @@ func (x *Forecast) String() string {
 func (*Forecast) ProtoMessage() {}
 
 func (x *Forecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2457,7 +2957,7 @@ func (x *Forecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
 func (*Forecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Forecast) GetMonth() string {
@@ -2497,7 +2997,7 @@ type VendorForecast struct {
 
 func (x *VendorForecast) Reset() {
 	*x = VendorForecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +3009,7 @@ func (x *VendorForecast) String() string {
 func (*VendorForecast) ProtoMessage() {}
 
 func (x *VendorForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +3022,7 @@ func (x *VendorForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VendorForecast.ProtoReflect.Descriptor instead.
 func (*VendorForecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *VendorForecast) GetVendor() string {
@@ -2599,7 +3099,7 @@ type GetCostsRequest struct {
 
 func (x *GetCostsRequest) Reset() {
 	*x = GetCostsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +3111,7 @@ func (x *GetCostsRequest) String() string {
 func (*GetCostsRequest) ProtoMessage() {}
 
 func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +3124,7 @@ func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
 func (*GetCostsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetCostsRequest) GetStart() string {
@@ -2665,7 +3165,7 @@ type CostReport struct {
 
 func (x *CostReport) Reset() {
 	*x = CostReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2677,7 +3177,7 @@ func (x *CostReport) String() string {
 func (*CostReport) ProtoMessage() {}
 
 func (x *CostReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2690,7 +3190,7 @@ func (x *CostReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
 func (*CostReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CostReport) GetRows() []*CostRow {
@@ -2722,7 +3222,7 @@ type CostRow struct {
 
 func (x *CostRow) Reset() {
 	*x = CostRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2734,7 +3234,7 @@ func (x *CostRow) String() string {
 func (*CostRow) ProtoMessage() {}
 
 func (x *CostRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2747,7 +3247,7 @@ func (x *CostRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
 func (*CostRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CostRow) GetDay() string {
@@ -2822,7 +3322,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +3334,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +3347,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -2935,7 +3435,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2947,7 +3447,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2960,7 +3460,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -3196,7 +3696,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3708,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3721,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -3239,7 +3739,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3251,7 +3751,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3264,7 +3764,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -3309,7 +3809,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3321,7 +3821,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3334,7 +3834,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -3393,7 +3893,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3405,7 +3905,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3418,7 +3918,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -3515,29 +4015,90 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x13ListUnmappedRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
-	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"\x13\n" +
-	"\x11ListPeopleRequest\"\"\n" +
+	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"y\n" +
+	"\bUnmapped\x12(\n" +
+	"\x04keys\x18\x01 \x03(\v2\x14.ogma.v1.UnmappedKeyR\x04keys\x12.\n" +
+	"\x10complete_through\x18\x02 \x01(\tH\x00R\x0fcompleteThrough\x88\x01\x01B\x13\n" +
+	"\x11_complete_through\"\xb1\x04\n" +
+	"\vUnmappedKey\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x17\n" +
+	"\aapi_key\x18\x02 \x01(\tR\x06apiKey\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1a\n" +
+	"\bprojects\x18\x04 \x03(\tR\bprojects\x12\x1d\n" +
+	"\n" +
+	"owner_kind\x18\x05 \x01(\tR\townerKind\x12\x19\n" +
+	"\bowner_id\x18\x06 \x01(\tR\aownerId\x12\x1f\n" +
+	"\vowner_email\x18\a \x01(\tR\n" +
+	"ownerEmail\x12 \n" +
+	"\vattribution\x18\b \x01(\tR\vattribution\x12\x16\n" +
+	"\x06person\x18\t \x01(\tR\x06person\x12\x1d\n" +
+	"\n" +
+	"first_seen\x18\n" +
+	" \x01(\tR\tfirstSeen\x12\x1b\n" +
+	"\tlast_seen\x18\v \x01(\tR\blastSeen\x12\x18\n" +
+	"\adeleted\x18\f \x01(\bR\adeleted\x12!\n" +
+	"\fin_directory\x18\r \x01(\bR\vinDirectory\x12\x1f\n" +
+	"\vinput_total\x18\x0e \x01(\x03R\n" +
+	"inputTotal\x12\x16\n" +
+	"\x06output\x18\x0f \x01(\x03R\x06output\x12\x1a\n" +
+	"\brequests\x18\x10 \x01(\x03R\brequests\x12,\n" +
+	"\x12estimated_cost_usd\x18\x11 \x01(\tR\x10estimatedCostUsd\x12\x1a\n" +
+	"\bunpriced\x18\x12 \x01(\bR\bunpriced\x12\x14\n" +
+	"\x05users\x18\x13 \x03(\tR\x05users\";\n" +
+	"\x11ListPeopleRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\"J\n" +
 	"\x10GetPersonRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"1\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\tR\x03end\"1\n" +
 	"\x06People\x12'\n" +
-	"\x06people\x18\x01 \x03(\v2\x0f.ogma.v1.PersonR\x06people\"\\\n" +
+	"\x06people\x18\x01 \x03(\v2\x0f.ogma.v1.PersonR\x06people\"\xeb\x04\n" +
 	"\x06Person\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12,\n" +
-	"\bsubjects\x18\x03 \x03(\v2\x10.ogma.v1.SubjectR\bsubjects\"\x99\x01\n" +
+	"\bsubjects\x18\x03 \x03(\v2\x10.ogma.v1.SubjectR\bsubjects\x12\x14\n" +
+	"\x05start\x18\x04 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x05 \x01(\tR\x03end\x12\x1f\n" +
+	"\vinput_total\x18\x06 \x01(\x03R\n" +
+	"inputTotal\x12\x16\n" +
+	"\x06output\x18\a \x01(\x03R\x06output\x12\x1a\n" +
+	"\brequests\x18\b \x01(\x03R\brequests\x12,\n" +
+	"\x12estimated_cost_usd\x18\t \x01(\tR\x10estimatedCostUsd\x12\x1a\n" +
+	"\bunpriced\x18\n" +
+	" \x01(\bR\bunpriced\x122\n" +
+	"\x15billed_attributed_usd\x18\v \x01(\tR\x13billedAttributedUsd\x12$\n" +
+	"\vlast_active\x18\f \x01(\tH\x00R\n" +
+	"lastActive\x88\x01\x01\x12\x1a\n" +
+	"\bprojects\x18\r \x03(\tR\bprojects\x12L\n" +
+	"\x0fattribution_mix\x18\x0e \x03(\v2#.ogma.v1.Person.AttributionMixEntryR\x0eattributionMix\x12/\n" +
+	"\avendors\x18\x0f \x03(\v2\x15.ogma.v1.PersonVendorR\avendors\x1aA\n" +
+	"\x13AttributionMixEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01B\x0e\n" +
+	"\f_last_active\"\xdd\x01\n" +
+	"\fPersonVendor\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x1f\n" +
+	"\vinput_total\x18\x02 \x01(\x03R\n" +
+	"inputTotal\x12\x16\n" +
+	"\x06output\x18\x03 \x01(\x03R\x06output\x12\x1a\n" +
+	"\brequests\x18\x04 \x01(\x03R\brequests\x12,\n" +
+	"\x12estimated_cost_usd\x18\x05 \x01(\tR\x10estimatedCostUsd\x122\n" +
+	"\x15billed_attributed_usd\x18\x06 \x01(\tR\x13billedAttributedUsd\"\x99\x01\n" +
 	"\aSubject\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\tR\x02id\x12 \n" +
 	"\vattribution\x18\x04 \x01(\tR\vattribution\x12\x16\n" +
 	"\x06linked\x18\x05 \x01(\bR\x06linked\x12\x18\n" +
-	"\adeleted\x18\x06 \x01(\bR\adeleted\"\x8f\x01\n" +
+	"\adeleted\x18\x06 \x01(\bR\adeleted\"\xa5\x01\n" +
 	"\x0ePutLinkRequest\x12%\n" +
 	"\x0esubject_vendor\x18\x01 \x01(\tR\rsubjectVendor\x12!\n" +
 	"\fsubject_kind\x18\x02 \x01(\tR\vsubjectKind\x12\x1d\n" +
 	"\n" +
 	"subject_id\x18\x03 \x01(\tR\tsubjectId\x12\x14\n" +
-	"\x05email\x18\x04 \x01(\tR\x05email\"|\n" +
+	"\x05email\x18\x04 \x01(\tR\x05email\x12\x14\n" +
+	"\x05force\x18\x05 \x01(\bR\x05force\"|\n" +
 	"\x11DeleteLinkRequest\x12%\n" +
 	"\x0esubject_vendor\x18\x01 \x01(\tR\rsubjectVendor\x12!\n" +
 	"\fsubject_kind\x18\x02 \x01(\tR\vsubjectKind\x12\x1d\n" +
@@ -3760,7 +4321,7 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xb4\x0e\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xb1\x0e\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12L\n" +
@@ -3771,8 +4332,8 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x12ConnectIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*b\x05flags\x1a\x19/v1/integrations/{vendor}\x12e\n" +
 	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12i\n" +
 	"\x0eGetIntegration\x12\x1e.ogma.v1.GetIntegrationRequest\x1a\x14.ogma.v1.Integration\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/integrations/{vendor}\x12s\n" +
-	"\x15DisconnectIntegration\x12\x1a.ogma.v1.DisconnectRequest\x1a\x1b.ogma.v1.DisconnectResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/integrations/{vendor}\x12X\n" +
-	"\fListUnmapped\x12\x1c.ogma.v1.ListUnmappedRequest\x1a\x14.ogma.v1.UsageReport\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/unmapped\x12M\n" +
+	"\x15DisconnectIntegration\x12\x1a.ogma.v1.DisconnectRequest\x1a\x1b.ogma.v1.DisconnectResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/integrations/{vendor}\x12U\n" +
+	"\fListUnmapped\x12\x1c.ogma.v1.ListUnmappedRequest\x1a\x11.ogma.v1.Unmapped\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/unmapped\x12M\n" +
 	"\n" +
 	"ListPeople\x12\x1a.ogma.v1.ListPeopleRequest\x1a\x0f.ogma.v1.People\"\x12\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/people\x12P\n" +
@@ -3797,7 +4358,7 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrityRequest)(nil),     // 0: ogma.v1.GetIntegrityRequest
 	(*Integrity)(nil),               // 1: ogma.v1.Integrity
@@ -3810,107 +4371,114 @@ var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*Verification)(nil),            // 8: ogma.v1.Verification
 	(*VerificationFailure)(nil),     // 9: ogma.v1.VerificationFailure
 	(*ListUnmappedRequest)(nil),     // 10: ogma.v1.ListUnmappedRequest
-	(*ListPeopleRequest)(nil),       // 11: ogma.v1.ListPeopleRequest
-	(*GetPersonRequest)(nil),        // 12: ogma.v1.GetPersonRequest
-	(*People)(nil),                  // 13: ogma.v1.People
-	(*Person)(nil),                  // 14: ogma.v1.Person
-	(*Subject)(nil),                 // 15: ogma.v1.Subject
-	(*PutLinkRequest)(nil),          // 16: ogma.v1.PutLinkRequest
-	(*DeleteLinkRequest)(nil),       // 17: ogma.v1.DeleteLinkRequest
-	(*Link)(nil),                    // 18: ogma.v1.Link
-	(*ListLinksRequest)(nil),        // 19: ogma.v1.ListLinksRequest
-	(*Links)(nil),                   // 20: ogma.v1.Links
-	(*ConnectRequest)(nil),          // 21: ogma.v1.ConnectRequest
-	(*CapabilityFlag)(nil),          // 22: ogma.v1.CapabilityFlag
-	(*Checklist)(nil),               // 23: ogma.v1.Checklist
-	(*ListIntegrationsRequest)(nil), // 24: ogma.v1.ListIntegrationsRequest
-	(*Integrations)(nil),            // 25: ogma.v1.Integrations
-	(*Integration)(nil),             // 26: ogma.v1.Integration
-	(*StreamState)(nil),             // 27: ogma.v1.StreamState
-	(*Backfill)(nil),                // 28: ogma.v1.Backfill
-	(*DisconnectRequest)(nil),       // 29: ogma.v1.DisconnectRequest
-	(*GetIntegrationRequest)(nil),   // 30: ogma.v1.GetIntegrationRequest
-	(*DisconnectResponse)(nil),      // 31: ogma.v1.DisconnectResponse
-	(*GetUsageRequest)(nil),         // 32: ogma.v1.GetUsageRequest
-	(*GetModelMixRequest)(nil),      // 33: ogma.v1.GetModelMixRequest
-	(*ModelMix)(nil),                // 34: ogma.v1.ModelMix
-	(*ModelShare)(nil),              // 35: ogma.v1.ModelShare
-	(*GetForecastRequest)(nil),      // 36: ogma.v1.GetForecastRequest
-	(*Forecast)(nil),                // 37: ogma.v1.Forecast
-	(*VendorForecast)(nil),          // 38: ogma.v1.VendorForecast
-	(*GetCostsRequest)(nil),         // 39: ogma.v1.GetCostsRequest
-	(*CostReport)(nil),              // 40: ogma.v1.CostReport
-	(*CostRow)(nil),                 // 41: ogma.v1.CostRow
-	(*UsageReport)(nil),             // 42: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 43: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 44: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 45: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),   // 46: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),      // 47: ogma.v1.OpenAICapabilities
-	nil,                             // 48: ogma.v1.Checklist.FlagsEntry
+	(*Unmapped)(nil),                // 11: ogma.v1.Unmapped
+	(*UnmappedKey)(nil),             // 12: ogma.v1.UnmappedKey
+	(*ListPeopleRequest)(nil),       // 13: ogma.v1.ListPeopleRequest
+	(*GetPersonRequest)(nil),        // 14: ogma.v1.GetPersonRequest
+	(*People)(nil),                  // 15: ogma.v1.People
+	(*Person)(nil),                  // 16: ogma.v1.Person
+	(*PersonVendor)(nil),            // 17: ogma.v1.PersonVendor
+	(*Subject)(nil),                 // 18: ogma.v1.Subject
+	(*PutLinkRequest)(nil),          // 19: ogma.v1.PutLinkRequest
+	(*DeleteLinkRequest)(nil),       // 20: ogma.v1.DeleteLinkRequest
+	(*Link)(nil),                    // 21: ogma.v1.Link
+	(*ListLinksRequest)(nil),        // 22: ogma.v1.ListLinksRequest
+	(*Links)(nil),                   // 23: ogma.v1.Links
+	(*ConnectRequest)(nil),          // 24: ogma.v1.ConnectRequest
+	(*CapabilityFlag)(nil),          // 25: ogma.v1.CapabilityFlag
+	(*Checklist)(nil),               // 26: ogma.v1.Checklist
+	(*ListIntegrationsRequest)(nil), // 27: ogma.v1.ListIntegrationsRequest
+	(*Integrations)(nil),            // 28: ogma.v1.Integrations
+	(*Integration)(nil),             // 29: ogma.v1.Integration
+	(*StreamState)(nil),             // 30: ogma.v1.StreamState
+	(*Backfill)(nil),                // 31: ogma.v1.Backfill
+	(*DisconnectRequest)(nil),       // 32: ogma.v1.DisconnectRequest
+	(*GetIntegrationRequest)(nil),   // 33: ogma.v1.GetIntegrationRequest
+	(*DisconnectResponse)(nil),      // 34: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),         // 35: ogma.v1.GetUsageRequest
+	(*GetModelMixRequest)(nil),      // 36: ogma.v1.GetModelMixRequest
+	(*ModelMix)(nil),                // 37: ogma.v1.ModelMix
+	(*ModelShare)(nil),              // 38: ogma.v1.ModelShare
+	(*GetForecastRequest)(nil),      // 39: ogma.v1.GetForecastRequest
+	(*Forecast)(nil),                // 40: ogma.v1.Forecast
+	(*VendorForecast)(nil),          // 41: ogma.v1.VendorForecast
+	(*GetCostsRequest)(nil),         // 42: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),              // 43: ogma.v1.CostReport
+	(*CostRow)(nil),                 // 44: ogma.v1.CostRow
+	(*UsageReport)(nil),             // 45: ogma.v1.UsageReport
+	(*UsageRow)(nil),                // 46: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),  // 47: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),            // 48: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),   // 49: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),      // 50: ogma.v1.OpenAICapabilities
+	nil,                             // 51: ogma.v1.Person.AttributionMixEntry
+	nil,                             // 52: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
 	3,  // 1: ogma.v1.Integrity.last_anchor:type_name -> ogma.v1.LastAnchor
 	4,  // 2: ogma.v1.Integrity.coverage:type_name -> ogma.v1.StreamCoverage
 	9,  // 3: ogma.v1.Verification.first_failure:type_name -> ogma.v1.VerificationFailure
-	14, // 4: ogma.v1.People.people:type_name -> ogma.v1.Person
-	15, // 5: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
-	18, // 6: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	48, // 7: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
-	26, // 8: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
-	27, // 9: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
-	28, // 10: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	35, // 11: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
-	38, // 12: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
-	41, // 13: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
-	43, // 14: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	47, // 15: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	46, // 16: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	22, // 17: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	44, // 18: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	32, // 19: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	39, // 20: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
-	36, // 21: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
-	33, // 22: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
-	21, // 23: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	21, // 24: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	24, // 25: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	30, // 26: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	29, // 27: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	10, // 28: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	11, // 29: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	12, // 30: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	16, // 31: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	17, // 32: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	19, // 33: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 34: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 35: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 36: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	45, // 37: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	42, // 38: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	40, // 39: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
-	37, // 40: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
-	34, // 41: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
-	23, // 42: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	23, // 43: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	25, // 44: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	26, // 45: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	31, // 46: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	42, // 47: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.UsageReport
-	13, // 48: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	14, // 49: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	18, // 50: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	18, // 51: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	20, // 52: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	1,  // 53: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	6,  // 54: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	8,  // 55: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	37, // [37:56] is the sub-list for method output_type
-	18, // [18:37] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	12, // 4: ogma.v1.Unmapped.keys:type_name -> ogma.v1.UnmappedKey
+	16, // 5: ogma.v1.People.people:type_name -> ogma.v1.Person
+	18, // 6: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
+	51, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
+	17, // 8: ogma.v1.Person.vendors:type_name -> ogma.v1.PersonVendor
+	21, // 9: ogma.v1.Links.links:type_name -> ogma.v1.Link
+	52, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	29, // 11: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
+	30, // 12: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
+	31, // 13: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
+	38, // 14: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
+	41, // 15: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
+	44, // 16: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	46, // 17: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	50, // 18: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	49, // 19: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	25, // 20: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	47, // 21: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	35, // 22: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	42, // 23: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	39, // 24: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
+	36, // 25: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
+	24, // 26: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	24, // 27: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	27, // 28: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	33, // 29: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	32, // 30: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	10, // 31: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	13, // 32: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	14, // 33: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	19, // 34: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	20, // 35: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	22, // 36: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 37: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 38: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 39: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	48, // 40: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	45, // 41: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	43, // 42: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	40, // 43: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
+	37, // 44: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
+	26, // 45: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	26, // 46: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	28, // 47: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	29, // 48: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	34, // 49: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	11, // 50: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
+	15, // 51: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	16, // 52: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	21, // 53: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	21, // 54: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	23, // 55: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	1,  // 56: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	6,  // 57: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	8,  // 58: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	40, // [40:59] is the sub-list for method output_type
+	21, // [21:40] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -3918,16 +4486,18 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[41].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[42].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[43].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[11].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[16].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[44].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[45].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[46].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

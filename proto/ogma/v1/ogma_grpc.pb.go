@@ -86,7 +86,7 @@ type OgmaServiceClient interface {
 	// names, grouped by the API key and project it came from, with its
 	// attribution — key_owner (inferred from the key's holder, to confirm with
 	// a link) or unmapped (a service account or an unknown holder).
-	ListUnmapped(ctx context.Context, in *ListUnmappedRequest, opts ...grpc.CallOption) (*UsageReport, error)
+	ListUnmapped(ctx context.Context, in *ListUnmappedRequest, opts ...grpc.CallOption) (*Unmapped, error)
 	// ListPeople lists every person the tenant's data names, each with the
 	// vendor subjects (users, API keys) attributed to them.
 	ListPeople(ctx context.Context, in *ListPeopleRequest, opts ...grpc.CallOption) (*People, error)
@@ -221,9 +221,9 @@ func (c *ogmaServiceClient) DisconnectIntegration(ctx context.Context, in *Disco
 	return out, nil
 }
 
-func (c *ogmaServiceClient) ListUnmapped(ctx context.Context, in *ListUnmappedRequest, opts ...grpc.CallOption) (*UsageReport, error) {
+func (c *ogmaServiceClient) ListUnmapped(ctx context.Context, in *ListUnmappedRequest, opts ...grpc.CallOption) (*Unmapped, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(UsageReport)
+	out := new(Unmapped)
 	err := c.cc.Invoke(ctx, OgmaService_ListUnmapped_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -354,7 +354,7 @@ type OgmaServiceServer interface {
 	// names, grouped by the API key and project it came from, with its
 	// attribution — key_owner (inferred from the key's holder, to confirm with
 	// a link) or unmapped (a service account or an unknown holder).
-	ListUnmapped(context.Context, *ListUnmappedRequest) (*UsageReport, error)
+	ListUnmapped(context.Context, *ListUnmappedRequest) (*Unmapped, error)
 	// ListPeople lists every person the tenant's data names, each with the
 	// vendor subjects (users, API keys) attributed to them.
 	ListPeople(context.Context, *ListPeopleRequest) (*People, error)
@@ -419,7 +419,7 @@ func (UnimplementedOgmaServiceServer) GetIntegration(context.Context, *GetIntegr
 func (UnimplementedOgmaServiceServer) DisconnectIntegration(context.Context, *DisconnectRequest) (*DisconnectResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisconnectIntegration not implemented")
 }
-func (UnimplementedOgmaServiceServer) ListUnmapped(context.Context, *ListUnmappedRequest) (*UsageReport, error) {
+func (UnimplementedOgmaServiceServer) ListUnmapped(context.Context, *ListUnmappedRequest) (*Unmapped, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListUnmapped not implemented")
 }
 func (UnimplementedOgmaServiceServer) ListPeople(context.Context, *ListPeopleRequest) (*People, error) {
