@@ -56,7 +56,7 @@ func TestBilledCostIsSharedByEstimate(t *testing.T) {
 	rows := []clickhouse.UsageRow{
 		row("ann@x", "openai", "2026-11-01", "p1", "3", 10),
 		row("bob@x", "openai", "2026-11-01", "p1", "1", 10),
-		row("", "openai", "2026-11-01", "p1", "4", 10), // no one's
+		row("", "openai", "2026-11-01", "p1", "4", 10),       // no one's
 		row("ann@x", "anthropic", "2026-11-01", "", "0", 30), // nothing priced: by tokens
 		row("bob@x", "anthropic", "2026-11-01", "", "0", 10),
 		row("bob@x", "openai", "2026-11-02", "p1", "1", 10), // billed nothing that day
