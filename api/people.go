@@ -25,6 +25,7 @@ import (
 type IdentityReader interface {
 	Subjects(ctx context.Context, tenant string) ([]clickhouse.Subject, error)
 	Links(ctx context.Context, tenant string) ([]clickhouse.LinkRow, error)
+	Names(ctx context.Context, tenant, kind string) (map[[2]string]string, error)
 }
 
 // Links is what making manual links needs: they enter ogma.raw like any

@@ -20,7 +20,7 @@ import (
 // one.
 type UsageReader interface {
 	Usage(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, error)
-	CompleteThrough(ctx context.Context, tenant, vendor string) (time.Time, bool, error)
+	CompleteThrough(ctx context.Context, tenant, vendor string, kind stream.Kind) (time.Time, bool, error)
 	UnmappedKeys(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UnmappedKey, error)
 	Costs(ctx context.Context, q clickhouse.CostQuery) ([]clickhouse.CostRow, error)
 }
@@ -177,7 +177,7 @@ func (s *Server) GetUsage(ctx context.Context, req *ogmav1.GetUsageRequest) (*og
 // completeThrough says until when every usage stream of vendor is
 // settled (RFC 3339); nil before any is.
 func (s *Server) completeThrough(ctx context.Context, tenant, vendor string) (*string, error) {
-	through, ok, err := s.usage.CompleteThrough(ctx, tenant, vendor)
+	through, ok, err := s.usage.CompleteThrough(ctx, tenant, vendor, stream.UsageReport)
 	if err != nil {
 		s.log.ErrorContext(ctx, "complete-through query failed", "tenant", tenant, "err", err)
 		return nil, queryFailed("usage")

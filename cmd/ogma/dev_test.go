@@ -416,6 +416,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	if !vendors[stream.OpenAI] || !vendors[stream.Anthropic] || math.Abs(whole-1) > 1e-6 {
 		t.Errorf("/v1/insights/model-mix = %s, want both vendors' models, shares summing to 1", body)
 	}
+	checkProjectsAndReconciliation(t, d, tok, costStart, today)
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)
 	}
@@ -1375,5 +1376,64 @@ func insertAnchorRow(t *testing.T, conn ch.Conn, a ledgerAnchor) {
 	}
 	if err := b.Send(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// checkProjectsAndReconciliation: the projects insight and the
+// reconciliation bill exactly what /v1/costs bills, and the reconciliation
+// names the causes the simulators produce: OpenAI's bill counts cached
+// input at the full rate, and the last days' bills are not final yet.
+func checkProjectsAndReconciliation(t *testing.T, d *devRun, tok string, start, end time.Time) {
+	t.Helper()
+	window := "start=" + start.Format(time.DateOnly) + "&end=" + end.Format(time.DateOnly)
+	var costs struct{ Rows []struct{ Amount string } }
+	_, body := d.get(t, "/v1/costs?"+window, tok)
+	json.Unmarshal([]byte(body), &costs)
+	if len(costs.Rows) != 1 {
+		t.Fatalf("/v1/costs = %s, want one total", body)
+	}
+	billed := decimal.RequireFromString(costs.Rows[0].Amount)
+
+	var projects struct {
+		Projects []struct {
+			BilledUSD string `json:"billed_usd"`
+			People    []struct{ Person string }
+		}
+	}
+	_, body = d.get(t, "/v1/insights/projects?"+window, tok)
+	json.Unmarshal([]byte(body), &projects)
+	sum, people := decimal.Zero, 0
+	for _, p := range projects.Projects {
+		sum = sum.Add(decimal.RequireFromString(p.BilledUSD))
+		people += len(p.People)
+	}
+	if !sum.Equal(billed) || people == 0 {
+		t.Errorf("/v1/insights/projects bills %s with %d people, want %s with people: %.500s", sum, people, billed, body)
+	}
+
+	var rec struct {
+		Days []struct {
+			Day, Vendor, Project string
+			BilledUSD            string `json:"billed_usd"`
+			Causes               []string
+		}
+	}
+	_, body = d.get(t, "/v1/insights/reconciliation?"+window, tok)
+	json.Unmarshal([]byte(body), &rec)
+	sum = decimal.Zero
+	causes := map[string]bool{}
+	for _, r := range rec.Days {
+		sum = sum.Add(decimal.RequireFromString(r.BilledUSD))
+		for _, c := range r.Causes {
+			causes[r.Vendor+" "+c] = true
+		}
+	}
+	if !sum.Equal(billed) {
+		t.Errorf("/v1/insights/reconciliation bills %s, want %s", sum, billed)
+	}
+	for _, c := range []string{"openai cached_input", "openai cost_not_settled", "anthropic cost_not_settled"} {
+		if !causes[c] {
+			t.Errorf("/v1/insights/reconciliation names no %s: causes %v", c, slices.Sorted(maps.Keys(causes)))
+		}
 	}
 }

@@ -124,3 +124,28 @@ func TestOpenAIUnitsOtherThanTokens(t *testing.T) {
 		})
 	}
 }
+
+// Reconciliation tells billed tokens from billed things usage does not
+// count in tokens, by each vendor's line items.
+func TestBillsTokens(t *testing.T) {
+	for _, tc := range []struct {
+		vendor, item string
+		want         bool
+	}{
+		{stream.OpenAI, "gpt-6-sol, input", true},
+		{stream.OpenAI, "gpt-4o, cached input", true},
+		{stream.OpenAI, "gpt-6-sol, output", true},
+		{stream.OpenAI, "ft-gpt-4.1-mini, training", false},
+		{stream.OpenAI, "vector store storage", false},
+		{stream.OpenAI, "web search tool calls", false},
+		{stream.Anthropic, "Claude Opus 4.6 Usage - Input Tokens", true},
+		{stream.Anthropic, "Claude Sonnet 4.5 Batch Usage - Cache Write (1h)", true},
+		{stream.Anthropic, "Claude Haiku 4.5 Usage - Cache Read", true},
+		{stream.Anthropic, "Web Search Usage", false},
+		{stream.Anthropic, "Code Execution Usage", false},
+	} {
+		if got := normalize.BillsTokens(tc.vendor, tc.item); got != tc.want {
+			t.Errorf("BillsTokens(%s, %q) = %v, want %v", tc.vendor, tc.item, got, tc.want)
+		}
+	}
+}

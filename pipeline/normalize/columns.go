@@ -66,6 +66,24 @@ func UsageColumns(vendor string, data []byte) (Usage, error) {
 	return Usage{}, fmt.Errorf("usage of unknown vendor %q", vendor)
 }
 
+// BillsTokens reports whether a billed cost's line item (OpenAI's
+// line_item, Anthropic's description) bills tokens — input, output, cache
+// reads or writes — rather than something usage does not count in tokens
+// (fine-tuning, storage, search, code execution, sessions).
+func BillsTokens(vendor, lineItem string) bool {
+	l := strings.ToLower(lineItem)
+	switch vendor {
+	case stream.OpenAI:
+		// "gpt-6-sol, input", "gpt-4o, cached input", "gpt-6-sol, output"
+		_, kind, ok := strings.Cut(l, ", ")
+		return ok && (strings.Contains(kind, "input") || strings.Contains(kind, "output"))
+	case stream.Anthropic:
+		// "Claude Opus 4.6 Usage - Input Tokens", "… - Cache Write (5m)"
+		return strings.Contains(l, "tokens") || strings.Contains(l, "cache read") || strings.Contains(l, "cache write")
+	}
+	return false
+}
+
 // CostColumns reads a cost row of vendor into the canonical columns.
 func CostColumns(vendor string, data []byte) (Cost, error) {
 	switch vendor {

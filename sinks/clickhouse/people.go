@@ -51,6 +51,29 @@ func (s *Store) Subjects(ctx context.Context, tenant string) ([]Subject, error) 
 	return out, rows.Err()
 }
 
+// Names returns the directory's name of each subject of kind (a
+// normalize.Subject… kind, or "project" for projects and workspaces) of
+// tenant, by vendor and id; subjects without a name are left out.
+func (s *Store) Names(ctx context.Context, tenant, kind string) (map[[2]string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_id, argMax(name, seq) AS n FROM identities
+		WHERE tenant = ? AND subject_kind = ? AND name != '' GROUP BY vendor, subject_id`, tenant, kind)
+	if err != nil {
+		return nil, fmt.Errorf("names query: %w", err)
+	}
+	defer rows.Close()
+	out := map[[2]string]string{}
+	for rows.Next() {
+		var vendor, id, name string
+		if err := rows.Scan(&vendor, &id, &name); err != nil {
+			return nil, fmt.Errorf("names query: %w", err)
+		}
+		out[[2]string{vendor, id}] = name
+	}
+	return out, rows.Err()
+}
+
 // LinkRow is a link in force, as the ledger has it.
 type LinkRow struct {
 	SubjectVendor, SubjectKind, SubjectID string

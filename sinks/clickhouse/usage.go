@@ -210,16 +210,17 @@ func (s *Store) usageRows(ctx context.Context, query string, args []any, dims []
 	return out, rows.Err()
 }
 
-// CompleteThrough returns when tenant's usage is settled up to in every
-// usage report stream of vendor ("" for all) that has settled any bucket:
-// every bucket before it has its manifest. ok is false before any has.
-func (s *Store) CompleteThrough(ctx context.Context, tenant, vendor string) (t time.Time, ok bool, err error) {
+// CompleteThrough returns when tenant's reports of kind (usage or cost)
+// are settled up to in every such stream of vendor ("" for all) that has
+// settled any bucket: every bucket before it has its manifest. ok is false
+// before any has.
+func (s *Store) CompleteThrough(ctx context.Context, tenant, vendor string, kind stream.Kind) (t time.Time, ok bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var reports []string
 	for _, v := range stream.VendorNames() {
 		for _, spec := range stream.Of(v) {
-			if spec.Kind == stream.UsageReport && (vendor == "" || vendor == v) {
+			if spec.Kind == kind && (vendor == "" || vendor == v) {
 				reports = append(reports, v+" "+spec.Name)
 			}
 		}
@@ -240,7 +241,7 @@ func (s *Store) CompleteThrough(ctx context.Context, tenant, vendor string) (t t
 		if err != nil {
 			return t, false, fmt.Errorf("complete through: bucket start %q: %w", last, err)
 		}
-		// Usage reports are read in daily buckets.
+		// Reports are read in daily buckets.
 		if end := b.Add(24 * time.Hour); !ok || end.Before(t) {
 			t, ok = end, true
 		}

@@ -2626,6 +2626,548 @@ func (x *GetUsageRequest) GetPageToken() string {
 	return ""
 }
 
+// GetProjectsRequest names the period and vendor.
+type GetProjectsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, inclusive (YYYY-MM-DD, UTC).
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Last day, exclusive.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// openai, anthropic, or all (the default).
+	Vendor        string `protobuf:"bytes,3,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProjectsRequest) Reset() {
+	*x = GetProjectsRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProjectsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProjectsRequest) ProtoMessage() {}
+
+func (x *GetProjectsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProjectsRequest.ProtoReflect.Descriptor instead.
+func (*GetProjectsRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *GetProjectsRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetProjectsRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetProjectsRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+// Projects is the spend of each project in a period.
+type Projects struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Projects      []*ProjectSpend        `protobuf:"bytes,1,rep,name=projects,proto3" json:"projects,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Projects) Reset() {
+	*x = Projects{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Projects) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Projects) ProtoMessage() {}
+
+func (x *Projects) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Projects.ProtoReflect.Descriptor instead.
+func (*Projects) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Projects) GetProjects() []*ProjectSpend {
+	if x != nil {
+		return x.Projects
+	}
+	return nil
+}
+
+// ProjectSpend is one vendor project's (workspace's) spend.
+type ProjectSpend struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vendor string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	// The project or workspace id; "" for Anthropic's default workspace or
+	// usage that names no project.
+	Project string `protobuf:"bytes,2,opt,name=project,proto3" json:"project,omitempty"`
+	// Its name in the vendor's directory, if known.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// Billed cost, exact, and its share of the period's billed whole.
+	BilledUsd   string  `protobuf:"bytes,4,opt,name=billed_usd,json=billedUsd,proto3" json:"billed_usd,omitempty"`
+	BilledShare float64 `protobuf:"fixed64,5,opt,name=billed_share,json=billedShare,proto3" json:"billed_share,omitempty"`
+	// The list-price estimate of its usage, and whether part is unpriced.
+	EstimatedCostUsd string `protobuf:"bytes,6,opt,name=estimated_cost_usd,json=estimatedCostUsd,proto3" json:"estimated_cost_usd,omitempty"`
+	Unpriced         bool   `protobuf:"varint,7,opt,name=unpriced,proto3" json:"unpriced,omitempty"`
+	InputTotal       int64  `protobuf:"varint,8,opt,name=input_total,json=inputTotal,proto3" json:"input_total,omitempty"`
+	Output           int64  `protobuf:"varint,9,opt,name=output,proto3" json:"output,omitempty"`
+	// The people whose usage it holds, largest estimated cost first (at most
+	// 10), each with the share of the project's estimate.
+	People []*ProjectPerson `protobuf:"bytes,10,rep,name=people,proto3" json:"people,omitempty"`
+	// The share of the project's estimate no one is attributed to.
+	UnattributedShare float64 `protobuf:"fixed64,11,opt,name=unattributed_share,json=unattributedShare,proto3" json:"unattributed_share,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ProjectSpend) Reset() {
+	*x = ProjectSpend{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectSpend) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectSpend) ProtoMessage() {}
+
+func (x *ProjectSpend) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectSpend.ProtoReflect.Descriptor instead.
+func (*ProjectSpend) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ProjectSpend) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *ProjectSpend) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ProjectSpend) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ProjectSpend) GetBilledUsd() string {
+	if x != nil {
+		return x.BilledUsd
+	}
+	return ""
+}
+
+func (x *ProjectSpend) GetBilledShare() float64 {
+	if x != nil {
+		return x.BilledShare
+	}
+	return 0
+}
+
+func (x *ProjectSpend) GetEstimatedCostUsd() string {
+	if x != nil {
+		return x.EstimatedCostUsd
+	}
+	return ""
+}
+
+func (x *ProjectSpend) GetUnpriced() bool {
+	if x != nil {
+		return x.Unpriced
+	}
+	return false
+}
+
+func (x *ProjectSpend) GetInputTotal() int64 {
+	if x != nil {
+		return x.InputTotal
+	}
+	return 0
+}
+
+func (x *ProjectSpend) GetOutput() int64 {
+	if x != nil {
+		return x.Output
+	}
+	return 0
+}
+
+func (x *ProjectSpend) GetPeople() []*ProjectPerson {
+	if x != nil {
+		return x.People
+	}
+	return nil
+}
+
+func (x *ProjectSpend) GetUnattributedShare() float64 {
+	if x != nil {
+		return x.UnattributedShare
+	}
+	return 0
+}
+
+// ProjectPerson is one person's part of a project's usage.
+type ProjectPerson struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The opaque person id, and the email.
+	Person           string  `protobuf:"bytes,1,opt,name=person,proto3" json:"person,omitempty"`
+	Email            string  `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	EstimatedCostUsd string  `protobuf:"bytes,3,opt,name=estimated_cost_usd,json=estimatedCostUsd,proto3" json:"estimated_cost_usd,omitempty"`
+	Share            float64 `protobuf:"fixed64,4,opt,name=share,proto3" json:"share,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ProjectPerson) Reset() {
+	*x = ProjectPerson{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProjectPerson) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProjectPerson) ProtoMessage() {}
+
+func (x *ProjectPerson) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProjectPerson.ProtoReflect.Descriptor instead.
+func (*ProjectPerson) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ProjectPerson) GetPerson() string {
+	if x != nil {
+		return x.Person
+	}
+	return ""
+}
+
+func (x *ProjectPerson) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ProjectPerson) GetEstimatedCostUsd() string {
+	if x != nil {
+		return x.EstimatedCostUsd
+	}
+	return ""
+}
+
+func (x *ProjectPerson) GetShare() float64 {
+	if x != nil {
+		return x.Share
+	}
+	return 0
+}
+
+// GetReconciliationRequest names the period and vendor.
+type GetReconciliationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// First day, inclusive (YYYY-MM-DD, UTC).
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Last day, exclusive.
+	End string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// openai, anthropic, or all (the default).
+	Vendor        string `protobuf:"bytes,3,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReconciliationRequest) Reset() {
+	*x = GetReconciliationRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReconciliationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReconciliationRequest) ProtoMessage() {}
+
+func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReconciliationRequest.ProtoReflect.Descriptor instead.
+func (*GetReconciliationRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *GetReconciliationRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *GetReconciliationRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *GetReconciliationRequest) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+// Reconciliation is estimate against bill per day, vendor and project.
+type Reconciliation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Days  []*ReconciliationDay   `protobuf:"bytes,1,rep,name=days,proto3" json:"days,omitempty"`
+	// The price table version the estimates come from.
+	PriceVersion  string `protobuf:"bytes,2,opt,name=price_version,json=priceVersion,proto3" json:"price_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Reconciliation) Reset() {
+	*x = Reconciliation{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Reconciliation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Reconciliation) ProtoMessage() {}
+
+func (x *Reconciliation) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Reconciliation.ProtoReflect.Descriptor instead.
+func (*Reconciliation) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *Reconciliation) GetDays() []*ReconciliationDay {
+	if x != nil {
+		return x.Days
+	}
+	return nil
+}
+
+func (x *Reconciliation) GetPriceVersion() string {
+	if x != nil {
+		return x.PriceVersion
+	}
+	return ""
+}
+
+// ReconciliationDay is one day of one vendor project.
+type ReconciliationDay struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Day     string                 `protobuf:"bytes,1,opt,name=day,proto3" json:"day,omitempty"`
+	Vendor  string                 `protobuf:"bytes,2,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	Project string                 `protobuf:"bytes,3,opt,name=project,proto3" json:"project,omitempty"`
+	// Exact decimals: the list-price estimate of the usage, the vendor's
+	// bill, and billed − estimated.
+	EstimatedUsd string `protobuf:"bytes,4,opt,name=estimated_usd,json=estimatedUsd,proto3" json:"estimated_usd,omitempty"`
+	BilledUsd    string `protobuf:"bytes,5,opt,name=billed_usd,json=billedUsd,proto3" json:"billed_usd,omitempty"`
+	GapUsd       string `protobuf:"bytes,6,opt,name=gap_usd,json=gapUsd,proto3" json:"gap_usd,omitempty"`
+	// Known causes of a gap found in this day and project, any of:
+	// cached_input (cache reads, which vendors bill at their own rates),
+	// cache_writes, unpriced_model (usage the table cannot price),
+	// cost_not_settled (the bill of this day is not final yet),
+	// line_items_without_tokens (billed items such as fine-tuning, storage,
+	// search or code execution, not estimated from tokens), restated (the
+	// vendor changed the bill after it settled), no_usage (billed with no
+	// usage read), no_cost (usage with nothing billed yet).
+	Causes []string `protobuf:"bytes,7,rep,name=causes,proto3" json:"causes,omitempty"`
+	// What line_items_without_tokens bills, exact.
+	BilledWithoutTokensUsd string `protobuf:"bytes,8,opt,name=billed_without_tokens_usd,json=billedWithoutTokensUsd,proto3" json:"billed_without_tokens_usd,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
+}
+
+func (x *ReconciliationDay) Reset() {
+	*x = ReconciliationDay{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconciliationDay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconciliationDay) ProtoMessage() {}
+
+func (x *ReconciliationDay) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconciliationDay.ProtoReflect.Descriptor instead.
+func (*ReconciliationDay) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ReconciliationDay) GetDay() string {
+	if x != nil {
+		return x.Day
+	}
+	return ""
+}
+
+func (x *ReconciliationDay) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *ReconciliationDay) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ReconciliationDay) GetEstimatedUsd() string {
+	if x != nil {
+		return x.EstimatedUsd
+	}
+	return ""
+}
+
+func (x *ReconciliationDay) GetBilledUsd() string {
+	if x != nil {
+		return x.BilledUsd
+	}
+	return ""
+}
+
+func (x *ReconciliationDay) GetGapUsd() string {
+	if x != nil {
+		return x.GapUsd
+	}
+	return ""
+}
+
+func (x *ReconciliationDay) GetCauses() []string {
+	if x != nil {
+		return x.Causes
+	}
+	return nil
+}
+
+func (x *ReconciliationDay) GetBilledWithoutTokensUsd() string {
+	if x != nil {
+		return x.BilledWithoutTokensUsd
+	}
+	return ""
+}
+
 // GetModelMixRequest names the period; the one compared is the same
 // number of days just before it.
 type GetModelMixRequest struct {
@@ -2643,7 +3185,7 @@ type GetModelMixRequest struct {
 
 func (x *GetModelMixRequest) Reset() {
 	*x = GetModelMixRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +3197,7 @@ func (x *GetModelMixRequest) String() string {
 func (*GetModelMixRequest) ProtoMessage() {}
 
 func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +3210,7 @@ func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelMixRequest.ProtoReflect.Descriptor instead.
 func (*GetModelMixRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetModelMixRequest) GetStart() string {
@@ -2706,7 +3248,7 @@ type ModelMix struct {
 
 func (x *ModelMix) Reset() {
 	*x = ModelMix{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2718,7 +3260,7 @@ func (x *ModelMix) String() string {
 func (*ModelMix) ProtoMessage() {}
 
 func (x *ModelMix) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2731,7 +3273,7 @@ func (x *ModelMix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelMix.ProtoReflect.Descriptor instead.
 func (*ModelMix) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ModelMix) GetPreviousStart() string {
@@ -2777,7 +3319,7 @@ type ModelShare struct {
 
 func (x *ModelShare) Reset() {
 	*x = ModelShare{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +3331,7 @@ func (x *ModelShare) String() string {
 func (*ModelShare) ProtoMessage() {}
 
 func (x *ModelShare) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +3344,7 @@ func (x *ModelShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelShare.ProtoReflect.Descriptor instead.
 func (*ModelShare) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ModelShare) GetVendor() string {
@@ -2886,7 +3428,7 @@ type GetForecastRequest struct {
 
 func (x *GetForecastRequest) Reset() {
 	*x = GetForecastRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2898,7 +3440,7 @@ func (x *GetForecastRequest) String() string {
 func (*GetForecastRequest) ProtoMessage() {}
 
 func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2911,7 +3453,7 @@ func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetForecastRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetForecastRequest) GetMonth() string {
@@ -2932,7 +3474,7 @@ type Forecast struct {
 
 func (x *Forecast) Reset() {
 	*x = Forecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2944,7 +3486,7 @@ func (x *Forecast) String() string {
 func (*Forecast) ProtoMessage() {}
 
 func (x *Forecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2957,7 +3499,7 @@ func (x *Forecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
 func (*Forecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *Forecast) GetMonth() string {
@@ -2997,7 +3539,7 @@ type VendorForecast struct {
 
 func (x *VendorForecast) Reset() {
 	*x = VendorForecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3551,7 @@ func (x *VendorForecast) String() string {
 func (*VendorForecast) ProtoMessage() {}
 
 func (x *VendorForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3564,7 @@ func (x *VendorForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VendorForecast.ProtoReflect.Descriptor instead.
 func (*VendorForecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *VendorForecast) GetVendor() string {
@@ -3099,7 +3641,7 @@ type GetCostsRequest struct {
 
 func (x *GetCostsRequest) Reset() {
 	*x = GetCostsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3111,7 +3653,7 @@ func (x *GetCostsRequest) String() string {
 func (*GetCostsRequest) ProtoMessage() {}
 
 func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3124,7 +3666,7 @@ func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
 func (*GetCostsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetCostsRequest) GetStart() string {
@@ -3165,7 +3707,7 @@ type CostReport struct {
 
 func (x *CostReport) Reset() {
 	*x = CostReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3177,7 +3719,7 @@ func (x *CostReport) String() string {
 func (*CostReport) ProtoMessage() {}
 
 func (x *CostReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3190,7 +3732,7 @@ func (x *CostReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
 func (*CostReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *CostReport) GetRows() []*CostRow {
@@ -3222,7 +3764,7 @@ type CostRow struct {
 
 func (x *CostRow) Reset() {
 	*x = CostRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3234,7 +3776,7 @@ func (x *CostRow) String() string {
 func (*CostRow) ProtoMessage() {}
 
 func (x *CostRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3247,7 +3789,7 @@ func (x *CostRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
 func (*CostRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CostRow) GetDay() string {
@@ -3322,7 +3864,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3334,7 +3876,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3347,7 +3889,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -3435,7 +3977,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3447,7 +3989,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3460,7 +4002,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -3696,7 +4238,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3708,7 +4250,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3721,7 +4263,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{54}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -3739,7 +4281,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3751,7 +4293,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3764,7 +4306,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -3809,7 +4351,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3821,7 +4363,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3834,7 +4376,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -3893,7 +4435,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3905,7 +4447,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3918,7 +4460,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -4181,6 +4723,49 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\tpage_size\x18\f \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\r \x01(\tR\tpageToken\"T\n" +
+	"\x12GetProjectsRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"=\n" +
+	"\bProjects\x121\n" +
+	"\bprojects\x18\x01 \x03(\v2\x15.ogma.v1.ProjectSpendR\bprojects\"\xf8\x02\n" +
+	"\fProjectSpend\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x18\n" +
+	"\aproject\x18\x02 \x01(\tR\aproject\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"billed_usd\x18\x04 \x01(\tR\tbilledUsd\x12!\n" +
+	"\fbilled_share\x18\x05 \x01(\x01R\vbilledShare\x12,\n" +
+	"\x12estimated_cost_usd\x18\x06 \x01(\tR\x10estimatedCostUsd\x12\x1a\n" +
+	"\bunpriced\x18\a \x01(\bR\bunpriced\x12\x1f\n" +
+	"\vinput_total\x18\b \x01(\x03R\n" +
+	"inputTotal\x12\x16\n" +
+	"\x06output\x18\t \x01(\x03R\x06output\x12.\n" +
+	"\x06people\x18\n" +
+	" \x03(\v2\x16.ogma.v1.ProjectPersonR\x06people\x12-\n" +
+	"\x12unattributed_share\x18\v \x01(\x01R\x11unattributedShare\"\x81\x01\n" +
+	"\rProjectPerson\x12\x16\n" +
+	"\x06person\x18\x01 \x01(\tR\x06person\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12,\n" +
+	"\x12estimated_cost_usd\x18\x03 \x01(\tR\x10estimatedCostUsd\x12\x14\n" +
+	"\x05share\x18\x04 \x01(\x01R\x05share\"Z\n" +
+	"\x18GetReconciliationRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"e\n" +
+	"\x0eReconciliation\x12.\n" +
+	"\x04days\x18\x01 \x03(\v2\x1a.ogma.v1.ReconciliationDayR\x04days\x12#\n" +
+	"\rprice_version\x18\x02 \x01(\tR\fpriceVersion\"\x87\x02\n" +
+	"\x11ReconciliationDay\x12\x10\n" +
+	"\x03day\x18\x01 \x01(\tR\x03day\x12\x16\n" +
+	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x18\n" +
+	"\aproject\x18\x03 \x01(\tR\aproject\x12#\n" +
+	"\restimated_usd\x18\x04 \x01(\tR\festimatedUsd\x12\x1d\n" +
+	"\n" +
+	"billed_usd\x18\x05 \x01(\tR\tbilledUsd\x12\x17\n" +
+	"\agap_usd\x18\x06 \x01(\tR\x06gapUsd\x12\x16\n" +
+	"\x06causes\x18\a \x03(\tR\x06causes\x129\n" +
+	"\x19billed_without_tokens_usd\x18\b \x01(\tR\x16billedWithoutTokensUsd\"T\n" +
 	"\x12GetModelMixRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
@@ -4321,13 +4906,15 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xb1\x0e\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\x85\x10\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12L\n" +
 	"\bGetCosts\x12\x18.ogma.v1.GetCostsRequest\x1a\x13.ogma.v1.CostReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/costs\x12\\\n" +
 	"\vGetForecast\x12\x1b.ogma.v1.GetForecastRequest\x1a\x11.ogma.v1.Forecast\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/insights/forecast\x12]\n" +
-	"\vGetModelMix\x12\x1b.ogma.v1.GetModelMixRequest\x1a\x11.ogma.v1.ModelMix\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/insights/model-mix\x12x\n" +
+	"\vGetModelMix\x12\x1b.ogma.v1.GetModelMixRequest\x1a\x11.ogma.v1.ModelMix\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/insights/model-mix\x12\\\n" +
+	"\vGetProjects\x12\x1b.ogma.v1.GetProjectsRequest\x1a\x11.ogma.v1.Projects\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/insights/projects\x12t\n" +
+	"\x11GetReconciliation\x12!.ogma.v1.GetReconciliationRequest\x1a\x17.ogma.v1.Reconciliation\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/insights/reconciliation\x12x\n" +
 	"\x13ValidateIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"4\x82\xd3\xe4\x93\x02.:\x01*b\x05flags\"\"/v1/integrations/{vendor}:validate\x12n\n" +
 	"\x12ConnectIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*b\x05flags\x1a\x19/v1/integrations/{vendor}\x12e\n" +
 	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12i\n" +
@@ -4358,61 +4945,68 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_ogma_v1_ogma_proto_goTypes = []any{
-	(*GetIntegrityRequest)(nil),     // 0: ogma.v1.GetIntegrityRequest
-	(*Integrity)(nil),               // 1: ogma.v1.Integrity
-	(*ChainHead)(nil),               // 2: ogma.v1.ChainHead
-	(*LastAnchor)(nil),              // 3: ogma.v1.LastAnchor
-	(*StreamCoverage)(nil),          // 4: ogma.v1.StreamCoverage
-	(*GetIntegrityKeysRequest)(nil), // 5: ogma.v1.GetIntegrityKeysRequest
-	(*IntegrityKeys)(nil),           // 6: ogma.v1.IntegrityKeys
-	(*VerifyIntegrityRequest)(nil),  // 7: ogma.v1.VerifyIntegrityRequest
-	(*Verification)(nil),            // 8: ogma.v1.Verification
-	(*VerificationFailure)(nil),     // 9: ogma.v1.VerificationFailure
-	(*ListUnmappedRequest)(nil),     // 10: ogma.v1.ListUnmappedRequest
-	(*Unmapped)(nil),                // 11: ogma.v1.Unmapped
-	(*UnmappedKey)(nil),             // 12: ogma.v1.UnmappedKey
-	(*ListPeopleRequest)(nil),       // 13: ogma.v1.ListPeopleRequest
-	(*GetPersonRequest)(nil),        // 14: ogma.v1.GetPersonRequest
-	(*People)(nil),                  // 15: ogma.v1.People
-	(*Person)(nil),                  // 16: ogma.v1.Person
-	(*PersonVendor)(nil),            // 17: ogma.v1.PersonVendor
-	(*Subject)(nil),                 // 18: ogma.v1.Subject
-	(*PutLinkRequest)(nil),          // 19: ogma.v1.PutLinkRequest
-	(*DeleteLinkRequest)(nil),       // 20: ogma.v1.DeleteLinkRequest
-	(*Link)(nil),                    // 21: ogma.v1.Link
-	(*ListLinksRequest)(nil),        // 22: ogma.v1.ListLinksRequest
-	(*Links)(nil),                   // 23: ogma.v1.Links
-	(*ConnectRequest)(nil),          // 24: ogma.v1.ConnectRequest
-	(*CapabilityFlag)(nil),          // 25: ogma.v1.CapabilityFlag
-	(*Checklist)(nil),               // 26: ogma.v1.Checklist
-	(*ListIntegrationsRequest)(nil), // 27: ogma.v1.ListIntegrationsRequest
-	(*Integrations)(nil),            // 28: ogma.v1.Integrations
-	(*Integration)(nil),             // 29: ogma.v1.Integration
-	(*StreamState)(nil),             // 30: ogma.v1.StreamState
-	(*Backfill)(nil),                // 31: ogma.v1.Backfill
-	(*DisconnectRequest)(nil),       // 32: ogma.v1.DisconnectRequest
-	(*GetIntegrationRequest)(nil),   // 33: ogma.v1.GetIntegrationRequest
-	(*DisconnectResponse)(nil),      // 34: ogma.v1.DisconnectResponse
-	(*GetUsageRequest)(nil),         // 35: ogma.v1.GetUsageRequest
-	(*GetModelMixRequest)(nil),      // 36: ogma.v1.GetModelMixRequest
-	(*ModelMix)(nil),                // 37: ogma.v1.ModelMix
-	(*ModelShare)(nil),              // 38: ogma.v1.ModelShare
-	(*GetForecastRequest)(nil),      // 39: ogma.v1.GetForecastRequest
-	(*Forecast)(nil),                // 40: ogma.v1.Forecast
-	(*VendorForecast)(nil),          // 41: ogma.v1.VendorForecast
-	(*GetCostsRequest)(nil),         // 42: ogma.v1.GetCostsRequest
-	(*CostReport)(nil),              // 43: ogma.v1.CostReport
-	(*CostRow)(nil),                 // 44: ogma.v1.CostRow
-	(*UsageReport)(nil),             // 45: ogma.v1.UsageReport
-	(*UsageRow)(nil),                // 46: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),  // 47: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),            // 48: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),   // 49: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),      // 50: ogma.v1.OpenAICapabilities
-	nil,                             // 51: ogma.v1.Person.AttributionMixEntry
-	nil,                             // 52: ogma.v1.Checklist.FlagsEntry
+	(*GetIntegrityRequest)(nil),      // 0: ogma.v1.GetIntegrityRequest
+	(*Integrity)(nil),                // 1: ogma.v1.Integrity
+	(*ChainHead)(nil),                // 2: ogma.v1.ChainHead
+	(*LastAnchor)(nil),               // 3: ogma.v1.LastAnchor
+	(*StreamCoverage)(nil),           // 4: ogma.v1.StreamCoverage
+	(*GetIntegrityKeysRequest)(nil),  // 5: ogma.v1.GetIntegrityKeysRequest
+	(*IntegrityKeys)(nil),            // 6: ogma.v1.IntegrityKeys
+	(*VerifyIntegrityRequest)(nil),   // 7: ogma.v1.VerifyIntegrityRequest
+	(*Verification)(nil),             // 8: ogma.v1.Verification
+	(*VerificationFailure)(nil),      // 9: ogma.v1.VerificationFailure
+	(*ListUnmappedRequest)(nil),      // 10: ogma.v1.ListUnmappedRequest
+	(*Unmapped)(nil),                 // 11: ogma.v1.Unmapped
+	(*UnmappedKey)(nil),              // 12: ogma.v1.UnmappedKey
+	(*ListPeopleRequest)(nil),        // 13: ogma.v1.ListPeopleRequest
+	(*GetPersonRequest)(nil),         // 14: ogma.v1.GetPersonRequest
+	(*People)(nil),                   // 15: ogma.v1.People
+	(*Person)(nil),                   // 16: ogma.v1.Person
+	(*PersonVendor)(nil),             // 17: ogma.v1.PersonVendor
+	(*Subject)(nil),                  // 18: ogma.v1.Subject
+	(*PutLinkRequest)(nil),           // 19: ogma.v1.PutLinkRequest
+	(*DeleteLinkRequest)(nil),        // 20: ogma.v1.DeleteLinkRequest
+	(*Link)(nil),                     // 21: ogma.v1.Link
+	(*ListLinksRequest)(nil),         // 22: ogma.v1.ListLinksRequest
+	(*Links)(nil),                    // 23: ogma.v1.Links
+	(*ConnectRequest)(nil),           // 24: ogma.v1.ConnectRequest
+	(*CapabilityFlag)(nil),           // 25: ogma.v1.CapabilityFlag
+	(*Checklist)(nil),                // 26: ogma.v1.Checklist
+	(*ListIntegrationsRequest)(nil),  // 27: ogma.v1.ListIntegrationsRequest
+	(*Integrations)(nil),             // 28: ogma.v1.Integrations
+	(*Integration)(nil),              // 29: ogma.v1.Integration
+	(*StreamState)(nil),              // 30: ogma.v1.StreamState
+	(*Backfill)(nil),                 // 31: ogma.v1.Backfill
+	(*DisconnectRequest)(nil),        // 32: ogma.v1.DisconnectRequest
+	(*GetIntegrationRequest)(nil),    // 33: ogma.v1.GetIntegrationRequest
+	(*DisconnectResponse)(nil),       // 34: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),          // 35: ogma.v1.GetUsageRequest
+	(*GetProjectsRequest)(nil),       // 36: ogma.v1.GetProjectsRequest
+	(*Projects)(nil),                 // 37: ogma.v1.Projects
+	(*ProjectSpend)(nil),             // 38: ogma.v1.ProjectSpend
+	(*ProjectPerson)(nil),            // 39: ogma.v1.ProjectPerson
+	(*GetReconciliationRequest)(nil), // 40: ogma.v1.GetReconciliationRequest
+	(*Reconciliation)(nil),           // 41: ogma.v1.Reconciliation
+	(*ReconciliationDay)(nil),        // 42: ogma.v1.ReconciliationDay
+	(*GetModelMixRequest)(nil),       // 43: ogma.v1.GetModelMixRequest
+	(*ModelMix)(nil),                 // 44: ogma.v1.ModelMix
+	(*ModelShare)(nil),               // 45: ogma.v1.ModelShare
+	(*GetForecastRequest)(nil),       // 46: ogma.v1.GetForecastRequest
+	(*Forecast)(nil),                 // 47: ogma.v1.Forecast
+	(*VendorForecast)(nil),           // 48: ogma.v1.VendorForecast
+	(*GetCostsRequest)(nil),          // 49: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),               // 50: ogma.v1.CostReport
+	(*CostRow)(nil),                  // 51: ogma.v1.CostRow
+	(*UsageReport)(nil),              // 52: ogma.v1.UsageReport
+	(*UsageRow)(nil),                 // 53: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),   // 54: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),             // 55: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),    // 56: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),       // 57: ogma.v1.OpenAICapabilities
+	nil,                              // 58: ogma.v1.Person.AttributionMixEntry
+	nil,                              // 59: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
@@ -4422,63 +5016,70 @@ var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	12, // 4: ogma.v1.Unmapped.keys:type_name -> ogma.v1.UnmappedKey
 	16, // 5: ogma.v1.People.people:type_name -> ogma.v1.Person
 	18, // 6: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
-	51, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
+	58, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
 	17, // 8: ogma.v1.Person.vendors:type_name -> ogma.v1.PersonVendor
 	21, // 9: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	52, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	59, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
 	29, // 11: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
 	30, // 12: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
 	31, // 13: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	38, // 14: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
-	41, // 15: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
-	44, // 16: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
-	46, // 17: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	50, // 18: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	49, // 19: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	25, // 20: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	47, // 21: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	35, // 22: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	42, // 23: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
-	39, // 24: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
-	36, // 25: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
-	24, // 26: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	24, // 27: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	27, // 28: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	33, // 29: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	32, // 30: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	10, // 31: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	13, // 32: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	14, // 33: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	19, // 34: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	20, // 35: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	22, // 36: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 37: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 38: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 39: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	48, // 40: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	45, // 41: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	43, // 42: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
-	40, // 43: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
-	37, // 44: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
-	26, // 45: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	26, // 46: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	28, // 47: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	29, // 48: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	34, // 49: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	11, // 50: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
-	15, // 51: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	16, // 52: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	21, // 53: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	21, // 54: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	23, // 55: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	1,  // 56: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	6,  // 57: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	8,  // 58: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	40, // [40:59] is the sub-list for method output_type
-	21, // [21:40] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	38, // 14: ogma.v1.Projects.projects:type_name -> ogma.v1.ProjectSpend
+	39, // 15: ogma.v1.ProjectSpend.people:type_name -> ogma.v1.ProjectPerson
+	42, // 16: ogma.v1.Reconciliation.days:type_name -> ogma.v1.ReconciliationDay
+	45, // 17: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
+	48, // 18: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
+	51, // 19: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	53, // 20: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	57, // 21: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	56, // 22: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	25, // 23: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	54, // 24: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	35, // 25: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	49, // 26: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	46, // 27: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
+	43, // 28: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
+	36, // 29: ogma.v1.OgmaService.GetProjects:input_type -> ogma.v1.GetProjectsRequest
+	40, // 30: ogma.v1.OgmaService.GetReconciliation:input_type -> ogma.v1.GetReconciliationRequest
+	24, // 31: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	24, // 32: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	27, // 33: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	33, // 34: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	32, // 35: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	10, // 36: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	13, // 37: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	14, // 38: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	19, // 39: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	20, // 40: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	22, // 41: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 42: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 43: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 44: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	55, // 45: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	52, // 46: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	50, // 47: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	47, // 48: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
+	44, // 49: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
+	37, // 50: ogma.v1.OgmaService.GetProjects:output_type -> ogma.v1.Projects
+	41, // 51: ogma.v1.OgmaService.GetReconciliation:output_type -> ogma.v1.Reconciliation
+	26, // 52: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	26, // 53: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	28, // 54: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	29, // 55: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	34, // 56: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	11, // 57: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
+	15, // 58: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	16, // 59: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	21, // 60: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	21, // 61: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	23, // 62: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	1,  // 63: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	6,  // 64: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	8,  // 65: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	45, // [45:66] is the sub-list for method output_type
+	24, // [24:45] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -4488,16 +5089,16 @@ func file_ogma_v1_ogma_proto_init() {
 	}
 	file_ogma_v1_ogma_proto_msgTypes[11].OneofWrappers = []any{}
 	file_ogma_v1_ogma_proto_msgTypes[16].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[44].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[45].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[46].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[51].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[52].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[53].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   53,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

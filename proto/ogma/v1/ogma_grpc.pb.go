@@ -27,6 +27,8 @@ const (
 	OgmaService_GetCosts_FullMethodName              = "/ogma.v1.OgmaService/GetCosts"
 	OgmaService_GetForecast_FullMethodName           = "/ogma.v1.OgmaService/GetForecast"
 	OgmaService_GetModelMix_FullMethodName           = "/ogma.v1.OgmaService/GetModelMix"
+	OgmaService_GetProjects_FullMethodName           = "/ogma.v1.OgmaService/GetProjects"
+	OgmaService_GetReconciliation_FullMethodName     = "/ogma.v1.OgmaService/GetReconciliation"
 	OgmaService_ValidateIntegration_FullMethodName   = "/ogma.v1.OgmaService/ValidateIntegration"
 	OgmaService_ConnectIntegration_FullMethodName    = "/ogma.v1.OgmaService/ConnectIntegration"
 	OgmaService_ListIntegrations_FullMethodName      = "/ogma.v1.OgmaService/ListIntegrations"
@@ -67,6 +69,13 @@ type OgmaServiceClient interface {
 	// estimated cost in a period, beside the period before it, largest
 	// shifts first.
 	GetModelMix(ctx context.Context, in *GetModelMixRequest, opts ...grpc.CallOption) (*ModelMix, error)
+	// GetProjects attributes each project's (Anthropic: workspace's) spend in
+	// a period: billed and estimated cost, tokens, and the people whose
+	// usage it holds, largest billed first.
+	GetProjects(ctx context.Context, in *GetProjectsRequest, opts ...grpc.CallOption) (*Projects, error)
+	// GetReconciliation sets the estimate beside the bill per day and
+	// project, with the gap and the known causes that explain it.
+	GetReconciliation(ctx context.Context, in *GetReconciliationRequest, opts ...grpc.CallOption) (*Reconciliation, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -165,6 +174,26 @@ func (c *ogmaServiceClient) GetModelMix(ctx context.Context, in *GetModelMixRequ
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ModelMix)
 	err := c.cc.Invoke(ctx, OgmaService_GetModelMix_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) GetProjects(ctx context.Context, in *GetProjectsRequest, opts ...grpc.CallOption) (*Projects, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Projects)
+	err := c.cc.Invoke(ctx, OgmaService_GetProjects_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) GetReconciliation(ctx context.Context, in *GetReconciliationRequest, opts ...grpc.CallOption) (*Reconciliation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Reconciliation)
+	err := c.cc.Invoke(ctx, OgmaService_GetReconciliation_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +364,13 @@ type OgmaServiceServer interface {
 	// estimated cost in a period, beside the period before it, largest
 	// shifts first.
 	GetModelMix(context.Context, *GetModelMixRequest) (*ModelMix, error)
+	// GetProjects attributes each project's (Anthropic: workspace's) spend in
+	// a period: billed and estimated cost, tokens, and the people whose
+	// usage it holds, largest billed first.
+	GetProjects(context.Context, *GetProjectsRequest) (*Projects, error)
+	// GetReconciliation sets the estimate beside the bill per day and
+	// project, with the gap and the known causes that explain it.
+	GetReconciliation(context.Context, *GetReconciliationRequest) (*Reconciliation, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -403,6 +439,12 @@ func (UnimplementedOgmaServiceServer) GetForecast(context.Context, *GetForecastR
 }
 func (UnimplementedOgmaServiceServer) GetModelMix(context.Context, *GetModelMixRequest) (*ModelMix, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetModelMix not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetProjects(context.Context, *GetProjectsRequest) (*Projects, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProjects not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetReconciliation(context.Context, *GetReconciliationRequest) (*Reconciliation, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReconciliation not implemented")
 }
 func (UnimplementedOgmaServiceServer) ValidateIntegration(context.Context, *ConnectRequest) (*Checklist, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateIntegration not implemented")
@@ -553,6 +595,42 @@ func _OgmaService_GetModelMix_Handler(srv interface{}, ctx context.Context, dec 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(OgmaServiceServer).GetModelMix(ctx, req.(*GetModelMixRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_GetProjects_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProjectsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetProjects(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetProjects_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetProjects(ctx, req.(*GetProjectsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_GetReconciliation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReconciliationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).GetReconciliation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_GetReconciliation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).GetReconciliation(ctx, req.(*GetReconciliationRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -835,6 +913,14 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetModelMix",
 			Handler:    _OgmaService_GetModelMix_Handler,
+		},
+		{
+			MethodName: "GetProjects",
+			Handler:    _OgmaService_GetProjects_Handler,
+		},
+		{
+			MethodName: "GetReconciliation",
+			Handler:    _OgmaService_GetReconciliation_Handler,
 		},
 		{
 			MethodName: "ValidateIntegration",

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ogma-dev/ogma/pipeline/normalize"
+	"github.com/ogma-dev/ogma/pipeline/price"
+	"github.com/ogma-dev/ogma/pipeline/stream"
+	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
+	"github.com/ogma-dev/ogma/sinks/clickhouse"
+)
+
+// cell is one vendor project's day.
+type cell struct{ vendor, day, project string }
+
+func cellOf(d map[string]string) cell { return cell{d["vendor"], d["day"], d["project"]} }
+
+// GetReconciliation sets estimate beside bill per day and project; see the
+// proto.
+func (s *Server) GetReconciliation(ctx context.Context, req *ogmav1.GetReconciliationRequest) (*ogmav1.Reconciliation, error) {
+	q, err := parseWindow(tenantOf(ctx), req.GetStart(), req.GetEnd(), req.GetVendor())
+	if err != nil {
+		return nil, err
+	}
+	if s.usage == nil {
+		return nil, status.Error(codes.Unavailable, "insights are not served by this process: no ClickHouse configured")
+	}
+	q.GroupBy = []string{"vendor", "day", "project"}
+	usage, err := s.usage.Usage(ctx, q)
+	if err != nil {
+		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("reconciliation")
+	}
+	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, Vendor: q.Vendor,
+		GroupBy: []string{"vendor", "day", "project", "line_item"}})
+	if err != nil {
+		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("reconciliation")
+	}
+	settled := map[string]string{} // vendor → first day whose bill is not final
+	for _, v := range stream.VendorNames() {
+		through, ok, err := s.usage.CompleteThrough(ctx, q.Tenant, v, stream.CostReport)
+		if err != nil {
+			s.log.ErrorContext(ctx, "complete-through query failed", "tenant", q.Tenant, "err", err)
+			return nil, queryFailed("reconciliation")
+		}
+		if ok {
+			settled[v] = through.Format(time.DateOnly)
+		}
+	}
+	return reconcile(usage, costs, settled, price.Default().Version), nil
+}
+
+// reconcile matches usage estimates and billed costs per cell and names
+// the known causes of each gap. costsThrough holds, per vendor, the first
+// day whose bill is not final (no entry: none is).
+func reconcile(usage []clickhouse.UsageRow, costs []clickhouse.CostRow, costsThrough map[string]string, version string) *ogmav1.Reconciliation {
+	type sums struct {
+		estimated, billed, withoutTokens decimal.Decimal
+		usage, billedAny                 bool
+		cached, writes                   int64
+		unpriced, restated               bool
+	}
+	cells := map[cell]*sums{}
+	at := func(c cell) *sums {
+		if cells[c] == nil {
+			cells[c] = &sums{}
+		}
+		return cells[c]
+	}
+	for _, r := range usage {
+		c := at(cellOf(r.Dims))
+		c.usage = true
+		c.estimated = c.estimated.Add(r.EstimatedUSD)
+		c.cached += r.InputCachedTokens
+		c.writes += r.InputCacheWrite5m + r.InputCacheWrite1h
+		c.unpriced = c.unpriced || r.Unpriced
+	}
+	for _, r := range costs {
+		c := at(cellOf(r.Dims))
+		c.billedAny = true
+		c.billed = c.billed.Add(r.Amount)
+		c.restated = c.restated || r.Restated
+		if !normalize.BillsTokens(r.Dims["vendor"], r.Dims["line_item"]) {
+			c.withoutTokens = c.withoutTokens.Add(r.Amount)
+		}
+	}
+	out := &ogmav1.Reconciliation{PriceVersion: version}
+	keys := slices.SortedFunc(maps.Keys(cells), func(a, b cell) int {
+		return strings.Compare(a.day+a.vendor+"\x00"+a.project, b.day+b.vendor+"\x00"+b.project)
+	})
+	for _, k := range keys {
+		c := cells[k]
+		gap := c.billed.Sub(c.estimated)
+		d := &ogmav1.ReconciliationDay{Day: k.day, Vendor: k.vendor, Project: k.project, EstimatedUsd: c.estimated.String(),
+			BilledUsd: c.billed.String(), GapUsd: gap.String(), BilledWithoutTokensUsd: c.withoutTokens.String(), Causes: []string{}}
+		if !gap.IsZero() {
+			for _, cause := range []struct {
+				name string
+				ok   bool
+			}{
+				{"cached_input", c.cached > 0},
+				{"cache_writes", c.writes > 0},
+				{"unpriced_model", c.unpriced},
+				{"cost_not_settled", costsThrough[k.vendor] == "" || k.day >= costsThrough[k.vendor]},
+				{"line_items_without_tokens", !c.withoutTokens.IsZero()},
+				{"restated", c.restated},
+				{"no_usage", !c.usage},
+				{"no_cost", !c.billedAny},
+			} {
+				if cause.ok {
+					d.Causes = append(d.Causes, cause.name)
+				}
+			}
+		}
+		out.Days = append(out.Days, d)
+	}
+	return out
+}
+
+// GetProjects attributes each project's spend; see the proto.
+func (s *Server) GetProjects(ctx context.Context, req *ogmav1.GetProjectsRequest) (*ogmav1.Projects, error) {
+	q, err := parseWindow(tenantOf(ctx), req.GetStart(), req.GetEnd(), req.GetVendor())
+	if err != nil {
+		return nil, err
+	}
+	if s.usage == nil || s.identity == nil {
+		return nil, status.Error(codes.Unavailable, "insights are not served by this process: no ClickHouse configured")
+	}
+	q.GroupBy = []string{"vendor", "project", "person"}
+	usage, err := s.usage.Usage(ctx, q)
+	if err != nil {
+		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("projects")
+	}
+	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, Vendor: q.Vendor,
+		GroupBy: []string{"vendor", "project"}})
+	if err != nil {
+		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("projects")
+	}
+	names, err := s.identity.Names(ctx, q.Tenant, "project")
+	if err != nil {
+		s.log.ErrorContext(ctx, "names query failed", "tenant", q.Tenant, "err", err)
+		return nil, queryFailed("projects")
+	}
+	return projects(q.Tenant, usage, costs, names), nil
+}
+
+// maxProjectPeople bounds the people listed per project.
+const maxProjectPeople = 10
+
+func projects(tenant string, usage []clickhouse.UsageRow, costs []clickhouse.CostRow, names map[[2]string]string) *ogmav1.Projects {
+	type project struct {
+		out        *ogmav1.ProjectSpend
+		billed     decimal.Decimal
+		estimated  decimal.Decimal
+		unassigned decimal.Decimal
+		people     map[string]decimal.Decimal
+	}
+	byKey := map[[2]string]*project{}
+	at := func(vendor, id string) *project {
+		k := [2]string{vendor, id}
+		if byKey[k] == nil {
+			byKey[k] = &project{out: &ogmav1.ProjectSpend{Vendor: vendor, Project: id, Name: names[k]}, people: map[string]decimal.Decimal{}}
+		}
+		return byKey[k]
+	}
+	var whole decimal.Decimal
+	for _, c := range costs {
+		p := at(c.Dims["vendor"], c.Dims["project"])
+		p.billed = p.billed.Add(c.Amount)
+		whole = whole.Add(c.Amount)
+	}
+	for _, r := range usage {
+		p := at(r.Dims["vendor"], r.Dims["project"])
+		p.estimated = p.estimated.Add(r.EstimatedUSD)
+		p.out.Unpriced = p.out.Unpriced || r.Unpriced
+		p.out.InputTotal += r.InputTokens
+		p.out.Output += r.OutputTokens
+		if email := r.Dims["person"]; email != "" {
+			p.people[email] = p.people[email].Add(r.EstimatedUSD)
+		} else {
+			p.unassigned = p.unassigned.Add(r.EstimatedUSD)
+		}
+	}
+	out := &ogmav1.Projects{Projects: make([]*ogmav1.ProjectSpend, 0, len(byKey))}
+	for _, p := range byKey {
+		p.out.BilledUsd, p.out.EstimatedCostUsd = p.billed.String(), p.estimated.String()
+		if whole.IsPositive() {
+			p.out.BilledShare, _ = p.billed.Div(whole).Float64()
+		}
+		if p.estimated.IsPositive() {
+			p.out.UnattributedShare, _ = p.unassigned.Div(p.estimated).Float64()
+		}
+		emails := slices.SortedFunc(maps.Keys(p.people), func(a, b string) int {
+			return cmp.Or(p.people[b].Cmp(p.people[a]), strings.Compare(a, b))
+		})
+		for _, email := range emails[:min(len(emails), maxProjectPeople)] {
+			person := &ogmav1.ProjectPerson{Person: PersonID(tenant, email), Email: email, EstimatedCostUsd: p.people[email].String()}
+			if p.estimated.IsPositive() {
+				person.Share, _ = p.people[email].Div(p.estimated).Float64()
+			}
+			p.out.People = append(p.out.People, person)
+		}
+		out.Projects = append(out.Projects, p.out)
+	}
+	slices.SortFunc(out.Projects, func(a, b *ogmav1.ProjectSpend) int {
+		return cmp.Or(decimal.RequireFromString(b.BilledUsd).Cmp(decimal.RequireFromString(a.BilledUsd)),
+			decimal.RequireFromString(b.EstimatedCostUsd).Cmp(decimal.RequireFromString(a.EstimatedCostUsd)),
+			strings.Compare(a.Vendor+a.Project, b.Vendor+b.Project))
+	})
+	return out
+}
