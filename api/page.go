@@ -28,18 +28,18 @@ type page struct {
 	Query  string `json:"q"`
 }
 
-// parsePage sets q's offset and limit (one row past the page, to tell
-// whether another follows).
-func parsePage(q *clickhouse.UsageQuery, size int32, token string) error {
+// parsePage reads a page request of the query whose fingerprint is query:
+// where the page starts, and how many rows to ask for (one past the page,
+// to tell whether another follows).
+func parsePage(size int32, token, query string) (offset, limit int, err error) {
 	switch {
 	case size == 0:
 		size = defaultPageSize
 	case size < 0 || size > maxPageSize:
-		return badRequest("page_size %d: want 1 to %d", size, maxPageSize)
+		return 0, 0, badRequest("page_size %d: want 1 to %d", size, maxPageSize)
 	}
-	q.Limit = int(size) + 1
 	if token == "" {
-		return nil
+		return 0, int(size) + 1, nil
 	}
 	var p page
 	b, err := base64.RawURLEncoding.DecodeString(token)
@@ -47,29 +47,33 @@ func parsePage(q *clickhouse.UsageQuery, size int32, token string) error {
 		err = json.Unmarshal(b, &p)
 	}
 	if err != nil || p.Offset < 0 {
-		return badRequest("page_token is not one this API gave")
+		return 0, 0, badRequest("page_token is not one this API gave")
 	}
-	if p.Query != fingerprint(*q) {
-		return badRequest("page_token belongs to another query: keep every parameter but page_token as it was")
+	if p.Query != fingerprint(query, fmt.Sprint(size)) {
+		return 0, 0, badRequest("page_token belongs to another query: keep every parameter but page_token as it was")
 	}
-	q.Offset = p.Offset
-	return nil
+	return p.Offset, int(size) + 1, nil
 }
 
-// pageToken returns the token of the page of q starting at offset.
-func pageToken(q clickhouse.UsageQuery, offset int) string {
-	b, _ := json.Marshal(page{Offset: offset, Query: fingerprint(q)})
+// pageToken returns the token of the page starting at offset of the query
+// whose fingerprint is query, in pages of limit−1 rows.
+func pageToken(query string, offset, limit int) string {
+	b, _ := json.Marshal(page{Offset: offset, Query: fingerprint(query, fmt.Sprint(limit-1))})
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// fingerprint digests what a query asks, but its paging.
-func fingerprint(q clickhouse.UsageQuery) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s\x00%s\x00%s\x00%s\x00%s\x00%v\x00%d", q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly),
-		q.Vendor, strings.Join(q.GroupBy, ","), q.Unattributed, q.Limit)
-	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
-		fmt.Fprintf(&b, "\x00%s=%s", d, strings.Join(q.Filters[d], ","))
-	}
-	sum := sha256.Sum256([]byte(b.String()))
+// fingerprint digests what a query asks.
+func fingerprint(parts ...string) string {
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:8])
+}
+
+// usageQuery is the fingerprint of what a usage query asks, but its paging.
+func usageQuery(q clickhouse.UsageQuery) string {
+	parts := []string{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly), q.Vendor, strings.Join(q.GroupBy, ","),
+		fmt.Sprint(q.Unattributed)}
+	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
+		parts = append(parts, d+"="+strings.Join(q.Filters[d], ","))
+	}
+	return fingerprint(parts...)
 }

@@ -63,6 +63,8 @@ type Deps struct {
 	Usage UsageReader
 	// Identity answers /v1/people and /v1/links; nil makes them unavailable.
 	Identity IdentityReader
+	// Audit answers /v1/audit-logs; nil makes it unavailable.
+	Audit AuditReader
 	// Links records manual links; nil makes PUT and DELETE unavailable.
 	Links *Links
 	// Integrations connects vendor keys; nil makes it unavailable.
@@ -86,6 +88,7 @@ type Server struct {
 	metrics  http.Handler
 	usage    UsageReader
 	identity IdentityReader
+	audit    AuditReader
 	links    *Links
 	integ    *Integrations
 	evidence *Integrity
@@ -137,7 +140,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{cfg: cfg, cert: cert, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations, evidence: deps.Integrity,
-		identity: deps.Identity, links: deps.Links,
+		identity: deps.Identity, audit: deps.Audit, links: deps.Links,
 		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
 }
 

@@ -60,10 +60,8 @@ func parseUsage(tenant string, req *ogmav1.GetUsageRequest) (clickhouse.UsageQue
 			q.Filters[dim] = append(q.Filters[dim], value)
 		}
 	}
-	if err := parsePage(&q, req.GetPageSize(), req.GetPageToken()); err != nil {
-		return q, err
-	}
-	return q, nil
+	q.Offset, q.Limit, err = parsePage(req.GetPageSize(), req.GetPageToken(), usageQuery(q))
+	return q, err
 }
 
 // maxFilterValue bounds a filter's value: ids and model names are short.
@@ -201,7 +199,7 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 	out := &ogmav1.UsageReport{}
 	if q.Limit > 0 && len(rows) == q.Limit {
 		rows = rows[:q.Limit-1]
-		out.NextPageToken = pageToken(q, q.Offset+len(rows))
+		out.NextPageToken = pageToken(usageQuery(q), q.Offset+len(rows), q.Limit)
 	}
 	if out.CompleteThrough, err = s.completeThrough(ctx, q.Tenant, q.Vendor); err != nil {
 		return nil, err

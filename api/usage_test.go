@@ -54,7 +54,7 @@ func TestPageTokenBelongsToItsQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.PageToken = pageToken(q, 10)
+	req.PageToken = pageToken(usageQuery(q), 10, q.Limit)
 	if next, err := parseUsage("acme", req); err != nil || next.Offset != 10 || next.Limit != 11 {
 		t.Errorf("the next page = offset %d limit %d, %v; want offset 10 limit 11", next.Offset, next.Limit, err)
 	}

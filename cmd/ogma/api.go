@@ -114,7 +114,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 		evidence.LogKey = rl.PublicKey
 	}
 	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store, Integrations: integ,
-		Identity: store, Links: links, Integrity: evidence,
+		Identity: store, Audit: store, Links: links, Integrity: evidence,
 		Metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})})
 	if err != nil {
 		return err

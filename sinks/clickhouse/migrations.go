@@ -277,6 +277,29 @@ var Migrations = []Migration{
 			`ALTER TABLE identities ADD COLUMN name String`,
 		},
 	},
+	{
+		Version: 11,
+		Name:    "audit log",
+		Statements: []string{
+			// Each audit event as the latest revision of it says
+			// (normalize.Audit); the ledger keeps the whole event.
+			`CREATE TABLE IF NOT EXISTS audit_logs (
+				tenant String,
+				vendor String,
+				id String,
+				type String,
+				effective_at DateTime('UTC'),
+				actor_type String,
+				actor_id String,
+				actor_email String,
+				project_id String,
+				project_name String,
+				resource_id String,
+				seq UInt64
+			) ENGINE = ReplacingMergeTree(seq)
+			ORDER BY (tenant, vendor, id)`,
+		},
+	},
 }
 
 // estimateColumns are the columns migration 8 adds to the usage tables;

@@ -413,7 +413,7 @@ func (s *Sink) insertLedger(ctx context.Context, events []*event.Record) error {
 }
 
 func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) error {
-	var usage, costs []*event.Record
+	var usage, costs, audits []*event.Record
 	for _, r := range events {
 		switch {
 		case r.Event.Kind != event.Fact:
@@ -421,9 +421,14 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 			usage = append(usage, r)
 		case stream.KindOf(r.Event.Vendor, r.Event.Stream) == stream.CostReport:
 			costs = append(costs, r)
+		case stream.KindOf(r.Event.Vendor, r.Event.Stream) == stream.AuditLog:
+			audits = append(audits, r)
 		}
 	}
 	if err := s.insertCosts(ctx, costs); err != nil {
+		return err
+	}
+	if err := s.insertAudits(ctx, audits); err != nil {
 		return err
 	}
 	if err := s.insertIdentities(ctx, events); err != nil {

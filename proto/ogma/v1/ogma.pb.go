@@ -2938,6 +2938,290 @@ func (x *ProjectPerson) GetShare() float64 {
 	return 0
 }
 
+// ListAuditLogsRequest narrows the audit events.
+type ListAuditLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From (inclusive) and to (exclusive): RFC 3339 dates or instants; the
+	// 30 days before now when both are absent.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End   string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	// An event type, e.g. api_key.created.
+	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// An actor: a user id, an API key's tracking id, or an email.
+	Actor string `protobuf:"bytes,4,opt,name=actor,proto3" json:"actor,omitempty"`
+	// A project id.
+	Project string `protobuf:"bytes,5,opt,name=project,proto3" json:"project,omitempty"`
+	// Events per page: 1 to 10000, 1000 when 0.
+	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the page before; "" for the first.
+	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditLogsRequest) Reset() {
+	*x = ListAuditLogsRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditLogsRequest) ProtoMessage() {}
+
+func (x *ListAuditLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditLogsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditLogsRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListAuditLogsRequest) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *ListAuditLogsRequest) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+func (x *ListAuditLogsRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *ListAuditLogsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *ListAuditLogsRequest) GetProject() string {
+	if x != nil {
+		return x.Project
+	}
+	return ""
+}
+
+func (x *ListAuditLogsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditLogsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// AuditLogs is a page of audit events.
+type AuditLogs struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*AuditEvent          `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// The token of the next page; "" on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditLogs) Reset() {
+	*x = AuditLogs{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditLogs) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditLogs) ProtoMessage() {}
+
+func (x *AuditLogs) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditLogs.ProtoReflect.Descriptor instead.
+func (*AuditLogs) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AuditLogs) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *AuditLogs) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// AuditEvent is one vendor audit event; the ledger keeps it whole.
+type AuditEvent struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Vendor string                 `protobuf:"bytes,1,opt,name=vendor,proto3" json:"vendor,omitempty"`
+	Id     string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Type   string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// RFC 3339.
+	EffectiveAt string `protobuf:"bytes,4,opt,name=effective_at,json=effectiveAt,proto3" json:"effective_at,omitempty"`
+	// session or api_key; the user's id or the key's tracking id; the
+	// user's email, when the event names one.
+	ActorType   string `protobuf:"bytes,5,opt,name=actor_type,json=actorType,proto3" json:"actor_type,omitempty"`
+	ActorId     string `protobuf:"bytes,6,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	ActorEmail  string `protobuf:"bytes,7,opt,name=actor_email,json=actorEmail,proto3" json:"actor_email,omitempty"`
+	ProjectId   string `protobuf:"bytes,8,opt,name=project_id,json=projectId,proto3" json:"project_id,omitempty"`
+	ProjectName string `protobuf:"bytes,9,opt,name=project_name,json=projectName,proto3" json:"project_name,omitempty"`
+	// What the action was done to, when it names it.
+	ResourceId string `protobuf:"bytes,10,opt,name=resource_id,json=resourceId,proto3" json:"resource_id,omitempty"`
+	// The seq of its event in the tenant's chain.
+	Seq           uint64 `protobuf:"varint,11,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *AuditEvent) GetVendor() string {
+	if x != nil {
+		return x.Vendor
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetEffectiveAt() string {
+	if x != nil {
+		return x.EffectiveAt
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorType() string {
+	if x != nil {
+		return x.ActorType
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorId() string {
+	if x != nil {
+		return x.ActorId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetActorEmail() string {
+	if x != nil {
+		return x.ActorEmail
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetProjectId() string {
+	if x != nil {
+		return x.ProjectId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetProjectName() string {
+	if x != nil {
+		return x.ProjectName
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetResourceId() string {
+	if x != nil {
+		return x.ResourceId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // GetReconciliationRequest names the period and vendor.
 type GetReconciliationRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2953,7 +3237,7 @@ type GetReconciliationRequest struct {
 
 func (x *GetReconciliationRequest) Reset() {
 	*x = GetReconciliationRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2965,7 +3249,7 @@ func (x *GetReconciliationRequest) String() string {
 func (*GetReconciliationRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2978,7 +3262,7 @@ func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetReconciliationRequest) GetStart() string {
@@ -3014,7 +3298,7 @@ type Reconciliation struct {
 
 func (x *Reconciliation) Reset() {
 	*x = Reconciliation{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3026,7 +3310,7 @@ func (x *Reconciliation) String() string {
 func (*Reconciliation) ProtoMessage() {}
 
 func (x *Reconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3039,7 +3323,7 @@ func (x *Reconciliation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconciliation.ProtoReflect.Descriptor instead.
 func (*Reconciliation) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Reconciliation) GetDays() []*ReconciliationDay {
@@ -3084,7 +3368,7 @@ type ReconciliationDay struct {
 
 func (x *ReconciliationDay) Reset() {
 	*x = ReconciliationDay{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3380,7 @@ func (x *ReconciliationDay) String() string {
 func (*ReconciliationDay) ProtoMessage() {}
 
 func (x *ReconciliationDay) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3393,7 @@ func (x *ReconciliationDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationDay.ProtoReflect.Descriptor instead.
 func (*ReconciliationDay) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ReconciliationDay) GetDay() string {
@@ -3185,7 +3469,7 @@ type GetModelMixRequest struct {
 
 func (x *GetModelMixRequest) Reset() {
 	*x = GetModelMixRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3197,7 +3481,7 @@ func (x *GetModelMixRequest) String() string {
 func (*GetModelMixRequest) ProtoMessage() {}
 
 func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3210,7 +3494,7 @@ func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelMixRequest.ProtoReflect.Descriptor instead.
 func (*GetModelMixRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetModelMixRequest) GetStart() string {
@@ -3248,7 +3532,7 @@ type ModelMix struct {
 
 func (x *ModelMix) Reset() {
 	*x = ModelMix{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3260,7 +3544,7 @@ func (x *ModelMix) String() string {
 func (*ModelMix) ProtoMessage() {}
 
 func (x *ModelMix) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3273,7 +3557,7 @@ func (x *ModelMix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelMix.ProtoReflect.Descriptor instead.
 func (*ModelMix) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ModelMix) GetPreviousStart() string {
@@ -3319,7 +3603,7 @@ type ModelShare struct {
 
 func (x *ModelShare) Reset() {
 	*x = ModelShare{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3331,7 +3615,7 @@ func (x *ModelShare) String() string {
 func (*ModelShare) ProtoMessage() {}
 
 func (x *ModelShare) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3344,7 +3628,7 @@ func (x *ModelShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelShare.ProtoReflect.Descriptor instead.
 func (*ModelShare) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ModelShare) GetVendor() string {
@@ -3428,7 +3712,7 @@ type GetForecastRequest struct {
 
 func (x *GetForecastRequest) Reset() {
 	*x = GetForecastRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3440,7 +3724,7 @@ func (x *GetForecastRequest) String() string {
 func (*GetForecastRequest) ProtoMessage() {}
 
 func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3453,7 +3737,7 @@ func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetForecastRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetForecastRequest) GetMonth() string {
@@ -3474,7 +3758,7 @@ type Forecast struct {
 
 func (x *Forecast) Reset() {
 	*x = Forecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3486,7 +3770,7 @@ func (x *Forecast) String() string {
 func (*Forecast) ProtoMessage() {}
 
 func (x *Forecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3499,7 +3783,7 @@ func (x *Forecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
 func (*Forecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Forecast) GetMonth() string {
@@ -3539,7 +3823,7 @@ type VendorForecast struct {
 
 func (x *VendorForecast) Reset() {
 	*x = VendorForecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3551,7 +3835,7 @@ func (x *VendorForecast) String() string {
 func (*VendorForecast) ProtoMessage() {}
 
 func (x *VendorForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3564,7 +3848,7 @@ func (x *VendorForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VendorForecast.ProtoReflect.Descriptor instead.
 func (*VendorForecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *VendorForecast) GetVendor() string {
@@ -3641,7 +3925,7 @@ type GetCostsRequest struct {
 
 func (x *GetCostsRequest) Reset() {
 	*x = GetCostsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3653,7 +3937,7 @@ func (x *GetCostsRequest) String() string {
 func (*GetCostsRequest) ProtoMessage() {}
 
 func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3666,7 +3950,7 @@ func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
 func (*GetCostsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetCostsRequest) GetStart() string {
@@ -3707,7 +3991,7 @@ type CostReport struct {
 
 func (x *CostReport) Reset() {
 	*x = CostReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3719,7 +4003,7 @@ func (x *CostReport) String() string {
 func (*CostReport) ProtoMessage() {}
 
 func (x *CostReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3732,7 +4016,7 @@ func (x *CostReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
 func (*CostReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CostReport) GetRows() []*CostRow {
@@ -3764,7 +4048,7 @@ type CostRow struct {
 
 func (x *CostRow) Reset() {
 	*x = CostRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3776,7 +4060,7 @@ func (x *CostRow) String() string {
 func (*CostRow) ProtoMessage() {}
 
 func (x *CostRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3789,7 +4073,7 @@ func (x *CostRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
 func (*CostRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{51}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CostRow) GetDay() string {
@@ -3864,7 +4148,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3876,7 +4160,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3889,7 +4173,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{52}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -3977,7 +4261,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3989,7 +4273,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4002,7 +4286,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{53}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -4238,7 +4522,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4250,7 +4534,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4263,7 +4547,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{54}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{57}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -4281,7 +4565,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4293,7 +4577,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4306,7 +4590,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{55}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -4351,7 +4635,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4363,7 +4647,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4376,7 +4660,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{56}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -4435,7 +4719,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4447,7 +4731,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4460,7 +4744,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{57}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -4748,7 +5032,37 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x06person\x18\x01 \x01(\tR\x06person\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12,\n" +
 	"\x12estimated_cost_usd\x18\x03 \x01(\tR\x10estimatedCostUsd\x12\x14\n" +
-	"\x05share\x18\x04 \x01(\x01R\x05share\"Z\n" +
+	"\x05share\x18\x04 \x01(\x01R\x05share\"\xbe\x01\n" +
+	"\x14ListAuditLogsRequest\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x14\n" +
+	"\x05actor\x18\x04 \x01(\tR\x05actor\x12\x18\n" +
+	"\aproject\x18\x05 \x01(\tR\aproject\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\"`\n" +
+	"\tAuditLogs\x12+\n" +
+	"\x06events\x18\x01 \x03(\v2\x13.ogma.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xbb\x02\n" +
+	"\n" +
+	"AuditEvent\x12\x16\n" +
+	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12!\n" +
+	"\feffective_at\x18\x04 \x01(\tR\veffectiveAt\x12\x1d\n" +
+	"\n" +
+	"actor_type\x18\x05 \x01(\tR\tactorType\x12\x19\n" +
+	"\bactor_id\x18\x06 \x01(\tR\aactorId\x12\x1f\n" +
+	"\vactor_email\x18\a \x01(\tR\n" +
+	"actorEmail\x12\x1d\n" +
+	"\n" +
+	"project_id\x18\b \x01(\tR\tprojectId\x12!\n" +
+	"\fproject_name\x18\t \x01(\tR\vprojectName\x12\x1f\n" +
+	"\vresource_id\x18\n" +
+	" \x01(\tR\n" +
+	"resourceId\x12\x10\n" +
+	"\x03seq\x18\v \x01(\x04R\x03seq\"Z\n" +
 	"\x18GetReconciliationRequest\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
 	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
@@ -4906,7 +5220,7 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\x85\x10\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xe1\x10\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12L\n" +
@@ -4914,7 +5228,8 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\vGetForecast\x12\x1b.ogma.v1.GetForecastRequest\x1a\x11.ogma.v1.Forecast\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/insights/forecast\x12]\n" +
 	"\vGetModelMix\x12\x1b.ogma.v1.GetModelMixRequest\x1a\x11.ogma.v1.ModelMix\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/insights/model-mix\x12\\\n" +
 	"\vGetProjects\x12\x1b.ogma.v1.GetProjectsRequest\x1a\x11.ogma.v1.Projects\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/insights/projects\x12t\n" +
-	"\x11GetReconciliation\x12!.ogma.v1.GetReconciliationRequest\x1a\x17.ogma.v1.Reconciliation\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/insights/reconciliation\x12x\n" +
+	"\x11GetReconciliation\x12!.ogma.v1.GetReconciliationRequest\x1a\x17.ogma.v1.Reconciliation\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/insights/reconciliation\x12Z\n" +
+	"\rListAuditLogs\x12\x1d.ogma.v1.ListAuditLogsRequest\x1a\x12.ogma.v1.AuditLogs\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/audit-logs\x12x\n" +
 	"\x13ValidateIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"4\x82\xd3\xe4\x93\x02.:\x01*b\x05flags\"\"/v1/integrations/{vendor}:validate\x12n\n" +
 	"\x12ConnectIntegration\x12\x17.ogma.v1.ConnectRequest\x1a\x12.ogma.v1.Checklist\"+\x82\xd3\xe4\x93\x02%:\x01*b\x05flags\x1a\x19/v1/integrations/{vendor}\x12e\n" +
 	"\x10ListIntegrations\x12 .ogma.v1.ListIntegrationsRequest\x1a\x15.ogma.v1.Integrations\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/integrations\x12i\n" +
@@ -4945,7 +5260,7 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
 var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*GetIntegrityRequest)(nil),      // 0: ogma.v1.GetIntegrityRequest
 	(*Integrity)(nil),                // 1: ogma.v1.Integrity
@@ -4987,26 +5302,29 @@ var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*Projects)(nil),                 // 37: ogma.v1.Projects
 	(*ProjectSpend)(nil),             // 38: ogma.v1.ProjectSpend
 	(*ProjectPerson)(nil),            // 39: ogma.v1.ProjectPerson
-	(*GetReconciliationRequest)(nil), // 40: ogma.v1.GetReconciliationRequest
-	(*Reconciliation)(nil),           // 41: ogma.v1.Reconciliation
-	(*ReconciliationDay)(nil),        // 42: ogma.v1.ReconciliationDay
-	(*GetModelMixRequest)(nil),       // 43: ogma.v1.GetModelMixRequest
-	(*ModelMix)(nil),                 // 44: ogma.v1.ModelMix
-	(*ModelShare)(nil),               // 45: ogma.v1.ModelShare
-	(*GetForecastRequest)(nil),       // 46: ogma.v1.GetForecastRequest
-	(*Forecast)(nil),                 // 47: ogma.v1.Forecast
-	(*VendorForecast)(nil),           // 48: ogma.v1.VendorForecast
-	(*GetCostsRequest)(nil),          // 49: ogma.v1.GetCostsRequest
-	(*CostReport)(nil),               // 50: ogma.v1.CostReport
-	(*CostRow)(nil),                  // 51: ogma.v1.CostRow
-	(*UsageReport)(nil),              // 52: ogma.v1.UsageReport
-	(*UsageRow)(nil),                 // 53: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),   // 54: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),             // 55: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),    // 56: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),       // 57: ogma.v1.OpenAICapabilities
-	nil,                              // 58: ogma.v1.Person.AttributionMixEntry
-	nil,                              // 59: ogma.v1.Checklist.FlagsEntry
+	(*ListAuditLogsRequest)(nil),     // 40: ogma.v1.ListAuditLogsRequest
+	(*AuditLogs)(nil),                // 41: ogma.v1.AuditLogs
+	(*AuditEvent)(nil),               // 42: ogma.v1.AuditEvent
+	(*GetReconciliationRequest)(nil), // 43: ogma.v1.GetReconciliationRequest
+	(*Reconciliation)(nil),           // 44: ogma.v1.Reconciliation
+	(*ReconciliationDay)(nil),        // 45: ogma.v1.ReconciliationDay
+	(*GetModelMixRequest)(nil),       // 46: ogma.v1.GetModelMixRequest
+	(*ModelMix)(nil),                 // 47: ogma.v1.ModelMix
+	(*ModelShare)(nil),               // 48: ogma.v1.ModelShare
+	(*GetForecastRequest)(nil),       // 49: ogma.v1.GetForecastRequest
+	(*Forecast)(nil),                 // 50: ogma.v1.Forecast
+	(*VendorForecast)(nil),           // 51: ogma.v1.VendorForecast
+	(*GetCostsRequest)(nil),          // 52: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),               // 53: ogma.v1.CostReport
+	(*CostRow)(nil),                  // 54: ogma.v1.CostRow
+	(*UsageReport)(nil),              // 55: ogma.v1.UsageReport
+	(*UsageRow)(nil),                 // 56: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),   // 57: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),             // 58: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),    // 59: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),       // 60: ogma.v1.OpenAICapabilities
+	nil,                              // 61: ogma.v1.Person.AttributionMixEntry
+	nil,                              // 62: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
@@ -5016,70 +5334,73 @@ var file_ogma_v1_ogma_proto_depIdxs = []int32{
 	12, // 4: ogma.v1.Unmapped.keys:type_name -> ogma.v1.UnmappedKey
 	16, // 5: ogma.v1.People.people:type_name -> ogma.v1.Person
 	18, // 6: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
-	58, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
+	61, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
 	17, // 8: ogma.v1.Person.vendors:type_name -> ogma.v1.PersonVendor
 	21, // 9: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	59, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	62, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
 	29, // 11: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
 	30, // 12: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
 	31, // 13: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
 	38, // 14: ogma.v1.Projects.projects:type_name -> ogma.v1.ProjectSpend
 	39, // 15: ogma.v1.ProjectSpend.people:type_name -> ogma.v1.ProjectPerson
-	42, // 16: ogma.v1.Reconciliation.days:type_name -> ogma.v1.ReconciliationDay
-	45, // 17: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
-	48, // 18: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
-	51, // 19: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
-	53, // 20: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	57, // 21: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	56, // 22: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	25, // 23: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	54, // 24: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	35, // 25: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	49, // 26: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
-	46, // 27: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
-	43, // 28: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
-	36, // 29: ogma.v1.OgmaService.GetProjects:input_type -> ogma.v1.GetProjectsRequest
-	40, // 30: ogma.v1.OgmaService.GetReconciliation:input_type -> ogma.v1.GetReconciliationRequest
-	24, // 31: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	24, // 32: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	27, // 33: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	33, // 34: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	32, // 35: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	10, // 36: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	13, // 37: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	14, // 38: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	19, // 39: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	20, // 40: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	22, // 41: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 42: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 43: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 44: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	55, // 45: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	52, // 46: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	50, // 47: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
-	47, // 48: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
-	44, // 49: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
-	37, // 50: ogma.v1.OgmaService.GetProjects:output_type -> ogma.v1.Projects
-	41, // 51: ogma.v1.OgmaService.GetReconciliation:output_type -> ogma.v1.Reconciliation
-	26, // 52: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	26, // 53: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	28, // 54: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	29, // 55: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	34, // 56: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	11, // 57: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
-	15, // 58: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	16, // 59: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	21, // 60: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	21, // 61: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	23, // 62: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	1,  // 63: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	6,  // 64: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	8,  // 65: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	45, // [45:66] is the sub-list for method output_type
-	24, // [24:45] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	42, // 16: ogma.v1.AuditLogs.events:type_name -> ogma.v1.AuditEvent
+	45, // 17: ogma.v1.Reconciliation.days:type_name -> ogma.v1.ReconciliationDay
+	48, // 18: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
+	51, // 19: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
+	54, // 20: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	56, // 21: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	60, // 22: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	59, // 23: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	25, // 24: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	57, // 25: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	35, // 26: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	52, // 27: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	49, // 28: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
+	46, // 29: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
+	36, // 30: ogma.v1.OgmaService.GetProjects:input_type -> ogma.v1.GetProjectsRequest
+	43, // 31: ogma.v1.OgmaService.GetReconciliation:input_type -> ogma.v1.GetReconciliationRequest
+	40, // 32: ogma.v1.OgmaService.ListAuditLogs:input_type -> ogma.v1.ListAuditLogsRequest
+	24, // 33: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	24, // 34: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	27, // 35: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	33, // 36: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	32, // 37: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	10, // 38: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	13, // 39: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	14, // 40: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	19, // 41: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	20, // 42: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	22, // 43: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	0,  // 44: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	5,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	7,  // 46: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	58, // 47: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	55, // 48: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	53, // 49: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	50, // 50: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
+	47, // 51: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
+	37, // 52: ogma.v1.OgmaService.GetProjects:output_type -> ogma.v1.Projects
+	44, // 53: ogma.v1.OgmaService.GetReconciliation:output_type -> ogma.v1.Reconciliation
+	41, // 54: ogma.v1.OgmaService.ListAuditLogs:output_type -> ogma.v1.AuditLogs
+	26, // 55: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	26, // 56: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	28, // 57: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	29, // 58: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	34, // 59: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	11, // 60: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
+	15, // 61: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	16, // 62: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	21, // 63: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	21, // 64: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	23, // 65: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	1,  // 66: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	6,  // 67: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	8,  // 68: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	47, // [47:69] is the sub-list for method output_type
+	25, // [25:47] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_ogma_v1_ogma_proto_init() }
@@ -5089,16 +5410,16 @@ func file_ogma_v1_ogma_proto_init() {
 	}
 	file_ogma_v1_ogma_proto_msgTypes[11].OneofWrappers = []any{}
 	file_ogma_v1_ogma_proto_msgTypes[16].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[51].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[52].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[53].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[54].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[55].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[56].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   63,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	OgmaService_GetModelMix_FullMethodName           = "/ogma.v1.OgmaService/GetModelMix"
 	OgmaService_GetProjects_FullMethodName           = "/ogma.v1.OgmaService/GetProjects"
 	OgmaService_GetReconciliation_FullMethodName     = "/ogma.v1.OgmaService/GetReconciliation"
+	OgmaService_ListAuditLogs_FullMethodName         = "/ogma.v1.OgmaService/ListAuditLogs"
 	OgmaService_ValidateIntegration_FullMethodName   = "/ogma.v1.OgmaService/ValidateIntegration"
 	OgmaService_ConnectIntegration_FullMethodName    = "/ogma.v1.OgmaService/ConnectIntegration"
 	OgmaService_ListIntegrations_FullMethodName      = "/ogma.v1.OgmaService/ListIntegrations"
@@ -76,6 +77,9 @@ type OgmaServiceClient interface {
 	// GetReconciliation sets the estimate beside the bill per day and
 	// project, with the gap and the known causes that explain it.
 	GetReconciliation(ctx context.Context, in *GetReconciliationRequest, opts ...grpc.CallOption) (*Reconciliation, error)
+	// ListAuditLogs lists the vendors' audit events (who did what, when, in
+	// which project), newest first, in pages.
+	ListAuditLogs(ctx context.Context, in *ListAuditLogsRequest, opts ...grpc.CallOption) (*AuditLogs, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -194,6 +198,16 @@ func (c *ogmaServiceClient) GetReconciliation(ctx context.Context, in *GetReconc
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Reconciliation)
 	err := c.cc.Invoke(ctx, OgmaService_GetReconciliation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *ogmaServiceClient) ListAuditLogs(ctx context.Context, in *ListAuditLogsRequest, opts ...grpc.CallOption) (*AuditLogs, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuditLogs)
+	err := c.cc.Invoke(ctx, OgmaService_ListAuditLogs_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -371,6 +385,9 @@ type OgmaServiceServer interface {
 	// GetReconciliation sets the estimate beside the bill per day and
 	// project, with the gap and the known causes that explain it.
 	GetReconciliation(context.Context, *GetReconciliationRequest) (*Reconciliation, error)
+	// ListAuditLogs lists the vendors' audit events (who did what, when, in
+	// which project), newest first, in pages.
+	ListAuditLogs(context.Context, *ListAuditLogsRequest) (*AuditLogs, error)
 	// ValidateIntegration probes every endpoint the connector reads with a
 	// vendor's admin key and returns the capability checklist. It saves
 	// nothing.
@@ -445,6 +462,9 @@ func (UnimplementedOgmaServiceServer) GetProjects(context.Context, *GetProjectsR
 }
 func (UnimplementedOgmaServiceServer) GetReconciliation(context.Context, *GetReconciliationRequest) (*Reconciliation, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReconciliation not implemented")
+}
+func (UnimplementedOgmaServiceServer) ListAuditLogs(context.Context, *ListAuditLogsRequest) (*AuditLogs, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditLogs not implemented")
 }
 func (UnimplementedOgmaServiceServer) ValidateIntegration(context.Context, *ConnectRequest) (*Checklist, error) {
 	return nil, status.Error(codes.Unimplemented, "method ValidateIntegration not implemented")
@@ -631,6 +651,24 @@ func _OgmaService_GetReconciliation_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(OgmaServiceServer).GetReconciliation(ctx, req.(*GetReconciliationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _OgmaService_ListAuditLogs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditLogsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OgmaServiceServer).ListAuditLogs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OgmaService_ListAuditLogs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OgmaServiceServer).ListAuditLogs(ctx, req.(*ListAuditLogsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -921,6 +959,10 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetReconciliation",
 			Handler:    _OgmaService_GetReconciliation_Handler,
+		},
+		{
+			MethodName: "ListAuditLogs",
+			Handler:    _OgmaService_ListAuditLogs_Handler,
 		},
 		{
 			MethodName: "ValidateIntegration",
