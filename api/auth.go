@@ -89,11 +89,11 @@ func (s *Server) authFirst(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if _, _, err := s.tokenTenant(strings.TrimSpace(token)); err != nil {
-			writeError(r.Context(), nil, nil, w, r, err)
+			s.writeError(r.Context(), nil, nil, w, r, err)
 			return
 		}
 		if r.ContentLength > maxBody {
-			writeError(r.Context(), nil, nil, w, r, codeError(codes.ResourceExhausted, "body_too_large",
+			s.writeError(r.Context(), nil, nil, w, r, codeError(codes.ResourceExhausted, "body_too_large",
 				fmt.Sprintf("The request body is %d bytes; the API takes at most %d.", r.ContentLength, maxBody)))
 			return
 		}
@@ -103,11 +103,11 @@ func (s *Server) authFirst(next http.Handler) http.Handler {
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooLarge):
-			writeError(r.Context(), nil, nil, w, r, codeError(codes.ResourceExhausted, "body_too_large",
+			s.writeError(r.Context(), nil, nil, w, r, codeError(codes.ResourceExhausted, "body_too_large",
 				fmt.Sprintf("The request body is more than the %d bytes the API takes.", maxBody)))
 			return
 		case err != nil:
-			writeError(r.Context(), nil, nil, w, r, codeError(codes.InvalidArgument, "malformed_request",
+			s.writeError(r.Context(), nil, nil, w, r, codeError(codes.InvalidArgument, "malformed_request",
 				"The request body could not be read: it was cut short or sent too slowly."))
 			return
 		}

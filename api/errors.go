@@ -24,6 +24,7 @@ var httpStatus = map[string]int{
 	"method_not_allowed": http.StatusMethodNotAllowed,
 	"body_too_large":     http.StatusRequestEntityTooLarge,
 	"unknown_vendor":     http.StatusNotFound,
+	"unknown_subject":    http.StatusNotFound,
 	"wrong_key_type":     http.StatusUnprocessableEntity,
 	"invalid_key":        http.StatusUnprocessableEntity,
 	"insufficient_scope": http.StatusUnprocessableEntity,
@@ -62,9 +63,27 @@ func stableCode(st *status.Status) string {
 	return "internal"
 }
 
+// serverFault reports whether err is Ogma's fault rather than the
+// client's: what REST answers with a 5xx.
+func serverFault(err error) bool {
+	st := status.Convert(err)
+	hs, ok := httpStatus[stableCode(st)]
+	if !ok {
+		hs = runtime.HTTPStatusFromCode(st.Code())
+	}
+	return hs >= 500
+}
+
+// stableCodeOf returns err's stable code.
+func stableCodeOf(err error) string { return stableCode(status.Convert(err)) }
+
+// runtimeDefaultHeaderMatcher is the gateway's own choice of headers.
+var runtimeDefaultHeaderMatcher = runtime.DefaultHeaderMatcher
+
 // writeError renders every REST error as {"code": "<stable code>",
-// "message": "<a sentence>"} with the code's HTTP status.
-func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+// "message": "<a sentence>", "request_id": "<the call's id>"} with the
+// code's HTTP status; a 5xx is logged with the request id.
+func (s *Server) writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	st := status.Convert(err)
 	code := stableCode(st)
 	msg := st.Message()
@@ -83,18 +102,24 @@ func writeError(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w h
 	if !ok {
 		hs = runtime.HTTPStatusFromCode(st.Code())
 	}
+	id := w.Header().Get(requestIDHeader)
+	if hs >= 500 {
+		// The gRPC side logged what failed; this line ties the REST call to it.
+		s.log.ErrorContext(context.WithValue(ctx, requestIDKey{}, id), "request failed", "method", r.Method, "path", r.URL.Path,
+			"code", code, "status", hs)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(hs)
-	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
+	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg, "request_id": id})
 }
 
 // routingError answers a request no route takes. The gateway's own answer
 // to a known path asked with another method is a gRPC Unimplemented, which
 // writeError would show as internal: it gets a code of its own.
-func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
+func (s *Server) routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, status int) {
 	if status == http.StatusMethodNotAllowed {
 		w.Header().Set("Allow", strings.Join(allowed(r.URL.Path), ", "))
-		writeError(ctx, mux, m, w, r, codeError(codes.Unimplemented, "method_not_allowed",
+		s.writeError(ctx, mux, m, w, r, codeError(codes.Unimplemented, "method_not_allowed",
 			fmt.Sprintf("%s does not take %s; the README's API table lists each call's method.", r.URL.Path, r.Method)))
 		return
 	}

@@ -141,7 +141,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	return &Server{cfg: cfg, cert: cert, view: deps.View, health: deps.Health, metrics: deps.Metrics, usage: deps.Usage, integ: deps.Integrations, evidence: deps.Integrity,
 		identity: deps.Identity, audit: deps.Audit, links: deps.Links,
-		log: deps.Logger.With("component", "api"), listening: make(chan struct{})}, nil
+		log: slog.New(requestIDHandler{deps.Logger.Handler()}).With("component", "api"), listening: make(chan struct{})}, nil
 }
 
 // Listening is closed once both listeners are open; then [Server.HTTPAddr]
@@ -183,7 +183,8 @@ func (s *Server) Run(ctx context.Context) error {
 		gatewayCreds = credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: serverName(s.cert.Leaf), MinVersion: tls.VersionTLS12})
 	}
 	gs := grpc.NewServer(append(opts,
-		grpc.ChainUnaryInterceptor(s.recoverUnary, s.unaryAuth), grpc.ChainStreamInterceptor(s.recoverStream, s.streamAuth),
+		grpc.ChainUnaryInterceptor(s.unaryRequestID, s.recoverUnary, s.unaryAuth),
+		grpc.ChainStreamInterceptor(s.streamRequestID, s.recoverStream, s.streamAuth),
 		// Limits a client cannot talk its way past: small messages (the API
 		// takes a link or a key), bounded streams, idle connections closed,
 		// keepalive pings no more often than every 30 s.
@@ -197,7 +198,8 @@ func (s *Server) Run(ctx context.Context) error {
 
 	gctx, cancelGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelGateway()
-	gw := runtime.NewServeMux(runtime.WithErrorHandler(writeError), runtime.WithRoutingErrorHandler(routingError), runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+	gw := runtime.NewServeMux(runtime.WithErrorHandler(s.writeError), runtime.WithRoutingErrorHandler(s.routingError),
+		runtime.WithIncomingHeaderMatcher(gatewayHeader), runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 		// Field names as in the API documentation (audit_logs), and false
 		// flags shown rather than left out.
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
@@ -214,7 +216,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}
-	mux.Handle("/", s.authFirst(gw))
+	mux.Handle("/", withRequestID(s.authFirst(gw)))
 	// A client that sends its request slowly, or stops halfway, is cut off
 	// rather than holding a connection: nothing the API takes needs more.
 	hsrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -449,4 +452,79 @@ func TestClientMistakesAreTheClients(t *testing.T) {
 			t.Errorf("%s %s = %d %v, want %d %s", tc.method, tc.path, status, body, tc.status, tc.code)
 		}
 	}
+}
+
+// Issue 13: a call that fails inside Ogma answers with a request id — the
+// X-Request-Id header and request_id in the body — and every log line of
+// it carries that id; a client's own plain id is kept.
+func TestServerFaultsCarryARequestID(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	var logs lockedBuffer
+	f := serveDeps(t, func(_ *topictest.Cluster, d *api.Deps) {
+		d.Usage, d.Logger = store, slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	// The store's database goes: its queries fail.
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(t.Context(), "DROP DATABASE "+cfg.Database); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, sent := range []string{"", "client-id-42", "bad id with spaces"} {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+f.srv.HTTPAddr()+"/v1/usage?start=2026-11-01&end=2026-11-02", nil)
+		req.Header.Set("Authorization", "Bearer "+f.tokens["acme"])
+		if sent != "" {
+			req.Header.Set("X-Request-Id", sent)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]string
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		id := resp.Header.Get("X-Request-Id")
+		switch {
+		case resp.StatusCode < 500 || id == "" || body["request_id"] != id:
+			t.Errorf("sent %q: %d %v, header id %q: want a 5xx whose body names the header's id", sent, resp.StatusCode, body, id)
+		case sent == "client-id-42" && id != sent, sent == "bad id with spaces" && id == sent:
+			t.Errorf("sent %q, answered with id %q", sent, id)
+		}
+		for _, line := range []string{"msg=\"usage query failed\"", "msg=\"call failed\"", "msg=\"request failed\""} {
+			if !logs.hasLine(line, "request_id="+id) {
+				t.Errorf("no log line %s with request_id=%s:\n%s", line, id, logs.String())
+			}
+		}
+	}
+}
+
+// lockedBuffer is a log sink safe for the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// hasLine reports whether one line holds every part.
+func (l *lockedBuffer) hasLine(parts ...string) bool {
+	for line := range strings.SplitSeq(l.String(), "\n") {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			return true
+		}
+	}
+	return false
 }
