@@ -200,11 +200,11 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancelGateway()
 	gw := runtime.NewServeMux(runtime.WithErrorHandler(s.writeError), runtime.WithRoutingErrorHandler(s.routingError),
 		runtime.WithIncomingHeaderMatcher(gatewayHeader), runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
-		// Field names as in the API documentation (audit_logs), and false
-		// flags shown rather than left out.
-		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-	}))
+			// Field names as in the API documentation (audit_logs), and false
+			// flags shown rather than left out.
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+		}))
 	if err := ogmav1.RegisterOgmaServiceHandlerFromEndpoint(gctx, gw, s.grpcAddr,
 		[]grpc.DialOption{grpc.WithTransportCredentials(gatewayCreds)}); err != nil {
 		lg.Close()
