@@ -14,7 +14,7 @@ DATA_DIR    ?= .ogma
 # More flags for `make run`, e.g. OGMA_ARGS='--clickhouse-db ogma_2'.
 OGMA_ARGS   ?=
 # Generated files must not depend on where the checkout is.
-PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
+PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I proto/third_party/grpc-gateway -I /usr/include \
 	--plugin=protoc-gen-go=$$($(GO) tool -n protoc-gen-go) \
 	--plugin=protoc-gen-go-grpc=$$($(GO) tool -n protoc-gen-go-grpc) \
 	--plugin=protoc-gen-grpc-gateway=$$($(GO) tool -n protoc-gen-grpc-gateway) \
@@ -22,7 +22,7 @@ PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I /usr/include \
 	--go_out=proto --go_opt=paths=source_relative \
 	--go-grpc_out=proto --go-grpc_opt=paths=source_relative \
 	--grpc-gateway_out=proto --grpc-gateway_opt=paths=source_relative \
-	--openapiv2_out=proto
+	--openapiv2_out=proto --openapiv2_opt=json_names_for_fields=false,disable_default_errors=true
 
 REKOR_URL   ?= http://127.0.0.1:3000
 
@@ -117,10 +117,12 @@ fuzz-corpus: ## grow each fuzz target's committed corpus (testdata/fuzz): FUZZTI
 proto: deps ## regenerate the Go, gateway and OpenAPI code of proto/ (offline)
 	@echo ">> protoc proto/ogma/v1"
 	@protoc $(PROTOC_FLAGS) proto/ogma/v1/*.proto
+	@# The API serves the OpenAPI document from a copy it embeds.
+	@cp proto/ogma/v1/ogma.swagger.json api/openapi.json
 
 check-generated: proto ## fail when the generated code differs from the .proto files
 	@echo ">> checking generated code"
-	@git diff --exit-code -- proto || (echo "generated code is stale: run make proto and commit" >&2; exit 1)
+	@git diff --exit-code -- proto api/openapi.json || (echo "generated code is stale: run make proto and commit" >&2; exit 1)
 
 lint: ## gofmt, go vet, staticcheck, govulncheck (when its database is reachable)
 	@echo ">> gofmt"

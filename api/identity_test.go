@@ -45,7 +45,7 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 	kr, _ := sealtest.Keyring(t) // link records are not signed: any key
 	f := serveDeps(t, func(cluster *topictest.Cluster, d *api.Deps) {
 		c = cluster
-		d.Usage, d.Identity = store, store
+		d.Usage, d.Identity, d.Audit = store, store, store
 		d.Links = &api.Links{Layout: cluster.Layout, Now: func() time.Time { return linkTime }, Ledger: store,
 			Publish: func(ctx context.Context, recs ...*kgo.Record) error {
 				return control.Publish(ctx, cluster.Dial, kr, recs...)

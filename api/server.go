@@ -201,7 +201,8 @@ func (s *Server) Run(ctx context.Context) error {
 	gw := runtime.NewServeMux(runtime.WithErrorHandler(s.writeError), runtime.WithRoutingErrorHandler(s.routingError),
 		runtime.WithIncomingHeaderMatcher(gatewayHeader), runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
 			// Field names as in the API documentation (audit_logs), and false
-			// flags shown rather than left out.
+			// flags shown rather than left out; a block not set is null
+			// (x-nullable in the OpenAPI document).
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}))
@@ -213,6 +214,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", s.health)
+	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}

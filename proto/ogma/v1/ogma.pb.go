@@ -10,6 +10,7 @@
 package ogmav1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -25,6 +26,70 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Error is the body of every REST error.
+type Error struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The stable code: malformed_request, unauthenticated, not_found, …
+	Code string `protobuf:"bytes,1,opt,name=code,proto3" json:"code,omitempty"`
+	// What went wrong, in a sentence.
+	Message string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The call's request id (also the X-Request-Id header).
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Error) Reset() {
+	*x = Error{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Error) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Error) ProtoMessage() {}
+
+func (x *Error) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Error.ProtoReflect.Descriptor instead.
+func (*Error) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Error) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *Error) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Error) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // GetIntegrityRequest has no fields: the tenant comes from the token.
 type GetIntegrityRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -34,7 +99,7 @@ type GetIntegrityRequest struct {
 
 func (x *GetIntegrityRequest) Reset() {
 	*x = GetIntegrityRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +111,7 @@ func (x *GetIntegrityRequest) String() string {
 func (*GetIntegrityRequest) ProtoMessage() {}
 
 func (x *GetIntegrityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[0]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +124,7 @@ func (x *GetIntegrityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrityRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrityRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{0}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
 }
 
 // Integrity is how far a tenant's chain is anchored.
@@ -85,7 +150,7 @@ type Integrity struct {
 
 func (x *Integrity) Reset() {
 	*x = Integrity{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -97,7 +162,7 @@ func (x *Integrity) String() string {
 func (*Integrity) ProtoMessage() {}
 
 func (x *Integrity) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -110,7 +175,7 @@ func (x *Integrity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
 func (*Integrity) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Integrity) GetLogUrl() string {
@@ -180,7 +245,7 @@ type ChainHead struct {
 
 func (x *ChainHead) Reset() {
 	*x = ChainHead{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -192,7 +257,7 @@ func (x *ChainHead) String() string {
 func (*ChainHead) ProtoMessage() {}
 
 func (x *ChainHead) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -205,7 +270,7 @@ func (x *ChainHead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainHead.ProtoReflect.Descriptor instead.
 func (*ChainHead) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ChainHead) GetSeq() uint64 {
@@ -237,7 +302,7 @@ type LastAnchor struct {
 
 func (x *LastAnchor) Reset() {
 	*x = LastAnchor{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +314,7 @@ func (x *LastAnchor) String() string {
 func (*LastAnchor) ProtoMessage() {}
 
 func (x *LastAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +327,7 @@ func (x *LastAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LastAnchor.ProtoReflect.Descriptor instead.
 func (*LastAnchor) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LastAnchor) GetIndex() uint64 {
@@ -308,7 +373,7 @@ type StreamCoverage struct {
 
 func (x *StreamCoverage) Reset() {
 	*x = StreamCoverage{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +385,7 @@ func (x *StreamCoverage) String() string {
 func (*StreamCoverage) ProtoMessage() {}
 
 func (x *StreamCoverage) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +398,7 @@ func (x *StreamCoverage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCoverage.ProtoReflect.Descriptor instead.
 func (*StreamCoverage) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *StreamCoverage) GetVendor() string {
@@ -380,7 +445,7 @@ type GetIntegrityKeysRequest struct {
 
 func (x *GetIntegrityKeysRequest) Reset() {
 	*x = GetIntegrityKeysRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +457,7 @@ func (x *GetIntegrityKeysRequest) String() string {
 func (*GetIntegrityKeysRequest) ProtoMessage() {}
 
 func (x *GetIntegrityKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +470,7 @@ func (x *GetIntegrityKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrityKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrityKeysRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
 }
 
 // IntegrityKeys are the keys a verifier pins.
@@ -424,7 +489,7 @@ type IntegrityKeys struct {
 
 func (x *IntegrityKeys) Reset() {
 	*x = IntegrityKeys{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -436,7 +501,7 @@ func (x *IntegrityKeys) String() string {
 func (*IntegrityKeys) ProtoMessage() {}
 
 func (x *IntegrityKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -449,7 +514,7 @@ func (x *IntegrityKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntegrityKeys.ProtoReflect.Descriptor instead.
 func (*IntegrityKeys) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *IntegrityKeys) GetAnchorKey() string {
@@ -489,7 +554,7 @@ type VerifyIntegrityRequest struct {
 
 func (x *VerifyIntegrityRequest) Reset() {
 	*x = VerifyIntegrityRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +566,7 @@ func (x *VerifyIntegrityRequest) String() string {
 func (*VerifyIntegrityRequest) ProtoMessage() {}
 
 func (x *VerifyIntegrityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +579,7 @@ func (x *VerifyIntegrityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyIntegrityRequest.ProtoReflect.Descriptor instead.
 func (*VerifyIntegrityRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
 }
 
 // Verification is what verifying the tenant's ledger proved.
@@ -534,7 +599,7 @@ type Verification struct {
 
 func (x *Verification) Reset() {
 	*x = Verification{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +611,7 @@ func (x *Verification) String() string {
 func (*Verification) ProtoMessage() {}
 
 func (x *Verification) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +624,7 @@ func (x *Verification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verification.ProtoReflect.Descriptor instead.
 func (*Verification) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Verification) GetVerified() bool {
@@ -618,7 +683,7 @@ type VerificationFailure struct {
 
 func (x *VerificationFailure) Reset() {
 	*x = VerificationFailure{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -630,7 +695,7 @@ func (x *VerificationFailure) String() string {
 func (*VerificationFailure) ProtoMessage() {}
 
 func (x *VerificationFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -643,7 +708,7 @@ func (x *VerificationFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerificationFailure.ProtoReflect.Descriptor instead.
 func (*VerificationFailure) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VerificationFailure) GetSeq() uint64 {
@@ -682,7 +747,7 @@ type ListUnmappedRequest struct {
 
 func (x *ListUnmappedRequest) Reset() {
 	*x = ListUnmappedRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +759,7 @@ func (x *ListUnmappedRequest) String() string {
 func (*ListUnmappedRequest) ProtoMessage() {}
 
 func (x *ListUnmappedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +772,7 @@ func (x *ListUnmappedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnmappedRequest.ProtoReflect.Descriptor instead.
 func (*ListUnmappedRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListUnmappedRequest) GetStart() string {
@@ -744,7 +809,7 @@ type Unmapped struct {
 
 func (x *Unmapped) Reset() {
 	*x = Unmapped{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +821,7 @@ func (x *Unmapped) String() string {
 func (*Unmapped) ProtoMessage() {}
 
 func (x *Unmapped) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +834,7 @@ func (x *Unmapped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unmapped.ProtoReflect.Descriptor instead.
 func (*Unmapped) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Unmapped) GetKeys() []*UnmappedKey {
@@ -830,7 +895,7 @@ type UnmappedKey struct {
 
 func (x *UnmappedKey) Reset() {
 	*x = UnmappedKey{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +907,7 @@ func (x *UnmappedKey) String() string {
 func (*UnmappedKey) ProtoMessage() {}
 
 func (x *UnmappedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +920,7 @@ func (x *UnmappedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnmappedKey.ProtoReflect.Descriptor instead.
 func (*UnmappedKey) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UnmappedKey) GetVendor() string {
@@ -1006,7 +1071,7 @@ type ListPeopleRequest struct {
 
 func (x *ListPeopleRequest) Reset() {
 	*x = ListPeopleRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1083,7 @@ func (x *ListPeopleRequest) String() string {
 func (*ListPeopleRequest) ProtoMessage() {}
 
 func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1096,7 @@ func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeopleRequest.ProtoReflect.Descriptor instead.
 func (*ListPeopleRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPeopleRequest) GetStart() string {
@@ -1060,7 +1125,7 @@ type GetPersonRequest struct {
 
 func (x *GetPersonRequest) Reset() {
 	*x = GetPersonRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1072,7 +1137,7 @@ func (x *GetPersonRequest) String() string {
 func (*GetPersonRequest) ProtoMessage() {}
 
 func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1085,7 +1150,7 @@ func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPersonRequest.ProtoReflect.Descriptor instead.
 func (*GetPersonRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetPersonRequest) GetId() string {
@@ -1119,7 +1184,7 @@ type People struct {
 
 func (x *People) Reset() {
 	*x = People{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +1196,7 @@ func (x *People) String() string {
 func (*People) ProtoMessage() {}
 
 func (x *People) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +1209,7 @@ func (x *People) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use People.ProtoReflect.Descriptor instead.
 func (*People) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *People) GetPeople() []*Person {
@@ -1191,7 +1256,7 @@ type Person struct {
 
 func (x *Person) Reset() {
 	*x = Person{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +1268,7 @@ func (x *Person) String() string {
 func (*Person) ProtoMessage() {}
 
 func (x *Person) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +1281,7 @@ func (x *Person) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Person.ProtoReflect.Descriptor instead.
 func (*Person) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Person) GetId() string {
@@ -1339,7 +1404,7 @@ type PersonVendor struct {
 
 func (x *PersonVendor) Reset() {
 	*x = PersonVendor{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1416,7 @@ func (x *PersonVendor) String() string {
 func (*PersonVendor) ProtoMessage() {}
 
 func (x *PersonVendor) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1429,7 @@ func (x *PersonVendor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonVendor.ProtoReflect.Descriptor instead.
 func (*PersonVendor) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PersonVendor) GetVendor() string {
@@ -1429,7 +1494,7 @@ type Subject struct {
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1506,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1519,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Subject) GetVendor() string {
@@ -1518,7 +1583,7 @@ type PutLinkRequest struct {
 
 func (x *PutLinkRequest) Reset() {
 	*x = PutLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1530,7 +1595,7 @@ func (x *PutLinkRequest) String() string {
 func (*PutLinkRequest) ProtoMessage() {}
 
 func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1543,7 +1608,7 @@ func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutLinkRequest.ProtoReflect.Descriptor instead.
 func (*PutLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PutLinkRequest) GetSubjectVendor() string {
@@ -1593,7 +1658,7 @@ type DeleteLinkRequest struct {
 
 func (x *DeleteLinkRequest) Reset() {
 	*x = DeleteLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1670,7 @@ func (x *DeleteLinkRequest) String() string {
 func (*DeleteLinkRequest) ProtoMessage() {}
 
 func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1683,7 @@ func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLinkRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteLinkRequest) GetSubjectVendor() string {
@@ -1664,7 +1729,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1741,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +1754,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Link) GetSubjectVendor() string {
@@ -1757,7 +1822,7 @@ type ListLinksRequest struct {
 
 func (x *ListLinksRequest) Reset() {
 	*x = ListLinksRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +1834,7 @@ func (x *ListLinksRequest) String() string {
 func (*ListLinksRequest) ProtoMessage() {}
 
 func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +1847,7 @@ func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListLinksRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
 }
 
 // Links are the links in force.
@@ -1795,7 +1860,7 @@ type Links struct {
 
 func (x *Links) Reset() {
 	*x = Links{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1872,7 @@ func (x *Links) String() string {
 func (*Links) ProtoMessage() {}
 
 func (x *Links) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1885,7 @@ func (x *Links) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Links.ProtoReflect.Descriptor instead.
 func (*Links) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Links) GetLinks() []*Link {
@@ -1842,7 +1907,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +1919,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +1932,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConnectRequest) GetVendor() string {
@@ -1895,7 +1960,7 @@ type CapabilityFlag struct {
 
 func (x *CapabilityFlag) Reset() {
 	*x = CapabilityFlag{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +1972,7 @@ func (x *CapabilityFlag) String() string {
 func (*CapabilityFlag) ProtoMessage() {}
 
 func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +1985,7 @@ func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityFlag.ProtoReflect.Descriptor instead.
 func (*CapabilityFlag) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CapabilityFlag) GetValue() bool {
@@ -1950,7 +2015,7 @@ type Checklist struct {
 
 func (x *Checklist) Reset() {
 	*x = Checklist{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2027,7 @@ func (x *Checklist) String() string {
 func (*Checklist) ProtoMessage() {}
 
 func (x *Checklist) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2040,7 @@ func (x *Checklist) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checklist.ProtoReflect.Descriptor instead.
 func (*Checklist) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Checklist) GetFlags() map[string]*CapabilityFlag {
@@ -1994,7 +2059,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2071,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2084,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{27}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{28}
 }
 
 // Integrations lists the tenant's vendor integrations.
@@ -2032,7 +2097,7 @@ type Integrations struct {
 
 func (x *Integrations) Reset() {
 	*x = Integrations{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2044,7 +2109,7 @@ func (x *Integrations) String() string {
 func (*Integrations) ProtoMessage() {}
 
 func (x *Integrations) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2057,7 +2122,7 @@ func (x *Integrations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrations.ProtoReflect.Descriptor instead.
 func (*Integrations) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{28}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Integrations) GetIntegrations() []*Integration {
@@ -2090,7 +2155,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2167,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2180,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Integration) GetVendor() string {
@@ -2206,7 +2271,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2283,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2296,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StreamState) GetStream() string {
@@ -2294,7 +2359,7 @@ type Backfill struct {
 
 func (x *Backfill) Reset() {
 	*x = Backfill{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2371,7 @@ func (x *Backfill) String() string {
 func (*Backfill) ProtoMessage() {}
 
 func (x *Backfill) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2384,7 @@ func (x *Backfill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
 func (*Backfill) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Backfill) GetDone() int32 {
@@ -2347,7 +2412,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2359,7 +2424,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2372,7 +2437,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *DisconnectRequest) GetVendor() string {
@@ -2393,7 +2458,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2470,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2483,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetIntegrationRequest) GetVendor() string {
@@ -2438,7 +2503,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2515,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2528,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *DisconnectResponse) GetDisconnected() bool {
@@ -2507,7 +2572,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2519,7 +2584,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2532,7 +2597,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetUsageRequest) GetStart() string {
@@ -2641,7 +2706,7 @@ type GetProjectsRequest struct {
 
 func (x *GetProjectsRequest) Reset() {
 	*x = GetProjectsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2718,7 @@ func (x *GetProjectsRequest) String() string {
 func (*GetProjectsRequest) ProtoMessage() {}
 
 func (x *GetProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2731,7 @@ func (x *GetProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectsRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetProjectsRequest) GetStart() string {
@@ -2700,7 +2765,7 @@ type Projects struct {
 
 func (x *Projects) Reset() {
 	*x = Projects{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2712,7 +2777,7 @@ func (x *Projects) String() string {
 func (*Projects) ProtoMessage() {}
 
 func (x *Projects) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2725,7 +2790,7 @@ func (x *Projects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Projects.ProtoReflect.Descriptor instead.
 func (*Projects) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Projects) GetProjects() []*ProjectSpend {
@@ -2763,7 +2828,7 @@ type ProjectSpend struct {
 
 func (x *ProjectSpend) Reset() {
 	*x = ProjectSpend{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2775,7 +2840,7 @@ func (x *ProjectSpend) String() string {
 func (*ProjectSpend) ProtoMessage() {}
 
 func (x *ProjectSpend) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2788,7 +2853,7 @@ func (x *ProjectSpend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectSpend.ProtoReflect.Descriptor instead.
 func (*ProjectSpend) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ProjectSpend) GetVendor() string {
@@ -2882,7 +2947,7 @@ type ProjectPerson struct {
 
 func (x *ProjectPerson) Reset() {
 	*x = ProjectPerson{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +2959,7 @@ func (x *ProjectPerson) String() string {
 func (*ProjectPerson) ProtoMessage() {}
 
 func (x *ProjectPerson) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +2972,7 @@ func (x *ProjectPerson) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectPerson.ProtoReflect.Descriptor instead.
 func (*ProjectPerson) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProjectPerson) GetPerson() string {
@@ -2961,7 +3026,7 @@ type ListAuditLogsRequest struct {
 
 func (x *ListAuditLogsRequest) Reset() {
 	*x = ListAuditLogsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3038,7 @@ func (x *ListAuditLogsRequest) String() string {
 func (*ListAuditLogsRequest) ProtoMessage() {}
 
 func (x *ListAuditLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3051,7 @@ func (x *ListAuditLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditLogsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListAuditLogsRequest) GetStart() string {
@@ -3050,7 +3115,7 @@ type AuditLogs struct {
 
 func (x *AuditLogs) Reset() {
 	*x = AuditLogs{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3127,7 @@ func (x *AuditLogs) String() string {
 func (*AuditLogs) ProtoMessage() {}
 
 func (x *AuditLogs) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3140,7 @@ func (x *AuditLogs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditLogs.ProtoReflect.Descriptor instead.
 func (*AuditLogs) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *AuditLogs) GetEvents() []*AuditEvent {
@@ -3117,7 +3182,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3194,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3207,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AuditEvent) GetVendor() string {
@@ -3237,7 +3302,7 @@ type GetReconciliationRequest struct {
 
 func (x *GetReconciliationRequest) Reset() {
 	*x = GetReconciliationRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3249,7 +3314,7 @@ func (x *GetReconciliationRequest) String() string {
 func (*GetReconciliationRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3262,7 +3327,7 @@ func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetReconciliationRequest) GetStart() string {
@@ -3298,7 +3363,7 @@ type Reconciliation struct {
 
 func (x *Reconciliation) Reset() {
 	*x = Reconciliation{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3310,7 +3375,7 @@ func (x *Reconciliation) String() string {
 func (*Reconciliation) ProtoMessage() {}
 
 func (x *Reconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3323,7 +3388,7 @@ func (x *Reconciliation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconciliation.ProtoReflect.Descriptor instead.
 func (*Reconciliation) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *Reconciliation) GetDays() []*ReconciliationDay {
@@ -3368,7 +3433,7 @@ type ReconciliationDay struct {
 
 func (x *ReconciliationDay) Reset() {
 	*x = ReconciliationDay{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3380,7 +3445,7 @@ func (x *ReconciliationDay) String() string {
 func (*ReconciliationDay) ProtoMessage() {}
 
 func (x *ReconciliationDay) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3393,7 +3458,7 @@ func (x *ReconciliationDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationDay.ProtoReflect.Descriptor instead.
 func (*ReconciliationDay) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ReconciliationDay) GetDay() string {
@@ -3469,7 +3534,7 @@ type GetModelMixRequest struct {
 
 func (x *GetModelMixRequest) Reset() {
 	*x = GetModelMixRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3481,7 +3546,7 @@ func (x *GetModelMixRequest) String() string {
 func (*GetModelMixRequest) ProtoMessage() {}
 
 func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3494,7 +3559,7 @@ func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelMixRequest.ProtoReflect.Descriptor instead.
 func (*GetModelMixRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetModelMixRequest) GetStart() string {
@@ -3532,7 +3597,7 @@ type ModelMix struct {
 
 func (x *ModelMix) Reset() {
 	*x = ModelMix{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +3609,7 @@ func (x *ModelMix) String() string {
 func (*ModelMix) ProtoMessage() {}
 
 func (x *ModelMix) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +3622,7 @@ func (x *ModelMix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelMix.ProtoReflect.Descriptor instead.
 func (*ModelMix) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ModelMix) GetPreviousStart() string {
@@ -3603,7 +3668,7 @@ type ModelShare struct {
 
 func (x *ModelShare) Reset() {
 	*x = ModelShare{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3615,7 +3680,7 @@ func (x *ModelShare) String() string {
 func (*ModelShare) ProtoMessage() {}
 
 func (x *ModelShare) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3628,7 +3693,7 @@ func (x *ModelShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelShare.ProtoReflect.Descriptor instead.
 func (*ModelShare) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ModelShare) GetVendor() string {
@@ -3712,7 +3777,7 @@ type GetForecastRequest struct {
 
 func (x *GetForecastRequest) Reset() {
 	*x = GetForecastRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3724,7 +3789,7 @@ func (x *GetForecastRequest) String() string {
 func (*GetForecastRequest) ProtoMessage() {}
 
 func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3737,7 +3802,7 @@ func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetForecastRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetForecastRequest) GetMonth() string {
@@ -3758,7 +3823,7 @@ type Forecast struct {
 
 func (x *Forecast) Reset() {
 	*x = Forecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3770,7 +3835,7 @@ func (x *Forecast) String() string {
 func (*Forecast) ProtoMessage() {}
 
 func (x *Forecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3783,7 +3848,7 @@ func (x *Forecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
 func (*Forecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Forecast) GetMonth() string {
@@ -3823,7 +3888,7 @@ type VendorForecast struct {
 
 func (x *VendorForecast) Reset() {
 	*x = VendorForecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3835,7 +3900,7 @@ func (x *VendorForecast) String() string {
 func (*VendorForecast) ProtoMessage() {}
 
 func (x *VendorForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3848,7 +3913,7 @@ func (x *VendorForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VendorForecast.ProtoReflect.Descriptor instead.
 func (*VendorForecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{51}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *VendorForecast) GetVendor() string {
@@ -3925,7 +3990,7 @@ type GetCostsRequest struct {
 
 func (x *GetCostsRequest) Reset() {
 	*x = GetCostsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3937,7 +4002,7 @@ func (x *GetCostsRequest) String() string {
 func (*GetCostsRequest) ProtoMessage() {}
 
 func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3950,7 +4015,7 @@ func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
 func (*GetCostsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{52}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetCostsRequest) GetStart() string {
@@ -3991,7 +4056,7 @@ type CostReport struct {
 
 func (x *CostReport) Reset() {
 	*x = CostReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4003,7 +4068,7 @@ func (x *CostReport) String() string {
 func (*CostReport) ProtoMessage() {}
 
 func (x *CostReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4016,7 +4081,7 @@ func (x *CostReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
 func (*CostReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{53}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CostReport) GetRows() []*CostRow {
@@ -4048,7 +4113,7 @@ type CostRow struct {
 
 func (x *CostRow) Reset() {
 	*x = CostRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4060,7 +4125,7 @@ func (x *CostRow) String() string {
 func (*CostRow) ProtoMessage() {}
 
 func (x *CostRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4073,7 +4138,7 @@ func (x *CostRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
 func (*CostRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{54}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CostRow) GetDay() string {
@@ -4148,7 +4213,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4160,7 +4225,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4173,7 +4238,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{55}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -4261,7 +4326,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4273,7 +4338,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4286,7 +4351,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{56}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -4522,7 +4587,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4534,7 +4599,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4547,7 +4612,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{57}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{58}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -4565,7 +4630,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4577,7 +4642,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4590,7 +4655,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{58}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -4635,7 +4700,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4647,7 +4712,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4660,7 +4725,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{59}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -4719,7 +4784,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4731,7 +4796,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4744,7 +4809,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{60}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -4786,14 +4851,23 @@ var File_ogma_v1_ogma_proto protoreflect.FileDescriptor
 
 const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
-	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\"\x15\n" +
-	"\x13GetIntegrityRequest\"\xb1\x02\n" +
+	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"^\n" +
+	"\x05Error\x12\x17\n" +
+	"\x04code\x18\x01 \x01(\tB\x03\xe0A\x02R\x04code\x12\x1d\n" +
+	"\amessage\x18\x02 \x01(\tB\x03\xe0A\x02R\amessage\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"\x15\n" +
+	"\x13GetIntegrityRequest\"\xe1\x02\n" +
 	"\tIntegrity\x12\x17\n" +
 	"\alog_url\x18\x01 \x01(\tR\x06logUrl\x12\x10\n" +
 	"\x03log\x18\x02 \x01(\tR\x03log\x12%\n" +
-	"\x0elog_configured\x18\x03 \x01(\bR\rlogConfigured\x12&\n" +
-	"\x04head\x18\x04 \x01(\v2\x12.ogma.v1.ChainHeadR\x04head\x124\n" +
-	"\vlast_anchor\x18\x05 \x01(\v2\x13.ogma.v1.LastAnchorR\n" +
+	"\x0elog_configured\x18\x03 \x01(\bR\rlogConfigured\x12>\n" +
+	"\x04head\x18\x04 \x01(\v2\x12.ogma.v1.ChainHeadB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x04head\x12L\n" +
+	"\vlast_anchor\x18\x05 \x01(\v2\x13.ogma.v1.LastAnchorB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\n" +
 	"lastAnchor\x12\x1e\n" +
 	"\n" +
 	"unanchored\x18\x06 \x01(\rR\n" +
@@ -4824,23 +4898,25 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x16anchor_key_fingerprint\x18\x02 \x01(\tR\x14anchorKeyFingerprint\x12\x17\n" +
 	"\alog_url\x18\x03 \x01(\tR\x06logUrl\x12\x17\n" +
 	"\alog_key\x18\x04 \x01(\tR\x06logKey\"\x18\n" +
-	"\x16VerifyIntegrityRequest\"\xf4\x01\n" +
+	"\x16VerifyIntegrityRequest\"\x8c\x02\n" +
 	"\fVerification\x12\x1a\n" +
 	"\bverified\x18\x01 \x01(\bR\bverified\x12\x16\n" +
 	"\x06events\x18\x02 \x01(\rR\x06events\x12\x18\n" +
 	"\aanchors\x18\x03 \x01(\rR\aanchors\x12\x1e\n" +
 	"\n" +
 	"unanchored\x18\x04 \x01(\rR\n" +
-	"unanchored\x12A\n" +
-	"\rfirst_failure\x18\x05 \x01(\v2\x1c.ogma.v1.VerificationFailureR\ffirstFailure\x123\n" +
+	"unanchored\x12Y\n" +
+	"\rfirst_failure\x18\x05 \x01(\v2\x1c.ogma.v1.VerificationFailureB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\ffirstFailure\x123\n" +
 	"\x15projection_mismatches\x18\x06 \x03(\tR\x14projectionMismatches\"W\n" +
 	"\x13VerificationFailure\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x16\n" +
-	"\x06anchor\x18\x03 \x01(\x04R\x06anchor\"U\n" +
-	"\x13ListUnmappedRequest\x12\x14\n" +
-	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"\x06anchor\x18\x03 \x01(\x04R\x06anchor\"_\n" +
+	"\x13ListUnmappedRequest\x12\x19\n" +
+	"\x05start\x18\x01 \x01(\tB\x03\xe0A\x02R\x05start\x12\x15\n" +
+	"\x03end\x18\x02 \x01(\tB\x03\xe0A\x02R\x03end\x12\x16\n" +
 	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"y\n" +
 	"\bUnmapped\x12(\n" +
 	"\x04keys\x18\x01 \x03(\v2\x14.ogma.v1.UnmappedKeyR\x04keys\x12.\n" +
@@ -4957,7 +5033,7 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x17.ogma.v1.CapabilityFlagR\x05value:\x028\x01\"\x19\n" +
 	"\x17ListIntegrationsRequest\"H\n" +
 	"\fIntegrations\x128\n" +
-	"\fintegrations\x18\x01 \x03(\v2\x14.ogma.v1.IntegrationR\fintegrations\"\xc2\x02\n" +
+	"\fintegrations\x18\x01 \x03(\v2\x14.ogma.v1.IntegrationR\fintegrations\"\xda\x02\n" +
 	"\vIntegration\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x12\x16\n" +
@@ -4968,8 +5044,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"generation\x18\x06 \x01(\x05R\n" +
 	"generation\x12\x19\n" +
 	"\bkey_hint\x18\a \x01(\tR\akeyHint\x12.\n" +
-	"\astreams\x18\b \x03(\v2\x14.ogma.v1.StreamStateR\astreams\x12-\n" +
-	"\bbackfill\x18\t \x01(\v2\x11.ogma.v1.BackfillR\bbackfill\x12\x16\n" +
+	"\astreams\x18\b \x03(\v2\x14.ogma.v1.StreamStateR\astreams\x12E\n" +
+	"\bbackfill\x18\t \x01(\v2\x11.ogma.v1.BackfillB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\bbackfill\x12\x16\n" +
 	"\x06action\x18\n" +
 	" \x01(\tR\x06action\"\xc8\x01\n" +
 	"\vStreamState\x12\x16\n" +
@@ -4989,10 +5067,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x15GetIntegrationRequest\x12\x16\n" +
 	"\x06vendor\x18\x01 \x01(\tR\x06vendor\"8\n" +
 	"\x12DisconnectResponse\x12\"\n" +
-	"\fdisconnected\x18\x01 \x01(\bR\fdisconnected\"\xde\x02\n" +
-	"\x0fGetUsageRequest\x12\x14\n" +
-	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
+	"\fdisconnected\x18\x01 \x01(\bR\fdisconnected\"\xe8\x02\n" +
+	"\x0fGetUsageRequest\x12\x19\n" +
+	"\x05start\x18\x01 \x01(\tB\x03\xe0A\x02R\x05start\x12\x15\n" +
+	"\x03end\x18\x02 \x01(\tB\x03\xe0A\x02R\x03end\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
 	"\x06vendor\x18\x04 \x01(\tR\x06vendor\x12\x14\n" +
 	"\x05model\x18\x05 \x01(\tR\x05model\x12\x12\n" +
@@ -5006,10 +5084,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\vattribution\x18\v \x01(\tR\vattribution\x12\x1b\n" +
 	"\tpage_size\x18\f \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\r \x01(\tR\tpageToken\"T\n" +
-	"\x12GetProjectsRequest\x12\x14\n" +
-	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"page_token\x18\r \x01(\tR\tpageToken\"^\n" +
+	"\x12GetProjectsRequest\x12\x19\n" +
+	"\x05start\x18\x01 \x01(\tB\x03\xe0A\x02R\x05start\x12\x15\n" +
+	"\x03end\x18\x02 \x01(\tB\x03\xe0A\x02R\x03end\x12\x16\n" +
 	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"=\n" +
 	"\bProjects\x121\n" +
 	"\bprojects\x18\x01 \x03(\v2\x15.ogma.v1.ProjectSpendR\bprojects\"\xf8\x02\n" +
@@ -5062,10 +5140,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\vresource_id\x18\n" +
 	" \x01(\tR\n" +
 	"resourceId\x12\x10\n" +
-	"\x03seq\x18\v \x01(\x04R\x03seq\"Z\n" +
-	"\x18GetReconciliationRequest\x12\x14\n" +
-	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"\x03seq\x18\v \x01(\x04R\x03seq\"d\n" +
+	"\x18GetReconciliationRequest\x12\x19\n" +
+	"\x05start\x18\x01 \x01(\tB\x03\xe0A\x02R\x05start\x12\x15\n" +
+	"\x03end\x18\x02 \x01(\tB\x03\xe0A\x02R\x03end\x12\x16\n" +
 	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"e\n" +
 	"\x0eReconciliation\x12.\n" +
 	"\x04days\x18\x01 \x03(\v2\x1a.ogma.v1.ReconciliationDayR\x04days\x12#\n" +
@@ -5079,10 +5157,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"billed_usd\x18\x05 \x01(\tR\tbilledUsd\x12\x17\n" +
 	"\agap_usd\x18\x06 \x01(\tR\x06gapUsd\x12\x16\n" +
 	"\x06causes\x18\a \x03(\tR\x06causes\x129\n" +
-	"\x19billed_without_tokens_usd\x18\b \x01(\tR\x16billedWithoutTokensUsd\"T\n" +
-	"\x12GetModelMixRequest\x12\x14\n" +
-	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\tR\x03end\x12\x16\n" +
+	"\x19billed_without_tokens_usd\x18\b \x01(\tR\x16billedWithoutTokensUsd\"^\n" +
+	"\x12GetModelMixRequest\x12\x19\n" +
+	"\x05start\x18\x01 \x01(\tB\x03\xe0A\x02R\x05start\x12\x15\n" +
+	"\x03end\x18\x02 \x01(\tB\x03\xe0A\x02R\x03end\x12\x16\n" +
 	"\x06vendor\x18\x03 \x01(\tR\x06vendor\"\x81\x01\n" +
 	"\bModelMix\x12%\n" +
 	"\x0eprevious_start\x18\x01 \x01(\tR\rpreviousStart\x12!\n" +
@@ -5118,10 +5196,10 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x03low\x18\x06 \x01(\tR\x03low\x12\x12\n" +
 	"\x04high\x18\a \x01(\tR\x04high\x12\x1f\n" +
 	"\vdays_fitted\x18\b \x01(\x05R\n" +
-	"daysFitted\"l\n" +
-	"\x0fGetCostsRequest\x12\x14\n" +
-	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
-	"\x03end\x18\x02 \x01(\tR\x03end\x12\x19\n" +
+	"daysFitted\"v\n" +
+	"\x0fGetCostsRequest\x12\x19\n" +
+	"\x05start\x18\x01 \x01(\tB\x03\xe0A\x02R\x05start\x12\x15\n" +
+	"\x03end\x18\x02 \x01(\tB\x03\xe0A\x02R\x03end\x12\x19\n" +
 	"\bgroup_by\x18\x03 \x01(\tR\agroupBy\x12\x16\n" +
 	"\x06vendor\x18\x04 \x01(\tR\x06vendor\"2\n" +
 	"\n" +
@@ -5200,11 +5278,15 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\x06_monthB\t\n" +
 	"\a_vendorB\r\n" +
 	"\v_usage_type\"\x18\n" +
-	"\x16GetCapabilitiesRequest\"\x99\x01\n" +
+	"\x16GetCapabilitiesRequest\"\xc9\x01\n" +
 	"\fCapabilities\x12\x16\n" +
-	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x123\n" +
-	"\x06openai\x18\x02 \x01(\v2\x1b.ogma.v1.OpenAICapabilitiesR\x06openai\x12<\n" +
-	"\tanthropic\x18\x03 \x01(\v2\x1e.ogma.v1.AnthropicCapabilitiesR\tanthropic\"\xb2\x01\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12K\n" +
+	"\x06openai\x18\x02 \x01(\v2\x1b.ogma.v1.OpenAICapabilitiesB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\x06openai\x12T\n" +
+	"\tanthropic\x18\x03 \x01(\v2\x1e.ogma.v1.AnthropicCapabilitiesB\x16\x92A\x13\x82\x03\x10\n" +
+	"\n" +
+	"x-nullable\x12\x02 \x01R\tanthropic\"\xb2\x01\n" +
 	"\x15AnthropicCapabilities\x12\x14\n" +
 	"\x05admin\x18\x01 \x01(\bR\x05admin\x12\x14\n" +
 	"\x05costs\x18\x02 \x01(\bR\x05costs\x12\x1f\n" +
@@ -5246,7 +5328,16 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\tListLinks\x12\x19.ogma.v1.ListLinksRequest\x1a\x0e.ogma.v1.Links\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/links\x12W\n" +
 	"\fGetIntegrity\x12\x1c.ogma.v1.GetIntegrityRequest\x1a\x12.ogma.v1.Integrity\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/integrity\x12h\n" +
 	"\x10GetIntegrityKeys\x12 .ogma.v1.GetIntegrityKeysRequest\x1a\x16.ogma.v1.IntegrityKeys\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/integrity/keys\x12j\n" +
-	"\x0fVerifyIntegrity\x12\x1f.ogma.v1.VerifyIntegrityRequest\x1a\x15.ogma.v1.Verification\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/integrity:verifyB/Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
+	"\x0fVerifyIntegrity\x12\x1f.ogma.v1.VerifyIntegrityRequest\x1a\x15.ogma.v1.Verification\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/integrity:verifyB\xa5\x03\x92A\xf2\x02\x12\x8b\x01\n" +
+	"\bOgma API\x12{Every call is scoped to the tenant of its bearer token. 64-bit integers are JSON strings; money is an exact decimal string.2\x02v1*\x02\x02\x012\x10application/json:\x10application/jsonRb\n" +
+	"\adefault\x12W\n" +
+	"AAn error: its stable code, a sentence, and the call's request id.\x12\x12\n" +
+	"\x10\x1a\x0e.ogma.v1.ErrorZH\n" +
+	"F\n" +
+	"\x06bearer\x12<\b\x02\x12'Bearer <token>, from ogma token create.\x1a\rAuthorization \x02b\f\n" +
+	"\n" +
+	"\n" +
+	"\x06bearer\x12\x00Z-github.com/ogma-dev/ogma/proto/ogma/v1;ogmav1b\x06proto3"
 
 var (
 	file_ogma_v1_ogma_proto_rawDescOnce sync.Once
@@ -5260,142 +5351,143 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 63)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
 var file_ogma_v1_ogma_proto_goTypes = []any{
-	(*GetIntegrityRequest)(nil),      // 0: ogma.v1.GetIntegrityRequest
-	(*Integrity)(nil),                // 1: ogma.v1.Integrity
-	(*ChainHead)(nil),                // 2: ogma.v1.ChainHead
-	(*LastAnchor)(nil),               // 3: ogma.v1.LastAnchor
-	(*StreamCoverage)(nil),           // 4: ogma.v1.StreamCoverage
-	(*GetIntegrityKeysRequest)(nil),  // 5: ogma.v1.GetIntegrityKeysRequest
-	(*IntegrityKeys)(nil),            // 6: ogma.v1.IntegrityKeys
-	(*VerifyIntegrityRequest)(nil),   // 7: ogma.v1.VerifyIntegrityRequest
-	(*Verification)(nil),             // 8: ogma.v1.Verification
-	(*VerificationFailure)(nil),      // 9: ogma.v1.VerificationFailure
-	(*ListUnmappedRequest)(nil),      // 10: ogma.v1.ListUnmappedRequest
-	(*Unmapped)(nil),                 // 11: ogma.v1.Unmapped
-	(*UnmappedKey)(nil),              // 12: ogma.v1.UnmappedKey
-	(*ListPeopleRequest)(nil),        // 13: ogma.v1.ListPeopleRequest
-	(*GetPersonRequest)(nil),         // 14: ogma.v1.GetPersonRequest
-	(*People)(nil),                   // 15: ogma.v1.People
-	(*Person)(nil),                   // 16: ogma.v1.Person
-	(*PersonVendor)(nil),             // 17: ogma.v1.PersonVendor
-	(*Subject)(nil),                  // 18: ogma.v1.Subject
-	(*PutLinkRequest)(nil),           // 19: ogma.v1.PutLinkRequest
-	(*DeleteLinkRequest)(nil),        // 20: ogma.v1.DeleteLinkRequest
-	(*Link)(nil),                     // 21: ogma.v1.Link
-	(*ListLinksRequest)(nil),         // 22: ogma.v1.ListLinksRequest
-	(*Links)(nil),                    // 23: ogma.v1.Links
-	(*ConnectRequest)(nil),           // 24: ogma.v1.ConnectRequest
-	(*CapabilityFlag)(nil),           // 25: ogma.v1.CapabilityFlag
-	(*Checklist)(nil),                // 26: ogma.v1.Checklist
-	(*ListIntegrationsRequest)(nil),  // 27: ogma.v1.ListIntegrationsRequest
-	(*Integrations)(nil),             // 28: ogma.v1.Integrations
-	(*Integration)(nil),              // 29: ogma.v1.Integration
-	(*StreamState)(nil),              // 30: ogma.v1.StreamState
-	(*Backfill)(nil),                 // 31: ogma.v1.Backfill
-	(*DisconnectRequest)(nil),        // 32: ogma.v1.DisconnectRequest
-	(*GetIntegrationRequest)(nil),    // 33: ogma.v1.GetIntegrationRequest
-	(*DisconnectResponse)(nil),       // 34: ogma.v1.DisconnectResponse
-	(*GetUsageRequest)(nil),          // 35: ogma.v1.GetUsageRequest
-	(*GetProjectsRequest)(nil),       // 36: ogma.v1.GetProjectsRequest
-	(*Projects)(nil),                 // 37: ogma.v1.Projects
-	(*ProjectSpend)(nil),             // 38: ogma.v1.ProjectSpend
-	(*ProjectPerson)(nil),            // 39: ogma.v1.ProjectPerson
-	(*ListAuditLogsRequest)(nil),     // 40: ogma.v1.ListAuditLogsRequest
-	(*AuditLogs)(nil),                // 41: ogma.v1.AuditLogs
-	(*AuditEvent)(nil),               // 42: ogma.v1.AuditEvent
-	(*GetReconciliationRequest)(nil), // 43: ogma.v1.GetReconciliationRequest
-	(*Reconciliation)(nil),           // 44: ogma.v1.Reconciliation
-	(*ReconciliationDay)(nil),        // 45: ogma.v1.ReconciliationDay
-	(*GetModelMixRequest)(nil),       // 46: ogma.v1.GetModelMixRequest
-	(*ModelMix)(nil),                 // 47: ogma.v1.ModelMix
-	(*ModelShare)(nil),               // 48: ogma.v1.ModelShare
-	(*GetForecastRequest)(nil),       // 49: ogma.v1.GetForecastRequest
-	(*Forecast)(nil),                 // 50: ogma.v1.Forecast
-	(*VendorForecast)(nil),           // 51: ogma.v1.VendorForecast
-	(*GetCostsRequest)(nil),          // 52: ogma.v1.GetCostsRequest
-	(*CostReport)(nil),               // 53: ogma.v1.CostReport
-	(*CostRow)(nil),                  // 54: ogma.v1.CostRow
-	(*UsageReport)(nil),              // 55: ogma.v1.UsageReport
-	(*UsageRow)(nil),                 // 56: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),   // 57: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),             // 58: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),    // 59: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),       // 60: ogma.v1.OpenAICapabilities
-	nil,                              // 61: ogma.v1.Person.AttributionMixEntry
-	nil,                              // 62: ogma.v1.Checklist.FlagsEntry
+	(*Error)(nil),                    // 0: ogma.v1.Error
+	(*GetIntegrityRequest)(nil),      // 1: ogma.v1.GetIntegrityRequest
+	(*Integrity)(nil),                // 2: ogma.v1.Integrity
+	(*ChainHead)(nil),                // 3: ogma.v1.ChainHead
+	(*LastAnchor)(nil),               // 4: ogma.v1.LastAnchor
+	(*StreamCoverage)(nil),           // 5: ogma.v1.StreamCoverage
+	(*GetIntegrityKeysRequest)(nil),  // 6: ogma.v1.GetIntegrityKeysRequest
+	(*IntegrityKeys)(nil),            // 7: ogma.v1.IntegrityKeys
+	(*VerifyIntegrityRequest)(nil),   // 8: ogma.v1.VerifyIntegrityRequest
+	(*Verification)(nil),             // 9: ogma.v1.Verification
+	(*VerificationFailure)(nil),      // 10: ogma.v1.VerificationFailure
+	(*ListUnmappedRequest)(nil),      // 11: ogma.v1.ListUnmappedRequest
+	(*Unmapped)(nil),                 // 12: ogma.v1.Unmapped
+	(*UnmappedKey)(nil),              // 13: ogma.v1.UnmappedKey
+	(*ListPeopleRequest)(nil),        // 14: ogma.v1.ListPeopleRequest
+	(*GetPersonRequest)(nil),         // 15: ogma.v1.GetPersonRequest
+	(*People)(nil),                   // 16: ogma.v1.People
+	(*Person)(nil),                   // 17: ogma.v1.Person
+	(*PersonVendor)(nil),             // 18: ogma.v1.PersonVendor
+	(*Subject)(nil),                  // 19: ogma.v1.Subject
+	(*PutLinkRequest)(nil),           // 20: ogma.v1.PutLinkRequest
+	(*DeleteLinkRequest)(nil),        // 21: ogma.v1.DeleteLinkRequest
+	(*Link)(nil),                     // 22: ogma.v1.Link
+	(*ListLinksRequest)(nil),         // 23: ogma.v1.ListLinksRequest
+	(*Links)(nil),                    // 24: ogma.v1.Links
+	(*ConnectRequest)(nil),           // 25: ogma.v1.ConnectRequest
+	(*CapabilityFlag)(nil),           // 26: ogma.v1.CapabilityFlag
+	(*Checklist)(nil),                // 27: ogma.v1.Checklist
+	(*ListIntegrationsRequest)(nil),  // 28: ogma.v1.ListIntegrationsRequest
+	(*Integrations)(nil),             // 29: ogma.v1.Integrations
+	(*Integration)(nil),              // 30: ogma.v1.Integration
+	(*StreamState)(nil),              // 31: ogma.v1.StreamState
+	(*Backfill)(nil),                 // 32: ogma.v1.Backfill
+	(*DisconnectRequest)(nil),        // 33: ogma.v1.DisconnectRequest
+	(*GetIntegrationRequest)(nil),    // 34: ogma.v1.GetIntegrationRequest
+	(*DisconnectResponse)(nil),       // 35: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),          // 36: ogma.v1.GetUsageRequest
+	(*GetProjectsRequest)(nil),       // 37: ogma.v1.GetProjectsRequest
+	(*Projects)(nil),                 // 38: ogma.v1.Projects
+	(*ProjectSpend)(nil),             // 39: ogma.v1.ProjectSpend
+	(*ProjectPerson)(nil),            // 40: ogma.v1.ProjectPerson
+	(*ListAuditLogsRequest)(nil),     // 41: ogma.v1.ListAuditLogsRequest
+	(*AuditLogs)(nil),                // 42: ogma.v1.AuditLogs
+	(*AuditEvent)(nil),               // 43: ogma.v1.AuditEvent
+	(*GetReconciliationRequest)(nil), // 44: ogma.v1.GetReconciliationRequest
+	(*Reconciliation)(nil),           // 45: ogma.v1.Reconciliation
+	(*ReconciliationDay)(nil),        // 46: ogma.v1.ReconciliationDay
+	(*GetModelMixRequest)(nil),       // 47: ogma.v1.GetModelMixRequest
+	(*ModelMix)(nil),                 // 48: ogma.v1.ModelMix
+	(*ModelShare)(nil),               // 49: ogma.v1.ModelShare
+	(*GetForecastRequest)(nil),       // 50: ogma.v1.GetForecastRequest
+	(*Forecast)(nil),                 // 51: ogma.v1.Forecast
+	(*VendorForecast)(nil),           // 52: ogma.v1.VendorForecast
+	(*GetCostsRequest)(nil),          // 53: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),               // 54: ogma.v1.CostReport
+	(*CostRow)(nil),                  // 55: ogma.v1.CostRow
+	(*UsageReport)(nil),              // 56: ogma.v1.UsageReport
+	(*UsageRow)(nil),                 // 57: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),   // 58: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),             // 59: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),    // 60: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),       // 61: ogma.v1.OpenAICapabilities
+	nil,                              // 62: ogma.v1.Person.AttributionMixEntry
+	nil,                              // 63: ogma.v1.Checklist.FlagsEntry
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
-	2,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
-	3,  // 1: ogma.v1.Integrity.last_anchor:type_name -> ogma.v1.LastAnchor
-	4,  // 2: ogma.v1.Integrity.coverage:type_name -> ogma.v1.StreamCoverage
-	9,  // 3: ogma.v1.Verification.first_failure:type_name -> ogma.v1.VerificationFailure
-	12, // 4: ogma.v1.Unmapped.keys:type_name -> ogma.v1.UnmappedKey
-	16, // 5: ogma.v1.People.people:type_name -> ogma.v1.Person
-	18, // 6: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
-	61, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
-	17, // 8: ogma.v1.Person.vendors:type_name -> ogma.v1.PersonVendor
-	21, // 9: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	62, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
-	29, // 11: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
-	30, // 12: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
-	31, // 13: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	38, // 14: ogma.v1.Projects.projects:type_name -> ogma.v1.ProjectSpend
-	39, // 15: ogma.v1.ProjectSpend.people:type_name -> ogma.v1.ProjectPerson
-	42, // 16: ogma.v1.AuditLogs.events:type_name -> ogma.v1.AuditEvent
-	45, // 17: ogma.v1.Reconciliation.days:type_name -> ogma.v1.ReconciliationDay
-	48, // 18: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
-	51, // 19: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
-	54, // 20: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
-	56, // 21: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	60, // 22: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	59, // 23: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	25, // 24: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	57, // 25: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	35, // 26: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	52, // 27: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
-	49, // 28: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
-	46, // 29: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
-	36, // 30: ogma.v1.OgmaService.GetProjects:input_type -> ogma.v1.GetProjectsRequest
-	43, // 31: ogma.v1.OgmaService.GetReconciliation:input_type -> ogma.v1.GetReconciliationRequest
-	40, // 32: ogma.v1.OgmaService.ListAuditLogs:input_type -> ogma.v1.ListAuditLogsRequest
-	24, // 33: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	24, // 34: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	27, // 35: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	33, // 36: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	32, // 37: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	10, // 38: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	13, // 39: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	14, // 40: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	19, // 41: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	20, // 42: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	22, // 43: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	0,  // 44: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	5,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	7,  // 46: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	58, // 47: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	55, // 48: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	53, // 49: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
-	50, // 50: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
-	47, // 51: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
-	37, // 52: ogma.v1.OgmaService.GetProjects:output_type -> ogma.v1.Projects
-	44, // 53: ogma.v1.OgmaService.GetReconciliation:output_type -> ogma.v1.Reconciliation
-	41, // 54: ogma.v1.OgmaService.ListAuditLogs:output_type -> ogma.v1.AuditLogs
-	26, // 55: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	26, // 56: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	28, // 57: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	29, // 58: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	34, // 59: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	11, // 60: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
-	15, // 61: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	16, // 62: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	21, // 63: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	21, // 64: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	23, // 65: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	1,  // 66: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	6,  // 67: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	8,  // 68: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	3,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
+	4,  // 1: ogma.v1.Integrity.last_anchor:type_name -> ogma.v1.LastAnchor
+	5,  // 2: ogma.v1.Integrity.coverage:type_name -> ogma.v1.StreamCoverage
+	10, // 3: ogma.v1.Verification.first_failure:type_name -> ogma.v1.VerificationFailure
+	13, // 4: ogma.v1.Unmapped.keys:type_name -> ogma.v1.UnmappedKey
+	17, // 5: ogma.v1.People.people:type_name -> ogma.v1.Person
+	19, // 6: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
+	62, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
+	18, // 8: ogma.v1.Person.vendors:type_name -> ogma.v1.PersonVendor
+	22, // 9: ogma.v1.Links.links:type_name -> ogma.v1.Link
+	63, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	30, // 11: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
+	31, // 12: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
+	32, // 13: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
+	39, // 14: ogma.v1.Projects.projects:type_name -> ogma.v1.ProjectSpend
+	40, // 15: ogma.v1.ProjectSpend.people:type_name -> ogma.v1.ProjectPerson
+	43, // 16: ogma.v1.AuditLogs.events:type_name -> ogma.v1.AuditEvent
+	46, // 17: ogma.v1.Reconciliation.days:type_name -> ogma.v1.ReconciliationDay
+	49, // 18: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
+	52, // 19: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
+	55, // 20: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	57, // 21: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	61, // 22: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	60, // 23: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	26, // 24: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	58, // 25: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	36, // 26: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	53, // 27: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	50, // 28: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
+	47, // 29: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
+	37, // 30: ogma.v1.OgmaService.GetProjects:input_type -> ogma.v1.GetProjectsRequest
+	44, // 31: ogma.v1.OgmaService.GetReconciliation:input_type -> ogma.v1.GetReconciliationRequest
+	41, // 32: ogma.v1.OgmaService.ListAuditLogs:input_type -> ogma.v1.ListAuditLogsRequest
+	25, // 33: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	25, // 34: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	28, // 35: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	34, // 36: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	33, // 37: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	11, // 38: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	14, // 39: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	15, // 40: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	20, // 41: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	21, // 42: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	23, // 43: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	1,  // 44: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	6,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	8,  // 46: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	59, // 47: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	56, // 48: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	54, // 49: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	51, // 50: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
+	48, // 51: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
+	38, // 52: ogma.v1.OgmaService.GetProjects:output_type -> ogma.v1.Projects
+	45, // 53: ogma.v1.OgmaService.GetReconciliation:output_type -> ogma.v1.Reconciliation
+	42, // 54: ogma.v1.OgmaService.ListAuditLogs:output_type -> ogma.v1.AuditLogs
+	27, // 55: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	27, // 56: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	29, // 57: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	30, // 58: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	35, // 59: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	12, // 60: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
+	16, // 61: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	17, // 62: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	22, // 63: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	22, // 64: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	24, // 65: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	2,  // 66: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	7,  // 67: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	9,  // 68: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
 	47, // [47:69] is the sub-list for method output_type
 	25, // [25:47] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
@@ -5408,18 +5500,18 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[11].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[16].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[54].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[12].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[17].OneofWrappers = []any{}
 	file_ogma_v1_ogma_proto_msgTypes[55].OneofWrappers = []any{}
 	file_ogma_v1_ogma_proto_msgTypes[56].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[57].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   63,
+			NumMessages:   64,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
