@@ -17,6 +17,7 @@ import (
 
 	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/internal/wait"
+	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
@@ -35,7 +36,16 @@ type identityOrg struct {
 	*fixture
 	store *clickhouse.Store
 	ch    driver.Conn // the sink's database, for what the API does not show
-	seq   int
+	seq   *int
+	// tenant is whose records publish writes: acme unless as says.
+	tenant string
+}
+
+// as returns o publishing tenant's records instead.
+func (o *identityOrg) as(tenant string) *identityOrg {
+	c := *o
+	c.tenant = tenant
+	return &c
 }
 
 func newIdentityOrg(t *testing.T) *identityOrg {
@@ -46,6 +56,9 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 	f := serveDeps(t, func(cluster *topictest.Cluster, d *api.Deps) {
 		c = cluster
 		d.Usage, d.Identity, d.Audit = store, store, store
+		d.Integrity = &api.Integrity{Ledger: store, AnchorKey: func(ctx context.Context) (*anchor.Key, error) {
+			return anchor.EnsureKey(ctx, cluster.Dial, kr)
+		}}
 		d.Links = &api.Links{Layout: cluster.Layout, Now: func() time.Time { return linkTime }, Ledger: store,
 			Publish: func(ctx context.Context, recs ...*kgo.Record) error {
 				return control.Publish(ctx, cluster.Dial, kr, recs...)
@@ -70,7 +83,7 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &identityOrg{fixture: f, store: store, ch: conn}
+	return &identityOrg{fixture: f, store: store, ch: conn, seq: new(int), tenant: "acme"}
 }
 
 var (
@@ -83,8 +96,8 @@ func (o *identityOrg) publish(t *testing.T, at time.Time, raws ...*envelope.Raw)
 	t.Helper()
 	var recs []*kgo.Record
 	for _, r := range raws {
-		r.V, r.Tenant, r.Vendor, r.FetchedAt, r.Salt = envelope.Version, "acme", "openai", at, envelope.NewSalt()
-		recs = append(recs, o.cluster.Layout.Record(topic.Raw, "acme", []byte(r.Key()), r.Marshal()))
+		r.V, r.Tenant, r.Vendor, r.FetchedAt, r.Salt = envelope.Version, o.tenant, "openai", at, envelope.NewSalt()
+		recs = append(recs, o.cluster.Layout.Record(topic.Raw, o.tenant, []byte(r.Key()), r.Marshal()))
 	}
 	if err := control.Publish(t.Context(), o.cluster.Dial, o.keys, recs...); err != nil {
 		t.Fatal(err)
@@ -115,8 +128,8 @@ func (o *identityOrg) usage(t *testing.T, day time.Time, rows ...[2]string) {
 // walk publishes a complete directory walk of stream.
 func (o *identityOrg) walk(t *testing.T, at time.Time, stream, path string, objects ...string) {
 	t.Helper()
-	o.seq++
-	id := fmt.Sprintf("walk-%d", o.seq)
+	*o.seq++
+	id := fmt.Sprintf("walk-%d", *o.seq)
 	raws := []*envelope.Raw{{Stream: stream, Snapshot: &envelope.Snapshot{ID: id, Marker: envelope.Begin}}}
 	for _, obj := range objects {
 		raws = append(raws, &envelope.Raw{Stream: stream, Request: envelope.Request{Path: path},
