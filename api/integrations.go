@@ -121,7 +121,7 @@ func (s *Server) ConnectIntegration(ctx context.Context, req *ogmav1.ConnectRequ
 	tenant, now := tenantOf(ctx), s.now().UTC()
 	k := control.VendorKey{Tenant: tenant, Vendor: v.Name}
 	var integ control.Integration
-	s.view.Read(func(st *control.State) { integ = st.Integrations[k] })
+	s.view.Read(func(st *control.State) { integ, _ = st.Integration(k) })
 	integ = integ.Next(tenant, v.Name, control.KeyHint(key.Reveal()), now)
 	if integ.Sealed, err = s.integ.Keyring.Seal(key, tenant, v.Name, integ.Generation); err != nil {
 		s.log.ErrorContext(ctx, "seal failed", "tenant", tenant, "vendor", v.Name, "err", err)
@@ -158,9 +158,7 @@ func (s *Server) DisconnectIntegration(ctx context.Context, req *ogmav1.Disconne
 	if !ok {
 		return nil, codeError(codes.NotFound, "not_found", "No "+v.Title+" integration is connected.")
 	}
-	l := s.integ.Layout
-	err = s.integ.Publish(ctx, control.Tombstone(control.IntegrationRecord(l, integ)),
-		control.Tombstone(control.ObservedRecord(l, control.Observed{Tenant: tenant, Vendor: v.Name})))
+	err = s.integ.Publish(ctx, control.DisconnectRecords(s.integ.Layout, integ)...)
 	if err != nil {
 		return nil, codeError(codes.Unavailable, "unavailable", "The integration could not be removed; try again.")
 	}

@@ -104,7 +104,8 @@ func connectKey(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal.K
 	if _, ok := st.Tenants[tenant]; !ok {
 		return fmt.Errorf("no tenant %s", tenant)
 	}
-	integ := st.Integrations[control.VendorKey{Tenant: tenant, Vendor: vendor}].Next(tenant, vendor, control.KeyHint(key.Reveal()), now)
+	integ, _ := st.Integration(control.VendorKey{Tenant: tenant, Vendor: vendor})
+	integ = integ.Next(tenant, vendor, control.KeyHint(key.Reveal()), now)
 	if integ.Sealed, err = kr.Seal(key, tenant, vendor, integ.Generation); err != nil {
 		return err
 	}

@@ -104,6 +104,34 @@ type Integration struct {
 	Status string `json:"status"`
 }
 
+// Generation is the last key generation a tenant's vendor integration
+// used. It outlives the integration (a disconnect tombstones the
+// integration, never this), so that a key connected later takes a
+// generation never used before and an old envelope replayed never opens
+// as current.
+type Generation struct {
+	Tenant     string `json:"tenant"`
+	Vendor     string `json:"vendor"`
+	Generation int    `json:"generation"`
+}
+
+// GenerationRecord returns the record of g.
+func GenerationRecord(l topic.Layout, g Generation) *kgo.Record {
+	return record(l, g.Tenant, generationKey(g.Tenant, g.Vendor), g)
+}
+
+// DisconnectRecords returns what disconnecting i publishes, in order: its
+// generation, kept for good, then tombstones of its sealed key and of what
+// was observed with it. Compaction then removes the envelope from the
+// topic.
+func DisconnectRecords(l topic.Layout, i Integration) []*kgo.Record {
+	return []*kgo.Record{
+		GenerationRecord(l, Generation{Tenant: i.Tenant, Vendor: i.Vendor, Generation: i.Generation}),
+		Tombstone(IntegrationRecord(l, i)),
+		Tombstone(ObservedRecord(l, Observed{Tenant: i.Tenant, Vendor: i.Vendor})),
+	}
+}
+
 // Next returns the integration's next key generation, as connected at now
 // with a key of the given hint; the first connect time is kept, since every
 // stream's history begins a backfill window before it. The caller seals
@@ -233,6 +261,7 @@ func tenantKey(id string) string                  { return "tenant/" + id }
 func integrationKey(tenant, vendor string) string { return "integration/" + tenant + "/" + vendor }
 func tokenKey(hash string) string                 { return "token/" + hash }
 func observedKey(tenant, vendor string) string    { return "observed/" + tenant + "/" + vendor }
+func generationKey(tenant, vendor string) string  { return "generation/" + tenant + "/" + vendor }
 func streamKey(tenant, vendor, name string) string {
 	return "stream/" + stream.ID{Tenant: tenant, Vendor: vendor, Stream: name}.Key()
 }

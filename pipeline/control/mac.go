@@ -47,7 +47,7 @@ var ErrUnsigned = errors.New("unsigned record where every access record is signe
 // signed reports whether a record with this key must carry a tag to count.
 func signed(key string) bool {
 	kind, _, _ := strings.Cut(key, "/")
-	return kind == "tenant" || kind == "integration" || kind == "token" || key == SignedKey || key == AnchorKeyKey
+	return kind == "tenant" || kind == "integration" || kind == "token" || kind == "generation" || key == SignedKey || key == AnchorKeyKey
 }
 
 // Authentic returns nil if r carries a tag that checks under kr, for

@@ -28,6 +28,9 @@ type State struct {
 	Tokens       map[string]Token // by hash
 	Observed     map[VendorKey]Observed
 	Streams      map[string]StreamStatus // by "<tenant>/<vendor>/<stream>"
+	// Generations holds the last key generation each integration used,
+	// connected or not.
+	Generations map[VendorKey]int
 	// Skipped counts records that did not parse or authenticate:
 	// followers skip them rather than stop, since one bad record would
 	// stop every start after.
@@ -145,6 +148,17 @@ func (s *State) apply(key string, value []byte) error {
 			return err
 		}
 		setKey(&s.Integrations, k, i)
+		setKey(&s.Generations, k, max(s.Generations[k], i.Generation))
+	case "generation":
+		if del {
+			return nil // a generation is never given back
+		}
+		var g Generation
+		if err := json.Unmarshal(value, &g); err != nil {
+			return err
+		}
+		k := VendorKey{g.Tenant, g.Vendor}
+		setKey(&s.Generations, k, max(s.Generations[k], g.Generation))
 	case "token":
 		if del {
 			delete(s.Tokens, rest)
@@ -180,6 +194,14 @@ func (s *State) apply(key string, value []byte) error {
 	}
 	// Other kinds (the partition count, later additions) are not state.
 	return nil
+}
+
+// Integration returns k's integration, if connected, and in any case one
+// whose Next is a generation never used before.
+func (s *State) Integration(k VendorKey) (Integration, bool) {
+	i, ok := s.Integrations[k]
+	i.Generation = max(i.Generation, s.Generations[k])
+	return i, ok
 }
 
 func setKey[K comparable, V any](m *map[K]V, k K, v V) {

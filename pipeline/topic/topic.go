@@ -53,8 +53,12 @@ var All = []Spec{
 		"cleanup.policy": "compact"}},
 	{Name: Anchors, Partitioned: false, Configs: map[string]string{
 		"cleanup.policy": "compact"}},
+	// A disconnected key's envelope is tombstoned: segments roll hourly and
+	// any dirt is cleaned, so that compaction removes the envelope soon
+	// (then the tombstone, after a day).
 	{Name: Control, Partitioned: true, Configs: map[string]string{
-		"cleanup.policy": "compact"}},
+		"cleanup.policy": "compact", "segment.ms": ms(day / 24), "min.cleanable.dirty.ratio": "0.01",
+		"min.compaction.lag.ms": "0", "delete.retention.ms": ms(day)}},
 	{Name: Deadletter, Partitioned: true, Configs: map[string]string{
 		"cleanup.policy": "delete", "retention.ms": ms(365 * day)}},
 }
