@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,33 +78,4 @@ func runSinkRekor(ctx context.Context, cfg *anchorConfig) error {
 	g.Go(func() error { return serveMetrics(gctx) })
 	g.Go(func() error { return sink.Run(gctx) })
 	return g.Wait()
-}
-
-func newKeysCmd(c *common) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Show the installation's keys"}
-	cmd.AddCommand(&cobra.Command{
-		Use:   "anchor",
-		Short: "Print the anchor public key (PEM) and its SHA-256 fingerprint, which verifiers pin",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, dial, _, err := c.kafka(cmd.Context())
-			if err != nil {
-				return err
-			}
-			kr, err := c.keyring()
-			if err != nil {
-				return err
-			}
-			key, err := anchor.LoadKey(cmd.Context(), dial, kr)
-			if errors.Is(err, anchor.ErrNoKey) {
-				return fmt.Errorf("%w: `ogma sink rekor` (or `ogma dev --rekor-url`) makes it when it first starts", err)
-			}
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "%sSHA-256 fingerprint: %s\n", key.PublicPEM(), key.Fingerprint())
-			return nil
-		},
-	})
-	return cmd
 }

@@ -42,7 +42,7 @@ func newTenantCmd(c *common, run func(context.Context, *tenantConfig) error) *co
 	f.StringVar(&cfg.residency, "residency", "us", "where the tenant's data must stay: us or eu")
 	f.StringVar(&cfg.openaiKeyFile, "openai-admin-key-file", "", "file holding the tenant's OpenAI Admin key (sk-admin-…), sealed on the spot")
 	f.StringVar(&cfg.anthropicFile, "anthropic-admin-key-file", "", "file holding the tenant's Anthropic Admin key (sk-ant-admin01-…), sealed on the spot")
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, newTenantListCmd(c), newTenantDeleteCmd(c))
 	return cmd
 }
 

@@ -156,3 +156,31 @@ func EnsureKey(ctx context.Context, dial topic.Dial, kr *seal.Keyring) (*Key, er
 	// Read back: of two first starts at once, the later record is the key.
 	return LoadKey(ctx, dial, kr)
 }
+
+// RewrapKey re-wraps the installation anchor key's data key under kr's
+// current master key (after a rotation), and records it; it reports
+// whether it did (false when there is no key, or it is already so).
+func RewrapKey(ctx context.Context, dial topic.Dial, kr *seal.Keyring) (bool, error) {
+	var last *kgo.Record
+	err := topic.ReadToEnd(ctx, dial, topic.Control, []int32{0}, func(r *kgo.Record) error {
+		if string(r.Key) == control.AnchorKeyKey && r.Value != nil && control.Authentic(kr, r) == nil {
+			last = r
+		}
+		return nil
+	})
+	if err != nil || last == nil {
+		return false, err
+	}
+	var kv keyRecord
+	if err := json.Unmarshal(last.Value, &kv); err != nil {
+		return false, fmt.Errorf("the anchor key record: %w", err)
+	}
+	sealed, rewrapped, err := kr.Rewrap(kv.Sealed, sealTenant, sealVendor, sealGen)
+	if err != nil || !rewrapped {
+		return false, err
+	}
+	kv.Sealed = sealed
+	v, _ := json.Marshal(kv)
+	rec := &kgo.Record{Topic: topic.Control, Partition: 0, Key: []byte(control.AnchorKeyKey), Value: v}
+	return true, control.Publish(ctx, dial, kr, rec)
+}

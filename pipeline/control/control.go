@@ -132,6 +132,34 @@ func DisconnectRecords(l topic.Layout, i Integration) []*kgo.Record {
 	}
 }
 
+// OffboardRecords returns what deleting tenant publishes: each of its
+// integrations disconnected (DisconnectRecords), tombstones of its
+// tokens, stream statuses and observations, then of the tenant itself.
+func OffboardRecords(l topic.Layout, st *State, tenant string) []*kgo.Record {
+	var out []*kgo.Record
+	for k, i := range st.Integrations {
+		if k.Tenant == tenant {
+			out = append(out, DisconnectRecords(l, i)...)
+		}
+	}
+	for k := range st.Observed {
+		if k.Tenant == tenant {
+			out = append(out, Tombstone(ObservedRecord(l, Observed{Tenant: tenant, Vendor: k.Vendor})))
+		}
+	}
+	for _, tok := range st.Tokens {
+		if tok.Tenant == tenant {
+			out = append(out, Tombstone(TokenRecord(l, tok)))
+		}
+	}
+	for _, s := range st.Streams {
+		if s.Tenant == tenant {
+			out = append(out, Tombstone(StreamStatusRecord(l, s)))
+		}
+	}
+	return append(out, Tombstone(TenantRecord(l, Tenant{ID: tenant})))
+}
+
 // Next returns the integration's next key generation, as connected at now
 // with a key of the given hint; the first connect time is kept, since every
 // stream's history begins a backfill window before it. The caller seals
