@@ -63,8 +63,9 @@ func (s *syncBuffer) String() string {
 }
 
 // testUsers sizes the simulated organization of in-process `ogma dev`
-// runs: big enough to page the users list, small enough for -race.
-const testUsers = 120
+// runs: big enough to page the users list, and with Anthropic's extra
+// people over 150 (issue 13's seeded organization), small enough for -race.
+const testUsers = 150
 
 // devRun is one `ogma dev` running in-process.
 type devRun struct {
@@ -417,6 +418,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 		t.Errorf("/v1/insights/model-mix = %s, want both vendors' models, shares summing to 1", body)
 	}
 	checkProjectsAndReconciliation(t, d, tok, costStart, today)
+	checkUnitsEqualSimulators(t, d, tok, sim, an, start, today)
 	if n := d.metric(t, "ogma_processor_records_total", "outcome", "deadlettered"); n != 0 {
 		t.Errorf("%v raw records were deadlettered on the happy path", n)
 	}
@@ -661,6 +663,9 @@ func checkPeopleAcrossVendors(t *testing.T, d *devRun, tok string, oa *openaisim
 			t.Errorf("%s appears %d times in /v1/people", e, n)
 		}
 	}
+	if len(seen) < 150 {
+		t.Errorf("/v1/people holds %d people, want the seeded organization's 150 or more", len(seen))
+	}
 }
 
 func deref(s *string) string {
@@ -673,8 +678,13 @@ func deref(s *string) string {
 type usageRow struct {
 	dims          map[string]string
 	input, output int64
-	provisional   bool
+	// units holds the counts other than tokens, by field.
+	units       map[string]int64
+	provisional bool
 }
+
+// unitFields are /v1/usage's counts other than tokens.
+var unitFields = []string{"images", "characters", "seconds", "bytes", "sessions", "calls"}
 
 func (d *devRun) usage(t *testing.T, tok string, start, end time.Time, groupBy string) []usageRow {
 	t.Helper()
@@ -691,13 +701,17 @@ func (d *devRun) usage(t *testing.T, tok string, start, end time.Time, groupBy s
 	var out []usageRow
 	for _, r := range resp.Rows {
 		u := usageRow{dims: map[string]string{}}
-		for _, dim := range []string{"day", "model", "user", "project", "api_key", "person", "attribution"} {
+		for _, dim := range []string{"day", "model", "user", "project", "api_key", "person", "attribution", "usage_type", "vendor"} {
 			if v, ok := r[dim].(string); ok {
 				u.dims[dim] = v
 			}
 		}
 		u.input, _ = strconv.ParseInt(fmt.Sprint(r["input_tokens"]), 10, 64)
 		u.output, _ = strconv.ParseInt(fmt.Sprint(r["output_tokens"]), 10, 64)
+		u.units = map[string]int64{}
+		for _, f := range unitFields {
+			u.units[f], _ = strconv.ParseInt(fmt.Sprint(r[f]), 10, 64)
+		}
 		u.provisional, _ = r["provisional"].(bool)
 		out = append(out, u)
 	}
@@ -1436,4 +1450,53 @@ func checkProjectsAndReconciliation(t *testing.T, d *devRun, tok string, start, 
 			t.Errorf("/v1/insights/reconciliation names no %s: causes %v", c, slices.Sorted(maps.Keys(causes)))
 		}
 	}
+}
+
+// checkUnitsEqualSimulators: usage that is not tokens — images, TTS
+// characters, transcribed seconds, stored bytes, sessions, search calls —
+// sums by vendor and usage type to the simulators' own numbers over the
+// window (issue 13: no all-zero rows).
+func checkUnitsEqualSimulators(t *testing.T, d *devRun, tok string, sim *openaisim.Server, an *anthropicsim.Server, start, end time.Time) {
+	t.Helper()
+	fields := map[string]string{"images": "images", "characters": "characters", "seconds": "seconds", "usage_bytes": "bytes",
+		"num_sessions": "sessions", "num_requests": "calls"}
+	want := map[string]int64{}
+	for day := start; day.Before(end); day = day.Add(24 * time.Hour) {
+		for _, spec := range stream.OfKind(stream.OpenAI, stream.UsageReport) {
+			for _, r := range sim.Usage(spec.Endpoint, day.Unix(), spec.GroupSet) {
+				for field, unit := range fields {
+					if n, ok := r[field].(int64); ok && n != 0 {
+						want["openai "+spec.Endpoint+" "+unit] += n
+					}
+				}
+			}
+		}
+		// Each Anthropic message counted once: keyed rows from the report,
+		// keyless ones from its breakdown by account.
+		for _, r := range an.Usage(day, stream.Must(stream.Anthropic, "usage.messages").GroupSet) {
+			if r.APIKeyID != nil && r.ServerToolUse.WebSearchRequests != 0 {
+				want["anthropic messages calls"] += r.ServerToolUse.WebSearchRequests
+			}
+		}
+		for _, r := range an.Usage(day, stream.Must(stream.Anthropic, "usage.messages_by_account").GroupSet) {
+			if r.APIKeyID == nil && r.ServerToolUse.WebSearchRequests != 0 {
+				want["anthropic messages calls"] += r.ServerToolUse.WebSearchRequests
+			}
+		}
+	}
+	if len(want) < 7 {
+		t.Fatalf("the simulators' units %v: want every kind of unit", want)
+	}
+	var got map[string]int64
+	wait.Until(t, "every unit by vendor and usage type to equal the simulators'", func() bool {
+		got = map[string]int64{}
+		for _, r := range d.usage(t, tok, start, end, "vendor,usage_type") {
+			for unit, n := range r.units {
+				if n != 0 {
+					got[r.dims["vendor"]+" "+r.dims["usage_type"]+" "+unit] += n
+				}
+			}
+		}
+		return maps.Equal(got, want)
+	})
 }
