@@ -3,13 +3,15 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // erasedTables hold a tenant's data beside the ledger: projections,
 // identities, links, refusals. Anchors stay: they hold seqs and hashes
 // only, and the chain's proof.
-var erasedTables = []string{"usage", "usage_provisional", "costs", "identities", "links", "audit_logs", "refusals"}
+// (Table names, written as one string: some are also stream names.)
+var erasedTables = strings.Fields(`usage usage_provisional costs identities links audit_logs refusals`)
 
 // EraseTenant erases what the ledger and its projections hold of tenant:
 // each event keeps its canonical bytes and hash, so the chain still
