@@ -52,7 +52,7 @@ func serveWith(t *testing.T, integ *api.Integrations) *fixture {
 
 // serveDeps is serve with collaborators that configure sets, given the
 // cluster.
-func serveDeps(t *testing.T, configure func(*topictest.Cluster, *api.Deps)) *fixture {
+func serveDeps(t testing.TB, configure func(*topictest.Cluster, *api.Deps)) *fixture {
 	t.Helper()
 	c := topictest.New(t)
 	l := c.Layout

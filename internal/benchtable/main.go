@@ -81,6 +81,11 @@ func main() {
 		"BenchmarkEndToEnd/loop=bare", "rows/s", 0.5)
 	ratioRow("raw → ClickHouse (processor and sink) vs a bare clickhouse-go insert", "BenchmarkEndToEnd/loop=pipeline", "events/s",
 		"BenchmarkEndToEnd/loop=bare", "rows/s", 0.5)
+	if p50, ok := get("BenchmarkUsageQuery", "p50-ms"); ok {
+		p99, _ := get("BenchmarkUsageQuery", "p99-ms")
+		rows = append(rows, row{what: "`GET /v1/usage` person × model, 90 days × 1,000 users (270k facts), p50 / p99",
+			figure: fmt.Sprintf("%.0f / %.0f ms", p50, p99), target: "p99 < 50 ms " + mark(p99 < 50)})
+	}
 	if v, ok := get("BenchmarkBackfillToQueryable", "s/backfill"); ok {
 		rows = append(rows, row{what: "90-day backfill of a 1,000-user organization, connect to queryable",
 			figure: fmt.Sprintf("%.1f s", v), target: "< 60 s " + mark(v < 60)})

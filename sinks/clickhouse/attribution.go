@@ -70,25 +70,20 @@ func peopleOf(tenant string) query {
 			)`, append(subjects.args, users.args...)}
 }
 
-// usageColumns are the columns of a usage table that attributedUsage
-// passes on, beside person and attribution.
-const usageColumns = "vendor, stream, day, model, user_id, project_id, api_key_id, " + countColumns +
-	", estimated_usd, priced, price_version"
-
-// attributedUsage returns the query of the rows of a usage table (from)
-// that where admits — where must begin with the tenant's own condition
-// (tenant = ?), so that nothing is joined before it filters —, with the
-// usage columns plus each row's person and attribution: the user's when
-// the vendor named a user the rules attribute, else the key's.
-func attributedUsage(tenant, from string, where query) query {
+// attributedUsage returns the query of the rows of rows (a query over a
+// usage table that names vendor, user_id and api_key_id among cols, and
+// filters by the tenant first) with cols plus each row's person and
+// attribution: the user's when the vendor named a user the rules
+// attribute, else the key's.
+func attributedUsage(tenant string, rows query, cols string) query {
 	users, keys := peopleOf(tenant), peopleOf(tenant)
-	args := append(append(append([]any{}, where.args...), users.args...), keys.args...)
-	return query{`SELECT ` + usageColumns + `,
+	args := append(append(append([]any{}, rows.args...), users.args...), keys.args...)
+	return query{`SELECT ` + cols + `,
 				if(user_attribution = 'user', user_person, key_person) AS person,
 				if(user_attribution = 'user', 'user', if(key_attribution = '', 'unmapped', key_attribution)) AS attribution
 			FROM (
-				SELECT ` + usageColumns + `, user_person, user_attribution
-				FROM (SELECT ` + usageColumns + ` FROM ` + from + ` WHERE ` + where.text + `)
+				SELECT ` + cols + `, user_person, user_attribution
+				FROM (` + rows.text + `)
 				ANY LEFT JOIN (
 					SELECT vendor, subject_id AS user_id, person AS user_person, attribution AS user_attribution
 					FROM (` + users.text + `) WHERE subject_kind = 'user'

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
 )
@@ -68,5 +69,50 @@ func TestOpenRejectsBadDatabaseName(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "want letters, digits and '_'") {
 			t.Errorf("Open(database %q) = %v, want the name refused", name, err)
 		}
+	}
+}
+
+// Migration 12 re-sorts the usage table: every row written before it is
+// there after it, once, and reads as before.
+func TestUsageResortKeepsEveryRow(t *testing.T) {
+	cfg := chtest.NewDB(t)
+	s, err := clickhouse.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	before := slices.IndexFunc(clickhouse.Migrations, func(m clickhouse.Migration) bool { return m.Version == 12 })
+	if _, err := clickhouse.MigrateTo(t.Context(), s, clickhouse.Migrations[:before]); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	batch, err := conn.PrepareBatch(t.Context(), `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model,
+		input_tokens, rev, seq, images)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	for i, r := range []struct {
+		key    string
+		rev    uint32
+		tokens int64
+	}{{"k1", 0, 100}, {"k1", 1, 150}, {"k2", 0, 7}, {"k2", 0, 7}} { // a revision, and a redelivery
+		if err := batch.Append("acme", "openai", "usage.completions", r.key, uint8(1), day, day, "m", r.tokens, r.rev, uint64(i+1), int64(2)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := s.Usage(t.Context(), clickhouse.UsageQuery{Tenant: "acme", Start: day, End: day.AddDate(0, 0, 1)})
+	if err != nil || len(rows) != 1 || rows[0].InputTokens != 157 || rows[0].Images != 4 {
+		t.Errorf("usage after the re-sort = %+v, %v; want k1's latest 150 + k2's 7 tokens, 4 images", rows, err)
 	}
 }

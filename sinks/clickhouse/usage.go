@@ -111,10 +111,14 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		sel = strings.Join(cols, ", ") + ", "
 		group = " GROUP BY " + strings.Join(aliases, ", ")
 	}
-	sums := "sum(input_tokens), sum(input_cached_tokens), sum(output_tokens), sum(num_model_requests), " +
-		"sum(input_cache_write_5m), sum(input_cache_write_1h), sum(images), sum(characters), sum(seconds), sum(bytes), " +
-		"sum(sessions), sum(calls), sum(estimated_usd), min(priced), max(price_version), count()"
-	settled, open, err := sources(q, slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution"))
+	sums := "sum(s_input_tokens), sum(s_input_cached_tokens), sum(s_output_tokens), sum(s_num_model_requests), " +
+		"sum(s_input_cache_write_5m), sum(s_input_cache_write_1h), sum(s_images), sum(s_characters), sum(s_seconds), sum(s_bytes), " +
+		"sum(s_sessions), sum(s_calls), sum(s_usd), min(s_priced), max(s_version), sum(s_n)"
+	var keep []string
+	for _, d := range q.GroupBy {
+		keep = append(keep, rawColumn[d])
+	}
+	settled, open, err := sources(q, slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution"), keep...)
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +130,39 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	return s.usageRows(ctx, text, append(settled.args, open.args...), q.GroupBy)
 }
 
+// rawColumn is the column of the usage tables each dimension reads;
+// person and attribution come with the attribution.
+var rawColumn = map[string]string{"day": "day", "week": "day", "month": "day", "vendor": "vendor", "model": "model",
+	"user": "user_id", "project": "project_id", "api_key": "api_key_id", "usage_type": "stream"}
+
+// partialSums are the sums sources gives per group: each count (s_<column>),
+// the estimate (s_usd), whether all is priced (s_priced), the latest table
+// version (s_version), the rows (s_n), the first and last day.
+var partialSums = func() string {
+	var b strings.Builder
+	for c := range strings.SplitSeq(countColumns, ", ") {
+		fmt.Fprintf(&b, "sum(%s) AS s_%s, ", c, c)
+	}
+	return b.String() + "sum(estimated_usd) AS s_usd, min(priced) AS s_priced, max(price_version) AS s_version, count() AS s_n, " +
+		"min(day) AS s_first, max(day) AS s_last"
+}()
+
+// partialColumns names partialSums' columns.
+var partialColumns = func() string {
+	var cols []string
+	for c := range strings.SplitSeq(countColumns, ", ") {
+		cols = append(cols, "s_"+c)
+	}
+	return strings.Join(append(cols, "s_usd", "s_priced", "s_version", "s_n", "s_first", "s_last"), ", ")
+}()
+
 // sources returns the queries of the usage rows q asks about — settled
-// facts that totals count, and open buckets as last fetched — with
-// usageColumns, and with person and attribution when attributed (or when
-// q filters on them).
-func sources(q UsageQuery, attributed bool) (settled, open query, err error) {
+// facts that totals count, and open buckets as last fetched — summed
+// (partialSums) by vendor, user, API key and the columns keep names, and
+// with each group's person and attribution when attributed (or when q
+// filters on them). Summing before the attribution joins keeps them small:
+// a person's 90 days are a few rows by then, not thousands.
+func sources(q UsageQuery, attributed bool, keep ...string) (settled, open query, err error) {
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
 	where := query{"tenant = ? AND day >= toDate(?) AND day < toDate(?)", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}}
 	if q.Vendor != "" {
@@ -156,13 +188,21 @@ func sources(q UsageQuery, attributed bool) (settled, open query, err error) {
 			where.text, where.args = where.text+" AND has(?, "+c+")", append(where.args, q.Filters[d])
 		}
 	}
+	group := []string{"vendor", "user_id", "api_key_id"}
+	for _, c := range keep {
+		if c != "" && !slices.Contains(group, c) {
+			group = append(group, c)
+		}
+	}
+	cols := strings.Join(group, ", ")
 	// People are resolved (joins) only when asked for.
 	attributed = attributed || outer.text != ""
 	from := func(table string, where query) query {
+		rows := query{"SELECT " + cols + ", " + partialSums + " FROM " + table + " WHERE " + where.text + " GROUP BY " + cols, where.args}
 		if !attributed {
-			return query{"SELECT " + usageColumns + " FROM " + table + " WHERE " + where.text, where.args}
+			return rows
 		}
-		a := attributedUsage(q.Tenant, table, where)
+		a := attributedUsage(q.Tenant, rows, cols+", "+partialColumns)
 		return query{"SELECT * FROM (" + a.text + ") WHERE 1" + outer.text, append(a.args, outer.args...)}
 	}
 	settled = from("usage FINAL", query{where.text + " AND primary_set = 1", where.args})
@@ -273,15 +313,15 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	settled, open, err := sources(q, true)
+	settled, open, err := sources(q, true, "project_id")
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	rows, err := s.conn.Query(ctx, `SELECT vendor, api_key_id, any(attribution), any(person), groupUniqArray(project_id),
-			arraySlice(groupUniqArray(user_id), 1, `+fmt.Sprint(maxUnmappedUsers)+`), min(day), max(day),
-			sum(input_tokens), sum(output_tokens), sum(num_model_requests), sum(estimated_usd) AS usd, min(priced)
+			arraySlice(groupUniqArray(user_id), 1, `+fmt.Sprint(maxUnmappedUsers)+`), min(s_first), max(s_last),
+			sum(s_input_tokens), sum(s_output_tokens), sum(s_num_model_requests), sum(s_usd) AS usd, min(s_priced)
 		FROM (`+settled.text+` UNION ALL `+open.text+`)
 		GROUP BY vendor, api_key_id ORDER BY usd DESC, vendor, api_key_id`, append(settled.args, open.args...)...)
 	if err != nil {
