@@ -3,7 +3,6 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -59,8 +58,8 @@ func TestEveryEndpointKeepsTenantsApart(t *testing.T) {
 			continue
 		}
 		walked++
-		status, body := o.raw(t, params.Replace(path)+"?"+window, o.tokens["acme"])
-		if status >= 500 || strings.Contains(strings.ToLower(body), "globex") {
+		status, body := o.send(t, http.MethodGet, params.Replace(path)+"?"+window, o.tokens["acme"], "")
+		if status >= 500 || strings.Contains(strings.ToLower(string(body)), "globex") {
 			t.Errorf("GET %s with acme's token: %d %.400s", path, status, body)
 		}
 	}
@@ -68,25 +67,11 @@ func TestEveryEndpointKeepsTenantsApart(t *testing.T) {
 		t.Errorf("walked %d GET paths, want every one of the document's", walked)
 	}
 	// Another tenant's person is not found, and acme's sums are its own.
-	if status, _ := o.raw(t, "/v1/people/"+api.PersonID("globex", "ann@globex.example"), o.tokens["acme"]); status != http.StatusNotFound {
+	if status, _ := o.send(t, http.MethodGet, "/v1/people/"+api.PersonID("globex", "ann@globex.example"), o.tokens["acme"], ""); status != http.StatusNotFound {
 		t.Errorf("globex's person with acme's token: %d, want 404", status)
 	}
 	if _, body := o.get(t, "/v1/usage?start=2026-11-20&end=2026-11-21", o.tokens["acme"]); fmt.Sprint(body["rows"]) == "" ||
 		!strings.Contains(fmt.Sprint(body["rows"]), "input_total:300") {
 		t.Errorf("acme's total = %v, want its own 300 input tokens", body["rows"])
 	}
-}
-
-// raw sends GET path with token and returns the status and body as text.
-func (f *fixture) raw(t *testing.T, path, token string) (int, string) {
-	t.Helper()
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+f.srv.HTTPAddr()+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }

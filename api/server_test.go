@@ -109,6 +109,18 @@ func (f *fixture) get(t *testing.T, path, token string) (int, map[string]any) {
 // JSON answer.
 func (f *fixture) do(t *testing.T, method, path, token, body string) (int, map[string]any) {
 	t.Helper()
+	status, b := f.send(t, method, path, token, body)
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatalf("%s %s: not JSON: %s", method, path, b)
+	}
+	return status, v
+}
+
+// send sends a request with token and body (when not empty) and returns
+// the status and the body.
+func (f *fixture) send(t *testing.T, method, path, token, body string) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -123,11 +135,7 @@ func (f *fixture) do(t *testing.T, method, path, token, body string) (int, map[s
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatalf("%s %s: not JSON: %s", method, path, b)
-	}
-	return resp.StatusCode, v
+	return resp.StatusCode, b
 }
 
 func TestCapabilitiesScopedToTokenTenant(t *testing.T) {

@@ -71,11 +71,7 @@ func runKeysRotate(ctx context.Context, cfg *keysConfig) error {
 		}
 		fmt.Fprintf(cfg.stdout, "master key %d added as primary in %s\n", id, cfg.masterKeyFile)
 	}
-	dial, layout, kr, err := cfg.controlWriter(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := control.Load(ctx, dial, layout, kr)
+	dial, layout, kr, st, err := cfg.controlState(ctx)
 	if err != nil {
 		return err
 	}

@@ -35,11 +35,7 @@ func newTenantListCmd(c *common) *cobra.Command {
 }
 
 func runTenantList(ctx context.Context, cfg *tenantAdmin) error {
-	dial, layout, kr, err := cfg.controlWriter(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := control.Load(ctx, dial, layout, kr)
+	_, _, _, st, err := cfg.controlState(ctx)
 	if err != nil {
 		return err
 	}
@@ -85,11 +81,7 @@ func runTenantDelete(ctx context.Context, cfg *tenantAdmin) error {
 	if cfg.id == "" || cfg.confirm != cfg.id {
 		return fmt.Errorf("give the tenant as --id and again as --confirm: deleting destroys its keys and cannot be undone")
 	}
-	dial, layout, kr, err := cfg.controlWriter(ctx)
-	if err != nil {
-		return err
-	}
-	st, err := control.Load(ctx, dial, layout, kr)
+	dial, layout, kr, st, err := cfg.controlState(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,30 +1,19 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	"github.com/ogma-dev/ogma/pipeline/seal"
-	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
 
 // Issue 13: the life of tenants, tokens and the master key from the CLI —
 // list, revoke a token, rotate the master key (every sealed key re-wrapped
 // once, still opening), and offboard a tenant (its keys and tokens gone).
 func TestTenantTokenAndKeyLifecycle(t *testing.T) {
-	c := topictest.New(t)
-	dir := t.TempDir()
-	masterKey := filepath.Join(dir, "master.key")
-	if _, err := seal.CreateKeyFile(masterKey); err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "key.txt")
-	os.WriteFile(keyFile, []byte(sentinelKey+"\n"), 0o600)
-	env := map[string]string{"OGMA_KAFKA_BROKERS": c.Broker.Addrs()[0], "OGMA_MASTER_KEY_FILE": masterKey}
+	c, env, masterKey, keyFile := cliEnv(t)
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := ogma(t, env, args...)

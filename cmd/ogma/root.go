@@ -253,6 +253,17 @@ func (c *common) controlWriter(ctx context.Context) (topic.Dial, topic.Layout, *
 	return dial, layout, kr, nil
 }
 
+// controlState opens ogma.control for writing, as controlWriter, and
+// reads its state.
+func (c *common) controlState(ctx context.Context) (topic.Dial, topic.Layout, *seal.Keyring, *control.State, error) {
+	dial, layout, kr, err := c.controlWriter(ctx)
+	if err != nil {
+		return nil, topic.Layout{}, nil, nil, err
+	}
+	st, err := control.Load(ctx, dial, layout, kr)
+	return dial, layout, kr, st, err
+}
+
 // keyring loads the master key named by --master-key-file.
 func (c *common) keyring() (*seal.Keyring, error) {
 	if c.masterKeyFile == "" {

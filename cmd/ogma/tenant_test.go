@@ -33,18 +33,25 @@ func ogma(t *testing.T, env map[string]string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// Issue 2: `ogma tenant create` records the tenant and seals its key;
-// `ogma token create` prints a token whose hash alone is stored.
-func TestTenantAndTokenCreate(t *testing.T) {
-	c := topictest.New(t)
+// cliEnv returns a broker, the environment of CLI runs against it with a
+// new master key, that key's file, and a file holding sentinelKey.
+func cliEnv(t *testing.T) (c *topictest.Cluster, env map[string]string, masterKey, keyFile string) {
+	t.Helper()
+	c = topictest.New(t)
 	dir := t.TempDir()
-	masterKey := filepath.Join(dir, "master.key")
+	masterKey = filepath.Join(dir, "master.key")
 	if _, err := seal.CreateKeyFile(masterKey); err != nil {
 		t.Fatal(err)
 	}
-	keyFile := filepath.Join(dir, "key.txt")
+	keyFile = filepath.Join(dir, "key.txt")
 	os.WriteFile(keyFile, []byte(sentinelKey+"\n"), 0o600)
-	env := map[string]string{"OGMA_KAFKA_BROKERS": c.Broker.Addrs()[0], "OGMA_MASTER_KEY_FILE": masterKey}
+	return c, map[string]string{"OGMA_KAFKA_BROKERS": c.Broker.Addrs()[0], "OGMA_MASTER_KEY_FILE": masterKey}, masterKey, keyFile
+}
+
+// Issue 2: `ogma tenant create` records the tenant and seals its key;
+// `ogma token create` prints a token whose hash alone is stored.
+func TestTenantAndTokenCreate(t *testing.T) {
+	c, env, masterKey, keyFile := cliEnv(t)
 
 	if _, err := ogma(t, env, "tenant", "create", "--id", "eu-co", "--name", "EU", "--residency", "eu", "--openai-admin-key-file", keyFile); err == nil ||
 		!strings.Contains(err.Error(), "no EU data residency") {

@@ -81,11 +81,7 @@ func newTokenListCmd(c *common) *cobra.Command {
 		Short: "List the bearer tokens: id (the start of the token's hash), tenant, name, created",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dial, layout, kr, err := cfg.controlWriter(cmd.Context())
-			if err != nil {
-				return err
-			}
-			st, err := control.Load(cmd.Context(), dial, layout, kr)
+			_, _, _, st, err := cfg.controlState(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -123,11 +119,7 @@ func newTokenRevokeCmd(c *common) *cobra.Command {
 		Short: "Revoke a bearer token by its id (from token list): every API process refuses it once it reads ogma.control",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dial, layout, kr, err := cfg.controlWriter(cmd.Context())
-			if err != nil {
-				return err
-			}
-			st, err := control.Load(cmd.Context(), dial, layout, kr)
+			dial, layout, kr, st, err := cfg.controlState(cmd.Context())
 			if err != nil {
 				return err
 			}
