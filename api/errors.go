@@ -23,6 +23,7 @@ var httpStatus = map[string]int{
 	"not_found":          http.StatusNotFound,
 	"method_not_allowed": http.StatusMethodNotAllowed,
 	"body_too_large":     http.StatusRequestEntityTooLarge,
+	"answer_too_large":   http.StatusUnprocessableEntity,
 	"unknown_vendor":     http.StatusNotFound,
 	"unknown_subject":    http.StatusNotFound,
 	"wrong_key_type":     http.StatusUnprocessableEntity,
@@ -44,6 +45,9 @@ func codeError(c codes.Code, code, msg string) error {
 	return st.Err()
 }
 
+// maxAnswer bounds an answer: 64 MiB, where the gRPC default is 4.
+const maxAnswer = 64 << 20
+
 // stableCode returns the error's stable code: its ErrorInfo reason, or one
 // derived from its gRPC code.
 func stableCode(st *status.Status) string {
@@ -59,6 +63,9 @@ func stableCode(st *status.Status) string {
 		return "not_found"
 	case codes.Unavailable:
 		return "unavailable"
+	case codes.ResourceExhausted:
+		// gRPC's own: an answer past maxAnswer.
+		return "answer_too_large"
 	}
 	return "internal"
 }
@@ -93,6 +100,8 @@ func (s *Server) writeError(ctx context.Context, _ *runtime.ServeMux, _ runtime.
 		switch st.Code() {
 		case codes.InvalidArgument:
 			msg = "The request body or parameters could not be read; send JSON of the documented shape."
+		case codes.ResourceExhausted:
+			msg = "The answer is larger than the API sends at once; narrow the window, the grouping or the filters, or page it."
 		case codes.Unauthenticated, codes.NotFound:
 		default:
 			msg = "The request failed inside Ogma; see the server log."

@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -23,5 +25,18 @@ func TestPanicInACallIsAnInternalError(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), "GetUsage") {
 		t.Errorf("the log does not hold the panic: %s", logs.String())
+	}
+}
+
+// An answer past the gateway's limit is the client's to narrow: 422
+// answer_too_large with what to do, never a 500.
+func TestAnAnswerTooLargeIsTheClients(t *testing.T) {
+	s := &Server{log: slog.New(slog.DiscardHandler)}
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/v1/people", nil)
+	s.writeError(t.Context(), nil, nil, w, r, status.Error(codes.ResourceExhausted, "grpc: received message larger than max (70000000 vs. 67108864)"))
+	if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), `"code":"answer_too_large"`) ||
+		strings.Contains(w.Body.String(), "67108864") {
+		t.Errorf("an answer too large = %d %s, want 422 answer_too_large in our words", w.Code, w.Body)
 	}
 }

@@ -188,7 +188,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// Limits a client cannot talk its way past: small messages (the API
 		// takes a link or a key), bounded streams, idle connections closed,
 		// keepalive pings no more often than every 30 s.
-		grpc.MaxRecvMsgSize(maxBody), grpc.MaxConcurrentStreams(100),
+		grpc.MaxRecvMsgSize(maxBody), grpc.MaxSendMsgSize(maxAnswer), grpc.MaxConcurrentStreams(100),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 5 * time.Minute}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 30 * time.Second}))...)
 	ogmav1.RegisterOgmaServiceServer(gs, s)
@@ -207,7 +207,11 @@ func (s *Server) Run(ctx context.Context) error {
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}))
 	if err := ogmav1.RegisterOgmaServiceHandlerFromEndpoint(gctx, gw, s.grpcAddr,
-		[]grpc.DialOption{grpc.WithTransportCredentials(gatewayCreds)}); err != nil {
+		[]grpc.DialOption{grpc.WithTransportCredentials(gatewayCreds),
+			// Answers up to maxAnswer pass the gateway; usage and the audit log
+			// page well below it, and a larger answer is the client's to narrow
+			// (answer_too_large), never a 500.
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxAnswer))}); err != nil {
 		lg.Close()
 		lh.Close()
 		return fmt.Errorf("api: gateway: %w", err)
