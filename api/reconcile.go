@@ -1,7 +1,6 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"maps"
 	"slices"
@@ -124,100 +123,5 @@ func reconcile(usage []clickhouse.UsageRow, costs []clickhouse.CostRow, costsThr
 		}
 		out.Days = append(out.Days, d)
 	}
-	return out
-}
-
-// GetProjects attributes each project's spend; see the proto.
-func (s *Server) GetProjects(ctx context.Context, req *ogmav1.GetProjectsRequest) (*ogmav1.Projects, error) {
-	q, err := parseWindow(tenantOf(ctx), req.GetStart(), req.GetEnd(), req.GetVendor())
-	if err != nil {
-		return nil, err
-	}
-	if s.usage == nil || s.identity == nil {
-		return nil, status.Error(codes.Unavailable, "insights are not served by this process: no ClickHouse configured")
-	}
-	q.GroupBy = []string{"vendor", "project", "person"}
-	usage, err := s.usage.Usage(ctx, q)
-	if err != nil {
-		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("projects")
-	}
-	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, Vendor: q.Vendor,
-		GroupBy: []string{"vendor", "project"}})
-	if err != nil {
-		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("projects")
-	}
-	names, err := s.identity.Names(ctx, q.Tenant, "project")
-	if err != nil {
-		s.log.ErrorContext(ctx, "names query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("projects")
-	}
-	return projects(q.Tenant, usage, costs, names), nil
-}
-
-// maxProjectPeople bounds the people listed per project.
-const maxProjectPeople = 10
-
-func projects(tenant string, usage []clickhouse.UsageRow, costs []clickhouse.CostRow, names map[[2]string]string) *ogmav1.Projects {
-	type project struct {
-		out        *ogmav1.ProjectSpend
-		billed     decimal.Decimal
-		estimated  decimal.Decimal
-		unassigned decimal.Decimal
-		people     map[string]decimal.Decimal
-	}
-	byKey := map[[2]string]*project{}
-	at := func(vendor, id string) *project {
-		k := [2]string{vendor, id}
-		if byKey[k] == nil {
-			byKey[k] = &project{out: &ogmav1.ProjectSpend{Vendor: vendor, Project: id, Name: names[k]}, people: map[string]decimal.Decimal{}}
-		}
-		return byKey[k]
-	}
-	var whole decimal.Decimal
-	for _, c := range costs {
-		p := at(c.Dims["vendor"], c.Dims["project"])
-		p.billed = p.billed.Add(c.Amount)
-		whole = whole.Add(c.Amount)
-	}
-	for _, r := range usage {
-		p := at(r.Dims["vendor"], r.Dims["project"])
-		p.estimated = p.estimated.Add(r.EstimatedUSD)
-		p.out.Unpriced = p.out.Unpriced || r.Unpriced
-		p.out.InputTotal += r.InputTokens
-		p.out.Output += r.OutputTokens
-		if email := r.Dims["person"]; email != "" {
-			p.people[email] = p.people[email].Add(r.EstimatedUSD)
-		} else {
-			p.unassigned = p.unassigned.Add(r.EstimatedUSD)
-		}
-	}
-	out := &ogmav1.Projects{Projects: make([]*ogmav1.ProjectSpend, 0, len(byKey))}
-	for _, p := range byKey {
-		p.out.BilledUsd, p.out.EstimatedCostUsd = p.billed.String(), p.estimated.String()
-		if whole.IsPositive() {
-			p.out.BilledShare, _ = p.billed.Div(whole).Float64()
-		}
-		if p.estimated.IsPositive() {
-			p.out.UnattributedShare, _ = p.unassigned.Div(p.estimated).Float64()
-		}
-		emails := slices.SortedFunc(maps.Keys(p.people), func(a, b string) int {
-			return cmp.Or(p.people[b].Cmp(p.people[a]), strings.Compare(a, b))
-		})
-		for _, email := range emails[:min(len(emails), maxProjectPeople)] {
-			person := &ogmav1.ProjectPerson{Person: PersonID(tenant, email), Email: email, EstimatedCostUsd: p.people[email].String()}
-			if p.estimated.IsPositive() {
-				person.Share, _ = p.people[email].Div(p.estimated).Float64()
-			}
-			p.out.People = append(p.out.People, person)
-		}
-		out.Projects = append(out.Projects, p.out)
-	}
-	slices.SortFunc(out.Projects, func(a, b *ogmav1.ProjectSpend) int {
-		return cmp.Or(decimal.RequireFromString(b.BilledUsd).Cmp(decimal.RequireFromString(a.BilledUsd)),
-			decimal.RequireFromString(b.EstimatedCostUsd).Cmp(decimal.RequireFromString(a.EstimatedCostUsd)),
-			strings.Compare(a.Vendor+a.Project, b.Vendor+b.Project))
-	})
 	return out
 }
