@@ -6,7 +6,7 @@ GOVULNCHECK    := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 # Debian packages: ClickHouse server (tests and `make run`), kcat (the
 # librdkafka check of the embedded broker), protoc (make proto), strace (the
 # broker crash tests place a kill -9 at an exact write with it).
-DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler strace
+DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler strace chromium
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -26,7 +26,8 @@ PROTOC_FLAGS = -I proto -I proto/third_party/googleapis -I proto/third_party/grp
 
 REKOR_URL   ?= http://127.0.0.1:3000
 
-.PHONY: help deps clickhouse rekor-local rekor-local-stop build run test test-long crash-soak bench bench-all fuzz fuzz-corpus proto check-generated lint update-golden
+
+.PHONY: help deps clickhouse rekor-local rekor-local-stop build run test test-long crash-soak bench bench-all fuzz fuzz-corpus proto check-generated lint update-golden web-deps console
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -59,7 +60,7 @@ run: clickhouse rekor-local build ## run the whole system on embedded defaults (
 	@echo ">> ogma dev (Ctrl-C stops it; state stays in $(DATA_DIR)); the first start backfills 90 days of a simulated org"
 	@OGMA_RUN_STARTED=$(RUN_STARTED) bin/ogma dev --data-dir $(DATA_DIR) --rekor-url $(REKOR_URL) $(OGMA_ARGS)
 
-test: clickhouse rekor-local check-generated lint ## lint, then every test with -race (Rekor's against the local stack), the crash harness, then a short fuzz of each target
+test: clickhouse rekor-local check-generated lint web-deps ## lint, then every test with -race (Rekor's against the local stack; the console's in Debian's chromium), the crash harness, then a short fuzz of each target
 	@echo ">> go test -race ./..."
 	@OGMA_TEST_REKOR_URL=$(REKOR_URL) $(GO) test -race -count=1 -timeout 20m ./...
 	@echo ">> go test -run TestCrashHarness ./cmd/ogma (kill -9 over 100k records; without -race, which would make it too slow)"
@@ -121,9 +122,17 @@ proto: deps ## regenerate the Go, gateway and OpenAPI code of proto/ (offline)
 	@# The API serves the OpenAPI document from a copy it embeds.
 	@cp proto/ogma/v1/ogma.swagger.json api/openapi.json
 
-check-generated: proto ## fail when the generated code differs from the .proto files
+check-generated: proto console ## fail when the generated code or the built console differ from their sources
 	@echo ">> checking generated code"
-	@git diff --exit-code -- proto api/openapi.json || (echo "generated code is stale: run make proto and commit" >&2; exit 1)
+	@git diff --exit-code -- proto api/openapi.json api/console/dist || (echo "generated code is stale: run make proto and commit" >&2; exit 1)
+
+web-deps: ## the console's npm packages (Vite, uPlot; axe-core for the browser tests), as package-lock.json pins them
+	@echo ">> npm ci (web/)"
+	@cd web && npm ci --no-audit --no-fund --loglevel=error
+
+console: web-deps ## build the console (web/) into api/console/dist, which the binary embeds; the build is committed
+	@echo ">> vite build (web/ → api/console/dist)"
+	@cd web && npx vite build --logLevel warn
 
 lint: ## gofmt, go vet, staticcheck, govulncheck (when its database is reachable)
 	@echo ">> gofmt"

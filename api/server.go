@@ -30,6 +30,7 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/ogma-dev/ogma/api/console"
 	"github.com/ogma-dev/ogma/internal/loopback"
 	"github.com/ogma-dev/ogma/pipeline/control"
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
@@ -219,6 +220,10 @@ func (s *Server) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", s.health)
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
+	web := console.Handler()
+	mux.Handle("GET /{$}", web)
+	mux.Handle("GET /index.html", web)
+	mux.Handle("GET /assets/", web)
 	if s.metrics != nil {
 		mux.Handle("GET /metrics", s.metrics)
 	}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -297,7 +298,8 @@ func (cfg *devConfig) banner(httpAddr, grpcAddr string, sims map[string]string, 
 	tokenPath := filepath.Join(cfg.dataDir, "token")
 	w := cfg.stdout
 	fmt.Fprintf(w, "\nOgma dev is up. Tenant %q; its API token is in %s.\n\n", demoTenant, tokenPath)
-	fmt.Fprintf(w, "  REST + web   http://%s   (/healthz, /metrics, /me/capabilities)\n", httpAddr)
+	fmt.Fprintf(w, "  Console      http://%s/#token=%s\n", httpAddr, url.QueryEscape(token))
+	fmt.Fprintf(w, "  REST         http://%s   (/healthz, /metrics, /me/capabilities, /openapi.json)\n", httpAddr)
 	fmt.Fprintf(w, "  gRPC         %s   (grpcurl -plaintext %s list)\n", grpcAddr, grpcAddr)
 	fmt.Fprintf(w, "  Kafka        %s\n", strings.Join(cfg.kafkaBrokers, ","))
 	fmt.Fprintf(w, "  ClickHouse   %s/%s\n", cfg.clickhouse.Addr, cfg.clickhouse.Database)

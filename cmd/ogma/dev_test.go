@@ -76,7 +76,7 @@ type devRun struct {
 }
 
 var (
-	restURL  = regexp.MustCompile(`REST \+ web\s+http://(\S+)`)
+	restURL  = regexp.MustCompile(`REST\s+http://(\S+)`)
 	kafkaURL = regexp.MustCompile(`Kafka\s+(\S+)`)
 )
 
