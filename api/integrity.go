@@ -8,9 +8,11 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
@@ -219,3 +221,62 @@ func (s *Server) VerifyIntegrity(ctx context.Context, _ *ogmav1.VerifyIntegrityR
 
 // saturate fits a count into the API's 32-bit counts.
 func saturate(n uint64) uint32 { return uint32(min(n, math.MaxUint32)) }
+
+// bundleChunk is how much of a bundle each streamed message carries.
+const bundleChunk = 256 << 10
+
+// GetEvidenceBundle streams the tenant's evidence bundle; see the proto.
+func (s *Server) GetEvidenceBundle(req *ogmav1.GetEvidenceBundleRequest, stream ogmav1.OgmaService_GetEvidenceBundleServer) error {
+	ctx := stream.Context()
+	in, err := s.integrity()
+	if err != nil {
+		return err
+	}
+	tenant := tenantOf(ctx)
+	from := max(req.GetFromSeq(), 1)
+	h := anchor.BundleHeader{Tenant: tenant, FromSeq: from, Data: !req.GetWithoutData(), ExportedAt: time.Now().UTC().Format(time.RFC3339)}
+	w := &bundleWriter{send: func(b []byte) error {
+		return stream.Send(&httpbody.HttpBody{ContentType: "application/x-ndjson", Data: b})
+	}}
+	// The header first: the gateway answers with the first message's type.
+	if err := in.Ledger.WriteBundle(ctx, w, h, in.LogURL != ""); err != nil {
+		s.log.ErrorContext(ctx, "evidence bundle failed", "tenant", tenant, "err", err)
+		if w.sent {
+			return status.Error(codes.Aborted, "the bundle was cut short; ask again")
+		}
+		return queryFailed("evidence bundle")
+	}
+	return w.flush()
+}
+
+// bundleWriter gathers a bundle's bytes into messages of bundleChunk.
+type bundleWriter struct {
+	buf  []byte
+	send func([]byte) error
+	sent bool
+}
+
+func (w *bundleWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	if len(w.buf) >= bundleChunk {
+		return len(p), w.flush()
+	}
+	return len(p), nil
+}
+
+func (w *bundleWriter) flush() error {
+	if len(w.buf) == 0 && w.sent {
+		return nil
+	}
+	err := w.send(w.buf)
+	w.buf, w.sent = nil, true
+	return err
+}
+
+// bodyMarshaler is the gateway's marshaler: JSON, and an HttpBody's raw
+// bytes — whose streamed chunks (the evidence bundle) are written back to
+// back, without the delimiter a stream of JSON messages takes.
+type bodyMarshaler struct{ runtime.HTTPBodyMarshaler }
+
+// Delimiter is nothing: the bundle's chunks split its lines anywhere.
+func (bodyMarshaler) Delimiter() []byte { return nil }

@@ -206,6 +206,12 @@ func TestConsoleInABrowser(t *testing.T) {
 	if r := result(); !strings.HasPrefix(r, "Verified") {
 		t.Fatalf("verify now = %q, want Verified", r)
 	}
+	// The evidence bundle downloads.
+	do("download the bundle", chromedp.Click(css(`[data-testid=bundle]`)))
+	wait.Until(t, "the bundle downloaded", func() bool {
+		return strings.HasPrefix(get("the download", chromedp.Text(css(`[data-testid=bundle-result]`))), "Downloaded")
+	})
+
 	// One data byte of the event at seq 8 (a later insert of the same
 	// tenant, seq and hash is what FINAL reads).
 	const bad = 8

@@ -12,6 +12,7 @@ package ogmav1
 import (
 	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -90,6 +91,61 @@ func (x *Error) GetRequestId() string {
 	return ""
 }
 
+// GetEvidenceBundleRequest names where the bundle starts.
+type GetEvidenceBundleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first seq; 1 (the default) for the whole chain.
+	FromSeq uint64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
+	// Leave the events' data and salt out (hashes and receipts only).
+	WithoutData   bool `protobuf:"varint,2,opt,name=without_data,json=withoutData,proto3" json:"without_data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEvidenceBundleRequest) Reset() {
+	*x = GetEvidenceBundleRequest{}
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEvidenceBundleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEvidenceBundleRequest) ProtoMessage() {}
+
+func (x *GetEvidenceBundleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEvidenceBundleRequest.ProtoReflect.Descriptor instead.
+func (*GetEvidenceBundleRequest) Descriptor() ([]byte, []int) {
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetEvidenceBundleRequest) GetFromSeq() uint64 {
+	if x != nil {
+		return x.FromSeq
+	}
+	return 0
+}
+
+func (x *GetEvidenceBundleRequest) GetWithoutData() bool {
+	if x != nil {
+		return x.WithoutData
+	}
+	return false
+}
+
 // GetIntegrityRequest has no fields: the tenant comes from the token.
 type GetIntegrityRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -99,7 +155,7 @@ type GetIntegrityRequest struct {
 
 func (x *GetIntegrityRequest) Reset() {
 	*x = GetIntegrityRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -111,7 +167,7 @@ func (x *GetIntegrityRequest) String() string {
 func (*GetIntegrityRequest) ProtoMessage() {}
 
 func (x *GetIntegrityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[1]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -124,7 +180,7 @@ func (x *GetIntegrityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrityRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrityRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{1}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
 }
 
 // Integrity is how far a tenant's chain is anchored.
@@ -150,7 +206,7 @@ type Integrity struct {
 
 func (x *Integrity) Reset() {
 	*x = Integrity{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -162,7 +218,7 @@ func (x *Integrity) String() string {
 func (*Integrity) ProtoMessage() {}
 
 func (x *Integrity) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[2]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -175,7 +231,7 @@ func (x *Integrity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrity.ProtoReflect.Descriptor instead.
 func (*Integrity) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{2}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Integrity) GetLogUrl() string {
@@ -245,7 +301,7 @@ type ChainHead struct {
 
 func (x *ChainHead) Reset() {
 	*x = ChainHead{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -257,7 +313,7 @@ func (x *ChainHead) String() string {
 func (*ChainHead) ProtoMessage() {}
 
 func (x *ChainHead) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[3]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -270,7 +326,7 @@ func (x *ChainHead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChainHead.ProtoReflect.Descriptor instead.
 func (*ChainHead) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{3}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ChainHead) GetSeq() uint64 {
@@ -302,7 +358,7 @@ type LastAnchor struct {
 
 func (x *LastAnchor) Reset() {
 	*x = LastAnchor{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -314,7 +370,7 @@ func (x *LastAnchor) String() string {
 func (*LastAnchor) ProtoMessage() {}
 
 func (x *LastAnchor) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[4]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -327,7 +383,7 @@ func (x *LastAnchor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LastAnchor.ProtoReflect.Descriptor instead.
 func (*LastAnchor) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{4}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LastAnchor) GetIndex() uint64 {
@@ -373,7 +429,7 @@ type StreamCoverage struct {
 
 func (x *StreamCoverage) Reset() {
 	*x = StreamCoverage{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -385,7 +441,7 @@ func (x *StreamCoverage) String() string {
 func (*StreamCoverage) ProtoMessage() {}
 
 func (x *StreamCoverage) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[5]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -398,7 +454,7 @@ func (x *StreamCoverage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamCoverage.ProtoReflect.Descriptor instead.
 func (*StreamCoverage) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{5}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StreamCoverage) GetVendor() string {
@@ -445,7 +501,7 @@ type GetIntegrityKeysRequest struct {
 
 func (x *GetIntegrityKeysRequest) Reset() {
 	*x = GetIntegrityKeysRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -457,7 +513,7 @@ func (x *GetIntegrityKeysRequest) String() string {
 func (*GetIntegrityKeysRequest) ProtoMessage() {}
 
 func (x *GetIntegrityKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[6]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -470,7 +526,7 @@ func (x *GetIntegrityKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrityKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrityKeysRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{6}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
 }
 
 // IntegrityKeys are the keys a verifier pins.
@@ -489,7 +545,7 @@ type IntegrityKeys struct {
 
 func (x *IntegrityKeys) Reset() {
 	*x = IntegrityKeys{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +557,7 @@ func (x *IntegrityKeys) String() string {
 func (*IntegrityKeys) ProtoMessage() {}
 
 func (x *IntegrityKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[7]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +570,7 @@ func (x *IntegrityKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IntegrityKeys.ProtoReflect.Descriptor instead.
 func (*IntegrityKeys) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{7}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *IntegrityKeys) GetAnchorKey() string {
@@ -554,7 +610,7 @@ type VerifyIntegrityRequest struct {
 
 func (x *VerifyIntegrityRequest) Reset() {
 	*x = VerifyIntegrityRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -566,7 +622,7 @@ func (x *VerifyIntegrityRequest) String() string {
 func (*VerifyIntegrityRequest) ProtoMessage() {}
 
 func (x *VerifyIntegrityRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[8]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -579,7 +635,7 @@ func (x *VerifyIntegrityRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyIntegrityRequest.ProtoReflect.Descriptor instead.
 func (*VerifyIntegrityRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{8}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
 }
 
 // Verification is what verifying the tenant's ledger proved.
@@ -599,7 +655,7 @@ type Verification struct {
 
 func (x *Verification) Reset() {
 	*x = Verification{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +667,7 @@ func (x *Verification) String() string {
 func (*Verification) ProtoMessage() {}
 
 func (x *Verification) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[9]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +680,7 @@ func (x *Verification) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verification.ProtoReflect.Descriptor instead.
 func (*Verification) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{9}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Verification) GetVerified() bool {
@@ -683,7 +739,7 @@ type VerificationFailure struct {
 
 func (x *VerificationFailure) Reset() {
 	*x = VerificationFailure{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +751,7 @@ func (x *VerificationFailure) String() string {
 func (*VerificationFailure) ProtoMessage() {}
 
 func (x *VerificationFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[10]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +764,7 @@ func (x *VerificationFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerificationFailure.ProtoReflect.Descriptor instead.
 func (*VerificationFailure) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{10}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *VerificationFailure) GetSeq() uint64 {
@@ -747,7 +803,7 @@ type ListUnmappedRequest struct {
 
 func (x *ListUnmappedRequest) Reset() {
 	*x = ListUnmappedRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -759,7 +815,7 @@ func (x *ListUnmappedRequest) String() string {
 func (*ListUnmappedRequest) ProtoMessage() {}
 
 func (x *ListUnmappedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[11]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -772,7 +828,7 @@ func (x *ListUnmappedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUnmappedRequest.ProtoReflect.Descriptor instead.
 func (*ListUnmappedRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{11}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListUnmappedRequest) GetStart() string {
@@ -809,7 +865,7 @@ type Unmapped struct {
 
 func (x *Unmapped) Reset() {
 	*x = Unmapped{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -821,7 +877,7 @@ func (x *Unmapped) String() string {
 func (*Unmapped) ProtoMessage() {}
 
 func (x *Unmapped) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[12]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -834,7 +890,7 @@ func (x *Unmapped) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unmapped.ProtoReflect.Descriptor instead.
 func (*Unmapped) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{12}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Unmapped) GetKeys() []*UnmappedKey {
@@ -895,7 +951,7 @@ type UnmappedKey struct {
 
 func (x *UnmappedKey) Reset() {
 	*x = UnmappedKey{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +963,7 @@ func (x *UnmappedKey) String() string {
 func (*UnmappedKey) ProtoMessage() {}
 
 func (x *UnmappedKey) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[13]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +976,7 @@ func (x *UnmappedKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnmappedKey.ProtoReflect.Descriptor instead.
 func (*UnmappedKey) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{13}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UnmappedKey) GetVendor() string {
@@ -1071,7 +1127,7 @@ type ListPeopleRequest struct {
 
 func (x *ListPeopleRequest) Reset() {
 	*x = ListPeopleRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1139,7 @@ func (x *ListPeopleRequest) String() string {
 func (*ListPeopleRequest) ProtoMessage() {}
 
 func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[14]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1152,7 @@ func (x *ListPeopleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeopleRequest.ProtoReflect.Descriptor instead.
 func (*ListPeopleRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{14}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListPeopleRequest) GetStart() string {
@@ -1125,7 +1181,7 @@ type GetPersonRequest struct {
 
 func (x *GetPersonRequest) Reset() {
 	*x = GetPersonRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1137,7 +1193,7 @@ func (x *GetPersonRequest) String() string {
 func (*GetPersonRequest) ProtoMessage() {}
 
 func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[15]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1150,7 +1206,7 @@ func (x *GetPersonRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPersonRequest.ProtoReflect.Descriptor instead.
 func (*GetPersonRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{15}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetPersonRequest) GetId() string {
@@ -1184,7 +1240,7 @@ type People struct {
 
 func (x *People) Reset() {
 	*x = People{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1196,7 +1252,7 @@ func (x *People) String() string {
 func (*People) ProtoMessage() {}
 
 func (x *People) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[16]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1209,7 +1265,7 @@ func (x *People) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use People.ProtoReflect.Descriptor instead.
 func (*People) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{16}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *People) GetPeople() []*Person {
@@ -1256,7 +1312,7 @@ type Person struct {
 
 func (x *Person) Reset() {
 	*x = Person{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1268,7 +1324,7 @@ func (x *Person) String() string {
 func (*Person) ProtoMessage() {}
 
 func (x *Person) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[17]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1281,7 +1337,7 @@ func (x *Person) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Person.ProtoReflect.Descriptor instead.
 func (*Person) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{17}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Person) GetId() string {
@@ -1404,7 +1460,7 @@ type PersonVendor struct {
 
 func (x *PersonVendor) Reset() {
 	*x = PersonVendor{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1472,7 @@ func (x *PersonVendor) String() string {
 func (*PersonVendor) ProtoMessage() {}
 
 func (x *PersonVendor) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[18]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1485,7 @@ func (x *PersonVendor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersonVendor.ProtoReflect.Descriptor instead.
 func (*PersonVendor) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{18}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PersonVendor) GetVendor() string {
@@ -1494,7 +1550,7 @@ type Subject struct {
 
 func (x *Subject) Reset() {
 	*x = Subject{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1562,7 @@ func (x *Subject) String() string {
 func (*Subject) ProtoMessage() {}
 
 func (x *Subject) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[19]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1575,7 @@ func (x *Subject) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subject.ProtoReflect.Descriptor instead.
 func (*Subject) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{19}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Subject) GetVendor() string {
@@ -1583,7 +1639,7 @@ type PutLinkRequest struct {
 
 func (x *PutLinkRequest) Reset() {
 	*x = PutLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1651,7 @@ func (x *PutLinkRequest) String() string {
 func (*PutLinkRequest) ProtoMessage() {}
 
 func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[20]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1664,7 @@ func (x *PutLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutLinkRequest.ProtoReflect.Descriptor instead.
 func (*PutLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{20}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PutLinkRequest) GetSubjectVendor() string {
@@ -1658,7 +1714,7 @@ type DeleteLinkRequest struct {
 
 func (x *DeleteLinkRequest) Reset() {
 	*x = DeleteLinkRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1670,7 +1726,7 @@ func (x *DeleteLinkRequest) String() string {
 func (*DeleteLinkRequest) ProtoMessage() {}
 
 func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[21]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1683,7 +1739,7 @@ func (x *DeleteLinkRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteLinkRequest.ProtoReflect.Descriptor instead.
 func (*DeleteLinkRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{21}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteLinkRequest) GetSubjectVendor() string {
@@ -1729,7 +1785,7 @@ type Link struct {
 
 func (x *Link) Reset() {
 	*x = Link{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1797,7 @@ func (x *Link) String() string {
 func (*Link) ProtoMessage() {}
 
 func (x *Link) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[22]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1810,7 @@ func (x *Link) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Link.ProtoReflect.Descriptor instead.
 func (*Link) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{22}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Link) GetSubjectVendor() string {
@@ -1822,7 +1878,7 @@ type ListLinksRequest struct {
 
 func (x *ListLinksRequest) Reset() {
 	*x = ListLinksRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +1890,7 @@ func (x *ListLinksRequest) String() string {
 func (*ListLinksRequest) ProtoMessage() {}
 
 func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[23]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +1903,7 @@ func (x *ListLinksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLinksRequest.ProtoReflect.Descriptor instead.
 func (*ListLinksRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{23}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
 }
 
 // Links are the links in force.
@@ -1860,7 +1916,7 @@ type Links struct {
 
 func (x *Links) Reset() {
 	*x = Links{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1872,7 +1928,7 @@ func (x *Links) String() string {
 func (*Links) ProtoMessage() {}
 
 func (x *Links) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[24]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1885,7 +1941,7 @@ func (x *Links) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Links.ProtoReflect.Descriptor instead.
 func (*Links) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{24}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Links) GetLinks() []*Link {
@@ -1907,7 +1963,7 @@ type ConnectRequest struct {
 
 func (x *ConnectRequest) Reset() {
 	*x = ConnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1919,7 +1975,7 @@ func (x *ConnectRequest) String() string {
 func (*ConnectRequest) ProtoMessage() {}
 
 func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[25]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1932,7 +1988,7 @@ func (x *ConnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConnectRequest.ProtoReflect.Descriptor instead.
 func (*ConnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{25}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConnectRequest) GetVendor() string {
@@ -1960,7 +2016,7 @@ type CapabilityFlag struct {
 
 func (x *CapabilityFlag) Reset() {
 	*x = CapabilityFlag{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2028,7 @@ func (x *CapabilityFlag) String() string {
 func (*CapabilityFlag) ProtoMessage() {}
 
 func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[26]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2041,7 @@ func (x *CapabilityFlag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilityFlag.ProtoReflect.Descriptor instead.
 func (*CapabilityFlag) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{26}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CapabilityFlag) GetValue() bool {
@@ -2015,7 +2071,7 @@ type Checklist struct {
 
 func (x *Checklist) Reset() {
 	*x = Checklist{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2027,7 +2083,7 @@ func (x *Checklist) String() string {
 func (*Checklist) ProtoMessage() {}
 
 func (x *Checklist) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[27]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2040,7 +2096,7 @@ func (x *Checklist) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Checklist.ProtoReflect.Descriptor instead.
 func (*Checklist) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{27}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Checklist) GetFlags() map[string]*CapabilityFlag {
@@ -2059,7 +2115,7 @@ type ListIntegrationsRequest struct {
 
 func (x *ListIntegrationsRequest) Reset() {
 	*x = ListIntegrationsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2127,7 @@ func (x *ListIntegrationsRequest) String() string {
 func (*ListIntegrationsRequest) ProtoMessage() {}
 
 func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[28]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2140,7 @@ func (x *ListIntegrationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListIntegrationsRequest.ProtoReflect.Descriptor instead.
 func (*ListIntegrationsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{28}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
 }
 
 // Integrations lists the tenant's vendor integrations.
@@ -2097,7 +2153,7 @@ type Integrations struct {
 
 func (x *Integrations) Reset() {
 	*x = Integrations{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2109,7 +2165,7 @@ func (x *Integrations) String() string {
 func (*Integrations) ProtoMessage() {}
 
 func (x *Integrations) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[29]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2122,7 +2178,7 @@ func (x *Integrations) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integrations.ProtoReflect.Descriptor instead.
 func (*Integrations) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{29}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Integrations) GetIntegrations() []*Integration {
@@ -2155,7 +2211,7 @@ type Integration struct {
 
 func (x *Integration) Reset() {
 	*x = Integration{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2167,7 +2223,7 @@ func (x *Integration) String() string {
 func (*Integration) ProtoMessage() {}
 
 func (x *Integration) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[30]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2180,7 +2236,7 @@ func (x *Integration) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Integration.ProtoReflect.Descriptor instead.
 func (*Integration) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{30}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Integration) GetVendor() string {
@@ -2271,7 +2327,7 @@ type StreamState struct {
 
 func (x *StreamState) Reset() {
 	*x = StreamState{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2339,7 @@ func (x *StreamState) String() string {
 func (*StreamState) ProtoMessage() {}
 
 func (x *StreamState) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[31]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2352,7 @@ func (x *StreamState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamState.ProtoReflect.Descriptor instead.
 func (*StreamState) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{31}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StreamState) GetStream() string {
@@ -2359,7 +2415,7 @@ type Backfill struct {
 
 func (x *Backfill) Reset() {
 	*x = Backfill{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2371,7 +2427,7 @@ func (x *Backfill) String() string {
 func (*Backfill) ProtoMessage() {}
 
 func (x *Backfill) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[32]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2384,7 +2440,7 @@ func (x *Backfill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backfill.ProtoReflect.Descriptor instead.
 func (*Backfill) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{32}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Backfill) GetDone() int32 {
@@ -2412,7 +2468,7 @@ type DisconnectRequest struct {
 
 func (x *DisconnectRequest) Reset() {
 	*x = DisconnectRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2424,7 +2480,7 @@ func (x *DisconnectRequest) String() string {
 func (*DisconnectRequest) ProtoMessage() {}
 
 func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[33]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2437,7 +2493,7 @@ func (x *DisconnectRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectRequest.ProtoReflect.Descriptor instead.
 func (*DisconnectRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{33}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DisconnectRequest) GetVendor() string {
@@ -2458,7 +2514,7 @@ type GetIntegrationRequest struct {
 
 func (x *GetIntegrationRequest) Reset() {
 	*x = GetIntegrationRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2470,7 +2526,7 @@ func (x *GetIntegrationRequest) String() string {
 func (*GetIntegrationRequest) ProtoMessage() {}
 
 func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[34]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2483,7 +2539,7 @@ func (x *GetIntegrationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetIntegrationRequest.ProtoReflect.Descriptor instead.
 func (*GetIntegrationRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{34}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetIntegrationRequest) GetVendor() string {
@@ -2503,7 +2559,7 @@ type DisconnectResponse struct {
 
 func (x *DisconnectResponse) Reset() {
 	*x = DisconnectResponse{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2515,7 +2571,7 @@ func (x *DisconnectResponse) String() string {
 func (*DisconnectResponse) ProtoMessage() {}
 
 func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[35]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2528,7 +2584,7 @@ func (x *DisconnectResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisconnectResponse.ProtoReflect.Descriptor instead.
 func (*DisconnectResponse) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{35}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DisconnectResponse) GetDisconnected() bool {
@@ -2572,7 +2628,7 @@ type GetUsageRequest struct {
 
 func (x *GetUsageRequest) Reset() {
 	*x = GetUsageRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2640,7 @@ func (x *GetUsageRequest) String() string {
 func (*GetUsageRequest) ProtoMessage() {}
 
 func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[36]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2653,7 @@ func (x *GetUsageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUsageRequest.ProtoReflect.Descriptor instead.
 func (*GetUsageRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{36}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetUsageRequest) GetStart() string {
@@ -2706,7 +2762,7 @@ type GetProjectsRequest struct {
 
 func (x *GetProjectsRequest) Reset() {
 	*x = GetProjectsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2718,7 +2774,7 @@ func (x *GetProjectsRequest) String() string {
 func (*GetProjectsRequest) ProtoMessage() {}
 
 func (x *GetProjectsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[37]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2731,7 +2787,7 @@ func (x *GetProjectsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProjectsRequest.ProtoReflect.Descriptor instead.
 func (*GetProjectsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{37}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetProjectsRequest) GetStart() string {
@@ -2765,7 +2821,7 @@ type Projects struct {
 
 func (x *Projects) Reset() {
 	*x = Projects{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2833,7 @@ func (x *Projects) String() string {
 func (*Projects) ProtoMessage() {}
 
 func (x *Projects) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[38]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2846,7 @@ func (x *Projects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Projects.ProtoReflect.Descriptor instead.
 func (*Projects) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{38}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Projects) GetProjects() []*ProjectSpend {
@@ -2828,7 +2884,7 @@ type ProjectSpend struct {
 
 func (x *ProjectSpend) Reset() {
 	*x = ProjectSpend{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2840,7 +2896,7 @@ func (x *ProjectSpend) String() string {
 func (*ProjectSpend) ProtoMessage() {}
 
 func (x *ProjectSpend) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[39]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2853,7 +2909,7 @@ func (x *ProjectSpend) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectSpend.ProtoReflect.Descriptor instead.
 func (*ProjectSpend) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{39}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProjectSpend) GetVendor() string {
@@ -2947,7 +3003,7 @@ type ProjectPerson struct {
 
 func (x *ProjectPerson) Reset() {
 	*x = ProjectPerson{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2959,7 +3015,7 @@ func (x *ProjectPerson) String() string {
 func (*ProjectPerson) ProtoMessage() {}
 
 func (x *ProjectPerson) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[40]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2972,7 +3028,7 @@ func (x *ProjectPerson) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProjectPerson.ProtoReflect.Descriptor instead.
 func (*ProjectPerson) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{40}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ProjectPerson) GetPerson() string {
@@ -3026,7 +3082,7 @@ type ListAuditLogsRequest struct {
 
 func (x *ListAuditLogsRequest) Reset() {
 	*x = ListAuditLogsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3094,7 @@ func (x *ListAuditLogsRequest) String() string {
 func (*ListAuditLogsRequest) ProtoMessage() {}
 
 func (x *ListAuditLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[41]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3107,7 @@ func (x *ListAuditLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditLogsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditLogsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{41}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListAuditLogsRequest) GetStart() string {
@@ -3115,7 +3171,7 @@ type AuditLogs struct {
 
 func (x *AuditLogs) Reset() {
 	*x = AuditLogs{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3127,7 +3183,7 @@ func (x *AuditLogs) String() string {
 func (*AuditLogs) ProtoMessage() {}
 
 func (x *AuditLogs) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[42]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3140,7 +3196,7 @@ func (x *AuditLogs) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditLogs.ProtoReflect.Descriptor instead.
 func (*AuditLogs) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{42}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *AuditLogs) GetEvents() []*AuditEvent {
@@ -3182,7 +3238,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +3250,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[43]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +3263,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{43}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AuditEvent) GetVendor() string {
@@ -3302,7 +3358,7 @@ type GetReconciliationRequest struct {
 
 func (x *GetReconciliationRequest) Reset() {
 	*x = GetReconciliationRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3314,7 +3370,7 @@ func (x *GetReconciliationRequest) String() string {
 func (*GetReconciliationRequest) ProtoMessage() {}
 
 func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[44]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3327,7 +3383,7 @@ func (x *GetReconciliationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReconciliationRequest.ProtoReflect.Descriptor instead.
 func (*GetReconciliationRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{44}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetReconciliationRequest) GetStart() string {
@@ -3363,7 +3419,7 @@ type Reconciliation struct {
 
 func (x *Reconciliation) Reset() {
 	*x = Reconciliation{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3375,7 +3431,7 @@ func (x *Reconciliation) String() string {
 func (*Reconciliation) ProtoMessage() {}
 
 func (x *Reconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[45]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3388,7 +3444,7 @@ func (x *Reconciliation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconciliation.ProtoReflect.Descriptor instead.
 func (*Reconciliation) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{45}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *Reconciliation) GetDays() []*ReconciliationDay {
@@ -3433,7 +3489,7 @@ type ReconciliationDay struct {
 
 func (x *ReconciliationDay) Reset() {
 	*x = ReconciliationDay{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3445,7 +3501,7 @@ func (x *ReconciliationDay) String() string {
 func (*ReconciliationDay) ProtoMessage() {}
 
 func (x *ReconciliationDay) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[46]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3458,7 +3514,7 @@ func (x *ReconciliationDay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconciliationDay.ProtoReflect.Descriptor instead.
 func (*ReconciliationDay) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{46}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ReconciliationDay) GetDay() string {
@@ -3534,7 +3590,7 @@ type GetModelMixRequest struct {
 
 func (x *GetModelMixRequest) Reset() {
 	*x = GetModelMixRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3546,7 +3602,7 @@ func (x *GetModelMixRequest) String() string {
 func (*GetModelMixRequest) ProtoMessage() {}
 
 func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[47]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3559,7 +3615,7 @@ func (x *GetModelMixRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetModelMixRequest.ProtoReflect.Descriptor instead.
 func (*GetModelMixRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{47}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetModelMixRequest) GetStart() string {
@@ -3597,7 +3653,7 @@ type ModelMix struct {
 
 func (x *ModelMix) Reset() {
 	*x = ModelMix{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3609,7 +3665,7 @@ func (x *ModelMix) String() string {
 func (*ModelMix) ProtoMessage() {}
 
 func (x *ModelMix) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[48]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3622,7 +3678,7 @@ func (x *ModelMix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelMix.ProtoReflect.Descriptor instead.
 func (*ModelMix) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{48}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ModelMix) GetPreviousStart() string {
@@ -3668,7 +3724,7 @@ type ModelShare struct {
 
 func (x *ModelShare) Reset() {
 	*x = ModelShare{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3680,7 +3736,7 @@ func (x *ModelShare) String() string {
 func (*ModelShare) ProtoMessage() {}
 
 func (x *ModelShare) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[49]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3693,7 +3749,7 @@ func (x *ModelShare) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ModelShare.ProtoReflect.Descriptor instead.
 func (*ModelShare) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{49}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ModelShare) GetVendor() string {
@@ -3777,7 +3833,7 @@ type GetForecastRequest struct {
 
 func (x *GetForecastRequest) Reset() {
 	*x = GetForecastRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3789,7 +3845,7 @@ func (x *GetForecastRequest) String() string {
 func (*GetForecastRequest) ProtoMessage() {}
 
 func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[50]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3802,7 +3858,7 @@ func (x *GetForecastRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetForecastRequest.ProtoReflect.Descriptor instead.
 func (*GetForecastRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{50}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetForecastRequest) GetMonth() string {
@@ -3823,7 +3879,7 @@ type Forecast struct {
 
 func (x *Forecast) Reset() {
 	*x = Forecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3835,7 +3891,7 @@ func (x *Forecast) String() string {
 func (*Forecast) ProtoMessage() {}
 
 func (x *Forecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[51]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3848,7 +3904,7 @@ func (x *Forecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Forecast.ProtoReflect.Descriptor instead.
 func (*Forecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{51}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Forecast) GetMonth() string {
@@ -3888,7 +3944,7 @@ type VendorForecast struct {
 
 func (x *VendorForecast) Reset() {
 	*x = VendorForecast{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3900,7 +3956,7 @@ func (x *VendorForecast) String() string {
 func (*VendorForecast) ProtoMessage() {}
 
 func (x *VendorForecast) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[52]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3913,7 +3969,7 @@ func (x *VendorForecast) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VendorForecast.ProtoReflect.Descriptor instead.
 func (*VendorForecast) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{52}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *VendorForecast) GetVendor() string {
@@ -3990,7 +4046,7 @@ type GetCostsRequest struct {
 
 func (x *GetCostsRequest) Reset() {
 	*x = GetCostsRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4002,7 +4058,7 @@ func (x *GetCostsRequest) String() string {
 func (*GetCostsRequest) ProtoMessage() {}
 
 func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[53]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4015,7 +4071,7 @@ func (x *GetCostsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCostsRequest.ProtoReflect.Descriptor instead.
 func (*GetCostsRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{53}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetCostsRequest) GetStart() string {
@@ -4056,7 +4112,7 @@ type CostReport struct {
 
 func (x *CostReport) Reset() {
 	*x = CostReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4068,7 +4124,7 @@ func (x *CostReport) String() string {
 func (*CostReport) ProtoMessage() {}
 
 func (x *CostReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[54]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4081,7 +4137,7 @@ func (x *CostReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostReport.ProtoReflect.Descriptor instead.
 func (*CostReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{54}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CostReport) GetRows() []*CostRow {
@@ -4113,7 +4169,7 @@ type CostRow struct {
 
 func (x *CostRow) Reset() {
 	*x = CostRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4125,7 +4181,7 @@ func (x *CostRow) String() string {
 func (*CostRow) ProtoMessage() {}
 
 func (x *CostRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[55]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4138,7 +4194,7 @@ func (x *CostRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CostRow.ProtoReflect.Descriptor instead.
 func (*CostRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{55}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CostRow) GetDay() string {
@@ -4213,7 +4269,7 @@ type UsageReport struct {
 
 func (x *UsageReport) Reset() {
 	*x = UsageReport{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4225,7 +4281,7 @@ func (x *UsageReport) String() string {
 func (*UsageReport) ProtoMessage() {}
 
 func (x *UsageReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[56]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4238,7 +4294,7 @@ func (x *UsageReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageReport.ProtoReflect.Descriptor instead.
 func (*UsageReport) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{56}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *UsageReport) GetRows() []*UsageRow {
@@ -4326,7 +4382,7 @@ type UsageRow struct {
 
 func (x *UsageRow) Reset() {
 	*x = UsageRow{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4338,7 +4394,7 @@ func (x *UsageRow) String() string {
 func (*UsageRow) ProtoMessage() {}
 
 func (x *UsageRow) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[57]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4351,7 +4407,7 @@ func (x *UsageRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UsageRow.ProtoReflect.Descriptor instead.
 func (*UsageRow) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{57}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *UsageRow) GetDay() string {
@@ -4587,7 +4643,7 @@ type GetCapabilitiesRequest struct {
 
 func (x *GetCapabilitiesRequest) Reset() {
 	*x = GetCapabilitiesRequest{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4599,7 +4655,7 @@ func (x *GetCapabilitiesRequest) String() string {
 func (*GetCapabilitiesRequest) ProtoMessage() {}
 
 func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[58]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4612,7 +4668,7 @@ func (x *GetCapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*GetCapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{58}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{59}
 }
 
 // Capabilities is the capability checklist of each connected vendor.
@@ -4630,7 +4686,7 @@ type Capabilities struct {
 
 func (x *Capabilities) Reset() {
 	*x = Capabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4642,7 +4698,7 @@ func (x *Capabilities) String() string {
 func (*Capabilities) ProtoMessage() {}
 
 func (x *Capabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[59]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4655,7 +4711,7 @@ func (x *Capabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Capabilities.ProtoReflect.Descriptor instead.
 func (*Capabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{59}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *Capabilities) GetTenant() string {
@@ -4700,7 +4756,7 @@ type AnthropicCapabilities struct {
 
 func (x *AnthropicCapabilities) Reset() {
 	*x = AnthropicCapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4712,7 +4768,7 @@ func (x *AnthropicCapabilities) String() string {
 func (*AnthropicCapabilities) ProtoMessage() {}
 
 func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[60]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4725,7 +4781,7 @@ func (x *AnthropicCapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnthropicCapabilities.ProtoReflect.Descriptor instead.
 func (*AnthropicCapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{60}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *AnthropicCapabilities) GetAdmin() bool {
@@ -4784,7 +4840,7 @@ type OpenAICapabilities struct {
 
 func (x *OpenAICapabilities) Reset() {
 	*x = OpenAICapabilities{}
-	mi := &file_ogma_v1_ogma_proto_msgTypes[61]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4796,7 +4852,7 @@ func (x *OpenAICapabilities) String() string {
 func (*OpenAICapabilities) ProtoMessage() {}
 
 func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
-	mi := &file_ogma_v1_ogma_proto_msgTypes[61]
+	mi := &file_ogma_v1_ogma_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4809,7 +4865,7 @@ func (x *OpenAICapabilities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenAICapabilities.ProtoReflect.Descriptor instead.
 func (*OpenAICapabilities) Descriptor() ([]byte, []int) {
-	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{61}
+	return file_ogma_v1_ogma_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *OpenAICapabilities) GetAdmin() bool {
@@ -4851,12 +4907,15 @@ var File_ogma_v1_ogma_proto protoreflect.FileDescriptor
 
 const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
-	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"^\n" +
+	"\x12ogma/v1/ogma.proto\x12\aogma.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"^\n" +
 	"\x05Error\x12\x17\n" +
 	"\x04code\x18\x01 \x01(\tB\x03\xe0A\x02R\x04code\x12\x1d\n" +
 	"\amessage\x18\x02 \x01(\tB\x03\xe0A\x02R\amessage\x12\x1d\n" +
 	"\n" +
-	"request_id\x18\x03 \x01(\tR\trequestId\"\x15\n" +
+	"request_id\x18\x03 \x01(\tR\trequestId\"X\n" +
+	"\x18GetEvidenceBundleRequest\x12\x19\n" +
+	"\bfrom_seq\x18\x01 \x01(\x04R\afromSeq\x12!\n" +
+	"\fwithout_data\x18\x02 \x01(\bR\vwithoutData\"\x15\n" +
 	"\x13GetIntegrityRequest\"\xe1\x02\n" +
 	"\tIntegrity\x12\x17\n" +
 	"\alog_url\x18\x01 \x01(\tR\x06logUrl\x12\x10\n" +
@@ -5302,7 +5361,7 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\n" +
 	"audit_logs\x18\x03 \x01(\bR\tauditLogs\x12#\n" +
 	"\rproject_users\x18\x04 \x01(\bR\fprojectUsers\x12,\n" +
-	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xe1\x10\n" +
+	"\x12per_user_breakdown\x18\x05 \x01(\bR\x10perUserBreakdown2\xcf\x11\n" +
 	"\vOgmaService\x12c\n" +
 	"\x0fGetCapabilities\x12\x1f.ogma.v1.GetCapabilitiesRequest\x1a\x15.ogma.v1.Capabilities\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/me/capabilities\x12M\n" +
 	"\bGetUsage\x12\x18.ogma.v1.GetUsageRequest\x1a\x14.ogma.v1.UsageReport\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/usage\x12L\n" +
@@ -5328,7 +5387,8 @@ const file_ogma_v1_ogma_proto_rawDesc = "" +
 	"\tListLinks\x12\x19.ogma.v1.ListLinksRequest\x1a\x0e.ogma.v1.Links\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/links\x12W\n" +
 	"\fGetIntegrity\x12\x1c.ogma.v1.GetIntegrityRequest\x1a\x12.ogma.v1.Integrity\"\x15\x82\xd3\xe4\x93\x02\x0f\x12\r/v1/integrity\x12h\n" +
 	"\x10GetIntegrityKeys\x12 .ogma.v1.GetIntegrityKeysRequest\x1a\x16.ogma.v1.IntegrityKeys\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/integrity/keys\x12j\n" +
-	"\x0fVerifyIntegrity\x12\x1f.ogma.v1.VerifyIntegrityRequest\x1a\x15.ogma.v1.Verification\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/integrity:verifyB\xa5\x03\x92A\xf2\x02\x12\x8b\x01\n" +
+	"\x0fVerifyIntegrity\x12\x1f.ogma.v1.VerifyIntegrityRequest\x1a\x15.ogma.v1.Verification\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/integrity:verify\x12l\n" +
+	"\x11GetEvidenceBundle\x12!.ogma.v1.GetEvidenceBundleRequest\x1a\x14.google.api.HttpBody\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/integrity/bundle0\x01B\xa5\x03\x92A\xf2\x02\x12\x8b\x01\n" +
 	"\bOgma API\x12{Every call is scoped to the tenant of its bearer token. 64-bit integers are JSON strings; money is an exact decimal string.2\x02v1*\x02\x02\x012\x10application/json:\x10application/jsonRb\n" +
 	"\adefault\x12W\n" +
 	"AAn error: its stable code, a sentence, and the call's request id.\x12\x12\n" +
@@ -5351,145 +5411,149 @@ func file_ogma_v1_ogma_proto_rawDescGZIP() []byte {
 	return file_ogma_v1_ogma_proto_rawDescData
 }
 
-var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 64)
+var file_ogma_v1_ogma_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_ogma_v1_ogma_proto_goTypes = []any{
 	(*Error)(nil),                    // 0: ogma.v1.Error
-	(*GetIntegrityRequest)(nil),      // 1: ogma.v1.GetIntegrityRequest
-	(*Integrity)(nil),                // 2: ogma.v1.Integrity
-	(*ChainHead)(nil),                // 3: ogma.v1.ChainHead
-	(*LastAnchor)(nil),               // 4: ogma.v1.LastAnchor
-	(*StreamCoverage)(nil),           // 5: ogma.v1.StreamCoverage
-	(*GetIntegrityKeysRequest)(nil),  // 6: ogma.v1.GetIntegrityKeysRequest
-	(*IntegrityKeys)(nil),            // 7: ogma.v1.IntegrityKeys
-	(*VerifyIntegrityRequest)(nil),   // 8: ogma.v1.VerifyIntegrityRequest
-	(*Verification)(nil),             // 9: ogma.v1.Verification
-	(*VerificationFailure)(nil),      // 10: ogma.v1.VerificationFailure
-	(*ListUnmappedRequest)(nil),      // 11: ogma.v1.ListUnmappedRequest
-	(*Unmapped)(nil),                 // 12: ogma.v1.Unmapped
-	(*UnmappedKey)(nil),              // 13: ogma.v1.UnmappedKey
-	(*ListPeopleRequest)(nil),        // 14: ogma.v1.ListPeopleRequest
-	(*GetPersonRequest)(nil),         // 15: ogma.v1.GetPersonRequest
-	(*People)(nil),                   // 16: ogma.v1.People
-	(*Person)(nil),                   // 17: ogma.v1.Person
-	(*PersonVendor)(nil),             // 18: ogma.v1.PersonVendor
-	(*Subject)(nil),                  // 19: ogma.v1.Subject
-	(*PutLinkRequest)(nil),           // 20: ogma.v1.PutLinkRequest
-	(*DeleteLinkRequest)(nil),        // 21: ogma.v1.DeleteLinkRequest
-	(*Link)(nil),                     // 22: ogma.v1.Link
-	(*ListLinksRequest)(nil),         // 23: ogma.v1.ListLinksRequest
-	(*Links)(nil),                    // 24: ogma.v1.Links
-	(*ConnectRequest)(nil),           // 25: ogma.v1.ConnectRequest
-	(*CapabilityFlag)(nil),           // 26: ogma.v1.CapabilityFlag
-	(*Checklist)(nil),                // 27: ogma.v1.Checklist
-	(*ListIntegrationsRequest)(nil),  // 28: ogma.v1.ListIntegrationsRequest
-	(*Integrations)(nil),             // 29: ogma.v1.Integrations
-	(*Integration)(nil),              // 30: ogma.v1.Integration
-	(*StreamState)(nil),              // 31: ogma.v1.StreamState
-	(*Backfill)(nil),                 // 32: ogma.v1.Backfill
-	(*DisconnectRequest)(nil),        // 33: ogma.v1.DisconnectRequest
-	(*GetIntegrationRequest)(nil),    // 34: ogma.v1.GetIntegrationRequest
-	(*DisconnectResponse)(nil),       // 35: ogma.v1.DisconnectResponse
-	(*GetUsageRequest)(nil),          // 36: ogma.v1.GetUsageRequest
-	(*GetProjectsRequest)(nil),       // 37: ogma.v1.GetProjectsRequest
-	(*Projects)(nil),                 // 38: ogma.v1.Projects
-	(*ProjectSpend)(nil),             // 39: ogma.v1.ProjectSpend
-	(*ProjectPerson)(nil),            // 40: ogma.v1.ProjectPerson
-	(*ListAuditLogsRequest)(nil),     // 41: ogma.v1.ListAuditLogsRequest
-	(*AuditLogs)(nil),                // 42: ogma.v1.AuditLogs
-	(*AuditEvent)(nil),               // 43: ogma.v1.AuditEvent
-	(*GetReconciliationRequest)(nil), // 44: ogma.v1.GetReconciliationRequest
-	(*Reconciliation)(nil),           // 45: ogma.v1.Reconciliation
-	(*ReconciliationDay)(nil),        // 46: ogma.v1.ReconciliationDay
-	(*GetModelMixRequest)(nil),       // 47: ogma.v1.GetModelMixRequest
-	(*ModelMix)(nil),                 // 48: ogma.v1.ModelMix
-	(*ModelShare)(nil),               // 49: ogma.v1.ModelShare
-	(*GetForecastRequest)(nil),       // 50: ogma.v1.GetForecastRequest
-	(*Forecast)(nil),                 // 51: ogma.v1.Forecast
-	(*VendorForecast)(nil),           // 52: ogma.v1.VendorForecast
-	(*GetCostsRequest)(nil),          // 53: ogma.v1.GetCostsRequest
-	(*CostReport)(nil),               // 54: ogma.v1.CostReport
-	(*CostRow)(nil),                  // 55: ogma.v1.CostRow
-	(*UsageReport)(nil),              // 56: ogma.v1.UsageReport
-	(*UsageRow)(nil),                 // 57: ogma.v1.UsageRow
-	(*GetCapabilitiesRequest)(nil),   // 58: ogma.v1.GetCapabilitiesRequest
-	(*Capabilities)(nil),             // 59: ogma.v1.Capabilities
-	(*AnthropicCapabilities)(nil),    // 60: ogma.v1.AnthropicCapabilities
-	(*OpenAICapabilities)(nil),       // 61: ogma.v1.OpenAICapabilities
-	nil,                              // 62: ogma.v1.Person.AttributionMixEntry
-	nil,                              // 63: ogma.v1.Checklist.FlagsEntry
+	(*GetEvidenceBundleRequest)(nil), // 1: ogma.v1.GetEvidenceBundleRequest
+	(*GetIntegrityRequest)(nil),      // 2: ogma.v1.GetIntegrityRequest
+	(*Integrity)(nil),                // 3: ogma.v1.Integrity
+	(*ChainHead)(nil),                // 4: ogma.v1.ChainHead
+	(*LastAnchor)(nil),               // 5: ogma.v1.LastAnchor
+	(*StreamCoverage)(nil),           // 6: ogma.v1.StreamCoverage
+	(*GetIntegrityKeysRequest)(nil),  // 7: ogma.v1.GetIntegrityKeysRequest
+	(*IntegrityKeys)(nil),            // 8: ogma.v1.IntegrityKeys
+	(*VerifyIntegrityRequest)(nil),   // 9: ogma.v1.VerifyIntegrityRequest
+	(*Verification)(nil),             // 10: ogma.v1.Verification
+	(*VerificationFailure)(nil),      // 11: ogma.v1.VerificationFailure
+	(*ListUnmappedRequest)(nil),      // 12: ogma.v1.ListUnmappedRequest
+	(*Unmapped)(nil),                 // 13: ogma.v1.Unmapped
+	(*UnmappedKey)(nil),              // 14: ogma.v1.UnmappedKey
+	(*ListPeopleRequest)(nil),        // 15: ogma.v1.ListPeopleRequest
+	(*GetPersonRequest)(nil),         // 16: ogma.v1.GetPersonRequest
+	(*People)(nil),                   // 17: ogma.v1.People
+	(*Person)(nil),                   // 18: ogma.v1.Person
+	(*PersonVendor)(nil),             // 19: ogma.v1.PersonVendor
+	(*Subject)(nil),                  // 20: ogma.v1.Subject
+	(*PutLinkRequest)(nil),           // 21: ogma.v1.PutLinkRequest
+	(*DeleteLinkRequest)(nil),        // 22: ogma.v1.DeleteLinkRequest
+	(*Link)(nil),                     // 23: ogma.v1.Link
+	(*ListLinksRequest)(nil),         // 24: ogma.v1.ListLinksRequest
+	(*Links)(nil),                    // 25: ogma.v1.Links
+	(*ConnectRequest)(nil),           // 26: ogma.v1.ConnectRequest
+	(*CapabilityFlag)(nil),           // 27: ogma.v1.CapabilityFlag
+	(*Checklist)(nil),                // 28: ogma.v1.Checklist
+	(*ListIntegrationsRequest)(nil),  // 29: ogma.v1.ListIntegrationsRequest
+	(*Integrations)(nil),             // 30: ogma.v1.Integrations
+	(*Integration)(nil),              // 31: ogma.v1.Integration
+	(*StreamState)(nil),              // 32: ogma.v1.StreamState
+	(*Backfill)(nil),                 // 33: ogma.v1.Backfill
+	(*DisconnectRequest)(nil),        // 34: ogma.v1.DisconnectRequest
+	(*GetIntegrationRequest)(nil),    // 35: ogma.v1.GetIntegrationRequest
+	(*DisconnectResponse)(nil),       // 36: ogma.v1.DisconnectResponse
+	(*GetUsageRequest)(nil),          // 37: ogma.v1.GetUsageRequest
+	(*GetProjectsRequest)(nil),       // 38: ogma.v1.GetProjectsRequest
+	(*Projects)(nil),                 // 39: ogma.v1.Projects
+	(*ProjectSpend)(nil),             // 40: ogma.v1.ProjectSpend
+	(*ProjectPerson)(nil),            // 41: ogma.v1.ProjectPerson
+	(*ListAuditLogsRequest)(nil),     // 42: ogma.v1.ListAuditLogsRequest
+	(*AuditLogs)(nil),                // 43: ogma.v1.AuditLogs
+	(*AuditEvent)(nil),               // 44: ogma.v1.AuditEvent
+	(*GetReconciliationRequest)(nil), // 45: ogma.v1.GetReconciliationRequest
+	(*Reconciliation)(nil),           // 46: ogma.v1.Reconciliation
+	(*ReconciliationDay)(nil),        // 47: ogma.v1.ReconciliationDay
+	(*GetModelMixRequest)(nil),       // 48: ogma.v1.GetModelMixRequest
+	(*ModelMix)(nil),                 // 49: ogma.v1.ModelMix
+	(*ModelShare)(nil),               // 50: ogma.v1.ModelShare
+	(*GetForecastRequest)(nil),       // 51: ogma.v1.GetForecastRequest
+	(*Forecast)(nil),                 // 52: ogma.v1.Forecast
+	(*VendorForecast)(nil),           // 53: ogma.v1.VendorForecast
+	(*GetCostsRequest)(nil),          // 54: ogma.v1.GetCostsRequest
+	(*CostReport)(nil),               // 55: ogma.v1.CostReport
+	(*CostRow)(nil),                  // 56: ogma.v1.CostRow
+	(*UsageReport)(nil),              // 57: ogma.v1.UsageReport
+	(*UsageRow)(nil),                 // 58: ogma.v1.UsageRow
+	(*GetCapabilitiesRequest)(nil),   // 59: ogma.v1.GetCapabilitiesRequest
+	(*Capabilities)(nil),             // 60: ogma.v1.Capabilities
+	(*AnthropicCapabilities)(nil),    // 61: ogma.v1.AnthropicCapabilities
+	(*OpenAICapabilities)(nil),       // 62: ogma.v1.OpenAICapabilities
+	nil,                              // 63: ogma.v1.Person.AttributionMixEntry
+	nil,                              // 64: ogma.v1.Checklist.FlagsEntry
+	(*httpbody.HttpBody)(nil),        // 65: google.api.HttpBody
 }
 var file_ogma_v1_ogma_proto_depIdxs = []int32{
-	3,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
-	4,  // 1: ogma.v1.Integrity.last_anchor:type_name -> ogma.v1.LastAnchor
-	5,  // 2: ogma.v1.Integrity.coverage:type_name -> ogma.v1.StreamCoverage
-	10, // 3: ogma.v1.Verification.first_failure:type_name -> ogma.v1.VerificationFailure
-	13, // 4: ogma.v1.Unmapped.keys:type_name -> ogma.v1.UnmappedKey
-	17, // 5: ogma.v1.People.people:type_name -> ogma.v1.Person
-	19, // 6: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
-	62, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
-	18, // 8: ogma.v1.Person.vendors:type_name -> ogma.v1.PersonVendor
-	22, // 9: ogma.v1.Links.links:type_name -> ogma.v1.Link
-	63, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
-	30, // 11: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
-	31, // 12: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
-	32, // 13: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
-	39, // 14: ogma.v1.Projects.projects:type_name -> ogma.v1.ProjectSpend
-	40, // 15: ogma.v1.ProjectSpend.people:type_name -> ogma.v1.ProjectPerson
-	43, // 16: ogma.v1.AuditLogs.events:type_name -> ogma.v1.AuditEvent
-	46, // 17: ogma.v1.Reconciliation.days:type_name -> ogma.v1.ReconciliationDay
-	49, // 18: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
-	52, // 19: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
-	55, // 20: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
-	57, // 21: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
-	61, // 22: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
-	60, // 23: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
-	26, // 24: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
-	58, // 25: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
-	36, // 26: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
-	53, // 27: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
-	50, // 28: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
-	47, // 29: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
-	37, // 30: ogma.v1.OgmaService.GetProjects:input_type -> ogma.v1.GetProjectsRequest
-	44, // 31: ogma.v1.OgmaService.GetReconciliation:input_type -> ogma.v1.GetReconciliationRequest
-	41, // 32: ogma.v1.OgmaService.ListAuditLogs:input_type -> ogma.v1.ListAuditLogsRequest
-	25, // 33: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
-	25, // 34: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
-	28, // 35: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
-	34, // 36: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
-	33, // 37: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
-	11, // 38: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
-	14, // 39: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
-	15, // 40: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
-	20, // 41: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
-	21, // 42: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
-	23, // 43: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
-	1,  // 44: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
-	6,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
-	8,  // 46: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
-	59, // 47: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
-	56, // 48: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
-	54, // 49: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
-	51, // 50: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
-	48, // 51: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
-	38, // 52: ogma.v1.OgmaService.GetProjects:output_type -> ogma.v1.Projects
-	45, // 53: ogma.v1.OgmaService.GetReconciliation:output_type -> ogma.v1.Reconciliation
-	42, // 54: ogma.v1.OgmaService.ListAuditLogs:output_type -> ogma.v1.AuditLogs
-	27, // 55: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
-	27, // 56: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
-	29, // 57: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
-	30, // 58: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
-	35, // 59: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
-	12, // 60: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
-	16, // 61: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
-	17, // 62: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
-	22, // 63: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
-	22, // 64: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
-	24, // 65: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
-	2,  // 66: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
-	7,  // 67: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
-	9,  // 68: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
-	47, // [47:69] is the sub-list for method output_type
-	25, // [25:47] is the sub-list for method input_type
+	4,  // 0: ogma.v1.Integrity.head:type_name -> ogma.v1.ChainHead
+	5,  // 1: ogma.v1.Integrity.last_anchor:type_name -> ogma.v1.LastAnchor
+	6,  // 2: ogma.v1.Integrity.coverage:type_name -> ogma.v1.StreamCoverage
+	11, // 3: ogma.v1.Verification.first_failure:type_name -> ogma.v1.VerificationFailure
+	14, // 4: ogma.v1.Unmapped.keys:type_name -> ogma.v1.UnmappedKey
+	18, // 5: ogma.v1.People.people:type_name -> ogma.v1.Person
+	20, // 6: ogma.v1.Person.subjects:type_name -> ogma.v1.Subject
+	63, // 7: ogma.v1.Person.attribution_mix:type_name -> ogma.v1.Person.AttributionMixEntry
+	19, // 8: ogma.v1.Person.vendors:type_name -> ogma.v1.PersonVendor
+	23, // 9: ogma.v1.Links.links:type_name -> ogma.v1.Link
+	64, // 10: ogma.v1.Checklist.flags:type_name -> ogma.v1.Checklist.FlagsEntry
+	31, // 11: ogma.v1.Integrations.integrations:type_name -> ogma.v1.Integration
+	32, // 12: ogma.v1.Integration.streams:type_name -> ogma.v1.StreamState
+	33, // 13: ogma.v1.Integration.backfill:type_name -> ogma.v1.Backfill
+	40, // 14: ogma.v1.Projects.projects:type_name -> ogma.v1.ProjectSpend
+	41, // 15: ogma.v1.ProjectSpend.people:type_name -> ogma.v1.ProjectPerson
+	44, // 16: ogma.v1.AuditLogs.events:type_name -> ogma.v1.AuditEvent
+	47, // 17: ogma.v1.Reconciliation.days:type_name -> ogma.v1.ReconciliationDay
+	50, // 18: ogma.v1.ModelMix.models:type_name -> ogma.v1.ModelShare
+	53, // 19: ogma.v1.Forecast.vendors:type_name -> ogma.v1.VendorForecast
+	56, // 20: ogma.v1.CostReport.rows:type_name -> ogma.v1.CostRow
+	58, // 21: ogma.v1.UsageReport.rows:type_name -> ogma.v1.UsageRow
+	62, // 22: ogma.v1.Capabilities.openai:type_name -> ogma.v1.OpenAICapabilities
+	61, // 23: ogma.v1.Capabilities.anthropic:type_name -> ogma.v1.AnthropicCapabilities
+	27, // 24: ogma.v1.Checklist.FlagsEntry.value:type_name -> ogma.v1.CapabilityFlag
+	59, // 25: ogma.v1.OgmaService.GetCapabilities:input_type -> ogma.v1.GetCapabilitiesRequest
+	37, // 26: ogma.v1.OgmaService.GetUsage:input_type -> ogma.v1.GetUsageRequest
+	54, // 27: ogma.v1.OgmaService.GetCosts:input_type -> ogma.v1.GetCostsRequest
+	51, // 28: ogma.v1.OgmaService.GetForecast:input_type -> ogma.v1.GetForecastRequest
+	48, // 29: ogma.v1.OgmaService.GetModelMix:input_type -> ogma.v1.GetModelMixRequest
+	38, // 30: ogma.v1.OgmaService.GetProjects:input_type -> ogma.v1.GetProjectsRequest
+	45, // 31: ogma.v1.OgmaService.GetReconciliation:input_type -> ogma.v1.GetReconciliationRequest
+	42, // 32: ogma.v1.OgmaService.ListAuditLogs:input_type -> ogma.v1.ListAuditLogsRequest
+	26, // 33: ogma.v1.OgmaService.ValidateIntegration:input_type -> ogma.v1.ConnectRequest
+	26, // 34: ogma.v1.OgmaService.ConnectIntegration:input_type -> ogma.v1.ConnectRequest
+	29, // 35: ogma.v1.OgmaService.ListIntegrations:input_type -> ogma.v1.ListIntegrationsRequest
+	35, // 36: ogma.v1.OgmaService.GetIntegration:input_type -> ogma.v1.GetIntegrationRequest
+	34, // 37: ogma.v1.OgmaService.DisconnectIntegration:input_type -> ogma.v1.DisconnectRequest
+	12, // 38: ogma.v1.OgmaService.ListUnmapped:input_type -> ogma.v1.ListUnmappedRequest
+	15, // 39: ogma.v1.OgmaService.ListPeople:input_type -> ogma.v1.ListPeopleRequest
+	16, // 40: ogma.v1.OgmaService.GetPerson:input_type -> ogma.v1.GetPersonRequest
+	21, // 41: ogma.v1.OgmaService.PutLink:input_type -> ogma.v1.PutLinkRequest
+	22, // 42: ogma.v1.OgmaService.DeleteLink:input_type -> ogma.v1.DeleteLinkRequest
+	24, // 43: ogma.v1.OgmaService.ListLinks:input_type -> ogma.v1.ListLinksRequest
+	2,  // 44: ogma.v1.OgmaService.GetIntegrity:input_type -> ogma.v1.GetIntegrityRequest
+	7,  // 45: ogma.v1.OgmaService.GetIntegrityKeys:input_type -> ogma.v1.GetIntegrityKeysRequest
+	9,  // 46: ogma.v1.OgmaService.VerifyIntegrity:input_type -> ogma.v1.VerifyIntegrityRequest
+	1,  // 47: ogma.v1.OgmaService.GetEvidenceBundle:input_type -> ogma.v1.GetEvidenceBundleRequest
+	60, // 48: ogma.v1.OgmaService.GetCapabilities:output_type -> ogma.v1.Capabilities
+	57, // 49: ogma.v1.OgmaService.GetUsage:output_type -> ogma.v1.UsageReport
+	55, // 50: ogma.v1.OgmaService.GetCosts:output_type -> ogma.v1.CostReport
+	52, // 51: ogma.v1.OgmaService.GetForecast:output_type -> ogma.v1.Forecast
+	49, // 52: ogma.v1.OgmaService.GetModelMix:output_type -> ogma.v1.ModelMix
+	39, // 53: ogma.v1.OgmaService.GetProjects:output_type -> ogma.v1.Projects
+	46, // 54: ogma.v1.OgmaService.GetReconciliation:output_type -> ogma.v1.Reconciliation
+	43, // 55: ogma.v1.OgmaService.ListAuditLogs:output_type -> ogma.v1.AuditLogs
+	28, // 56: ogma.v1.OgmaService.ValidateIntegration:output_type -> ogma.v1.Checklist
+	28, // 57: ogma.v1.OgmaService.ConnectIntegration:output_type -> ogma.v1.Checklist
+	30, // 58: ogma.v1.OgmaService.ListIntegrations:output_type -> ogma.v1.Integrations
+	31, // 59: ogma.v1.OgmaService.GetIntegration:output_type -> ogma.v1.Integration
+	36, // 60: ogma.v1.OgmaService.DisconnectIntegration:output_type -> ogma.v1.DisconnectResponse
+	13, // 61: ogma.v1.OgmaService.ListUnmapped:output_type -> ogma.v1.Unmapped
+	17, // 62: ogma.v1.OgmaService.ListPeople:output_type -> ogma.v1.People
+	18, // 63: ogma.v1.OgmaService.GetPerson:output_type -> ogma.v1.Person
+	23, // 64: ogma.v1.OgmaService.PutLink:output_type -> ogma.v1.Link
+	23, // 65: ogma.v1.OgmaService.DeleteLink:output_type -> ogma.v1.Link
+	25, // 66: ogma.v1.OgmaService.ListLinks:output_type -> ogma.v1.Links
+	3,  // 67: ogma.v1.OgmaService.GetIntegrity:output_type -> ogma.v1.Integrity
+	8,  // 68: ogma.v1.OgmaService.GetIntegrityKeys:output_type -> ogma.v1.IntegrityKeys
+	10, // 69: ogma.v1.OgmaService.VerifyIntegrity:output_type -> ogma.v1.Verification
+	65, // 70: ogma.v1.OgmaService.GetEvidenceBundle:output_type -> google.api.HttpBody
+	48, // [48:71] is the sub-list for method output_type
+	25, // [25:48] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
 	25, // [25:25] is the sub-list for extension extendee
 	0,  // [0:25] is the sub-list for field type_name
@@ -5500,18 +5564,18 @@ func file_ogma_v1_ogma_proto_init() {
 	if File_ogma_v1_ogma_proto != nil {
 		return
 	}
-	file_ogma_v1_ogma_proto_msgTypes[12].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[17].OneofWrappers = []any{}
-	file_ogma_v1_ogma_proto_msgTypes[55].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[13].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[18].OneofWrappers = []any{}
 	file_ogma_v1_ogma_proto_msgTypes[56].OneofWrappers = []any{}
 	file_ogma_v1_ogma_proto_msgTypes[57].OneofWrappers = []any{}
+	file_ogma_v1_ogma_proto_msgTypes[58].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ogma_v1_ogma_proto_rawDesc), len(file_ogma_v1_ogma_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   64,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

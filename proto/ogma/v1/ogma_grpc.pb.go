@@ -11,6 +11,7 @@ package ogmav1
 
 import (
 	context "context"
+	httpbody "google.golang.org/genproto/googleapis/api/httpbody"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -44,6 +45,7 @@ const (
 	OgmaService_GetIntegrity_FullMethodName          = "/ogma.v1.OgmaService/GetIntegrity"
 	OgmaService_GetIntegrityKeys_FullMethodName      = "/ogma.v1.OgmaService/GetIntegrityKeys"
 	OgmaService_VerifyIntegrity_FullMethodName       = "/ogma.v1.OgmaService/VerifyIntegrity"
+	OgmaService_GetEvidenceBundle_FullMethodName     = "/ogma.v1.OgmaService/GetEvidenceBundle"
 )
 
 // OgmaServiceClient is the client API for OgmaService service.
@@ -124,6 +126,10 @@ type OgmaServiceClient interface {
 	// and receipts, and recomputes the usage and cost projections from the
 	// ledger.
 	VerifyIntegrity(ctx context.Context, in *VerifyIntegrityRequest, opts ...grpc.CallOption) (*Verification, error)
+	// GetEvidenceBundle streams the tenant's evidence bundle, as ogma export
+	// writes it (JSON Lines: the header, the receipts, every event with its
+	// data), for ogma verify to check anywhere.
+	GetEvidenceBundle(ctx context.Context, in *GetEvidenceBundleRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error)
 }
 
 type ogmaServiceClient struct {
@@ -354,6 +360,25 @@ func (c *ogmaServiceClient) VerifyIntegrity(ctx context.Context, in *VerifyInteg
 	return out, nil
 }
 
+func (c *ogmaServiceClient) GetEvidenceBundle(ctx context.Context, in *GetEvidenceBundleRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[httpbody.HttpBody], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OgmaService_ServiceDesc.Streams[0], OgmaService_GetEvidenceBundle_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[GetEvidenceBundleRequest, httpbody.HttpBody]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OgmaService_GetEvidenceBundleClient = grpc.ServerStreamingClient[httpbody.HttpBody]
+
 // OgmaServiceServer is the server API for OgmaService service.
 // All implementations must embed UnimplementedOgmaServiceServer
 // for forward compatibility.
@@ -432,6 +457,10 @@ type OgmaServiceServer interface {
 	// and receipts, and recomputes the usage and cost projections from the
 	// ledger.
 	VerifyIntegrity(context.Context, *VerifyIntegrityRequest) (*Verification, error)
+	// GetEvidenceBundle streams the tenant's evidence bundle, as ogma export
+	// writes it (JSON Lines: the header, the receipts, every event with its
+	// data), for ogma verify to check anywhere.
+	GetEvidenceBundle(*GetEvidenceBundleRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error
 	mustEmbedUnimplementedOgmaServiceServer()
 }
 
@@ -507,6 +536,9 @@ func (UnimplementedOgmaServiceServer) GetIntegrityKeys(context.Context, *GetInte
 }
 func (UnimplementedOgmaServiceServer) VerifyIntegrity(context.Context, *VerifyIntegrityRequest) (*Verification, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyIntegrity not implemented")
+}
+func (UnimplementedOgmaServiceServer) GetEvidenceBundle(*GetEvidenceBundleRequest, grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	return status.Error(codes.Unimplemented, "method GetEvidenceBundle not implemented")
 }
 func (UnimplementedOgmaServiceServer) mustEmbedUnimplementedOgmaServiceServer() {}
 func (UnimplementedOgmaServiceServer) testEmbeddedByValue()                     {}
@@ -925,6 +957,17 @@ func _OgmaService_VerifyIntegrity_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OgmaService_GetEvidenceBundle_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(GetEvidenceBundleRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(OgmaServiceServer).GetEvidenceBundle(m, &grpc.GenericServerStream[GetEvidenceBundleRequest, httpbody.HttpBody]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OgmaService_GetEvidenceBundleServer = grpc.ServerStreamingServer[httpbody.HttpBody]
+
 // OgmaService_ServiceDesc is the grpc.ServiceDesc for OgmaService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1021,6 +1064,12 @@ var OgmaService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _OgmaService_VerifyIntegrity_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "GetEvidenceBundle",
+			Handler:       _OgmaService_GetEvidenceBundle_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "ogma/v1/ogma.proto",
 }
