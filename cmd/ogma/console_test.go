@@ -199,6 +199,20 @@ func TestConsoleInABrowser(t *testing.T) {
 		check(s.route)
 	}
 
+	// On a phone: every screen fits the width (tables scroll in their own
+	// box), and passes axe-core there too.
+	do("a phone's viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, route := range []string{"usage", "users", "unmapped", "insights", "integrity", "settings", "onboarding"} {
+		do(route+" on a phone", chromedp.Navigate("http://"+d.http+"/#/"+route), chromedp.WaitVisible(css(`main h1`)),
+			chromedp.WaitNotPresent(css(`main p.msg[role=status]:only-of-type`)))
+		if wide := get("the page's width", chromedp.Evaluate[string](
+			`String(document.documentElement.scrollWidth > window.innerWidth + 1 ? document.documentElement.scrollWidth : 0)`)); wide != "0" {
+			t.Errorf("%s on a phone is %s px wide, past the screen's %d", route, wide, 390)
+		}
+		check(route + "-phone")
+	}
+	do("back to a laptop", chromedp.EmulateReset(), chromedp.Navigate("http://"+d.http+"/#/integrity"), chromedp.WaitVisible(css(`main button`)))
+
 	// Verify now: success, then the first bad seq after tampering.
 	result := func() string { return get("the result", chromedp.Text(css(`[data-testid=verify-result]`))) }
 	do("verify now", chromedp.Click(css(`main button`)))

@@ -19,7 +19,9 @@ export function h(tag, attrs = {}, ...children) {
 // table renders rows as an accessible table: a caption, column headers,
 // and cells from each column's value function.
 export function table(caption, columns, rows, opts = {}) {
-  return h('div', { class: 'scroll' },
+  // A table wider than the screen scrolls in its own box, which the
+  // keyboard reaches too.
+  return h('div', { class: 'scroll', tabindex: '0', role: 'region', 'aria-label': caption },
     h('table', { 'data-testid': opts.testid },
       h('caption', {}, caption),
       h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : '' }, c.title)))),
