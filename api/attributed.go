@@ -40,8 +40,6 @@ func (v *vendorUsage) add(r clickhouse.UsageRow) {
 // one keeps its share: what is billed for unattributed usage is not
 // spread over the people.
 func attributeUsage(rows []clickhouse.UsageRow, costs []clickhouse.CostRow) map[string]*personUsage {
-	type cell struct{ vendor, day, project string }
-	cellOf := func(d map[string]string) cell { return cell{d["vendor"], d["day"], d["project"]} }
 	type whole struct {
 		estimated decimal.Decimal
 		tokens    int64

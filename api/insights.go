@@ -202,17 +202,9 @@ func (s *Server) GetProjects(ctx context.Context, req *ogmav1.GetProjectsRequest
 	if s.usage == nil || s.identity == nil {
 		return nil, status.Error(codes.Unavailable, "insights are not served by this process: no ClickHouse configured")
 	}
-	q.GroupBy = []string{"vendor", "project", "person"}
-	usage, err := s.usage.Usage(ctx, q)
+	usage, costs, err := s.usageAndCosts(ctx, q, []string{"vendor", "project", "person"}, []string{"vendor", "project"}, "projects")
 	if err != nil {
-		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("projects")
-	}
-	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, Vendor: q.Vendor,
-		GroupBy: []string{"vendor", "project"}})
-	if err != nil {
-		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("projects")
+		return nil, err
 	}
 	names, err := s.identity.Names(ctx, q.Tenant, "project")
 	if err != nil {
@@ -259,8 +251,13 @@ func projects(tenant string, usage []clickhouse.UsageRow, costs []clickhouse.Cos
 			p.unassigned = p.unassigned.Add(r.EstimatedUSD)
 		}
 	}
-	out := &ogmav1.Projects{Projects: make([]*ogmav1.ProjectSpend, 0, len(byKey))}
-	for _, p := range byKey {
+	// Largest bill first, then largest estimate, by the decimals themselves.
+	ordered := slices.SortedFunc(maps.Values(byKey), func(a, b *project) int {
+		return cmp.Or(b.billed.Cmp(a.billed), b.estimated.Cmp(a.estimated),
+			strings.Compare(a.out.Vendor+a.out.Project, b.out.Vendor+b.out.Project))
+	})
+	out := &ogmav1.Projects{Projects: make([]*ogmav1.ProjectSpend, 0, len(ordered))}
+	for _, p := range ordered {
 		p.out.BilledUsd, p.out.EstimatedCostUsd = p.billed.String(), p.estimated.String()
 		if whole.IsPositive() {
 			p.out.BilledShare, _ = p.billed.Div(whole).Float64()
@@ -280,10 +277,5 @@ func projects(tenant string, usage []clickhouse.UsageRow, costs []clickhouse.Cos
 		}
 		out.Projects = append(out.Projects, p.out)
 	}
-	slices.SortFunc(out.Projects, func(a, b *ogmav1.ProjectSpend) int {
-		return cmp.Or(decimal.RequireFromString(b.BilledUsd).Cmp(decimal.RequireFromString(a.BilledUsd)),
-			decimal.RequireFromString(b.EstimatedCostUsd).Cmp(decimal.RequireFromString(a.EstimatedCostUsd)),
-			strings.Compare(a.Vendor+a.Project, b.Vendor+b.Project))
-	})
 	return out
 }

@@ -133,16 +133,10 @@ func (s *Server) peopleWithUsage(ctx context.Context, start, end string) ([]*ogm
 	if err != nil || s.usage == nil {
 		return ps, err
 	}
-	q.GroupBy = []string{"person", "vendor", "day", "project", "attribution"}
-	rows, err := s.usage.Usage(ctx, q)
+	rows, costs, err := s.usageAndCosts(ctx, q, []string{"person", "vendor", "day", "project", "attribution"},
+		[]string{"vendor", "day", "project"}, "people")
 	if err != nil {
-		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("people")
-	}
-	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, GroupBy: []string{"vendor", "day", "project"}})
-	if err != nil {
-		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("people")
+		return nil, err
 	}
 	byEmail := make(map[string]*ogmav1.Person, len(ps))
 	for _, p := range ps {

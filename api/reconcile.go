@@ -33,17 +33,10 @@ func (s *Server) GetReconciliation(ctx context.Context, req *ogmav1.GetReconcili
 	if s.usage == nil {
 		return nil, status.Error(codes.Unavailable, "insights are not served by this process: no ClickHouse configured")
 	}
-	q.GroupBy = []string{"vendor", "day", "project"}
-	usage, err := s.usage.Usage(ctx, q)
+	usage, costs, err := s.usageAndCosts(ctx, q, []string{"vendor", "day", "project"},
+		[]string{"vendor", "day", "project", "line_item"}, "reconciliation")
 	if err != nil {
-		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("reconciliation")
-	}
-	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, Vendor: q.Vendor,
-		GroupBy: []string{"vendor", "day", "project", "line_item"}})
-	if err != nil {
-		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
-		return nil, queryFailed("reconciliation")
+		return nil, err
 	}
 	settled := map[string]string{} // vendor → first day whose bill is not final
 	for _, v := range stream.VendorNames() {

@@ -172,6 +172,25 @@ func (s *Server) GetUsage(ctx context.Context, req *ogmav1.GetUsageRequest) (*og
 	return s.report(ctx, q)
 }
 
+// usageAndCosts reads the usage of q grouped by usageBy, and the billed
+// cost of the same window and vendor grouped by costBy; what names the
+// answer when a query fails.
+func (s *Server) usageAndCosts(ctx context.Context, q clickhouse.UsageQuery, usageBy, costBy []string, what string) (
+	[]clickhouse.UsageRow, []clickhouse.CostRow, error) {
+	q.GroupBy = usageBy
+	usage, err := s.usage.Usage(ctx, q)
+	if err != nil {
+		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
+		return nil, nil, queryFailed(what)
+	}
+	costs, err := s.usage.Costs(ctx, clickhouse.CostQuery{Tenant: q.Tenant, Start: q.Start, End: q.End, Vendor: q.Vendor, GroupBy: costBy})
+	if err != nil {
+		s.log.ErrorContext(ctx, "costs query failed", "tenant", q.Tenant, "err", err)
+		return nil, nil, queryFailed(what)
+	}
+	return usage, costs, nil
+}
+
 // completeThrough says until when every usage stream of vendor is
 // settled (RFC 3339); nil before any is.
 func (s *Server) completeThrough(ctx context.Context, tenant, vendor string) (*string, error) {
