@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,5 +116,88 @@ func seedUsage(b *testing.B, conn ch.Conn, first time.Time) {
 	}
 	if err := rows.Send(); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// BenchmarkConsoleScreens times what each console screen asks of the API
+// (web/src/screens), as the browser does — calls of one step in parallel,
+// every page of a list — over 90 days of a 1,000-user organization ending
+// today: one screen load per iteration; p50 and max of the loads (issue
+// 14's target: no screen waits more than a second).
+func BenchmarkConsoleScreens(b *testing.B) {
+	store, cfg := chtest.NewStore(b)
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	seedUsage(b, conn, today.AddDate(0, 0, 1-benchDays))
+	f := serveDeps(b, func(_ *topictest.Cluster, d *api.Deps) { d.Usage, d.Identity, d.Audit = store, store, store })
+	day := func(n int) string { return today.AddDate(0, 0, n).Format(time.DateOnly) }
+	w30 := "start=" + day(-30) + "&end=" + day(1)
+	screens := []struct {
+		name  string
+		steps [][]string // each step's calls run in parallel; paths ending in "&" are paged
+	}{
+		{"usage", [][]string{{"/v1/usage?" + w30 + "&vendor=all&page_size=10000&group_by=model&",
+			"/v1/usage?" + w30 + "&vendor=all&page_size=10000&group_by=day,model&"}}},
+		{"users", [][]string{{"/v1/people?" + w30 + "&"}}},
+		{"person", [][]string{{"/v1/people/" + api.PersonID("acme", "u0001@example.com") + "?" + w30}}},
+		{"unmapped", [][]string{{"/v1/unmapped?" + w30}}},
+		{"insights", [][]string{{"/v1/insights/forecast", "/v1/insights/model-mix?" + w30, "/v1/insights/projects?" + w30,
+			"/v1/insights/reconciliation?start=" + day(-14) + "&end=" + day(1)}}},
+		{"settings", [][]string{{"/v1/integrations"}}},
+	}
+	get := func(path string) {
+		for token := ""; ; {
+			url := "http://" + f.srv.HTTPAddr() + path
+			if strings.HasSuffix(path, "&") {
+				url += "page_token=" + token
+			}
+			req, _ := http.NewRequestWithContext(b.Context(), http.MethodGet, url, nil)
+			req.Header.Set("Authorization", "Bearer "+f.tokens["acme"])
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			var page struct {
+				Next string `json:"next_page_token"`
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("GET %s: %d %s", path, resp.StatusCode, body)
+				return
+			}
+			json.Unmarshal(body, &page)
+			if token = page.Next; token == "" || !strings.HasSuffix(path, "&") {
+				return
+			}
+		}
+	}
+	load := func(steps [][]string) {
+		for _, calls := range steps {
+			var wg sync.WaitGroup
+			for _, c := range calls {
+				wg.Go(func() { get(c) })
+			}
+			wg.Wait()
+		}
+	}
+	for _, s := range screens {
+		b.Run("screen="+s.name, func(b *testing.B) {
+			load(s.steps) // warm, as a running installation is
+			var took []time.Duration
+			for b.Loop() {
+				start := time.Now()
+				load(s.steps)
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(took[len(took)-1].Microseconds())/1000, "max-ms")
+		})
 	}
 }

@@ -185,9 +185,24 @@ func TestConsoleInABrowser(t *testing.T) {
 	check("unmapped")
 	do("link the first key", chromedp.SetValue(css(`[data-testid=unmapped-table] tbody tr input`), "linked.person@example.com"),
 		chromedp.Click(css(`[data-testid=unmapped-table] tbody tr button`)), chromedp.WaitVisible(css(`p.msg[role=status]`)))
-	wait.Until(t, "the link in the ledger", func() bool {
-		_, body := d.get(t, "/v1/links", tok)
-		return strings.Contains(body, "linked.person@example.com")
+	wait.Until(t, "the key's activity to be the person's", func() bool {
+		_, body := d.get(t, "/v1/people?start="+devNow.AddDate(0, 0, -90).Format(time.DateOnly)+"&end="+devNow.AddDate(0, 0, 1).Format(time.DateOnly), tok)
+		var people struct {
+			People []struct {
+				Email            string
+				InputTotal       int64  `json:"input_total,string"`
+				Output           int64  `json:"output,string"`
+				Requests         int64  `json:"requests,string"`
+				EstimatedCostUSD string `json:"estimated_cost_usd"`
+			}
+		}
+		json.Unmarshal([]byte(body), &people)
+		for _, p := range people.People {
+			if p.Email == "linked.person@example.com" {
+				return p.InputTotal+p.Output+p.Requests > 0 || p.EstimatedCostUSD != "0"
+			}
+		}
+		return false
 	})
 
 	// The other screens.
@@ -211,7 +226,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		}
 		check(route + "-phone")
 	}
-	do("back to a laptop", chromedp.EmulateReset(), chromedp.Navigate("http://"+d.http+"/#/integrity"), chromedp.WaitVisible(css(`main button`)))
+	do("back to a laptop", chromedp.EmulateViewport(1280, 1000), chromedp.Navigate("http://"+d.http+"/#/integrity"), chromedp.WaitVisible(css(`main button`)))
 
 	// Verify now: success, then the first bad seq after tampering.
 	result := func() string { return get("the result", chromedp.Text(css(`[data-testid=verify-result]`))) }
@@ -240,6 +255,68 @@ func TestConsoleInABrowser(t *testing.T) {
 	if r := result(); !strings.Contains(r, "seq "+strconv.Itoa(bad)) {
 		t.Errorf("verify now after tampering = %q, want the first bad seq %d", r, bad)
 	}
+
+	// A new tenant onboards in the console: a full key shows the checklist
+	// before anything is saved, connecting follows the backfill to its end,
+	// and API Usage then shows the simulator's totals.
+	if _, err := ogma(t, nil, "tenant", "create", "--id", "acme", "--name", "Acme", "--data-dir", dataDir); err != nil {
+		t.Fatal(err)
+	}
+	acme, err := ogma(t, nil, "token", "create", "--tenant", "acme", "--data-dir", dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acme = strings.TrimSpace(acme)
+	wait.Until(t, "the new token to work", func() bool { s, _ := d.get(t, "/me/capabilities", acme); return s == 200 })
+	openai := `form.card:first-of-type`
+	do("onboarding with a full key", chromedp.Navigate("http://"+d.http+"/#token="+acme), chromedp.WaitVisible(css(`[data-testid=usage-total]`)),
+		chromedp.Navigate("http://"+d.http+"/#/onboarding"), chromedp.WaitVisible(css(openai+` input`)),
+		chromedp.SendKeys(css(openai+` input`), sim.Key(openaisim.KeyFull)), chromedp.Click(css(openai+` button[type=submit]`)),
+		chromedp.WaitVisible(css(openai+` [data-testid=checklist]`)))
+	if g := generation(t, d, acme); g != 0 {
+		t.Errorf("a checked key was saved before connect: generation %d", g)
+	}
+	if v := get("the key field", chromedp.Value(css(openai+` input`))); v != "" {
+		t.Errorf("the key field kept %d characters after checking", len(v))
+	}
+	check("onboarding-checklist")
+	do("connect", chromedp.Click(css(openai+` [data-testid=checklist] + button`)), chromedp.WaitVisible(css(openai+` [data-testid=backfill]`)))
+	wait.Until(t, "the backfill to complete", func() bool {
+		return get("the backfill", chromedp.Text(css(openai+` [data-testid=backfill]`))) == "Backfill done"
+	})
+	check("onboarding-backfilled")
+	// Settled days only: today's open bucket still grows as the clock runs.
+	today := devNow.Truncate(24 * time.Hour)
+	from := today.AddDate(0, 0, -30)
+	var want int64
+	for _, n := range simTokens(openaisim.New(openaisim.Config{Seed: devSeed, Users: testUsers, Now: func() time.Time { return devNow }}), from, today, "") {
+		want += n
+	}
+	wait.Until(t, "API Usage to show the simulator's totals", func() bool {
+		do("API Usage of the new tenant", chromedp.Navigate("http://"+d.http+"/#/usage"), chromedp.Reload(), chromedp.WaitVisible(css(`[data-testid=usage-total]`)),
+			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(([a, b]) => { a.value = %q; b.value = %q })(document.querySelectorAll('form.filters input[type=date]'))`,
+				from.Format(time.DateOnly), today.Format(time.DateOnly))),
+			chromedp.Click(css(`form.filters button[type=submit]`)), chromedp.WaitVisible(css(`[data-testid=usage-total]`)))
+		return total() == fmt.Sprint(want)
+	})
+
+	// Settings → Integrations: replace the key (a new generation), then
+	// disconnect, which asks for a confirmation first.
+	do("replace the key", chromedp.Navigate("http://"+d.http+"/#/settings"), chromedp.WaitVisible(css(`section.integration details summary`)),
+		chromedp.Click(css(`section.integration details summary`)),
+		chromedp.SendKeys(css(`section.integration details input`), sim.Key(openaisim.KeyFull)),
+		chromedp.Click(css(`section.integration details button[type=submit]`)),
+		chromedp.WaitVisible(css(`section.integration details [data-testid=checklist] + button`)),
+		chromedp.Click(css(`section.integration details [data-testid=checklist] + button`)),
+		chromedp.WaitVisible(css(`section.integration details [data-testid=backfill]`)))
+	wait.Until(t, "the replaced key's generation", func() bool { return generation(t, d, acme) == 2 })
+	do("disconnect, first press", chromedp.Navigate("http://"+d.http+"/#/settings"), chromedp.WaitVisible(css(`section.integration button.danger`)),
+		chromedp.Click(css(`section.integration button.danger`)), chromedp.WaitVisible(css(`section.integration p.msg.warn`)))
+	if !connected(t, d, acme) {
+		t.Fatal("the first press of disconnect disconnected: it must ask first")
+	}
+	do("disconnect, confirmed", chromedp.Click(css(`section.integration button.danger`)))
+	wait.Until(t, "the integration to be disconnected", func() bool { return !connected(t, d, acme) })
 }
 
 // consoleLink is the banner's console line.
@@ -260,4 +337,13 @@ func generation(t *testing.T, d *devRun, tok string) int {
 	var in struct{ Generation int }
 	json.Unmarshal([]byte(body), &in)
 	return in.Generation
+}
+
+// connected reports whether the tenant of tok has OpenAI connected.
+func connected(t *testing.T, d *devRun, tok string) bool {
+	t.Helper()
+	_, body := d.get(t, "/v1/integrations/openai", tok)
+	var in struct{ Connected bool }
+	json.Unmarshal([]byte(body), &in)
+	return in.Connected
 }

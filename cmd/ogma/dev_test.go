@@ -276,28 +276,7 @@ func TestDevEndToEndAndRestart(t *testing.T) {
 	today := devNow.Truncate(24 * time.Hour)
 	start := today.AddDate(0, 0, -90)
 	for _, dim := range []string{"model", "user"} {
-		want := map[string]int64{}
-		for day := start; day.Before(today); day = day.Add(24 * time.Hour) {
-			for _, r := range sim.Completions(day, openaisim.CompletionsGroupBy) {
-				k := deref(r.Model)
-				if dim == "user" {
-					k = deref(r.UserID)
-				}
-				want[k] += r.InputTokens + r.OutputTokens
-			}
-			// Every usage endpoint counts; those without tokens add zero.
-			for _, spec := range stream.OfKind(stream.OpenAI, stream.UsageReport)[1:] {
-				endpoint, dims := spec.Endpoint, spec.GroupSet
-				for _, r := range sim.Usage(endpoint, day.Unix(), dims) {
-					field := map[string]string{"model": "model", "user": "user_id"}[dim]
-					k, _ := r[field].(string)
-					in, _ := r["input_tokens"].(int64)
-					if _, has := r[field]; has || in > 0 {
-						want[k] += in
-					}
-				}
-			}
-		}
+		want := simTokens(sim, start, today, dim)
 		wait.Until(t, "/v1/usage by "+dim+" to equal the simulator", func() bool {
 			got := map[string]int64{}
 			for _, r := range d.usage(t, tok, start, today, dim+"&vendor=openai") {
@@ -563,19 +542,9 @@ func checkPeopleAcrossVendors(t *testing.T, d *devRun, tok string, oa *openaisim
 	}
 	want := map[string]map[string]int64{stream.OpenAI: {}, stream.Anthropic: {}}
 	for day := start; day.Before(end); day = day.Add(24 * time.Hour) {
-		for _, r := range oa.Completions(day, openaisim.CompletionsGroupBy) {
-			if e, ok := oaEmail[deref(r.UserID)]; ok {
-				want[stream.OpenAI][e] += r.InputTokens + r.OutputTokens
-			}
-		}
-		for _, spec := range stream.OfKind(stream.OpenAI, stream.UsageReport)[1:] {
-			for _, r := range oa.Usage(spec.Endpoint, day.Unix(), spec.GroupSet) {
-				uid, _ := r["user_id"].(string)
-				in, _ := r["input_tokens"].(int64)
-				out, _ := r["output_tokens"].(int64)
-				if e, ok := oaEmail[uid]; ok {
-					want[stream.OpenAI][e] += in + out
-				}
+		for uid, n := range simTokens(oa, day, day.Add(24*time.Hour), "user") {
+			if e, ok := oaEmail[uid]; ok {
+				want[stream.OpenAI][e] += n
 			}
 		}
 		tokens := func(r anthropicsim.UsageResult) int64 {
@@ -1499,4 +1468,29 @@ func checkUnitsEqualSimulators(t *testing.T, d *devRun, tok string, sim *openais
 		}
 		return maps.Equal(got, want)
 	})
+}
+
+// simTokens returns the OpenAI simulator's input plus output tokens over
+// the days of [start, end), by dim ("model", "user", or "" for one
+// total): every usage endpoint counts, those without tokens add zero.
+func simTokens(sim *openaisim.Server, start, end time.Time, dim string) map[string]int64 {
+	field := map[string]string{"model": "model", "user": "user_id"}[dim]
+	want := map[string]int64{}
+	for day := start; day.Before(end); day = day.Add(24 * time.Hour) {
+		for _, r := range sim.Completions(day, openaisim.CompletionsGroupBy) {
+			k := map[string]string{"model": deref(r.Model), "user": deref(r.UserID)}[dim]
+			want[k] += r.InputTokens + r.OutputTokens
+		}
+		for _, spec := range stream.OfKind(stream.OpenAI, stream.UsageReport)[1:] {
+			for _, r := range sim.Usage(spec.Endpoint, day.Unix(), spec.GroupSet) {
+				k, _ := r[field].(string)
+				in, _ := r["input_tokens"].(int64)
+				out, _ := r["output_tokens"].(int64)
+				if _, has := r[field]; has || in+out > 0 {
+					want[k] += in + out
+				}
+			}
+		}
+	}
+	return want
 }

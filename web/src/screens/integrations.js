@@ -70,8 +70,11 @@ async function backfill(vendor) {
       text.textContent = b.done >= b.total ? 'Backfill done' : `${b.done} of ${b.total} days read`
       if (b.done >= b.total) return
     }
-    if (document.body.contains(box) || !box.isConnected) setTimeout(poll, 1000)
+    // Until the screen is left: the box is shown once this function returns.
+    if (box.isConnected || !shown) setTimeout(poll, 1000)
+    shown ||= box.isConnected
   }
+  let shown = false
   setTimeout(poll, 500)
   return box
 }

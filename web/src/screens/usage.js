@@ -73,7 +73,10 @@ async function report() {
     { title: 'State', value: (r) => (r.provisional ? 'provisional' : 'settled') },
   ]
   const csv = () => download(`ogma-usage-${state.start}-${state.end}.csv`, toCSV(rows, name))
-  return h('div', {}, summary, notes, chart(daily, name),
+  const tokens = (r) => Number(r.input_total) + Number(r.output)
+  const cost = (r) => Number(r.estimated_cost_usd)
+  return h('div', {}, summary, notes,
+    h('div', { class: 'charts' }, chart(daily, name, tokens, 'Tokens per day'), chart(daily, name, cost, 'Estimated cost per day, USD')),
     h('p', {}, h('button', { type: 'button', onclick: csv }, 'Export CSV')),
     table(`Usage by ${state.by}, ${state.start} to ${state.end}`, columns, rows,
       { testid: 'usage-table', rowClass: (r) => (r.provisional ? 'provisional' : '') }))
@@ -95,23 +98,23 @@ function toCSV(rows, name) {
   return [[state.by, ...cols].join(','), ...rows.map((r) => [name(r), ...cols.map((c) => r[c] ?? '')].map(esc).join(','))].join('\n') + '\n'
 }
 
-// chart draws tokens per day, stacked by the top groups (the rest as one).
-function chart(daily, name) {
+// chart draws value per day, stacked by the top groups (the rest as one).
+function chart(daily, name, value, caption) {
   const days = [...new Set(daily.map((r) => r.day))].sort()
   if (days.length < 2) return h('p', { class: 'msg' }, 'Not enough days to chart.')
   const totals = {}
-  for (const r of daily) totals[name(r)] = (totals[name(r)] || 0) + Number(r.input_total) + Number(r.output)
+  for (const r of daily) totals[name(r)] = (totals[name(r)] || 0) + value(r)
   const top = Object.keys(totals).sort((a, b) => totals[b] - totals[a]).slice(0, 6)
   const series = [...top, ...(Object.keys(totals).length > top.length ? ['other'] : [])]
   const at = Object.fromEntries(days.map((d, i) => [d, i]))
   const data = series.map(() => days.map(() => 0))
   for (const r of daily) {
     const s = top.includes(name(r)) ? top.indexOf(name(r)) : series.length - 1
-    data[s][at[r.day]] += Number(r.input_total) + Number(r.output)
+    data[s][at[r.day]] += value(r)
   }
   for (let s = 1; s < data.length; s++) for (let i = 0; i < days.length; i++) data[s][i] += data[s - 1][i] // stacked
   const colors = ['#1f5fa8', '#b3541e', '#2e7d32', '#6a3fa0', '#a61d4b', '#00707a', '#555']
-  const box = h('figure', { class: 'chart' }, h('figcaption', {}, 'Tokens per day, stacked by ' + state.by))
+  const box = h('figure', { class: 'chart' }, h('figcaption', {}, `${caption}, stacked by ${state.by}`))
   const plot = new uPlot({
     width: Math.min(900, (document.getElementById('main').clientWidth || 900) - 16), height: 260,
     series: [{}, ...series.map((s, i) => ({ label: s, stroke: colors[i % colors.length], fill: colors[i % colors.length] + '33' }))],
