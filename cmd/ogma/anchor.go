@@ -4,11 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 	"github.com/ogma-dev/ogma/sinks/rekor"
 )
@@ -19,13 +17,9 @@ const publicRekor = "https://rekor.sigstore.dev"
 
 type anchorConfig struct {
 	*common
-	rekorURL    string
-	interval    time.Duration
-	metricsAddr string
-
-	// Set by `ogma dev`.
-	health   *api.Health
-	registry prometheus.Registerer
+	rekorURL string
+	interval time.Duration
+	observed
 	// persisted, if set, is told each statement persisted (crash tests).
 	persisted func(index uint64)
 }
@@ -43,12 +37,13 @@ func newSinkRekorCmd(c *common, run func(context.Context, *anchorConfig) error) 
 	}
 	cmd.Flags().StringVar(&cfg.rekorURL, "rekor-url", publicRekor, "Rekor v1 log to anchor in: the public Sigstore log, a private one, or the local stack (make rekor-local: http://127.0.0.1:3000)")
 	cmd.Flags().DurationVar(&cfg.interval, "anchor-interval", 10*time.Minute, "time between statements, kept at a fixed cadence even when nothing moved")
-	addMetricsFlag(cmd, &cfg.metricsAddr)
+	addMetricsFlag(cmd, &cfg.observed)
 	return cmd
 }
 
 func runSinkRekor(ctx context.Context, cfg *anchorConfig) error {
-	log, dial, layout, err := cfg.kafka(ctx)
+	reg, health, serveMetrics := cfg.observe()
+	log, dial, layout, err := cfg.kafka(ctx, &kafkaMetrics{reg: reg, role: "sink_rekor"})
 	if err != nil {
 		return err
 	}
@@ -65,17 +60,14 @@ func runSinkRekor(ctx context.Context, cfg *anchorConfig) error {
 		return err
 	}
 	log.InfoContext(ctx, "anchoring", "log", cfg.rekorURL, "interval", cfg.interval, "anchor_key", key.Fingerprint())
-	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
-	deps := rekor.Deps{Dial: dial, Layout: layout, Log: logClient, Key: key, Logger: log, Registerer: reg, Persisted: cfg.persisted}
-	if cfg.health != nil {
-		deps.Ready = cfg.health.Add("sink_rekor")
-	}
+	deps := rekor.Deps{Dial: dial, Layout: layout, Log: logClient, Key: key, Logger: log, Registerer: reg, Persisted: cfg.persisted,
+		Ready: health.Add("sink_rekor")}
 	sink, err := rekor.New(rekor.Config{Interval: cfg.interval}, deps)
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveMetrics(gctx) })
+	g.Go(func() error { return serveMetrics(gctx, log) })
 	g.Go(func() error { return sink.Run(gctx) })
 	return g.Wait()
 }

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -27,11 +27,13 @@ type apiConfig struct {
 	anthropicBaseURL string
 	rekorURL         string
 
-	// Set by `ogma dev`: the process's shared health and metrics, and a
-	// callback told the bound addresses.
-	health      *api.Health
-	gatherer    prometheus.Gatherer
+	// Its metrics and health are served on --http.
+	observed
+
+	// Set by `ogma dev`: a callback told the bound addresses, and the
+	// clock (nil: time.Now).
 	onListening func(httpAddr, grpcAddr string)
+	now         func() time.Time
 }
 
 func newAPICmd(c *common, run func(context.Context, *apiConfig) error) *cobra.Command {
@@ -68,17 +70,10 @@ func addAPIVendorFlags(cmd *cobra.Command, cfg *apiConfig) {
 // runAPI runs the API role until ctx ends: it follows ogma.control for
 // tokens and tenants, and serves.
 func runAPI(ctx context.Context, cfg *apiConfig) error {
-	log, dial, layout, err := cfg.kafka(ctx)
+	reg, health, _ := cfg.observe()
+	log, dial, layout, err := cfg.kafka(ctx, &kafkaMetrics{reg: reg, role: "api"})
 	if err != nil {
 		return err
-	}
-	health := cfg.health
-	if health == nil {
-		health = &api.Health{}
-	}
-	gatherer := cfg.gatherer
-	if gatherer == nil {
-		gatherer = prometheus.DefaultGatherer
 	}
 	store, err := cfg.openStore(ctx, cfg.clickhouse)
 	if err != nil {
@@ -102,9 +97,9 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	}
 	view, cursors := &control.View{Log: log, Keys: kr}, &stream.CursorView{}
 	integ := &api.Integrations{Probers: map[string]api.Prober{stream.OpenAI: oa, stream.Anthropic: an}, Keyring: kr, Layout: layout, Cursors: cursors,
-		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, kr, recs...) }}
-	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store}
-	evidence := &api.Integrity{Ledger: store, LogURL: cfg.rekorURL,
+		Publish: func(ctx context.Context, recs ...*kgo.Record) error { return control.Publish(ctx, dial, kr, recs...) }, Now: cfg.now}
+	links := &api.Links{Layout: layout, Publish: integ.Publish, Ledger: store, Now: cfg.now}
+	evidence := &api.Integrity{Ledger: store, LogURL: cfg.rekorURL, Now: cfg.now,
 		AnchorKey: func(ctx context.Context) (*anchor.Key, error) { return anchor.LoadKey(ctx, dial, kr) }}
 	if cfg.rekorURL != "" {
 		rl, err := rekor.NewRekor(cfg.rekorURL)
@@ -115,7 +110,7 @@ func runAPI(ctx context.Context, cfg *apiConfig) error {
 	}
 	srv, err := api.New(cfg.server, api.Deps{View: view, Health: health, Logger: log, Usage: store, Integrations: integ,
 		Identity: store, Audit: store, Links: links, Integrity: evidence,
-		Metrics: promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})})
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})})
 	if err != nil {
 		return err
 	}

@@ -4,11 +4,9 @@ import (
 	"context"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/connectors/anthropic"
 	"github.com/ogma-dev/ogma/connectors/openai"
 	"github.com/ogma-dev/ogma/connectors/poll"
@@ -23,12 +21,10 @@ type connectConfig struct {
 	usageEvery        time.Duration
 	directoryEvery    time.Duration
 	vendorCallTimeout time.Duration
-	metricsAddr       string
+	observed
 
-	// Set by `ogma dev`: the process's shared health, registry and clock.
-	health   *api.Health
-	registry prometheus.Registerer
-	now      func() time.Time
+	// Set by `ogma dev`: the clock.
+	now func() time.Time
 }
 
 func newConnectCmd(c *common, run func(context.Context, *connectConfig) error) *cobra.Command {
@@ -43,7 +39,7 @@ func newConnectCmd(c *common, run func(context.Context, *connectConfig) error) *
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addConnectFlags(cmd, cfg)
-	addMetricsFlag(cmd, &cfg.metricsAddr)
+	addMetricsFlag(cmd, &cfg.observed)
 	return cmd
 }
 
@@ -60,7 +56,8 @@ func addConnectFlags(cmd *cobra.Command, cfg *connectConfig) {
 
 // runConnect runs the connector role until ctx ends.
 func runConnect(ctx context.Context, cfg *connectConfig) error {
-	log, dial, layout, err := cfg.kafka(ctx)
+	reg, health, serveMetrics := cfg.observe()
+	log, dial, layout, err := cfg.kafka(ctx, &kafkaMetrics{reg: reg, role: "connect"})
 	if err != nil {
 		return err
 	}
@@ -76,7 +73,6 @@ func runConnect(ctx context.Context, cfg *connectConfig) error {
 	if err != nil {
 		return err
 	}
-	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
 	conn, err := poll.New(cfg.poll, poll.Deps{
 		Dial: dial, Layout: layout, Keyring: kr,
 		Vendors: map[string][]poll.Scheduled{
@@ -92,12 +88,10 @@ func runConnect(ctx context.Context, cfg *connectConfig) error {
 	}
 	log.InfoContext(ctx, "connector starting", "partitions", layout.Partitions)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveMetrics(gctx) })
+	ready := health.Add("connector")
+	g.Go(func() error { return serveMetrics(gctx, log) })
 	g.Go(func() error { return conn.Run(gctx) })
-	if cfg.health != nil {
-		ready := cfg.health.Add("connector")
-		g.Go(func() error { markReady(gctx, conn.Ready(), ready); return nil })
-	}
+	g.Go(func() error { markReady(gctx, conn.Ready(), ready); return nil })
 	return g.Wait()
 }
 

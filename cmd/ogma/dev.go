@@ -47,7 +47,7 @@ type devConfig struct {
 	openaiKeyFile    string
 	anthropicKeyFile string
 
-	// now, if set, is the clock of the simulator and the connector; for
+	// now, if set, is the clock of the simulators, the connector and the API; for
 	// tests, so that none depends on today's date.
 	now func() time.Time
 }
@@ -126,7 +126,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 		defer embedded.Close()
 		cfg.kafkaBrokers = embedded.Addrs()
 	}
-	_, dial, layout, err := cfg.kafka(ctx)
+	_, dial, layout, err := cfg.kafka(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -168,7 +168,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	cfg.connect.health, cfg.connect.registry, cfg.connect.now = health, reg, cfg.now
 	cfg.process.health, cfg.process.registry = health, reg
 	cfg.sink.health, cfg.sink.registry, cfg.sink.clickhouse = health, reg, cfg.clickhouse
-	cfg.api.health, cfg.api.gatherer, cfg.api.clickhouse = health, reg, cfg.clickhouse
+	cfg.api.health, cfg.api.registry, cfg.api.clickhouse, cfg.api.now = health, reg, cfg.clickhouse, cfg.now
 	cfg.api.openaiBaseURL, cfg.api.anthropicBaseURL = cfg.connect.openaiBaseURL, cfg.connect.anthropicBaseURL
 	cfg.api.onListening = func(httpAddr, grpcAddr string) {
 		cfg.banner(httpAddr, grpcAddr, sims, token)

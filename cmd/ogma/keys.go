@@ -13,13 +13,34 @@ import (
 )
 
 func newKeysCmd(c *common) *cobra.Command {
-	cmd := &cobra.Command{Use: "keys", Short: "Show the installation's keys; rotate the master key"}
+	cmd := &cobra.Command{Use: "keys", Short: "Make the master key; show the installation's keys; rotate the master key"}
+	cmd.AddCommand(&cobra.Command{
+		Use: "init",
+		Short: "Write a new master key to --master-key-file (mode 0600) for an installation's first start; " +
+			"an existing file is kept as it is",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if c.masterKeyFile == "" {
+				return errors.New("no master key file: set OGMA_MASTER_KEY_FILE (or --master-key-file)")
+			}
+			created, err := seal.CreateKeyFile(c.masterKeyFile)
+			if err != nil {
+				return err
+			}
+			if !created {
+				fmt.Fprintf(c.stdout, "master key %s already exists: kept\n", c.masterKeyFile)
+				return nil
+			}
+			fmt.Fprintf(c.stdout, "master key written to %s: back it up; without it no sealed key opens\n", c.masterKeyFile)
+			return nil
+		},
+	})
 	cmd.AddCommand(&cobra.Command{
 		Use:   "anchor",
 		Short: "Print the anchor public key (PEM) and its SHA-256 fingerprint, which verifiers pin",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, dial, _, err := c.kafka(cmd.Context())
+			_, dial, _, err := c.kafka(cmd.Context(), nil)
 			if err != nil {
 				return err
 			}

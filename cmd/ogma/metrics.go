@@ -5,38 +5,59 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/plugin/kprom"
+
+	"github.com/ogma-dev/ogma/api"
 )
 
-// addMetricsFlag adds --metrics-addr to a role that runs on its own; in
-// `ogma dev` every role's metrics are served together on --http.
-func addMetricsFlag(cmd *cobra.Command, addr *string) {
-	cmd.Flags().StringVar(addr, "metrics-addr", "", "address to serve Prometheus /metrics on, such as 127.0.0.1:9464 (empty: none)")
+// observed is what a role shows operators: its metrics and its health.
+// `ogma dev` sets registry and health, shared by every role it runs and
+// served on its --http; a role run on its own makes both and serves them
+// on --metrics-addr (/metrics and /healthz).
+type observed struct {
+	metricsAddr string
+	health      *api.Health
+	registry    *prometheus.Registry
 }
 
-// standaloneRegistry returns reg when `ogma dev` set it. Otherwise it makes
-// one with the Go and process collectors, and serve serves it on
-// addr/metrics until ctx ends (doing nothing when addr is empty).
-func standaloneRegistry(reg prometheus.Registerer, addr string, log *slog.Logger) (_ prometheus.Registerer, serve func(context.Context) error) {
-	none := func(context.Context) error { return nil }
-	if reg != nil {
-		return reg, none
+// addMetricsFlag adds --metrics-addr to a role that runs on its own.
+func addMetricsFlag(cmd *cobra.Command, o *observed) {
+	cmd.Flags().StringVar(&o.metricsAddr, "metrics-addr", "",
+		"address to serve Prometheus /metrics and /healthz on, such as 127.0.0.1:9464 (empty: none)")
+}
+
+// observe returns the role's registry and health, making them when `ogma
+// dev` did not, and serve, which serves them on --metrics-addr until ctx
+// ends (nothing to do in `ogma dev` or without the flag).
+func (o *observed) observe() (reg *prometheus.Registry, health *api.Health, serve func(context.Context, *slog.Logger) error) {
+	serve = func(context.Context, *slog.Logger) error { return nil }
+	if o.registry != nil {
+		return o.registry, o.health, serve
 	}
-	r := newRegistry()
-	if addr == "" {
-		return r, none
+	o.registry, o.health = newRegistry(), &api.Health{}
+	if o.metricsAddr == "" {
+		return o.registry, o.health, serve
 	}
-	return r, func(ctx context.Context) error {
-		ln, err := net.Listen("tcp", addr)
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(o.registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /healthz", o.health)
+	return o.registry, o.health, func(ctx context.Context, log *slog.Logger) error {
+		ln, err := net.Listen("tcp", o.metricsAddr)
 		if err != nil {
 			return fmt.Errorf("metrics listener: %w", err)
 		}
-		log.InfoContext(ctx, "serving metrics", "addr", "http://"+ln.Addr().String()+"/metrics")
-		return serveHTTP(ctx, ln, promhttp.HandlerFor(r, promhttp.HandlerOpts{}))
+		log.InfoContext(ctx, "serving metrics and health", "addr", "http://"+ln.Addr().String()+"/metrics")
+		return serveHTTP(ctx, ln, mux)
 	}
 }
 
@@ -46,3 +67,43 @@ func newRegistry() *prometheus.Registry {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
+
+// kafkaMetrics gives each Kafka client of a role kprom's metrics
+// (ogma_kafka_*), labelled with the role and a client slot: the lowest
+// one no live client holds, so that the short-lived clients of a role (a
+// topic read to its end) reuse labels instead of adding series. kprom
+// registers a client's collectors when it starts and removes them when it
+// closes. Safe for concurrent use.
+type kafkaMetrics struct {
+	reg  prometheus.Registerer
+	role string
+
+	mu   sync.Mutex
+	used []bool
+}
+
+// opt returns the hooks of one new client, and release, which frees its
+// slot when the client could not be made (once made, closing it does).
+func (k *kafkaMetrics) opt() (_ kgo.Opt, release func()) {
+	k.mu.Lock()
+	slot := slices.Index(k.used, false)
+	if slot < 0 {
+		slot = len(k.used)
+		k.used = append(k.used, true)
+	}
+	k.used[slot] = true
+	k.mu.Unlock()
+	free := func() {
+		k.mu.Lock()
+		k.used[slot] = false
+		k.mu.Unlock()
+	}
+	labels := prometheus.Labels{"role": k.role, "client": strconv.Itoa(slot)}
+	m := kprom.NewMetrics("ogma", kprom.Subsystem("kafka"), kprom.Registerer(prometheus.WrapRegistererWith(labels, k.reg)))
+	return kgo.WithHooks(m, clientClosed(free)), free
+}
+
+// clientClosed is a hook called once its client is closed.
+type clientClosed func()
+
+func (f clientClosed) OnClientClosed(*kgo.Client) { f() }

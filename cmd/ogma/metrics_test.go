@@ -12,8 +12,10 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
 
-// A role run on its own serves its metrics with --metrics-addr.
-func TestStandaloneProcessServesMetrics(t *testing.T) {
+// A role run on its own serves its metrics, its Kafka clients' among them
+// (kprom, issue 15), and its health with --metrics-addr, which
+// `ogma healthcheck` checks.
+func TestStandaloneProcessServesMetricsAndHealth(t *testing.T) {
 	c := topictest.New(t)
 	addr := freePort(t)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -28,18 +30,31 @@ func TestStandaloneProcessServesMetrics(t *testing.T) {
 			t.Errorf("ogma process: %v", err)
 		}
 	}()
-	var body string
-	wait.Until(t, "/metrics to answer", func() bool {
-		resp, err := http.Get("http://" + addr + "/metrics")
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
-			return false
+			return 0, ""
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		body = string(b)
-		return resp.StatusCode == http.StatusOK
+		return resp.StatusCode, string(b)
+	}
+	wait.Until(t, "/healthz to say ready", func() bool { s, _ := get("/healthz"); return s == http.StatusOK })
+	// The container image has no curl: its health check is the binary.
+	if _, err := ogma(t, nil, "healthcheck", "--url", "http://"+addr+"/healthz"); err != nil {
+		t.Errorf("ogma healthcheck of a ready role: %v", err)
+	}
+	if _, err := ogma(t, nil, "healthcheck", "--url", "http://"+addr+"/nothing"); err == nil {
+		t.Error("ogma healthcheck of a 404: exit 0")
+	}
+	var body string
+	wait.Until(t, "/metrics with the Kafka clients' metrics", func() bool {
+		s, b := get("/metrics")
+		body = b
+		return s == http.StatusOK && strings.Contains(body, `ogma_kafka_connects_total{client="0",node_id=`)
 	})
-	for _, m := range []string{"ogma_processor_state_bytes", "ogma_processor_restore_duration_seconds", "go_goroutines"} {
+	for _, m := range []string{"ogma_processor_state_bytes", "ogma_processor_restore_duration_seconds", "go_goroutines",
+		`ogma_kafka_read_bytes_total{client="0",node_id="0",role="process"}`} {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -106,5 +108,32 @@ func TestTenantTokenAndKeyLifecycle(t *testing.T) {
 	}
 	if _, ok := st.Tenants["acme"]; !ok || len(st.Integrations) != 1 {
 		t.Errorf("acme after globex's deletion: tenant %v, integrations %v", ok, st.Integrations)
+	}
+}
+
+// Issue 15: a production installation makes its master key once, before
+// any role starts; `keys init` never replaces one (it would orphan every
+// sealed key).
+func TestKeysInitWritesAMasterKeyOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "secrets", "master.key")
+	env := map[string]string{"OGMA_MASTER_KEY_FILE": path}
+	if out, err := ogma(t, env, "keys", "init"); err != nil || !strings.Contains(out, "written") {
+		t.Fatalf("keys init = %q, %v", out, err)
+	}
+	first, _ := os.ReadFile(path)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("master key file mode = %v, %v; want 0600", fi.Mode().Perm(), err)
+	}
+	if _, err := seal.LoadKeyring(path); err != nil {
+		t.Errorf("the new master key does not load: %v", err)
+	}
+	if out, err := ogma(t, env, "keys", "init"); err != nil || !strings.Contains(out, "kept") {
+		t.Errorf("keys init again = %q, %v", out, err)
+	}
+	if again, _ := os.ReadFile(path); string(again) != string(first) {
+		t.Error("keys init replaced an existing master key")
+	}
+	if _, err := ogma(t, nil, "keys", "init"); err == nil {
+		t.Error("keys init without a file: accepted")
 	}
 }

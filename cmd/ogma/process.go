@@ -5,11 +5,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ogma-dev/ogma/api"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 )
@@ -18,10 +16,7 @@ type processConfig struct {
 	*common
 	process process.Config
 
-	// Set by `ogma dev`.
-	health      *api.Health
-	registry    prometheus.Registerer
-	metricsAddr string
+	observed
 	// Set by tests.
 	beforeCommit func()
 }
@@ -38,7 +33,7 @@ func newProcessCmd(c *common, run func(context.Context, *processConfig) error) *
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addProcessFlags(cmd, cfg)
-	addMetricsFlag(cmd, &cfg.metricsAddr)
+	addMetricsFlag(cmd, &cfg.observed)
 	return cmd
 }
 
@@ -56,7 +51,9 @@ func addProcessFlags(cmd *cobra.Command, cfg *processConfig) {
 }
 
 func runProcess(ctx context.Context, cfg *processConfig) error {
-	log, dial, layout, err := cfg.kafka(ctx)
+	reg, health, serveMetrics := cfg.observe()
+	km := &kafkaMetrics{reg: reg, role: "process"}
+	log, dial, layout, err := cfg.kafka(ctx, km)
 	if err != nil {
 		return err
 	}
@@ -71,18 +68,16 @@ func runProcess(ctx context.Context, cfg *processConfig) error {
 	if err != nil {
 		return err
 	}
-	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
-	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, base...),
+	hooks, _ := km.opt() // the session's client, closed with the session
+	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, append(base, hooks)...),
 		Layout: layout, Logger: log, Registerer: reg, BeforeCommit: cfg.beforeCommit})
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveMetrics(gctx) })
+	ready := health.Add("processor")
+	g.Go(func() error { return serveMetrics(gctx, log) })
 	g.Go(func() error { return proc.Run(gctx) })
-	if cfg.health != nil {
-		ready := cfg.health.Add("processor")
-		g.Go(func() error { markReady(gctx, proc.Ready(), ready); return nil })
-	}
+	g.Go(func() error { markReady(gctx, proc.Ready(), ready); return nil })
 	return g.Wait()
 }

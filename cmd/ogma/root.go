@@ -93,6 +93,7 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 		newExportCmd(c),
 		newVerifyCmd(c),
 		newIntegrationsCmd(c),
+		newHealthcheckCmd(),
 	)
 	documentEnv(root)
 	return root
@@ -114,8 +115,9 @@ func (c *common) logger() (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: want json or text", c.logFormat)
 }
 
-// dial returns the connection to the configured Kafka cluster.
-func (c *common) dial(log *slog.Logger) (topic.Dial, error) {
+// dial returns the connection to the configured Kafka cluster; with km,
+// each client it makes carries kprom's metrics.
+func (c *common) dial(log *slog.Logger, km *kafkaMetrics) (topic.Dial, error) {
 	if len(c.kafkaBrokers) == 0 {
 		addrs, ok := broker.Running(filepath.Join(c.dataDir, "kafka"))
 		if !ok {
@@ -132,7 +134,18 @@ func (c *common) dial(log *slog.Logger) (topic.Dial, error) {
 	if err != nil {
 		return nil, err
 	}
-	return topic.Seeds(c.kafkaBrokers, base...), nil
+	seeds := topic.Seeds(c.kafkaBrokers, base...)
+	if km == nil {
+		return seeds, nil
+	}
+	return func(opts ...kgo.Opt) (*kgo.Client, error) {
+		hooks, release := km.opt()
+		cl, err := seeds(append(opts, hooks)...)
+		if err != nil {
+			release()
+		}
+		return cl, err
+	}, nil
 }
 
 // kafkaSecurity is how every Kafka client of a role authenticates.
@@ -219,15 +232,15 @@ func (h atLeast) WithGroup(name string) slog.Handler {
 	return atLeast{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
-// kafka is every role's start: the logger, the connection to Kafka, and
-// the topics and partition count checked (or, for a new installation,
-// created and recorded).
-func (c *common) kafka(ctx context.Context) (*slog.Logger, topic.Dial, topic.Layout, error) {
+// kafka is every role's start: the logger, the connection to Kafka (its
+// clients measured by km, if set), and the topics and partition count
+// checked (or, for a new installation, created and recorded).
+func (c *common) kafka(ctx context.Context, km *kafkaMetrics) (*slog.Logger, topic.Dial, topic.Layout, error) {
 	log, err := c.logger()
 	if err != nil {
 		return nil, nil, topic.Layout{}, err
 	}
-	dial, err := c.dial(log)
+	dial, err := c.dial(log, km)
 	if err != nil {
 		return nil, nil, topic.Layout{}, err
 	}
@@ -239,7 +252,7 @@ func (c *common) kafka(ctx context.Context) (*slog.Logger, topic.Dial, topic.Lay
 // ogma.control needs: Kafka, and the master key that signs them, with
 // signing turned on ([control.Protect]).
 func (c *common) controlWriter(ctx context.Context) (topic.Dial, topic.Layout, *seal.Keyring, error) {
-	_, dial, layout, err := c.kafka(ctx)
+	_, dial, layout, err := c.kafka(ctx, nil)
 	if err != nil {
 		return nil, topic.Layout{}, nil, err
 	}

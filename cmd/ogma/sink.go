@@ -8,7 +8,6 @@ import (
 	"net"
 	"slices"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -19,12 +18,8 @@ import (
 
 type sinkConfig struct {
 	*common
-	clickhouse  clickhouse.Config
-	metricsAddr string
-
-	// Set by `ogma dev`.
-	health   *api.Health
-	registry prometheus.Registerer
+	clickhouse clickhouse.Config
+	observed
 }
 
 func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error, sinkRekor func(context.Context, *anchorConfig) error) *cobra.Command {
@@ -40,7 +35,7 @@ func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error, sinkRek
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addClickHouseFlags(chCmd, &cfg.clickhouse, &c.chSec)
-	addMetricsFlag(chCmd, &cfg.metricsAddr)
+	addMetricsFlag(chCmd, &cfg.observed)
 	cmd.AddCommand(chCmd, newSinkRekorCmd(c, sinkRekor))
 	return cmd
 }
@@ -93,7 +88,8 @@ func (c *common) openStore(ctx context.Context, cfg clickhouse.Config) (*clickho
 }
 
 func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
-	log, dial, layout, err := cfg.kafka(ctx)
+	reg, health, serveMetrics := cfg.observe()
+	log, dial, layout, err := cfg.kafka(ctx, &kafkaMetrics{reg: reg, role: "sink_clickhouse"})
 	if err != nil {
 		return err
 	}
@@ -106,22 +102,16 @@ func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
 		return err
 	}
 	defer store.Close()
-	reg, serveMetrics := standaloneRegistry(cfg.registry, cfg.metricsAddr, log)
-	deps := clickhouse.SinkDeps{Dial: dial, Logger: log, Registerer: reg}
-	if cfg.health != nil {
-		deps.OnRefuse = reportRefusals(cfg.health)
-	}
+	deps := clickhouse.SinkDeps{Dial: dial, Logger: log, Registerer: reg, OnRefuse: reportRefusals(health)}
 	sink, err := clickhouse.NewSink(clickhouse.SinkConfig{}, store, deps)
 	if err != nil {
 		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveMetrics(gctx) })
+	ready := health.Add("sink_clickhouse")
+	g.Go(func() error { return serveMetrics(gctx, log) })
 	g.Go(func() error { return sink.Run(gctx) })
-	if cfg.health != nil {
-		ready := cfg.health.Add("sink_clickhouse")
-		g.Go(func() error { markReady(gctx, sink.Ready(), ready); return nil })
-	}
+	g.Go(func() error { markReady(gctx, sink.Ready(), ready); return nil })
 	return g.Wait()
 }
 
