@@ -8,6 +8,10 @@ GOVULNCHECK    := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 # broker crash tests place a kill -9 at an exact write with it).
 DEBIAN_PACKAGES := clickhouse-server clickhouse-client kcat protobuf-compiler strace chromium
 
+# `make build` and deploy/Dockerfile build the same static binary (a test
+# compares the two).
+GO_BUILD_FLAGS := -trimpath -ldflags=-s
+
 SHELL       := /bin/bash
 GO          ?= go
 DATA_DIR    ?= .ogma
@@ -51,7 +55,7 @@ rekor-local-stop: ## stop the local Rekor that rekor-local started
 build: ## build bin/ogma
 	@if [ -x bin/ogma ]; then echo ">> building bin/ogma"; \
 	else echo ">> building bin/ogma (the first build fetches and compiles every dependency: usually 1-3 min; later ones take seconds)"; fi
-	@$(GO) build -o bin/ogma ./cmd/ogma
+	@CGO_ENABLED=0 $(GO) build $(GO_BUILD_FLAGS) -o bin/ogma ./cmd/ogma
 
 # When make started, for ogma dev's "healthy … after `make run` began".
 RUN_STARTED := $(shell date +%s)
