@@ -17,11 +17,15 @@ if answers; then
 	exit 0
 fi
 echo ">> starting clickhouse-server, data in $dir (a few seconds)"
-mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log"
+mkdir -p "$dir/data" "$dir/tmp" "$dir/user_files" "$dir/format_schemas" "$dir/log" "$dir/users.d"
+# Users come from a copy of the packaged users.xml beside the data, so that
+# files dropped in $dir/users.d (ogma dashboards login --users-dir) add
+# logins: ClickHouse 18.16 takes users from files only.
+[ -f "$dir/users.xml" ] || cp /etc/clickhouse-server/users.xml "$dir/users.xml"
 # Overrides after "--" replace the packaged config's paths and listeners, so the server runs
 # unprivileged of /var/lib and only on loopback.
 nohup clickhouse-server --config-file=/etc/clickhouse-server/config.xml -- \
-	--path="$dir/data/" --tmp_path="$dir/tmp/" --user_files_path="$dir/user_files/" \
+	--path="$dir/data/" --tmp_path="$dir/tmp/" --users_config="$dir/users.xml" --user_files_path="$dir/user_files/" \
 	--format_schema_path="$dir/format_schemas/" \
 	--logger.log="$dir/log/server.log" --logger.errorlog="$dir/log/server.err.log" --logger.level=warning \
 	--listen_host=127.0.0.1 --tcp_port="$port" --http_port=$((port - 877)) --interserver_http_port=$((port + 9)) \

@@ -83,6 +83,7 @@ organizations. The demo tenant's API token is written to <data-dir>/token.`,
 	f.DurationVar(&cfg.anchor.interval, "anchor-interval", 5*time.Second, "time between anchor statements, with --rekor-url")
 	f.StringVar(&cfg.kafkaListen, "kafka-listen", "127.0.0.1:9092", "address of the embedded Kafka broker, when --kafka-brokers is not set")
 	addClickHouseFlags(cmd, &cfg.clickhouse, &c.chSec)
+	addDashboardsFlag(cmd, &cfg.sink, time.Minute)
 	f.StringVar(&cfg.simAddr, "sim-addr", "127.0.0.1:8787", "address of the OpenAI simulator, when no real key is given")
 	f.StringVar(&cfg.anthropicSimAddr, "anthropic-sim-addr", "127.0.0.1:8788", "address of the Anthropic simulator, when no real key is given")
 	f.Int64Var(&cfg.simSeed, "sim-seed", devSeed, "seed of the simulated organizations")
@@ -167,7 +168,7 @@ func runDev(ctx context.Context, cfg *devConfig) error {
 	health := &api.Health{}
 	cfg.connect.health, cfg.connect.registry, cfg.connect.now = health, reg, cfg.now
 	cfg.process.health, cfg.process.registry = health, reg
-	cfg.sink.health, cfg.sink.registry, cfg.sink.clickhouse = health, reg, cfg.clickhouse
+	cfg.sink.health, cfg.sink.registry, cfg.sink.clickhouse, cfg.sink.now = health, reg, cfg.clickhouse, cfg.now
 	cfg.api.health, cfg.api.registry, cfg.api.clickhouse, cfg.api.now = health, reg, cfg.clickhouse, cfg.now
 	cfg.api.openaiBaseURL, cfg.api.anthropicBaseURL = cfg.connect.openaiBaseURL, cfg.connect.anthropicBaseURL
 	cfg.api.onListening = func(httpAddr, grpcAddr string) {

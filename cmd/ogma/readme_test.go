@@ -57,22 +57,29 @@ func flagTable() string {
 // The README's configuration table is generated from the commands, so it
 // lists every flag with its environment name (STYLE §13).
 func TestReadmeListsEveryFlag(t *testing.T) {
+	checkReadmeBlock(t, "flags", flagTable())
+}
+
+// checkReadmeBlock checks that the README's <!-- name:begin --> …
+// <!-- name:end --> block holds want, or writes it there with
+// OGMA_UPDATE_GOLDEN set.
+func checkReadmeBlock(t *testing.T, name, want string) {
+	t.Helper()
 	b, err := os.ReadFile(readme)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const begin, end = "<!-- flags:begin -->\n", "<!-- flags:end -->"
+	begin, end := "<!-- "+name+":begin -->\n", "<!-- "+name+":end -->"
 	s := string(b)
 	i, j := strings.Index(s, begin), strings.Index(s, end)
 	if i < 0 || j < i {
 		t.Fatalf("README has no %q … %q block", begin, end)
 	}
-	want := flagTable()
 	if got := s[i+len(begin) : j]; got != want {
 		if os.Getenv("OGMA_UPDATE_GOLDEN") != "" {
 			os.WriteFile(readme, []byte(s[:i+len(begin)]+want+s[j:]), 0o644)
 			return
 		}
-		t.Errorf("README configuration table is stale; run make update-golden")
+		t.Errorf("README's %s block is stale; run make update-golden", name)
 	}
 }

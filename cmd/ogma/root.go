@@ -94,6 +94,7 @@ func newRootCmd(env func(string) (string, bool), r runners) *cobra.Command {
 		newVerifyCmd(c),
 		newIntegrationsCmd(c),
 		newHealthcheckCmd(),
+		newDashboardsCmd(c),
 	)
 	documentEnv(root)
 	return root

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
@@ -19,7 +20,13 @@ import (
 type sinkConfig struct {
 	*common
 	clickhouse clickhouse.Config
+	// dashboardsEvery is the time between two refreshes of the tenants'
+	// dashboard databases; 0 makes none.
+	dashboardsEvery time.Duration
 	observed
+
+	// Set by `ogma dev`: the clock.
+	now func() time.Time
 }
 
 func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error, sinkRekor func(context.Context, *anchorConfig) error) *cobra.Command {
@@ -35,9 +42,15 @@ func newSinkCmd(c *common, run func(context.Context, *sinkConfig) error, sinkRek
 		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfg) },
 	}
 	addClickHouseFlags(chCmd, &cfg.clickhouse, &c.chSec)
+	addDashboardsFlag(chCmd, cfg, 5*time.Minute)
 	addMetricsFlag(chCmd, &cfg.observed)
 	cmd.AddCommand(chCmd, newSinkRekorCmd(c, sinkRekor))
 	return cmd
+}
+
+func addDashboardsFlag(cmd *cobra.Command, cfg *sinkConfig, every time.Duration) {
+	cmd.Flags().DurationVar(&cfg.dashboardsEvery, "dashboards-interval", every,
+		"time between two refreshes of each tenant's dashboard database (what dashboard logins read); 0: none")
 }
 
 func addClickHouseFlags(cmd *cobra.Command, cfg *clickhouse.Config, sec *clickhouseSecurity) {
@@ -112,6 +125,10 @@ func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
 	g.Go(func() error { return serveMetrics(gctx, log) })
 	g.Go(func() error { return sink.Run(gctx) })
 	g.Go(func() error { markReady(gctx, sink.Ready(), ready); return nil })
+	if cfg.dashboardsEvery > 0 {
+		d := clickhouse.NewDashboards(clickhouse.DashboardsConfig{Interval: cfg.dashboardsEvery, Now: cfg.now}, store, log)
+		g.Go(func() error { return d.Run(gctx) })
+	}
 	return g.Wait()
 }
 

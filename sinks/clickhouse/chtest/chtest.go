@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,4 +67,26 @@ func NewStore(t testing.TB) (*clickhouse.Store, clickhouse.Config) {
 		t.Fatal(err)
 	}
 	return store, cfg
+}
+
+// UsersDir returns the users.d directory of the test server, where a file
+// adds a login (ClickHouse 18.16 takes users from files only): the one at
+// $OGMA_TEST_CLICKHOUSE_USERS_D, default .ogma/clickhouse/users.d of this
+// repository, which deploy/clickhouse-local.sh makes the server read.
+func UsersDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("OGMA_TEST_CLICKHOUSE_USERS_D")
+	if dir == "" {
+		wd, _ := os.Getwd()
+		for ; wd != filepath.Dir(wd); wd = filepath.Dir(wd) {
+			if _, err := os.Stat(filepath.Join(wd, "go.mod")); err == nil {
+				break
+			}
+		}
+		dir = filepath.Join(wd, ".ogma", "clickhouse", "users.d")
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("no users.d of the test ClickHouse at %s: start it with `make clickhouse` (set OGMA_TEST_CLICKHOUSE_USERS_D for another)", dir)
+	}
+	return dir
 }
