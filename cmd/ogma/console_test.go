@@ -330,20 +330,24 @@ func (d *devRun) usageIn(t *testing.T, tok, start, end, vendor string) []usageRo
 	return d.usage(t, tok, s, e, "&vendor="+vendor)
 }
 
-// generation returns the demo tenant's OpenAI key generation.
+// generation returns the OpenAI key generation of tok's tenant.
 func generation(t *testing.T, d *devRun, tok string) int {
 	t.Helper()
-	_, body := d.get(t, "/v1/integrations/openai", tok)
-	var in struct{ Generation int }
-	json.Unmarshal([]byte(body), &in)
-	return in.Generation
+	return openaiIntegration(t, d, tok).Generation
 }
 
-// connected reports whether the tenant of tok has OpenAI connected.
+// connected reports whether tok's tenant has OpenAI connected.
 func connected(t *testing.T, d *devRun, tok string) bool {
 	t.Helper()
+	return openaiIntegration(t, d, tok).Connected
+}
+
+func openaiIntegration(t *testing.T, d *devRun, tok string) (in struct {
+	Generation int
+	Connected  bool
+}) {
+	t.Helper()
 	_, body := d.get(t, "/v1/integrations/openai", tok)
-	var in struct{ Connected bool }
 	json.Unmarshal([]byte(body), &in)
-	return in.Connected
+	return in
 }

@@ -42,6 +42,9 @@ const (
 	// envKillAfterPersist=1 makes `ogma sink rekor` kill -9 itself after
 	// persisting its first statement, before uploading it.
 	envKillAfterPersist = "OGMA_TEST_KILL_AFTER_PERSIST"
+	// envNow (RFC 3339) starts the clock of `ogma connect`, `ogma sink
+	// clickhouse` and `ogma api` there, as startDevAt does for ogma dev.
+	envNow = "OGMA_TEST_NOW"
 )
 
 // asOgma runs the test binary as the ogma command when a test started it
@@ -67,6 +70,13 @@ func asOgma() (int, bool) {
 			cfg.persisted = func(uint64) { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 			return runSinkRekor(ctx, cfg)
 		}
+	}
+	if at, err := time.Parse(time.RFC3339, os.Getenv(envNow)); err == nil {
+		started := time.Now()
+		now := func() time.Time { return at.Add(time.Since(started)) }
+		r.connect = func(ctx context.Context, cfg *connectConfig) error { cfg.now = now; return runConnect(ctx, cfg) }
+		r.sink = func(ctx context.Context, cfg *sinkConfig) error { cfg.now = now; return runSinkClickHouse(ctx, cfg) }
+		r.api = func(ctx context.Context, cfg *apiConfig) error { cfg.now = now; return runAPI(ctx, cfg) }
 	}
 	return execute(r), true
 }
