@@ -50,6 +50,9 @@ type devConfig struct {
 	// now, if set, is the clock of the simulators, the connector and the API; for
 	// tests, so that none depends on today's date.
 	now func() time.Time
+	// openaiSim, if set, is told the OpenAI simulator before it serves;
+	// for tests that make the organization do something particular.
+	openaiSim func(*openaisim.Server)
 }
 
 func newDevCmd(c *common, run func(context.Context, *devConfig) error) *cobra.Command {
@@ -228,6 +231,9 @@ func (cfg *devConfig) vendorKeys(ctx context.Context, g *errgroup.Group) (keys m
 		return url, nil
 	}
 	oa := openaisim.New(openaisim.Config{Seed: cfg.simSeed, Users: cfg.simUsers, Now: cfg.now})
+	if cfg.openaiSim != nil {
+		cfg.openaiSim(oa)
+	}
 	if cfg.connect.openaiBaseURL, err = serve(stream.OpenAI, cfg.simAddr, oa); err != nil {
 		return nil, nil, err
 	}

@@ -92,6 +92,13 @@ func startDev(t testing.TB, dataDir, db string, args ...string) (*devRun, error)
 // gives a test twelve hours before its day ends.
 func startDevAt(t testing.TB, now time.Time, dataDir, db string, args ...string) (*devRun, error) {
 	t.Helper()
+	return startDevWith(t, now, nil, dataDir, db, args...)
+}
+
+// startDevWith is startDevAt, with sim told the OpenAI simulator before it
+// serves.
+func startDevWith(t testing.TB, now time.Time, sim func(*openaisim.Server), dataDir, db string, args ...string) (*devRun, error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	d := &devRun{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	var r runners
@@ -99,6 +106,7 @@ func startDevAt(t testing.TB, now time.Time, dataDir, db string, args ...string)
 		started := time.Now()
 		r.dev = func(ctx context.Context, cfg *devConfig) error {
 			cfg.now = func() time.Time { return now.Add(time.Since(started)) }
+			cfg.openaiSim = sim
 			return runDev(ctx, cfg)
 		}
 	}

@@ -8,11 +8,14 @@ import (
 	"slices"
 )
 
-// price is USD per 1M input and output tokens, for the costs endpoint.
+// price is USD per 1M input and output tokens, for the costs endpoint;
+// the vendor bills any other model it serves at otherPrice.
 var price = map[string][2]float64{
 	"gpt-6-sol": {2, 10}, "gpt-6-luna": {0.10, 0.50}, "gpt-5.6-terra": {2, 12},
 	"gpt-5.4-mini": {0.75, 4.5}, "gpt-4.1-mini": {0.40, 1.60}, "o4-mini": {1.10, 4.40},
 }
+
+var otherPrice = [2]float64{3, 12}
 
 // CostsGroupBy lists the group_by dimensions of the costs endpoint.
 var CostsGroupBy = []string{"line_item", "project_id"}
@@ -44,7 +47,10 @@ func (o *Org) costs(day, now int64, groupBy []string, first int64) []CostsResult
 	}
 	sums := map[[2]string]float64{}
 	for _, r := range o.completions(day, now, []string{"model", "project_id"}, Filter{}, first) {
-		p := price[*r.Model]
+		p, ok := price[*r.Model]
+		if !ok {
+			p = otherPrice
+		}
 		if now < day+3*daySeconds {
 			// Cost settles late: until two days after the bucket's end the
 			// vendor reports 90 % of it.
@@ -64,6 +70,18 @@ func (o *Org) costs(day, now int64, groupBy []string, first int64) []CostsResult
 			sums[k] += item.amount
 		}
 	}
+	o.mu.Lock()
+	for _, li := range o.billed[day] {
+		k := [2]string{"", ""}
+		if by["line_item"] {
+			k[0] = li.item
+		}
+		if by["project_id"] {
+			k[1] = li.project
+		}
+		sums[k] += li.usd
+	}
+	o.mu.Unlock()
 	keys := make([][2]string, 0, len(sums))
 	for k := range sums {
 		keys = append(keys, k)

@@ -119,6 +119,14 @@ type Org struct {
 	mu      sync.Mutex
 	byDay   map[int64][]usageRow // full-day usage, generated on first use
 	restate map[int64]int64      // day → extra input tokens
+	added   map[int64][]usageRow // day → usage a test added (AddUsage)
+	billed  map[int64][]lineItem // day → line items a test billed (BillLineItem)
+}
+
+// lineItem is a cost line item of a project with no usage behind it.
+type lineItem struct {
+	project, item string
+	usd           float64
 }
 
 var (
@@ -156,7 +164,8 @@ func randID(r *rand.Rand, n int) string {
 func newOrg(cfg Config, epoch int64) *Org {
 	r := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6f7267))
 	o := &Org{seed: uint64(cfg.Seed), days: cfg.Days, noUsers: cfg.NoUserData, byDay: map[int64][]usageRow{},
-		restate: map[int64]int64{}, deleted: map[string]int64{}}
+		restate: map[int64]int64{}, deleted: map[string]int64{},
+		added: map[int64][]usageRow{}, billed: map[int64][]lineItem{}}
 	founded := epoch - 30*daySeconds
 	for i := range cfg.Projects {
 		o.projects = append(o.projects, Project{
@@ -324,6 +333,7 @@ func (o *Org) completions(day, now int64, groupBy []string, f Filter, first int6
 	base := o.dayRows(day)
 	o.mu.Lock()
 	extra := o.restate[day]
+	base = append(slices.Clip(base), o.added[day]...)
 	o.mu.Unlock()
 	if LateRestated(day) && now < day+daySeconds+LateRestatement && len(base) > 0 {
 		// Some days are corrected late: until then their first row reads

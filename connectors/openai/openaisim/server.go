@@ -211,6 +211,34 @@ func (s *Server) Restate(day time.Time, extra int64) {
 	s.org.restate[day.Unix()] += extra
 }
 
+// Usage is usage a test adds to a day (see [Server.AddUsage]).
+type Usage struct {
+	Project, APIKey, Model       string
+	Input, Cached, Output, Calls int64
+}
+
+// AddUsage adds a completions row to the day starting at day, billed in
+// the day's costs (a model the simulator has no price for at $3/$12 per
+// 1M tokens, as a vendor bills every model it serves), so that a test can
+// make the organization do something particular: use a model Ogma's price
+// table does not know, or read most of a project's input from the cache.
+func (s *Server) AddUsage(day time.Time, u Usage) {
+	s.org.mu.Lock()
+	defer s.org.mu.Unlock()
+	s.org.added[day.Unix()] = append(s.org.added[day.Unix()], usageRow{project: u.Project, key: u.APIKey, model: u.Model,
+		tier: "default", in: u.Input, cached: u.Cached, out: u.Output, requests: max(u.Calls, 1)})
+}
+
+// BillLineItem adds usd to a project's line item of the day starting at
+// day: a new item is billed with no usage behind it (fine-tuning
+// training), an existing one changes (a restatement, once the day was
+// read).
+func (s *Server) BillLineItem(day time.Time, project, item string, usd float64) {
+	s.org.mu.Lock()
+	defer s.org.mu.Unlock()
+	s.org.billed[day.Unix()] = append(s.org.billed[day.Unix()], lineItem{project: project, item: item, usd: usd})
+}
+
 // Revoke revokes the key of the given kind: from now on it is answered as
 // an invalid key, as after an Owner deletes it.
 func (s *Server) Revoke(kind string) {
