@@ -86,6 +86,14 @@ func main() {
 		rows = append(rows, row{what: "`GET /v1/usage` person × model, 90 days × 1,000 users (270k facts), p50 / p99",
 			figure: fmt.Sprintf("%.0f / %.0f ms", p50, p99), target: "p99 < 50 ms " + mark(p99 < 50)})
 	}
+	for _, screen := range []string{"usage", "users", "person", "unmapped", "insights", "settings"} {
+		name := "BenchmarkConsoleScreens/screen=" + screen
+		if p50, ok := get(name, "p50-ms"); ok {
+			worst, _ := get(name, "max-ms")
+			rows = append(rows, row{what: "console screen " + screen + ": its API calls, 90 days × 1,000 users, p50 / max",
+				figure: fmt.Sprintf("%.0f / %.0f ms", p50, worst), target: "< 1 s " + mark(worst < 1000)})
+		}
+	}
 	if v, ok := get("BenchmarkBackfillToQueryable", "s/backfill"); ok {
 		rows = append(rows, row{what: "90-day backfill of a 1,000-user organization, connect to queryable",
 			figure: fmt.Sprintf("%.1f s", v), target: "< 60 s " + mark(v < 60)})
