@@ -84,7 +84,7 @@ bench: clickhouse ## the benchmarks: one table of each figure beside its limit, 
 	@set -o pipefail; { \
 		$(GO) test -run '^$$' -bench '^(BenchmarkProcessor|BenchmarkRestore)$$' -benchtime 5x ./pipeline/process && \
 		$(GO) test -run '^$$' -bench '^BenchmarkEndToEnd$$' -benchtime 3x ./sinks/clickhouse && \
-		$(GO) test -run '^$$' -bench '^(BenchmarkUsageQuery|BenchmarkConsoleScreens)$$' -benchtime 20x ./api && \
+		$(GO) test -run '^$$' -bench '^(BenchmarkUsageQuery|BenchmarkConsoleScreens)$$' -benchtime 50x ./api && \
 		$(GO) test -run '^$$' -bench '^BenchmarkBackfillToQueryable$$' -benchtime 1x -timeout 20m ./cmd/ogma && \
 		$(GO) test -run '^$$' -bench '^BenchmarkProcess5MKeys$$' -benchtime 1x -timeout 30m ./pipeline/process && \
 		$(GO) test -run '^$$' -bench '^BenchmarkVerify$$' -benchtime 5x ./sinks/rekor && \
