@@ -1139,6 +1139,7 @@ func TestDevAnchorsInRekor(t *testing.T) {
 // ClickHouse ledger: whole, it verifies; with one event's field changed, one
 // event deleted or a projection row changed, it says where.
 func TestIntegrityOverREST(t *testing.T) {
+	t.Parallel() // mostly waits (polls, anchors, a browser): it overlaps the other long ones
 	url := rekortest.URL(t)
 	dataDir, db := t.TempDir(), chtest.NewDB(t).Database
 	d, err := startDev(t, dataDir, db, "--rekor-url", url, "--anchor-interval", "1s")

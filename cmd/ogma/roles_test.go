@@ -34,6 +34,12 @@ func TestRolesAsProcessesEqualDev(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs ogma dev, then six ogma processes")
 	}
+	if raceEnabled {
+		// Six race-instrumented processes take minutes; `make test` runs
+		// this test in its second, uninstrumented pass, with the crash
+		// harness.
+		t.Skip("runs without -race")
+	}
 	rekorURL := rekortest.URL(t)
 	devNow := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	today := devNow.Truncate(24 * time.Hour)
