@@ -66,7 +66,7 @@ run: clickhouse rekor-local build ## run the whole system on embedded defaults (
 
 test: clickhouse rekor-local check-generated lint web-deps ## lint, then every test with -race (Rekor's against the local stack; the console's in Debian's chromium), the crash harness, then a short fuzz of each target
 	@echo ">> go test -race ./..."
-	@OGMA_TEST_REKOR_URL=$(REKOR_URL) $(GO) test -race -count=1 -timeout 20m ./...
+	@OGMA_TEST_REKOR_URL=$(REKOR_URL) $(GO) test -race -count=1 -timeout 30m ./...
 	@echo ">> go test -run 'TestCrashHarness|TestRolesAsProcessesEqualDev' ./cmd/ogma (kill -9 over 100k records; the roles as processes; without -race, which would make them too slow)"
 	@set -o pipefail; $(GO) test -count=1 -timeout 15m -run '^(TestCrashHarness|TestRolesAsProcessesEqualDev)$$' -v ./cmd/ogma | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|(crash|roles)_test.go'
 	@$(MAKE) --no-print-directory fuzz

@@ -42,7 +42,6 @@ func screenshotDir(t *testing.T) string {
 // a ledger row is tampered with; every screen passes axe-core with no
 // serious violation, and is photographed.
 func TestConsoleInABrowser(t *testing.T) {
-	t.Parallel() // mostly waits (polls, anchors, a browser): it overlaps the other long ones
 	if testing.Short() {
 		t.Skip("runs ogma dev and a browser")
 	}

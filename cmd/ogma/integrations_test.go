@@ -47,7 +47,6 @@ func keyBody(key string) string { return `{"admin_key":"` + key + `"}` }
 // nothing and the older key keeps polling; a tenant's token reaches only
 // its own integration; and the keys are nowhere in clear.
 func TestIntegrationsOverREST(t *testing.T) {
-	t.Parallel() // mostly waits on polls: it overlaps the other long ones
 	if testing.Short() {
 		t.Skip("runs the whole system")
 	}
