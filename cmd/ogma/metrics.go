@@ -88,8 +88,7 @@ func (k *kafkaMetrics) opt() (_ kgo.Opt, release func()) {
 	k.mu.Lock()
 	slot := slices.Index(k.used, false)
 	if slot < 0 {
-		slot = len(k.used)
-		k.used = append(k.used, true)
+		slot, k.used = len(k.used), append(k.used, false)
 	}
 	k.used[slot] = true
 	k.mu.Unlock()

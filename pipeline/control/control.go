@@ -60,10 +60,19 @@ type Tenant struct {
 
 var tenantID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
+// CheckTenantID returns an error naming id unless it is a tenant id
+// ogma.control admits: safe in database and user names.
+func CheckTenantID(id string) error {
+	if !tenantID.MatchString(id) {
+		return fmt.Errorf("tenant id %q: want 1-63 lowercase letters, digits or '-', starting with a letter or digit", id)
+	}
+	return nil
+}
+
 // Validate names the first bad field of t.
 func (t Tenant) Validate() error {
-	if !tenantID.MatchString(t.ID) {
-		return fmt.Errorf("tenant id %q: want 1-63 lowercase letters, digits or '-', starting with a letter or digit", t.ID)
+	if err := CheckTenantID(t.ID); err != nil {
+		return err
 	}
 	if strings.TrimSpace(t.Name) == "" {
 		return fmt.Errorf("tenant %s: name is empty", t.ID)

@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ogma-dev/ogma/pipeline/control"
 )
 
 // Dashboard logins see one tenant. Each tenant gets a database of its own
@@ -37,17 +38,6 @@ var dashboardTables = []struct {
 		"last_anchor_index UInt64", "last_anchor_log_index Int64", "last_anchor_time DateTime", "log_url String"}, "refreshed_at"},
 }
 
-// dashboardTenant is a tenant id as ogma.control admits one; it becomes
-// part of database and user names.
-var dashboardTenant = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-func checkDashboardTenant(tenant string) error {
-	if !dashboardTenant.MatchString(tenant) {
-		return fmt.Errorf("dashboards: tenant id %q: want lower-case letters, digits and '-'", tenant)
-	}
-	return nil
-}
-
 // TenantDatabase returns the name of tenant's dashboard database.
 func (s *Store) TenantDatabase(tenant string) string {
 	return s.db + "_tenant_" + strings.ReplaceAll(tenant, "-", "_")
@@ -62,7 +52,7 @@ func DashboardLogin(tenant string) string {
 // projections as they stand. Each table is written beside the one readers
 // see, then swapped in, so a reader never sees a half-written table.
 func (s *Store) RefreshDashboards(ctx context.Context, tenant string, now time.Time) error {
-	if err := checkDashboardTenant(tenant); err != nil {
+	if err := control.CheckTenantID(tenant); err != nil {
 		return err
 	}
 	tdb := s.TenantDatabase(tenant)
@@ -231,7 +221,7 @@ func (d *Dashboards) Run(ctx context.Context) error {
 			d.log.WarnContext(ctx, "dashboards not refreshed", "err", err)
 		}
 		for _, tenant := range tenants {
-			if checkDashboardTenant(tenant) != nil {
+			if control.CheckTenantID(tenant) != nil {
 				continue // not a tenant ogma.control admits: nothing of ours
 			}
 			start := time.Now()
@@ -259,7 +249,7 @@ func (d *Dashboards) Run(ctx context.Context) error {
 // so usersXML is returned instead, to be placed in the server's users.d
 // directory, and nothing is executed.
 func (s *Store) GrantDashboardLogin(ctx context.Context, tenant, password string) (usersXML string, err error) {
-	if err := checkDashboardTenant(tenant); err != nil {
+	if err := control.CheckTenantID(tenant); err != nil {
 		return "", err
 	}
 	tdb, login := s.TenantDatabase(tenant), DashboardLogin(tenant)
