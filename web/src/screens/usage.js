@@ -113,7 +113,8 @@ function chart(daily, name, value, caption) {
     data[s][at[r.day]] += value(r)
   }
   for (let s = 1; s < data.length; s++) for (let i = 0; i < days.length; i++) data[s][i] += data[s - 1][i] // stacked
-  const colors = ['#1f5fa8', '#b3541e', '#2e7d32', '#6a3fa0', '#a61d4b', '#00707a', '#555']
+  // Six-digit colours: the fills append an alpha, and '#555' + '33' is no colour at all (the chart then drew nothing but the top line).
+  const colors = ['#1f5fa8', '#b3541e', '#2e7d32', '#6a3fa0', '#a61d4b', '#00707a', '#555555']
   const box = h('figure', { class: 'chart' }, h('figcaption', {}, `${caption}, stacked by ${state.by}`))
   const plot = new uPlot({
     width: Math.min(900, (document.getElementById('main').clientWidth || 900) - 16), height: 260,
