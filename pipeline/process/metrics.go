@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"outcome"}),
 		txns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ogma_processor_transactions_total",
-			Help: "Processor transactions by result: committed, aborted.",
+			Help: "Processor transactions by result: committed, aborted, expired (open past the transaction timeout, so the broker aborted it; the batch is read again in a new session).",
 		}, []string{"result"}),
 		restore: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "ogma_processor_restore_duration_seconds",

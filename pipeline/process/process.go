@@ -85,7 +85,8 @@ type Deps struct {
 	// OnBucketWait, if set, is called before each poll for the rest of a
 	// bucket that a batch ends inside; for tests.
 	OnBucketWait func()
-	// Now is the clock of the lag figures; nil means time.Now.
+	// Now is the processor's clock, of the lag figures and of how long a
+	// batch's transaction has been open; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -164,7 +165,9 @@ type partState struct {
 }
 
 // Run consumes until ctx ends (returning ctx.Err()) or a Kafka error that
-// no retry can fix.
+// no retry can fix. A transaction that outlived TransactionTimeout, which
+// the broker aborted, is not such an error: the session it fenced is
+// replaced and the batch is read again (state changes wait for a commit).
 func (p *Processor) Run(ctx context.Context) error {
 	store, err := OpenStore(p.cfg.StateDir, p.log)
 	if err != nil {
@@ -172,6 +175,43 @@ func (p *Processor) Run(ctx context.Context) error {
 	}
 	defer store.Close()
 
+	var lagWatch sync.WaitGroup
+	lctx, stopLag := context.WithCancel(ctx)
+	lagWatch.Go(func() { p.watchLag(lctx, p.cfg.LagInterval) })
+	defer lagWatch.Wait()
+	defer stopLag()
+
+	for {
+		err := p.session(ctx, store)
+		var late *expiredError
+		if ctx.Err() != nil || !errors.As(err, &late) {
+			return err
+		}
+		p.metrics.txns.WithLabelValues("expired").Inc()
+		p.log.WarnContext(ctx, "the broker aborted a transaction that outlived its timeout; reading the batch again in a new session",
+			"took", late.took.Round(time.Millisecond), "timeout", p.cfg.TransactionTimeout, "err", late.err)
+	}
+}
+
+// expiredError is a transaction that the broker aborted because it stayed
+// open past TransactionTimeout, fencing the session's producer.
+type expiredError struct {
+	took time.Duration
+	err  error
+}
+
+func (e *expiredError) Error() string {
+	return fmt.Sprintf("process: transaction open for %v, past its timeout: %v", e.took.Round(time.Millisecond), e.err)
+}
+
+func (e *expiredError) Unwrap() error { return e.err }
+
+// session runs one transactional session until ctx ends or it fails.
+func (p *Processor) session(ctx context.Context, store *Store) error {
+	p.mu.Lock()
+	clear(p.assigned) // a previous session's: this one is assigned afresh
+	clear(p.revoked)
+	p.mu.Unlock()
 	forget := func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -226,12 +266,6 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("process: init producer id: %w", err)
 	}
-
-	var lagWatch sync.WaitGroup
-	lctx, stopLag := context.WithCancel(ctx)
-	lagWatch.Go(func() { p.watchLag(lctx, p.cfg.LagInterval) })
-	defer lagWatch.Wait()
-	defer stopLag()
 
 	parts := map[int32]*partState{}
 	for {
@@ -374,6 +408,8 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("process: begin: %w", err)
 	}
+	begun := p.now() // the broker's clock of TransactionTimeout starts after this
+	defer p.resumeFetches(sess)
 	promise := kgo.AbortingFirstErrPromise(sess.Client())
 	var out []*kgo.Record
 	// refusedNow collects the raw records whose output Kafka refused as
@@ -440,7 +476,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 			p.deps.OnBucketWait()
 		}
 		wctx, cancel := context.WithTimeout(ctx, p.cfg.BucketWait)
-		more := sess.PollFetches(wctx)
+		more := p.pollRest(wctx, sess, ts, begun)
 		cancel()
 		if ctx.Err() != nil {
 			return abort(ctx.Err())
@@ -471,6 +507,11 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 	}
 	p.log.DebugContext(ctx, "produced", "partitions", len(ts), "records", len(out), "err", produceErr)
 	committed, err := sess.End(ctx, kgo.TransactionEndTry(produceErr == nil))
+	if took := p.now().Sub(begun); took >= p.cfg.TransactionTimeout && fenced(err, produceErr) {
+		// Not a rival instance (two with one id would fence each other
+		// forever if fences were retried): this batch took too long.
+		return &expiredError{took: took, err: cmp.Or(err, produceErr)}
+	}
 	if err != nil {
 		return fmt.Errorf("process: end transaction: %w", err)
 	}
@@ -542,6 +583,52 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		p.deps.OnCommit()
 	}
 	return nil
+}
+
+// fenced reports whether any of errs says the producer's epoch is stale:
+// another instance took its transactional id, or the broker aborted its
+// transaction for outliving the timeout.
+func fenced(errs ...error) bool {
+	for _, err := range errs {
+		if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+			return true
+		}
+	}
+	return false
+}
+
+// pollRest polls for the rest of the buckets a batch ends inside. A batch
+// normally takes what comes meanwhile too, but a connector that keeps
+// producing would keep ending polls inside new buckets and the transaction
+// open until the broker aborts it: past a quarter of TransactionTimeout it
+// polls only the first partition still inside a bucket, and no more
+// records than the bucket misses, so that it ends when its buckets do.
+func (p *Processor) pollRest(ctx context.Context, sess *kgo.GroupTransactSession, ts []*transform, begun time.Time) kgo.Fetches {
+	if p.now().Sub(begun) < p.cfg.TransactionTimeout/4 {
+		return sess.PollFetches(ctx)
+	}
+	var open *transform
+	for _, t := range ts {
+		if t.incomplete() && (open == nil || t.p < open.p) {
+			open = t
+		}
+	}
+	var others []int32
+	for part := range int32(p.deps.Layout.Partitions) {
+		if part != open.p {
+			others = append(others, part)
+		}
+	}
+	sess.Client().ResumeFetchPartitions(map[string][]int32{topic.Raw: {open.p}})
+	sess.Client().PauseFetchPartitions(map[string][]int32{topic.Raw: others})
+	return sess.PollRecords(ctx, open.missing())
+}
+
+// resumeFetches resumes the partitions that pollRest paused.
+func (p *Processor) resumeFetches(sess *kgo.GroupTransactSession) {
+	if paused := sess.Client().PauseFetchPartitions(nil); len(paused) > 0 {
+		sess.Client().ResumeFetchPartitions(paused)
+	}
 }
 
 // restore brings the store's state of partition part up to date with

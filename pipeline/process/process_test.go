@@ -59,14 +59,22 @@ type pipeline struct {
 	restartsExpected bool
 	stateDir         string
 	polls            *prometheus.Registry
+	// tune, if set, changes the processor's configuration.
+	tune func(*process.Config, *process.Deps)
 }
 
 // newPipeline runs the simulator, a connector polling it for tenant "acme"
 // and a processor, on a fresh broker.
 func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled, opts ...kfake.Opt) *pipeline {
 	t.Helper()
+	return newTunedPipeline(t, streams, nil, opts...)
+}
+
+// newTunedPipeline is newPipeline with tune applied to the processor.
+func newTunedPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled, tune func(*process.Config, *process.Deps), opts ...kfake.Opt) *pipeline {
+	t.Helper()
 	p := &pipeline{simClock: &clock{t: simNow}, clock: &clock{t: simNow}, cluster: topictest.New(t, opts...),
-		stateDir: t.TempDir(), polls: prometheus.NewRegistry()}
+		stateDir: t.TempDir(), polls: prometheus.NewRegistry(), tune: tune}
 	p.sim = openaisim.New(openaisim.Config{Seed: 3, Users: 30, Projects: 3, Now: p.simClock.Now})
 	srv := httptest.NewServer(p.sim)
 	t.Cleanup(srv.Close)
@@ -110,9 +118,13 @@ func newPipeline(t *testing.T, streams func(*openai.Client) []poll.Scheduled, op
 // it is started again when it exits with an error.
 func (p *pipeline) runProcessor(t *testing.T, ctx context.Context) {
 	for ctx.Err() == nil {
-		proc, err := process.New(process.Config{StateDir: p.stateDir, BucketWait: 2 * time.Second, SessionTimeout: 6 * time.Second},
-			process.Deps{Dial: p.cluster.Dial, Session: topic.Opts(p.cluster.Broker.Addrs()), Layout: p.cluster.Layout,
-				OnCommit: func() { p.commits.Add(1) }})
+		cfg := process.Config{StateDir: p.stateDir, BucketWait: 2 * time.Second, SessionTimeout: 6 * time.Second}
+		deps := process.Deps{Dial: p.cluster.Dial, Session: topic.Opts(p.cluster.Broker.Addrs()), Layout: p.cluster.Layout,
+			OnCommit: func() { p.commits.Add(1) }}
+		if p.tune != nil {
+			p.tune(&cfg, &deps)
+		}
+		proc, err := process.New(cfg, deps)
 		if err != nil {
 			t.Error(err)
 			return
@@ -499,4 +511,84 @@ func TestLateCostChainedOnlyWhenSettled(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A batch that stays open past the transaction timeout is aborted by the
+// broker, which fences the processor's producer. The processor is not
+// stopped by it: it reads the batch again in a new session, and every
+// record is chained exactly once.
+func TestExpiredTransactionIsReadAgain(t *testing.T) {
+	var reg *prometheus.Registry
+	var p *pipeline
+	var expired atomic.Bool
+	p = newTunedPipeline(t, usageOnly, func(cfg *process.Config, deps *process.Deps) {
+		cfg.TransactionTimeout = 2 * time.Second
+		reg = prometheus.NewRegistry() // a restart, which fails the test, registers again
+		deps.Registerer = reg
+		deps.BeforeCommit = func() {
+			if expired.Load() {
+				return
+			}
+			// Outlive the timeout: wait until the broker has aborted it.
+			cl, err := p.cluster.Dial()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer cl.Close()
+			for deadline := time.Now().Add(wait.Deadline); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				txns, err := kadm.NewClient(cl).DescribeTransactions(t.Context(), "ogma-process-0")
+				if txn, ok := txns["ogma-process-0"]; err == nil && ok && txn.State != "Ongoing" {
+					expired.Store(true)
+					return
+				}
+			}
+			t.Error("the broker never aborted the transaction")
+		}
+	})
+	p.settle(t, 1)
+	if !expired.Load() {
+		t.Fatal("no transaction outlived its timeout")
+	}
+	if n := counter(t, reg, "ogma_processor_transactions_total", "expired"); n != 1 {
+		t.Errorf("transactions_total{result=expired} = %v, want 1", n)
+	}
+	evs := p.events(t)
+	verifyChain(t, evs)
+	var facts int
+	for _, e := range evs {
+		if e.Event.Kind == "fact" {
+			facts++
+		}
+	}
+	var want int
+	today := simNow.Truncate(24 * time.Hour)
+	for d := today.AddDate(0, 0, -90); d.Before(today); d = d.Add(24 * time.Hour) {
+		want += len(p.sim.Completions(d, openaisim.CompletionsGroupBy))
+	}
+	if facts != want {
+		t.Errorf("facts = %d, want the simulator's %d rows, each once", facts, want)
+	}
+}
+
+// counter returns the value of the counter name with a label valued value.
+func counter(t *testing.T, reg *prometheus.Registry, name, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }

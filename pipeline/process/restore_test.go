@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,8 +42,14 @@ func rawBucket(l topic.Layout, tenant string, day int, n int) []*kgo.Record {
 // record, then stops it; onBucketWait is its Deps.OnBucketWait.
 func processAll(t *testing.T, c *topictest.Cluster, cfg process.Config, onBucketWait func()) {
 	t.Helper()
-	proc, err := process.New(cfg, process.Deps{Dial: c.Dial, Session: topic.Opts(c.Broker.Addrs()), Layout: c.Layout,
-		OnBucketWait: onBucketWait})
+	processAllWith(t, c, cfg, process.Deps{OnBucketWait: onBucketWait})
+}
+
+// processAllWith is processAll with deps, whose broker and layout it sets.
+func processAllWith(t *testing.T, c *topictest.Cluster, cfg process.Config, deps process.Deps) {
+	t.Helper()
+	deps.Dial, deps.Session, deps.Layout = c.Dial, topic.Opts(c.Broker.Addrs()), c.Layout
+	proc, err := process.New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,6 +187,56 @@ func TestBucketWaitOutlastsOtherPartitionsRecords(t *testing.T) {
 	}
 	if events := counts(t, c, topic.Events); len(events) != 3+1+1+1 {
 		t.Errorf("%d events, want acme's 3 rows and manifest, %s's row and manifest", len(events), other)
+	}
+}
+
+// A connector that keeps producing keeps ending polls inside new buckets;
+// a batch that took each poll's records would stay open until the broker
+// aborted it. Past a quarter of the transaction timeout, a batch reads only
+// the rows its open bucket misses and commits when the bucket is whole.
+func TestBatchPastItsBudgetEndsWithItsBucket(t *testing.T) {
+	c := topictest.New(t)
+	const buckets = 20
+	var all [][]*kgo.Record
+	for day := range buckets {
+		all = append(all, rawBucket(c.Layout, "acme", day, 3))
+	}
+	c.Produce(t, all[0][:2]...)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	waits, commits := 0, 0
+	cfg := process.Config{StateDir: t.TempDir(), BucketWait: 10 * time.Second, TransactionTimeout: time.Minute}
+	processAllWith(t, c, cfg, process.Deps{
+		Now:      func() time.Time { mu.Lock(); defer mu.Unlock(); return now },
+		OnCommit: func() { mu.Lock(); defer mu.Unlock(); commits++ },
+		OnBucketWait: func() {
+			// The batch's time passes; the connector publishes the end of
+			// this bucket with the start of the next, as a truncated fetch
+			// would show them.
+			mu.Lock()
+			now = now.Add(cfg.TransactionTimeout)
+			day := waits
+			waits++
+			mu.Unlock()
+			if day >= buckets {
+				t.Errorf("bucket wait %d, after every bucket", day)
+				return
+			}
+			recs := []*kgo.Record{all[day][2]}
+			if day+1 < buckets {
+				recs = append(recs, all[day+1][:2]...)
+			}
+			c.Produce(t, recs...)
+		},
+	})
+	if dead := counts(t, c, topic.Deadletter); len(dead) != 0 {
+		t.Errorf("deadletters %v, want none", dead)
+	}
+	if events := counts(t, c, topic.Events); len(events) != buckets*(3+1) {
+		t.Errorf("%d events, want %d buckets of 3 rows and a manifest", len(events), buckets)
+	}
+	if commits < buckets {
+		t.Errorf("%d transactions for %d buckets: a batch took the next bucket's rows past its budget", commits, buckets)
 	}
 }
 

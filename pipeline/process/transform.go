@@ -194,6 +194,19 @@ func (t *transform) shipOut() {
 // other rows have not been read yet.
 func (t *transform) incomplete() bool { return len(t.open) > 0 }
 
+// missing returns the fewest rows any open bucket still misses, so that
+// reading that many records completes at most one bucket and opens none of
+// its stream.
+func (t *transform) missing() int {
+	n := 0
+	for _, rows := range t.open {
+		if m := rows[0].raw.Bucket.Rows - len(rows); m > 0 && (n == 0 || m < n) {
+			n = m
+		}
+	}
+	return max(n, 1)
+}
+
 func sameBucket(a, b *envelope.Raw) bool {
 	return a.Tenant == b.Tenant && a.Stream == b.Stream && a.Bucket.Start == b.Bucket.Start &&
 		a.Bucket.Rows == b.Bucket.Rows && a.FetchedAt.Equal(b.FetchedAt) && b.Bucket.Row > 0
