@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -45,13 +43,8 @@ type Links struct {
 }
 
 // PersonID returns the opaque id of a person (a lower-cased email) within
-// a tenant: stable, and not the email, so that paths and logs do not carry
-// addresses. It is a digest, not a secret: whoever knows an email and the
-// tenant can compute it.
-func PersonID(tenant, email string) string {
-	h := sha256.Sum256([]byte("ogma-person/v1\x00" + tenant + "\x00" + email))
-	return "p_" + hex.EncodeToString(h[:12])
-}
+// a tenant; see [clickhouse.PersonID].
+func PersonID(tenant, email string) string { return clickhouse.PersonID(tenant, email) }
 
 // people groups the subjects by the person they are attributed to now
 // (the rules are the store's: sinks/clickhouse/attribution.go), across

@@ -1,10 +1,18 @@
 package clickhouse
 
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/ogma-dev/ogma/pipeline/normalize"
+)
+
 // Attribution: who a vendor subject (a user, an API key) and each usage
 // row belong to, resolved when read, so that a late directory update or a
 // link changes the past without touching the chain. The rules live here
-// alone — the API's people, the usage queries and the unmapped panel all
-// read them through these queries. In order:
+// alone — a subject's in peopleOf, a usage row's (its user's, else its
+// key's) in attribute — and the API's people, the usage queries and the
+// unmapped panel all read them through these. In order:
 //
 //   - the vendor named the user: their link, else their directory email → user
 //   - a link on the API key → user (an operator confirmed who holds it)
@@ -70,27 +78,35 @@ func peopleOf(tenant string) query {
 			)`, append(subjects.args, users.args...)}
 }
 
-// attributedUsage returns the query of the rows of rows (a query over a
-// usage table that names vendor, user_id and api_key_id among cols, and
-// filters by the tenant first) with cols plus each row's person and
-// attribution: the user's when the vendor named a user the rules
-// attribute, else the key's.
-func attributedUsage(tenant string, rows query, cols string) query {
-	users, keys := peopleOf(tenant), peopleOf(tenant)
-	args := append(append(append([]any{}, rows.args...), users.args...), keys.args...)
-	return query{`SELECT ` + cols + `,
-				if(user_attribution = 'user', user_person, key_person) AS person,
-				if(user_attribution = 'user', 'user', if(key_attribution = '', 'unmapped', key_attribution)) AS attribution
-			FROM (
-				SELECT ` + cols + `, user_person, user_attribution
-				FROM (` + rows.text + `)
-				ANY LEFT JOIN (
-					SELECT vendor, subject_id AS user_id, person AS user_person, attribution AS user_attribution
-					FROM (` + users.text + `) WHERE subject_kind = 'user'
-				) USING (vendor, user_id)
-			)
-			ANY LEFT JOIN (
-				SELECT vendor, subject_id AS api_key_id, person AS key_person, attribution AS key_attribution
-				FROM (` + keys.text + `) WHERE subject_kind = 'api_key'
-			) USING (vendor, api_key_id)`, args}
+// subjects are a tenant's users and API keys by vendor, kind and id.
+type subjects map[[3]string]Subject
+
+func subjectsByID(subs []Subject) subjects {
+	m := make(subjects, len(subs))
+	for _, s := range subs {
+		m[[3]string{s.Vendor, s.Kind, s.ID}] = s
+	}
+	return m
+}
+
+// attribute returns the person and attribution of a usage row of vendor
+// naming user and key (either may be ""): the user's when the rules
+// attribute the user, else the key's; unmapped when neither is known.
+func (m subjects) attribute(vendor, user, key string) (person, attribution string) {
+	if u := m[[3]string{vendor, normalize.SubjectUser, user}]; user != "" && u.Attribution == "user" {
+		return u.Person, "user"
+	}
+	if k := m[[3]string{vendor, normalize.SubjectAPIKey, key}]; key != "" && k.Attribution != "" {
+		return k.Person, k.Attribution
+	}
+	return "", "unmapped"
+}
+
+// PersonID returns the opaque id of a person (a lower-cased email) within
+// a tenant: stable, and not the email, so that paths and logs do not carry
+// addresses. It is a digest, not a secret: whoever knows an email and the
+// tenant can compute it.
+func PersonID(tenant, email string) string {
+	h := sha256.Sum256([]byte("ogma-person/v1\x00" + tenant + "\x00" + email))
+	return "p_" + hex.EncodeToString(h[:12])
 }

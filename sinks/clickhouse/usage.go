@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ogma-dev/ogma/pipeline/stream"
 )
@@ -25,7 +27,7 @@ var UsageDims = map[string]string{
 	"project": "project_id",
 	"api_key": "api_key_id",
 	// The person (lower-cased email) and attribution state, resolved when
-	// read: see attributedUsage.
+	// read: see attribute.
 	"person":      "person",
 	"attribution": "attribution",
 	// The report a row comes from: completions, images, messages…
@@ -45,11 +47,6 @@ var usageTypeColumn = func() string {
 	}
 	return "transform(stream, [" + strings.Join(names, ", ") + "], [" + strings.Join(endpoints, ", ") + "], '')"
 }()
-
-// personIDColumn is the opaque person id of a row's person (see
-// api.PersonID), for filters, given the tenant as its argument; "" when
-// the row has no person.
-const personIDColumn = `if(person = '', '', concat('p_', substring(lower(hex(SHA256(concat('ogma-person/v1', char(0), ?, char(0), person)))), 1, 24)))`
 
 // UsageQuery asks for usage sums of one tenant.
 type UsageQuery struct {
@@ -98,36 +95,125 @@ type UsageRow struct {
 // provisional. Rows are attributed to people as the identity tables stand
 // now.
 func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
-	var cols, aliases []string
+	var cols, aliases, keep []string
 	for i, d := range q.GroupBy {
 		c, ok := UsageDims[d]
 		if !ok {
 			return nil, fmt.Errorf("usage: unknown dimension %q", d)
 		}
-		cols, aliases = append(cols, c+fmt.Sprintf(" AS d%d", i)), append(aliases, fmt.Sprintf("d%d", i))
+		alias := fmt.Sprintf("d%d", i)
+		if d == "person" || d == "attribution" {
+			c = "''" // attributed below
+		}
+		cols, aliases, keep = append(cols, c+" AS "+alias), append(aliases, alias), append(keep, rawColumn[d])
+	}
+	settled, open, err := sources(q, keep...)
+	if err != nil {
+		return nil, err
 	}
 	sel, group := "", ""
 	if len(cols) > 0 {
 		sel = strings.Join(cols, ", ") + ", "
 		group = " GROUP BY " + strings.Join(aliases, ", ")
 	}
-	sums := "sum(s_input_tokens), sum(s_input_cached_tokens), sum(s_output_tokens), sum(s_num_model_requests), " +
-		"sum(s_input_cache_write_5m), sum(s_input_cache_write_1h), sum(s_images), sum(s_characters), sum(s_seconds), sum(s_bytes), " +
-		"sum(s_sessions), sum(s_calls), sum(s_usd), min(s_priced), max(s_version), sum(s_n)"
-	var keep []string
-	for _, d := range q.GroupBy {
-		keep = append(keep, rawColumn[d])
+	attributed := q.attributed()
+	if attributed {
+		// Each group keeps its vendor user and key until attributed.
+		sel = "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, " + sel
+		group = " GROUP BY " + strings.Join(append([]string{"a_vendor", "a_user", "a_key"}, aliases...), ", ")
 	}
-	settled, open, err := sources(q, slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution"), keep...)
+	text := "SELECT * FROM (SELECT 0 AS p, " + sel + partialTotals + " FROM (" + settled.text + ")" + group +
+		" UNION ALL SELECT 1 AS p, " + sel + partialTotals + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
+	args := append(settled.args, open.args...)
+	if !attributed {
+		if q.Limit > 0 {
+			text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
+		}
+		rows, err := s.partials(ctx, text, args, len(aliases), false)
+		return usageRows(rows, q.GroupBy), err
+	}
+	rows, subjects, err := s.partialsAttributed(ctx, q.Tenant, text, args, len(aliases))
 	if err != nil {
 		return nil, err
 	}
-	text := "SELECT * FROM (SELECT 0 AS p, " + sel + sums + " FROM (" + settled.text + ")" + group +
-		" UNION ALL SELECT 1 AS p, " + sel + sums + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
-	if q.Limit > 0 {
-		text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
+	// Attributed, filtered and summed again by the dimensions asked for.
+	byDims := map[string]*partial{}
+	var out []*partial
+	for _, r := range rows {
+		person, attribution := subjects.attribute(r.vendor, r.user, r.key)
+		if !q.keeps(person, attribution) {
+			continue
+		}
+		for i, d := range q.GroupBy {
+			switch d {
+			case "person":
+				r.dims[i] = person
+			case "attribution":
+				r.dims[i] = attribution
+			}
+		}
+		k := fmt.Sprint(r.provisional, r.dims)
+		if g := byDims[k]; g != nil {
+			g.add(r)
+			continue
+		}
+		byDims[k] = r
+		out = append(out, r)
 	}
-	return s.usageRows(ctx, text, append(settled.args, open.args...), q.GroupBy)
+	slices.SortFunc(out, func(a, b *partial) int {
+		if c := cmp.Compare(b2i(a.provisional), b2i(b.provisional)); c != 0 {
+			return c
+		}
+		return slices.Compare(a.dims, b.dims)
+	})
+	if q.Limit > 0 {
+		out = out[min(q.Offset, len(out)):min(q.Offset+q.Limit, len(out))]
+	}
+	return usageRows(out, q.GroupBy), nil
+}
+
+// attributed reports whether q needs each row's person or attribution.
+func (q UsageQuery) attributed() bool {
+	return slices.Contains(q.GroupBy, "person") || slices.Contains(q.GroupBy, "attribution") || q.Unattributed ||
+		q.Filters["person"] != nil || q.Filters["attribution"] != nil
+}
+
+// keeps reports whether q's filters on people keep a row attributed so.
+func (q UsageQuery) keeps(person, attribution string) bool {
+	if q.Unattributed && attribution == "user" {
+		return false
+	}
+	if ids := q.Filters["person"]; ids != nil && (person == "" || !slices.Contains(ids, PersonID(q.Tenant, person))) {
+		return false
+	}
+	return q.Filters["attribution"] == nil || slices.Contains(q.Filters["attribution"], attribution)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// usageRows returns the rows of ps: an open branch with no open bucket at
+// all (a sum over no rows) is left out.
+func usageRows(ps []*partial, dims []string) []UsageRow {
+	var out []UsageRow
+	for _, p := range ps {
+		if p.n == 0 && p.provisional {
+			continue
+		}
+		r := UsageRow{Dims: map[string]string{}, Provisional: p.provisional, EstimatedUSD: p.usd, Unpriced: !p.priced, PriceVersion: p.version}
+		c := p.counts
+		r.InputTokens, r.InputCachedTokens, r.InputCacheWrite5m, r.InputCacheWrite1h, r.OutputTokens, r.NumModelRequests = c[0], c[1], c[2], c[3], c[4], c[5]
+		r.Images, r.Characters, r.Seconds, r.Bytes, r.Sessions, r.Calls = c[6], c[7], c[8], c[9], c[10], c[11]
+		for i, d := range dims {
+			r.Dims[d] = p.dims[i]
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // rawColumn is the column of the usage tables each dimension reads;
@@ -147,44 +233,32 @@ var partialSums = func() string {
 		"min(day) AS s_first, max(day) AS s_last"
 }()
 
-// partialColumns names partialSums' columns.
-var partialColumns = func() string {
+// partialTotals sums partialSums' columns again, in the order partials
+// scans them.
+var partialTotals = func() string {
 	var cols []string
 	for c := range strings.SplitSeq(countColumns, ", ") {
-		cols = append(cols, "s_"+c)
+		cols = append(cols, "sum(s_"+c+")")
 	}
-	return strings.Join(append(cols, "s_usd", "s_priced", "s_version", "s_n", "s_first", "s_last"), ", ")
+	return strings.Join(append(cols, "sum(s_usd)", "min(s_priced)", "max(s_version)", "sum(s_n)", "min(s_first)", "max(s_last)"), ", ")
 }()
 
 // sources returns the queries of the usage rows q asks about — settled
 // facts that totals count, and open buckets as last fetched — summed
-// (partialSums) by vendor, user, API key and the columns keep names, and
-// with each group's person and attribution when attributed (or when q
-// filters on them). Summing before the attribution joins keeps them small:
-// a person's 90 days are a few rows by then, not thousands.
-func sources(q UsageQuery, attributed bool, keep ...string) (settled, open query, err error) {
+// (partialSums) by vendor, user, API key and the columns keep names.
+// Filters on people are left to the caller, who attributes the rows.
+func sources(q UsageQuery, keep ...string) (settled, open query, err error) {
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
 	where := query{"tenant = ? AND day >= toDate(?) AND day < toDate(?)", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}}
 	if q.Vendor != "" {
 		where.text, where.args = where.text+" AND vendor = ?", append(where.args, q.Vendor)
-	}
-	// Who a row belongs to is known only once attributed: those filters
-	// apply to the attributed rows.
-	var outer query
-	if q.Unattributed {
-		outer.text = " AND attribution != 'user'"
 	}
 	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
 		c, ok := UsageDims[d]
 		if !ok || d == "day" || d == "week" || d == "month" {
 			return settled, open, fmt.Errorf("usage: no filter on %q", d)
 		}
-		switch d {
-		case "person":
-			outer.text, outer.args = outer.text+" AND has(?, "+personIDColumn+")", append(outer.args, q.Filters[d], q.Tenant)
-		case "attribution":
-			outer.text, outer.args = outer.text+" AND has(?, "+c+")", append(outer.args, q.Filters[d])
-		default:
+		if d != "person" && d != "attribution" {
 			where.text, where.args = where.text+" AND has(?, "+c+")", append(where.args, q.Filters[d])
 		}
 	}
@@ -195,15 +269,8 @@ func sources(q UsageQuery, attributed bool, keep ...string) (settled, open query
 		}
 	}
 	cols := strings.Join(group, ", ")
-	// People are resolved (joins) only when asked for.
-	attributed = attributed || outer.text != ""
 	from := func(table string, where query) query {
-		rows := query{"SELECT " + cols + ", " + partialSums + " FROM " + table + " WHERE " + where.text + " GROUP BY " + cols, where.args}
-		if !attributed {
-			return rows
-		}
-		a := attributedUsage(q.Tenant, rows, cols+", "+partialColumns)
-		return query{"SELECT * FROM (" + a.text + ") WHERE 1" + outer.text, append(a.args, outer.args...)}
+		return query{"SELECT " + cols + ", " + partialSums + " FROM " + table + " WHERE " + where.text + " GROUP BY " + cols, where.args}
 	}
 	settled = from("usage FINAL", query{where.text + " AND primary_set = 1", where.args})
 	open = from("usage_provisional", query{where.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
@@ -212,42 +279,85 @@ func sources(q UsageQuery, attributed bool, keep ...string) (settled, open query
 	return settled, open, nil
 }
 
-func (s *Store) usageRows(ctx context.Context, query string, args []any, dims []string) ([]UsageRow, error) {
+// partial is a row of partialTotals: a group's sums, by dimension values,
+// and by vendor user and API key when attributed.
+type partial struct {
+	provisional  bool
+	vendor, user string
+	key          string
+	dims         []string
+	counts       [12]int64 // countColumns' order
+	usd          decimal.Decimal
+	priced       bool
+	version      string
+	n            uint64
+	first, last  time.Time
+}
+
+// add sums o into p.
+func (p *partial) add(o *partial) {
+	for i := range p.counts {
+		p.counts[i] += o.counts[i]
+	}
+	p.usd = p.usd.Add(o.usd)
+	p.priced = p.priced && o.priced
+	p.version = max(p.version, o.version)
+	p.n += o.n
+	if o.first.Before(p.first) {
+		p.first = o.first
+	}
+	if o.last.After(p.last) {
+		p.last = o.last
+	}
+}
+
+// partials runs a query of partialTotals: p, then (when attributed) the
+// vendor, user and key, then ndims dimension values, then the totals.
+func (s *Store) partials(ctx context.Context, text string, args []any, ndims int, attributed bool) ([]*partial, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.conn.Query(ctx, query, args...)
+	rows, err := s.conn.Query(ctx, text, args...)
 	if err != nil {
 		return nil, fmt.Errorf("usage query: %w", err)
 	}
 	defer rows.Close()
-	var out []UsageRow
+	var out []*partial
 	for rows.Next() {
-		vals := make([]string, len(dims))
-		var r UsageRow
+		r := &partial{dims: make([]string, ndims)}
 		var provisional, priced uint8
-		var n uint64
-		dest := make([]any, 0, len(dims)+17)
+		dest := make([]any, 0, 4+ndims+18)
 		dest = append(dest, &provisional)
-		for i := range vals {
-			dest = append(dest, &vals[i])
+		if attributed {
+			dest = append(dest, &r.vendor, &r.user, &r.key)
 		}
-		dest = append(dest, &r.InputTokens, &r.InputCachedTokens, &r.OutputTokens, &r.NumModelRequests,
-			&r.InputCacheWrite5m, &r.InputCacheWrite1h, &r.Images, &r.Characters, &r.Seconds, &r.Bytes, &r.Sessions, &r.Calls,
-			&r.EstimatedUSD, &priced, &r.PriceVersion, &n)
+		for i := range r.dims {
+			dest = append(dest, &r.dims[i])
+		}
+		for i := range r.counts {
+			dest = append(dest, &r.counts[i])
+		}
+		dest = append(dest, &r.usd, &priced, &r.version, &r.n, &r.first, &r.last)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("usage query: %w", err)
 		}
-		r.Unpriced, r.Provisional = priced == 0, provisional == 1
-		if n == 0 && r.Provisional {
-			continue // no open bucket at all: a sum over no rows
-		}
-		r.Dims = map[string]string{}
-		for i, d := range dims {
-			r.Dims[d] = vals[i]
-		}
+		r.provisional, r.priced = provisional == 1, priced == 1
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// partialsAttributed runs partials, attributed, beside the query of the
+// tenant's subjects that attributes its rows.
+func (s *Store) partialsAttributed(ctx context.Context, tenant, text string, args []any, ndims int) ([]*partial, subjects, error) {
+	var g errgroup.Group
+	var rows []*partial
+	var subs []Subject
+	g.Go(func() (err error) { rows, err = s.partials(ctx, text, args, ndims, true); return err })
+	g.Go(func() (err error) { subs, err = s.Subjects(ctx, tenant); return err })
+	if err := g.Wait(); err != nil {
+		return nil, nil, err
+	}
+	return rows, subjectsByID(subs), nil
 }
 
 // CompleteThrough returns when tenant's reports of kind (usage or cost)
@@ -313,33 +423,53 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	settled, open, err := sources(q, true, "project_id")
+	settled, open, err := sources(q, "project_id")
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	rows, err := s.conn.Query(ctx, `SELECT vendor, api_key_id, any(attribution), any(person), groupUniqArray(project_id),
-			arraySlice(groupUniqArray(user_id), 1, `+fmt.Sprint(maxUnmappedUsers)+`), min(s_first), max(s_last),
-			sum(s_input_tokens), sum(s_output_tokens), sum(s_num_model_requests), sum(s_usd) AS usd, min(s_priced)
-		FROM (`+settled.text+` UNION ALL `+open.text+`)
-		GROUP BY vendor, api_key_id ORDER BY usd DESC, vendor, api_key_id`, append(settled.args, open.args...)...)
+	by := "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0"
+	text := "SELECT 0 AS p, " + by + ", " + partialTotals + " FROM (" + settled.text + " UNION ALL " + open.text + ") GROUP BY a_vendor, a_user, a_key, d0"
+	rows, subjects, err := s.partialsAttributed(ctx, q.Tenant, text, append(settled.args, open.args...), 1)
 	if err != nil {
-		return nil, fmt.Errorf("unmapped query: %w", err)
+		return nil, fmt.Errorf("unmapped: %w", err)
 	}
-	defer rows.Close()
-	var out []UnmappedKey
-	for rows.Next() {
-		var k UnmappedKey
-		var priced uint8
-		if err := rows.Scan(&k.Vendor, &k.APIKeyID, &k.Attribution, &k.Person, &k.Projects, &k.Users, &k.FirstSeen, &k.LastSeen,
-			&k.InputTokens, &k.OutputTokens, &k.NumModelRequests, &k.EstimatedUSD, &priced); err != nil {
-			return nil, fmt.Errorf("unmapped query: %w", err)
+	type unmapped struct {
+		sum             *partial
+		projects, users map[string]bool
+		UnmappedKey
+	}
+	byKey := map[[2]string]*unmapped{}
+	var keys []*unmapped
+	for _, r := range rows {
+		person, attribution := subjects.attribute(r.vendor, r.user, r.key)
+		if !q.keeps(person, attribution) {
+			continue
 		}
-		k.Unpriced = priced == 0
-		k.Projects = slices.DeleteFunc(slices.Sorted(slices.Values(k.Projects)), func(p string) bool { return p == "" })
-		k.Users = slices.DeleteFunc(slices.Sorted(slices.Values(k.Users)), func(u string) bool { return u == "" })
-		out = append(out, k)
+		k := byKey[[2]string{r.vendor, r.key}]
+		if k == nil {
+			k = &unmapped{sum: r, projects: map[string]bool{}, users: map[string]bool{},
+				UnmappedKey: UnmappedKey{Vendor: r.vendor, APIKeyID: r.key, Attribution: attribution, Person: person}}
+			byKey[[2]string{r.vendor, r.key}] = k
+			keys = append(keys, k)
+		} else {
+			k.sum.add(r)
+		}
+		k.projects[r.dims[0]], k.users[r.user] = true, true
 	}
-	return out, rows.Err()
+	out := make([]UnmappedKey, 0, len(keys))
+	for _, k := range keys {
+		delete(k.projects, "")
+		delete(k.users, "")
+		k.Projects = slices.Sorted(maps.Keys(k.projects))
+		k.Users = slices.Sorted(maps.Keys(k.users))
+		k.Users = k.Users[:min(len(k.Users), maxUnmappedUsers)]
+		k.FirstSeen, k.LastSeen = k.sum.first, k.sum.last
+		k.InputTokens, k.OutputTokens, k.NumModelRequests = k.sum.counts[0], k.sum.counts[4], k.sum.counts[5]
+		k.EstimatedUSD, k.Unpriced = k.sum.usd, !k.sum.priced
+		out = append(out, k.UnmappedKey)
+	}
+	slices.SortFunc(out, func(a, b UnmappedKey) int {
+		return cmp.Or(b.EstimatedUSD.Cmp(a.EstimatedUSD), cmp.Compare(a.Vendor, b.Vendor), cmp.Compare(a.APIKeyID, b.APIKeyID))
+	})
+	return out, nil
 }
