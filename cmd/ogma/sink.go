@@ -125,6 +125,7 @@ func runSinkClickHouse(ctx context.Context, cfg *sinkConfig) error {
 	g.Go(func() error { return serveMetrics(gctx, log) })
 	g.Go(func() error { return sink.Run(gctx) })
 	g.Go(func() error { markReady(gctx, sink.Ready(), ready); return nil })
+	g.Go(func() error { return clickhouse.NewRollups(clickhouse.RollupsConfig{}, store, log).Run(gctx) })
 	if cfg.dashboardsEvery > 0 {
 		d := clickhouse.NewDashboards(clickhouse.DashboardsConfig{Interval: cfg.dashboardsEvery, Now: cfg.now}, store, log)
 		g.Go(func() error { return d.Run(gctx) })

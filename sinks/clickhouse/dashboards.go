@@ -213,26 +213,35 @@ func NewDashboards(cfg DashboardsConfig, store *Store, logger *slog.Logger) *Das
 // Interval, until ctx ends. A tenant that fails is logged and tried again
 // at the next round: dashboards lag, the ledger is untouched.
 func (d *Dashboards) Run(ctx context.Context) error {
-	t := time.NewTicker(d.cfg.Interval)
+	return d.store.everyTenant(ctx, d.cfg.Interval, d.log, "dashboards", func(ctx context.Context, tenant string) error {
+		return d.store.RefreshDashboards(ctx, tenant, d.cfg.Now())
+	})
+}
+
+// everyTenant calls refresh with every tenant of the ledger now and then
+// every interval, until ctx ends. A tenant that fails is logged as what
+// was not refreshed, and tried again at the next round.
+func (s *Store) everyTenant(ctx context.Context, interval time.Duration, log *slog.Logger, what string, refresh func(ctx context.Context, tenant string) error) error {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		tenants, err := d.store.DashboardTenants(ctx)
+		tenants, err := s.DashboardTenants(ctx)
 		if err != nil && ctx.Err() == nil {
-			d.log.WarnContext(ctx, "dashboards not refreshed", "err", err)
+			log.WarnContext(ctx, what+" not refreshed", "err", err)
 		}
 		for _, tenant := range tenants {
 			if control.CheckTenantID(tenant) != nil {
 				continue // not a tenant ogma.control admits: nothing of ours
 			}
 			start := time.Now()
-			if err := d.store.RefreshDashboards(ctx, tenant, d.cfg.Now()); err != nil {
+			if err := refresh(ctx, tenant); err != nil {
 				if ctx.Err() != nil {
 					return ctx.Err()
 				}
-				d.log.WarnContext(ctx, "dashboards not refreshed", "tenant", tenant, "err", err)
+				log.WarnContext(ctx, what+" not refreshed", "tenant", tenant, "err", err)
 				continue
 			}
-			d.log.DebugContext(ctx, "dashboards refreshed", "tenant", tenant, "duration", time.Since(start))
+			log.DebugContext(ctx, what+" refreshed", "tenant", tenant, "duration", time.Since(start))
 		}
 		select {
 		case <-ctx.Done():

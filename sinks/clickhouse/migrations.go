@@ -356,6 +356,103 @@ var Migrations = []Migration{
 			`DROP TABLE usage_v11`,
 		},
 	},
+	{
+		Version: 13,
+		Name:    "usage rollup",
+		Statements: []string{
+			// When ClickHouse received each usage row (rows from before:
+			// the epoch), so that a rollup can be built exactly once of the
+			// rows written before a cutoff, and the rest read beside it
+			// (rollup.go). Migration 12's table, written out again: a
+			// migration's text never changes once it has run somewhere.
+			`CREATE TABLE IF NOT EXISTS usage_v13 (
+				tenant String,
+				vendor String,
+				stream String,
+				key String,
+				primary_set UInt8,
+				day Date,
+				bucket_start DateTime('UTC'),
+				model String,
+				user_id String,
+				project_id String,
+				api_key_id String,
+				batch String,
+				service_tier String,
+				input_tokens Int64,
+				input_cached_tokens Int64,
+				output_tokens Int64,
+				num_model_requests Int64,
+				rev UInt32,
+				seq UInt64,
+				input_cache_write_5m Int64,
+				input_cache_write_1h Int64,
+				estimated_usd Decimal(18, 9),
+				priced UInt8,
+				price_version String,
+				images Int64,
+				characters Int64,
+				seconds Int64,
+				bytes Int64,
+				sessions Int64,
+				calls Int64,
+				written_at DateTime DEFAULT now(),
+				fact_hash UInt64 MATERIALIZED cityHash64(vendor, stream, key),
+				fact_hash2 UInt64 MATERIALIZED sipHash64(vendor, stream, key)
+			) ENGINE = ReplacingMergeTree(seq)
+			PARTITION BY toYYYYMM(day)
+			ORDER BY (tenant, day, fact_hash, fact_hash2)`,
+			`INSERT INTO usage_v13 (tenant, vendor, stream, key, primary_set, day, bucket_start, model, user_id, project_id, api_key_id, batch, service_tier,
+				input_tokens, input_cached_tokens, output_tokens, num_model_requests, rev, seq, input_cache_write_5m, input_cache_write_1h,
+				estimated_usd, priced, price_version, images, characters, seconds, bytes, sessions, calls, written_at)
+				SELECT tenant, vendor, stream, key, primary_set, day, bucket_start, model, user_id, project_id, api_key_id, batch, service_tier,
+				input_tokens, input_cached_tokens, output_tokens, num_model_requests, rev, seq, input_cache_write_5m, input_cache_write_1h,
+				estimated_usd, priced, price_version, images, characters, seconds, bytes, sessions, calls, toDateTime(0) FROM usage`,
+			`RENAME TABLE usage TO usage_v12, usage_v13 TO usage`,
+			`DROP TABLE usage_v12`,
+			// Settled usage summed by day (grain 0) and by month (grain 1),
+			// per tenant and build.
+			`CREATE TABLE IF NOT EXISTS usage_rollup (
+				tenant String,
+				build UInt64,
+				grain UInt8,
+				day Date,
+				vendor String,
+				stream String,
+				model String,
+				user_id String,
+				project_id String,
+				api_key_id String,
+				input_tokens Int64,
+				input_cached_tokens Int64,
+				input_cache_write_5m Int64,
+				input_cache_write_1h Int64,
+				output_tokens Int64,
+				num_model_requests Int64,
+				images Int64,
+				characters Int64,
+				seconds Int64,
+				bytes Int64,
+				sessions Int64,
+				calls Int64,
+				estimated_usd Decimal(18, 9),
+				unpriced UInt64,
+				price_version String,
+				n UInt64,
+				first_day Date,
+				last_day Date
+			) ENGINE = MergeTree
+			ORDER BY (tenant, build, grain, day)`,
+			// Each tenant's builds, recorded once complete; reads take the
+			// latest, counting the rows written before through.
+			`CREATE TABLE IF NOT EXISTS usage_rollup_builds (
+				tenant String,
+				build UInt64,
+				through DateTime
+			) ENGINE = MergeTree
+			ORDER BY (tenant, build)`,
+		},
+	},
 }
 
 // estimateColumns are the columns migration 8 adds to the usage tables;

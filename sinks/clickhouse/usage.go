@@ -107,7 +107,11 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		}
 		cols, aliases, keep = append(cols, c+" AS "+alias), append(aliases, alias), append(keep, rawColumn[d])
 	}
-	settled, open, err := sources(q, keep...)
+	b, err := s.latestRollup(ctx, q.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	settled, open, err := sources(q, b, keep...)
 	if err != nil {
 		return nil, err
 	}
@@ -224,13 +228,16 @@ var rawColumn = map[string]string{"day": "day", "week": "day", "month": "day", "
 // partialSums are the sums sources gives per group: each count (s_<column>),
 // the estimate (s_usd), whether all is priced (s_priced), the latest table
 // version (s_version), the rows (s_n), the first and last day.
-var partialSums = func() string {
+var partialSums = countSums + "sum(estimated_usd) AS s_usd, min(priced) AS s_priced, max(price_version) AS s_version, count() AS s_n, " +
+	"min(day) AS s_first, max(day) AS s_last"
+
+// countSums sums each count column c as s_c.
+var countSums = func() string {
 	var b strings.Builder
 	for c := range strings.SplitSeq(countColumns, ", ") {
 		fmt.Fprintf(&b, "sum(%s) AS s_%s, ", c, c)
 	}
-	return b.String() + "sum(estimated_usd) AS s_usd, min(priced) AS s_priced, max(price_version) AS s_version, count() AS s_n, " +
-		"min(day) AS s_first, max(day) AS s_last"
+	return b.String()
 }()
 
 // partialTotals sums partialSums' columns again, in the order partials
@@ -244,14 +251,14 @@ var partialTotals = func() string {
 }()
 
 // sources returns the queries of the usage rows q asks about — settled
-// facts that totals count, and open buckets as last fetched — summed
-// (partialSums) by vendor, user, API key and the columns keep names.
-// Filters on people are left to the caller, who attributes the rows.
-func sources(q UsageQuery, keep ...string) (settled, open query, err error) {
-	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
-	where := query{"tenant = ? AND day >= toDate(?) AND day < toDate(?)", []any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}}
+// facts that totals count (from the rollup build b and the facts written
+// since), and open buckets as last fetched — summed by vendor, user, API
+// key and the columns keep names. Filters on people are left to the
+// caller, who attributes the rows.
+func sources(q UsageQuery, b rollupBuild, keep ...string) (settled, open query, err error) {
+	var filters query
 	if q.Vendor != "" {
-		where.text, where.args = where.text+" AND vendor = ?", append(where.args, q.Vendor)
+		filters.text, filters.args = " AND vendor = ?", []any{q.Vendor}
 	}
 	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
 		c, ok := UsageDims[d]
@@ -259,7 +266,7 @@ func sources(q UsageQuery, keep ...string) (settled, open query, err error) {
 			return settled, open, fmt.Errorf("usage: no filter on %q", d)
 		}
 		if d != "person" && d != "attribution" {
-			where.text, where.args = where.text+" AND has(?, "+c+")", append(where.args, q.Filters[d])
+			filters.text, filters.args = filters.text+" AND has(?, "+c+")", append(filters.args, q.Filters[d])
 		}
 	}
 	group := []string{"vendor", "user_id", "api_key_id"}
@@ -269,13 +276,15 @@ func sources(q UsageQuery, keep ...string) (settled, open query, err error) {
 		}
 	}
 	cols := strings.Join(group, ", ")
-	from := func(table string, where query) query {
-		return query{"SELECT " + cols + ", " + partialSums + " FROM " + table + " WHERE " + where.text + " GROUP BY " + cols, where.args}
-	}
-	settled = from("usage FINAL", query{where.text + " AND primary_set = 1", where.args})
-	open = from("usage_provisional", query{where.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
-		"(SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start)",
-		append(slices.Clone(where.args), q.Tenant)})
+	// Whole months and tenths are read from the rollup unless days are asked for.
+	coarse := !slices.Contains(q.GroupBy, "day") && !slices.Contains(q.GroupBy, "week")
+	rows := settledRollup(q.Tenant, b, q.Start, q.End, coarse, filters)
+	settled = query{"SELECT " + cols + ", " + rollupSums + " FROM (" + rows.text + ") GROUP BY " + cols, rows.args}
+	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
+	where := "tenant = ? AND day >= toDate(?) AND day < toDate(?)" + filters.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
+		"(SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start)"
+	args := append(append([]any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}, filters.args...), q.Tenant)
+	open = query{"SELECT " + cols + ", " + partialSums + " FROM usage_provisional WHERE " + where + " GROUP BY " + cols, args}
 	return settled, open, nil
 }
 
@@ -423,7 +432,11 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	settled, open, err := sources(q, "project_id")
+	b, err := s.latestRollup(ctx, q.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	settled, open, err := sources(q, b, "project_id")
 	if err != nil {
 		return nil, err
 	}
