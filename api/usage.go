@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -210,18 +211,24 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 	if s.usage == nil {
 		return nil, status.Error(codes.Unavailable, "usage is not served by this process: no ClickHouse configured")
 	}
+	out := &ogmav1.UsageReport{}
+	// How complete the answer is does not depend on it: asked meanwhile.
+	var through errgroup.Group
+	through.Go(func() (err error) {
+		out.CompleteThrough, err = s.completeThrough(ctx, q.Tenant, q.Vendor)
+		return err
+	})
 	rows, err := s.usage.Usage(ctx, q)
+	if terr := through.Wait(); err == nil && terr != nil {
+		return nil, terr
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
 		return nil, queryFailed("usage")
 	}
-	out := &ogmav1.UsageReport{}
 	if q.Limit > 0 && len(rows) == q.Limit {
 		rows = rows[:q.Limit-1]
 		out.NextPageToken = pageToken(usageQuery(q), q.Offset+len(rows), q.Limit)
-	}
-	if out.CompleteThrough, err = s.completeThrough(ctx, q.Tenant, q.Vendor); err != nil {
-		return nil, err
 	}
 	out.Rows = make([]*ogmav1.UsageRow, 0, len(rows))
 	for _, r := range rows {

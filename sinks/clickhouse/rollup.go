@@ -262,6 +262,9 @@ func (s *Store) RefreshRollup(ctx context.Context, tenant string, cfg RollupsCon
 	}
 	// Builds before the one before go: a read that took that one may
 	// still be reading it.
+	if last.build == 0 {
+		return true, nil
+	}
 	qctx, cancel = context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	for _, t := range []string{"usage_rollup", "usage_rollup_builds"} {
