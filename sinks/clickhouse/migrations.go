@@ -410,8 +410,10 @@ var Migrations = []Migration{
 				estimated_usd, priced, price_version, images, characters, seconds, bytes, sessions, calls, toDateTime(0) FROM usage`,
 			`RENAME TABLE usage TO usage_v12, usage_v13 TO usage`,
 			`DROP TABLE usage_v12`,
-			// Settled usage summed by day (grain 0) and by month (grain 1),
-			// per tenant and build.
+			// Settled usage summed by day, by month and by tenth of a month
+			// (grain 0, 1, 2), per tenant and build: a build is a partition,
+			// so that an old one is dropped whole, without a mutation that
+			// would rewrite every tenant's rows.
 			`CREATE TABLE IF NOT EXISTS usage_rollup (
 				tenant String,
 				build UInt64,
@@ -442,13 +444,17 @@ var Migrations = []Migration{
 				first_day Date,
 				last_day Date
 			) ENGINE = MergeTree
-			ORDER BY (tenant, build, grain, day)`,
-			// Each tenant's builds, recorded once complete; reads take the
-			// latest, counting the rows written before through.
+			PARTITION BY build
+			ORDER BY (tenant, grain, day)`,
+			// Each tenant's builds: recorded when begun (done 0), so that a
+			// build cut short is still dropped, and again once its rows are
+			// all in (done 1); reads take the latest done, counting the rows
+			// written before through.
 			`CREATE TABLE IF NOT EXISTS usage_rollup_builds (
 				tenant String,
 				build UInt64,
-				through DateTime
+				through DateTime,
+				done UInt8
 			) ENGINE = MergeTree
 			ORDER BY (tenant, build)`,
 		},

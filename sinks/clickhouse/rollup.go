@@ -47,7 +47,7 @@ func (s *Store) latestRollup(ctx context.Context, tenant string) (rollupBuild, e
 	var through, written uint32
 	err := s.conn.QueryRow(ctx, `SELECT max(build), toUInt32(argMax(through, build)),
 			(SELECT toUInt32(max(written_at)) FROM usage WHERE tenant = ?)
-		FROM usage_rollup_builds WHERE tenant = ?`, tenant, tenant).Scan(&b.build, &through, &written)
+		FROM usage_rollup_builds WHERE tenant = ? AND done = 1`, tenant, tenant).Scan(&b.build, &through, &written)
 	if err != nil {
 		return b, fmt.Errorf("usage rollup of %s: %w", tenant, err)
 	}
@@ -238,6 +238,14 @@ func (s *Store) RefreshRollup(ctx context.Context, tenant string, cfg RollupsCon
 		FROM usage_rollup WHERE tenant = ? AND build = ? AND grain = ` + fmt.Sprint(grainDay) + `
 		GROUP BY tenant, build, block, ` + rollupDims
 	}
+	record := func(done uint8) error {
+		return s.batch(ctx, `INSERT INTO usage_rollup_builds (tenant, build, through, done)`, func(add func(...any) error) error {
+			return add(tenant, b.build, b.through, done)
+		})
+	}
+	if err := record(0); err != nil {
+		return false, fmt.Errorf("usage rollup of %s: %w", tenant, err)
+	}
 	for _, st := range []struct {
 		text string
 		args []any
@@ -253,26 +261,48 @@ func (s *Store) RefreshRollup(ctx context.Context, tenant string, cfg RollupsCon
 			return false, fmt.Errorf("usage rollup of %s: %w", tenant, err)
 		}
 	}
-	// Recorded once its rows are all in: from now on reads take it.
-	err = s.batch(ctx, `INSERT INTO usage_rollup_builds (tenant, build, through)`, func(add func(...any) error) error {
-		return add(tenant, b.build, b.through)
-	})
-	if err != nil {
+	// Done once its rows are all in: from now on reads take it.
+	if err := record(1); err != nil {
 		return false, fmt.Errorf("usage rollup of %s: %w", tenant, err)
 	}
-	// Builds before the one before go: a read that took that one may
-	// still be reading it.
-	if last.build == 0 {
-		return true, nil
-	}
-	qctx, cancel = context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	for _, t := range []string{"usage_rollup", "usage_rollup_builds"} {
-		if err := s.conn.Exec(qctx, "ALTER TABLE "+t+" DELETE WHERE tenant = ? AND build < ?", tenant, last.build); err != nil {
-			return false, fmt.Errorf("usage rollup of %s: drop old builds: %w", tenant, err)
-		}
+	if err := s.dropRollups(ctx, tenant, last.build); err != nil {
+		return false, fmt.Errorf("usage rollup of %s: %w", tenant, err)
 	}
 	return true, nil
+}
+
+// dropRollups drops tenant's builds begun before build (the one before
+// the new one: a read that took it may still be reading it).
+func (s *Store) dropRollups(ctx context.Context, tenant string, build uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, "SELECT DISTINCT build FROM usage_rollup_builds WHERE tenant = ? AND build < ?", tenant, build)
+	if err != nil {
+		return fmt.Errorf("old builds: %w", err)
+	}
+	var old []uint64
+	for rows.Next() {
+		var b uint64
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return fmt.Errorf("old builds: %w", err)
+		}
+		old = append(old, b)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(old) == 0 {
+		return err
+	}
+	for _, b := range old {
+		if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE usage_rollup DROP PARTITION %d", b)); err != nil {
+			return fmt.Errorf("drop build %d: %w", b, err)
+		}
+	}
+	// A few rows per build: a mutation of this table is cheap.
+	if err := s.conn.Exec(ctx, "ALTER TABLE usage_rollup_builds DELETE WHERE tenant = ? AND build < ?", tenant, build); err != nil {
+		return fmt.Errorf("forget old builds: %w", err)
+	}
+	return nil
 }
 
 // RollupsConfig configures the rollup refresher.

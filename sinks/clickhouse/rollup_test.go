@@ -142,4 +142,23 @@ func TestRollupCountsEachFactOnceAtItsLatestRevision(t *testing.T) {
 	if built, err := store.RefreshRollup(t.Context(), "acme", now); err != nil || built {
 		t.Errorf("a third build with nothing new: built %v, %v", built, err)
 	}
+
+	// A third build drops the first: two are kept, the latest and the one
+	// a read may still be reading.
+	write(fact{"g", "m1", "u1", oct, 0, 10, 1, 0, "0", 1})
+	if built, err := store.RefreshRollup(t.Context(), "acme", now); err != nil || !built {
+		t.Fatalf("third build: built %v, %v", built, err)
+	}
+	check("after the third build")
+	var builds, partitions uint64
+	if err := conn.QueryRow(t.Context(), `SELECT uniqExact(build) FROM usage_rollup WHERE tenant = 'acme'`).Scan(&builds); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(t.Context(), `SELECT uniqExact(partition) FROM system.parts WHERE database = ? AND table = 'usage_rollup' AND active`,
+		cfg.Database).Scan(&partitions); err != nil {
+		t.Fatal(err)
+	}
+	if builds != 2 || partitions != 2 {
+		t.Errorf("after three builds, %d builds in %d partitions, want 2 in 2", builds, partitions)
+	}
 }
