@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -571,8 +573,19 @@ func TestExpiredTransactionIsReadAgain(t *testing.T) {
 	}
 }
 
-// counter returns the value of the counter name with a label valued value.
+// counter returns the value of the counter name with a label valued
+// value; 0 when absent.
 func counter(t *testing.T, reg *prometheus.Registry, name, value string) float64 {
+	t.Helper()
+	m := metric(t, reg, name, func(m *dto.Metric) bool {
+		return slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetValue() == value })
+	})
+	return m.GetCounter().GetValue()
+}
+
+// metric returns the first metric of the family name in reg that match
+// takes; nil when none.
+func metric(t *testing.T, reg *prometheus.Registry, name string, match func(*dto.Metric) bool) *dto.Metric {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -583,12 +596,10 @@ func counter(t *testing.T, reg *prometheus.Registry, name, value string) float64
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
+			if match(m) {
+				return m
 			}
 		}
 	}
-	return 0
+	return nil
 }

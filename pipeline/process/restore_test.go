@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -307,21 +308,13 @@ func TestLagFallsToZeroWhenCaughtUp(t *testing.T) {
 // given; -1 when absent.
 func gauge(t *testing.T, reg *prometheus.Registry, name, partition string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	m := metric(t, reg, name, func(m *dto.Metric) bool {
+		return partition == "" || len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == partition
+	})
+	if m == nil {
+		return -1
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if partition == "" || len(m.GetLabel()) > 0 && m.GetLabel()[0].GetValue() == partition {
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return -1
+	return m.GetGauge().GetValue()
 }
 
 // runProcessor runs a processor with cfg on c, its metrics in reg, until

@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// The usage rollup: settled usage summed by day and by month, per tenant,
-// exactly once, so that reads do not take each fact's latest revision
+// The usage rollup: settled usage summed by day, tenth of a month and
+// month, per tenant, exactly once, so that reads do not take each fact's latest revision
 // with FINAL (which ClickHouse 18.16 merges on one thread, reading every
 // column the sums need: ~300 ms for a 1,000-user quarter).
 //
@@ -18,8 +18,9 @@ import (
 // read adds, for each fact with a row written since, its latest revision
 // minus the one the build counted: a restatement, a late row and a
 // redelivered copy all come out right, and the answer is the table's as
-// it stands, not the build's. Builds are numbered; a read takes the
-// latest, whose rows are complete before it is recorded.
+// it stands, not the build's. Builds are numbered, each a partition of
+// usage_rollup; a read takes the latest recorded done, whose rows are all
+// in by then.
 
 // rollupDims are the usage columns a rollup row keeps: every dimension of
 // UsageDims but the day, and the people, who are attributed when read.
