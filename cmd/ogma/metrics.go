@@ -85,21 +85,38 @@ type kafkaMetrics struct {
 // opt returns the hooks of one new client, and release, which frees its
 // slot when the client could not be made (once made, closing it does).
 func (k *kafkaMetrics) opt() (_ kgo.Opt, release func()) {
+	slot, free := k.slot()
+	return kgo.WithHooks(k.metrics(slot), clientClosed(free)), free
+}
+
+// pinned returns the hooks of a client that the role closes and makes
+// again (the processor's session, after the broker aborted a transaction
+// of it): its slot is never freed, so no other client takes its labels
+// and each new client registers the series its last one removed.
+func (k *kafkaMetrics) pinned() kgo.Opt {
+	slot, _ := k.slot()
+	return kgo.WithHooks(k.metrics(slot))
+}
+
+// slot takes the lowest free slot; free gives it back.
+func (k *kafkaMetrics) slot() (slot int, free func()) {
 	k.mu.Lock()
-	slot := slices.Index(k.used, false)
+	defer k.mu.Unlock()
+	slot = slices.Index(k.used, false)
 	if slot < 0 {
 		slot, k.used = len(k.used), append(k.used, false)
 	}
 	k.used[slot] = true
-	k.mu.Unlock()
-	free := func() {
+	return slot, func() {
 		k.mu.Lock()
 		k.used[slot] = false
 		k.mu.Unlock()
 	}
+}
+
+func (k *kafkaMetrics) metrics(slot int) *kprom.Metrics {
 	labels := prometheus.Labels{"role": k.role, "client": strconv.Itoa(slot)}
-	m := kprom.NewMetrics("ogma", kprom.Subsystem("kafka"), kprom.Registerer(prometheus.WrapRegistererWith(labels, k.reg)))
-	return kgo.WithHooks(m, clientClosed(free)), free
+	return kprom.NewMetrics("ogma", kprom.Subsystem("kafka"), kprom.Registerer(prometheus.WrapRegistererWith(labels, k.reg)))
 }
 
 // clientClosed is a hook called once its client is closed.

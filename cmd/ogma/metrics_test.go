@@ -10,6 +10,8 @@ import (
 
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // A role run on its own serves its metrics, its Kafka clients' among them
@@ -58,5 +60,46 @@ func TestStandaloneProcessServesMetricsAndHealth(t *testing.T) {
 		if !strings.Contains(body, m) {
 			t.Errorf("/metrics lacks %s", m)
 		}
+	}
+}
+
+// The processor's session client is closed and made again when the broker
+// aborts a transaction of it: the new one registers the same series
+// (kprom registers them on a new client and panics on a duplicate), even
+// when the role made another client meanwhile.
+func TestAPinnedClientSlotIsMadeAgain(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	km := &kafkaMetrics{reg: reg, role: "process"}
+	session := km.pinned()
+	for i := range 2 {
+		cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, release := km.opt() // a side client, made while the session is down
+		side, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:1"), other)
+		if err != nil {
+			release()
+			t.Fatal(err)
+		}
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slots := map[string]bool{}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "client" {
+						slots[l.GetValue()] = true
+					}
+				}
+			}
+		}
+		if len(slots) != 2 {
+			t.Errorf("session %d: client slots %v, want the session's and the side client's", i, slots)
+		}
+		cl.Close()
+		side.Close()
 	}
 }

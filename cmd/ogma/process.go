@@ -68,7 +68,7 @@ func runProcess(ctx context.Context, cfg *processConfig) error {
 	if err != nil {
 		return err
 	}
-	hooks, _ := km.opt() // the session's client, closed with the session
+	hooks := km.pinned() // the session's clients, one after another
 	proc, err := process.New(pc, process.Deps{Dial: dial, Session: topic.Opts(cfg.kafkaBrokers, append(base, hooks)...),
 		Layout: layout, Logger: log, Registerer: reg, BeforeCommit: cfg.beforeCommit})
 	if err != nil {
