@@ -135,13 +135,8 @@ func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bo
 	if len(grains) == 0 {
 		grains = []string{"0"}
 	}
-	var counts, deltas []string
-	for c := range strings.SplitSeq(countColumns, ", ") {
-		counts = append(counts, c)
-		deltas = append(deltas, fmt.Sprintf("argMax(%[1]s, seq) - argMaxIf(%[1]s, seq, old) AS %[1]s", c))
-	}
 	// Each condition names a range of the sort key: a read touches its rows alone.
-	rollup := query{`SELECT day, ` + rollupDims + `, ` + strings.Join(counts, ", ") + `,
+	rollup := query{`SELECT day, ` + rollupDims + `, ` + countColumns + `,
 			CAST(estimated_usd AS Decimal(18, 9)) AS estimated_usd, toInt64(unpriced) AS unpriced, price_version, toInt64(n) AS n, first_day, last_day
 		FROM usage_rollup
 		WHERE tenant = ? AND build = ? AND (` + strings.Join(grains, " OR ") + `)` + where.text,
@@ -160,7 +155,7 @@ func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bo
 		day, dayArgs = "if(has(?, toString(toStartOfMonth(day))), toStartOfMonth(day), "+day+")", append([]any{dates(months)}, dayArgs...)
 	}
 	cut := b.through.Unix()
-	delta := query{`SELECT ` + day + ` AS rollup_day, ` + rollupDims + `, ` + strings.Join(deltas, ", ") + `,
+	delta := query{`SELECT ` + day + ` AS rollup_day, ` + rollupDims + `, ` + eachCount("argMax(%[1]s, seq) - argMaxIf(%[1]s, seq, old) AS %[1]s") + `,
 			CAST(argMax(estimated_usd, seq) - argMaxIf(estimated_usd, seq, old) AS Decimal(18, 9)) AS estimated_usd,
 			toInt64(argMax(priced, seq) = 0) - toInt64(max(old) AND argMaxIf(priced, seq, old) = 0) AS unpriced,
 			argMax(price_version, seq) AS price_version, 1 - toInt64(max(old)) AS n, day AS first_day, day AS last_day
@@ -210,31 +205,21 @@ func (s *Store) RefreshRollup(ctx context.Context, tenant string, cfg RollupsCon
 	if b.build <= last.build {
 		b.build = last.build + 1
 	}
-	var counts, sums, latest []string
-	for c := range strings.SplitSeq(countColumns, ", ") {
-		counts = append(counts, c)
-		sums = append(sums, "sum(l_"+c+")")
-		latest = append(latest, fmt.Sprintf("argMax(%[1]s, seq) AS l_%[1]s", c))
-	}
-	cols := "tenant, build, grain, day, " + rollupDims + ", " + strings.Join(counts, ", ") + ", estimated_usd, unpriced, price_version, n, first_day, last_day"
+	cols := "tenant, build, grain, day, " + rollupDims + ", " + countColumns + ", estimated_usd, unpriced, price_version, n, first_day, last_day"
 	byDay := `INSERT INTO usage_rollup (` + cols + `)
-		SELECT tenant, ?, ` + fmt.Sprint(grainDay) + `, day, ` + rollupDims + `, ` + strings.Join(sums, ", ") + `,
+		SELECT tenant, ?, ` + fmt.Sprint(grainDay) + `, day, ` + rollupDims + `, ` + eachCount("sum(l_%[1]s)") + `,
 			sum(l_usd), countIf(l_priced = 0), max(l_version), count(), min(day), max(day)
 		FROM (
-			SELECT tenant, day, ` + rollupDims + `, ` + strings.Join(latest, ", ") + `,
+			SELECT tenant, day, ` + rollupDims + `, ` + eachCount("argMax(%[1]s, seq) AS l_%[1]s") + `,
 				argMax(estimated_usd, seq) AS l_usd, argMax(priced, seq) AS l_priced, argMax(price_version, seq) AS l_version
 			FROM usage WHERE tenant = ? AND primary_set = 1 AND written_at < toDateTime(?)
 			GROUP BY tenant, fact_hash, fact_hash2, day, ` + rollupDims + `
 		)
 		GROUP BY tenant, day, ` + rollupDims
-	var coarseSums []string
-	for _, c := range counts {
-		coarseSums = append(coarseSums, "sum("+c+")")
-	}
 	// Months and tenths are summed from the build's days.
 	coarse := func(grain int, of string) string {
 		return `INSERT INTO usage_rollup (` + cols + `)
-		SELECT tenant, build, ` + fmt.Sprint(grain) + `, ` + of + ` AS block, ` + rollupDims + `, ` + strings.Join(coarseSums, ", ") + `,
+		SELECT tenant, build, ` + fmt.Sprint(grain) + `, ` + of + ` AS block, ` + rollupDims + `, ` + eachCount("sum(%[1]s)") + `,
 			sum(estimated_usd), sum(unpriced), max(price_version), sum(n), min(first_day), max(last_day)
 		FROM usage_rollup WHERE tenant = ? AND build = ? AND grain = ` + fmt.Sprint(grainDay) + `
 		GROUP BY tenant, build, block, ` + rollupDims

@@ -107,11 +107,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		}
 		cols, aliases, keep = append(cols, c+" AS "+alias), append(aliases, alias), append(keep, rawColumn[d])
 	}
-	b, err := s.latestRollup(ctx, q.Tenant)
-	if err != nil {
-		return nil, err
-	}
-	settled, open, err := sources(q, b, keep...)
+	settled, open, err := s.sources(ctx, q, keep...)
 	if err != nil {
 		return nil, err
 	}
@@ -136,24 +132,20 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		rows, err := s.partials(ctx, text, args, len(aliases), false)
 		return usageRows(rows, q.GroupBy), err
 	}
-	rows, subjects, err := s.partialsAttributed(ctx, q.Tenant, text, args, len(aliases))
+	rows, err := s.partialsAttributed(ctx, q, text, args, len(aliases))
 	if err != nil {
 		return nil, err
 	}
-	// Attributed, filtered and summed again by the dimensions asked for.
+	// Summed again by the dimensions asked for.
 	byDims := map[string]*partial{}
 	var out []*partial
 	for _, r := range rows {
-		person, attribution := subjects.attribute(r.vendor, r.user, r.key)
-		if !q.keeps(person, attribution) {
-			continue
-		}
 		for i, d := range q.GroupBy {
 			switch d {
 			case "person":
-				r.dims[i] = person
+				r.dims[i] = r.person
 			case "attribution":
-				r.dims[i] = attribution
+				r.dims[i] = r.attribution
 			}
 		}
 		k := fmt.Sprint(r.provisional, r.dims)
@@ -232,30 +224,32 @@ var partialSums = countSums + "sum(estimated_usd) AS s_usd, min(priced) AS s_pri
 	"min(day) AS s_first, max(day) AS s_last"
 
 // countSums sums each count column c as s_c.
-var countSums = func() string {
-	var b strings.Builder
+var countSums = eachCount("sum(%[1]s) AS s_%[1]s") + ", "
+
+// eachCount returns format applied to each count column (as %[1]s), in
+// countColumns' order, joined by commas.
+func eachCount(format string) string {
+	var out []string
 	for c := range strings.SplitSeq(countColumns, ", ") {
-		fmt.Fprintf(&b, "sum(%s) AS s_%s, ", c, c)
+		out = append(out, fmt.Sprintf(format, c))
 	}
-	return b.String()
-}()
+	return strings.Join(out, ", ")
+}
 
 // partialTotals sums partialSums' columns again, in the order partials
 // scans them.
-var partialTotals = func() string {
-	var cols []string
-	for c := range strings.SplitSeq(countColumns, ", ") {
-		cols = append(cols, "sum(s_"+c+")")
-	}
-	return strings.Join(append(cols, "sum(s_usd)", "min(s_priced)", "max(s_version)", "sum(s_n)", "min(s_first)", "max(s_last)"), ", ")
-}()
+var partialTotals = eachCount("sum(s_%[1]s)") + ", sum(s_usd), min(s_priced), max(s_version), sum(s_n), min(s_first), max(s_last)"
 
 // sources returns the queries of the usage rows q asks about — settled
-// facts that totals count (from the rollup build b and the facts written
-// since), and open buckets as last fetched — summed by vendor, user, API
-// key and the columns keep names. Filters on people are left to the
-// caller, who attributes the rows.
-func sources(q UsageQuery, b rollupBuild, keep ...string) (settled, open query, err error) {
+// facts that totals count (from the tenant's latest rollup build and the
+// facts written since), and open buckets as last fetched — summed by
+// vendor, user, API key and the columns keep names. Filters on people are
+// left to the caller, who attributes the rows.
+func (s *Store) sources(ctx context.Context, q UsageQuery, keep ...string) (settled, open query, err error) {
+	b, err := s.latestRollup(ctx, q.Tenant)
+	if err != nil {
+		return settled, open, err
+	}
 	var filters query
 	if q.Vendor != "" {
 		filters.text, filters.args = " AND vendor = ?", []any{q.Vendor}
@@ -289,18 +283,20 @@ func sources(q UsageQuery, b rollupBuild, keep ...string) (settled, open query, 
 }
 
 // partial is a row of partialTotals: a group's sums, by dimension values,
-// and by vendor user and API key when attributed.
+// and by vendor user and API key, with their person and attribution, when
+// attributed.
 type partial struct {
-	provisional  bool
-	vendor, user string
-	key          string
-	dims         []string
-	counts       [12]int64 // countColumns' order
-	usd          decimal.Decimal
-	priced       bool
-	version      string
-	n            uint64
-	first, last  time.Time
+	provisional         bool
+	vendor, user        string
+	key                 string
+	person, attribution string
+	dims                []string
+	counts              [12]int64 // countColumns' order
+	usd                 decimal.Decimal
+	priced              bool
+	version             string
+	n                   uint64
+	first, last         time.Time
 }
 
 // add sums o into p.
@@ -356,17 +352,22 @@ func (s *Store) partials(ctx context.Context, text string, args []any, ndims int
 }
 
 // partialsAttributed runs partials, attributed, beside the query of the
-// tenant's subjects that attributes its rows.
-func (s *Store) partialsAttributed(ctx context.Context, tenant, text string, args []any, ndims int) ([]*partial, subjects, error) {
+// tenant's subjects that attributes its rows, and returns the rows q's
+// filters on people keep, each with its person and attribution.
+func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, text string, args []any, ndims int) ([]*partial, error) {
 	var g errgroup.Group
 	var rows []*partial
 	var subs []Subject
 	g.Go(func() (err error) { rows, err = s.partials(ctx, text, args, ndims, true); return err })
-	g.Go(func() (err error) { subs, err = s.Subjects(ctx, tenant); return err })
+	g.Go(func() (err error) { subs, err = s.Subjects(ctx, q.Tenant); return err })
 	if err := g.Wait(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return rows, subjectsByID(subs), nil
+	by := subjectsByID(subs)
+	return slices.DeleteFunc(rows, func(r *partial) bool {
+		r.person, r.attribution = by.attribute(r.vendor, r.user, r.key)
+		return !q.keeps(r.person, r.attribution)
+	}), nil
 }
 
 // CompleteThrough returns when tenant's reports of kind (usage or cost)
@@ -432,17 +433,13 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	b, err := s.latestRollup(ctx, q.Tenant)
-	if err != nil {
-		return nil, err
-	}
-	settled, open, err := sources(q, b, "project_id")
+	settled, open, err := s.sources(ctx, q, "project_id")
 	if err != nil {
 		return nil, err
 	}
 	by := "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0"
 	text := "SELECT 0 AS p, " + by + ", " + partialTotals + " FROM (" + settled.text + " UNION ALL " + open.text + ") GROUP BY a_vendor, a_user, a_key, d0"
-	rows, subjects, err := s.partialsAttributed(ctx, q.Tenant, text, append(settled.args, open.args...), 1)
+	rows, err := s.partialsAttributed(ctx, q, text, append(settled.args, open.args...), 1)
 	if err != nil {
 		return nil, fmt.Errorf("unmapped: %w", err)
 	}
@@ -454,14 +451,10 @@ func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, 
 	byKey := map[[2]string]*unmapped{}
 	var keys []*unmapped
 	for _, r := range rows {
-		person, attribution := subjects.attribute(r.vendor, r.user, r.key)
-		if !q.keeps(person, attribution) {
-			continue
-		}
 		k := byKey[[2]string{r.vendor, r.key}]
 		if k == nil {
 			k = &unmapped{sum: r, projects: map[string]bool{}, users: map[string]bool{},
-				UnmappedKey: UnmappedKey{Vendor: r.vendor, APIKeyID: r.key, Attribution: attribution, Person: person}}
+				UnmappedKey: UnmappedKey{Vendor: r.vendor, APIKeyID: r.key, Attribution: r.attribution, Person: r.person}}
 			byKey[[2]string{r.vendor, r.key}] = k
 			keys = append(keys, k)
 		} else {
