@@ -162,3 +162,34 @@ func TestRollupCountsEachFactOnceAtItsLatestRevision(t *testing.T) {
 		t.Errorf("after three builds, %d builds in %d partitions, want 2 in 2", builds, partitions)
 	}
 }
+
+// Groups summed again after attribution stay apart when their values,
+// joined, would read alike: model "m n" of project "p" is not model "m" of
+// project "n p".
+func TestAttributedGroupsDoNotRunTogether(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	b, err := conn.PrepareBatch(t.Context(), `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model,
+		project_id, input_tokens, seq)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range [][2]string{{"m n", "p"}, {"m", "n p"}} {
+		if err := b.Append("acme", "openai", "usage.completions", f[0]+"/"+f[1], uint8(1), day, day, f[0], f[1], int64(i+1), uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := store.Usage(t.Context(), clickhouse.UsageQuery{Tenant: "acme", Start: day, End: day.AddDate(0, 0, 1),
+		GroupBy: []string{"person", "model", "project"}})
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("usage = %+v, %v; want the two groups apart", rows, err)
+	}
+}

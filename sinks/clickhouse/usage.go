@@ -148,7 +148,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 				r.dims[i] = r.attribution
 			}
 		}
-		k := fmt.Sprint(r.provisional, r.dims)
+		k := fmt.Sprint(r.provisional) + "\x00" + strings.Join(r.dims, "\x00") // values may hold spaces
 		if g := byDims[k]; g != nil {
 			g.add(r)
 			continue
