@@ -11,8 +11,10 @@ import (
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/ogma-dev/ogma/internal/pbjson"
 	"github.com/ogma-dev/ogma/pipeline/anchor"
 	ogmav1 "github.com/ogma-dev/ogma/proto/ogma/v1"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
@@ -280,3 +282,19 @@ type bodyMarshaler struct{ runtime.HTTPBodyMarshaler }
 
 // Delimiter is nothing: the bundle's chunks split its lines anywhere.
 func (bodyMarshaler) Delimiter() []byte { return nil }
+
+// answerMarshaler is the gateway's JSON: answers written by pbjson, the
+// same bytes as the JSONPb it wraps (UseProtoNames, EmitUnpopulated)
+// writes, several times faster — a large usage page spent most of the
+// API's own time in protojson. What pbjson declines goes to JSONPb.
+type answerMarshaler struct{ *runtime.JSONPb }
+
+// Marshal writes v, a message through pbjson when it can.
+func (m answerMarshaler) Marshal(v any) ([]byte, error) {
+	if msg, ok := v.(proto.Message); ok {
+		if b, ok := pbjson.Append(nil, msg); ok {
+			return b, nil
+		}
+	}
+	return m.JSONPb.Marshal(v)
+}

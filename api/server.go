@@ -200,13 +200,14 @@ func (s *Server) Run(ctx context.Context) error {
 	gctx, cancelGateway := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelGateway()
 	gw := runtime.NewServeMux(runtime.WithErrorHandler(s.writeError), runtime.WithRoutingErrorHandler(s.routingError),
-		runtime.WithIncomingHeaderMatcher(gatewayHeader), runtime.WithMarshalerOption(runtime.MIMEWildcard, &bodyMarshaler{runtime.HTTPBodyMarshaler{Marshaler: &runtime.JSONPb{
+		runtime.WithIncomingHeaderMatcher(gatewayHeader), runtime.WithMarshalerOption(runtime.MIMEWildcard, &bodyMarshaler{runtime.HTTPBodyMarshaler{Marshaler: answerMarshaler{&runtime.JSONPb{
 			// Field names as in the API documentation (audit_logs), and false
 			// flags shown rather than left out; a block not set is null
-			// (x-nullable in the OpenAPI document).
+			// (x-nullable in the OpenAPI document). answerMarshaler writes
+			// what pbjson covers with these options.
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-		}}}))
+		}}}}))
 	if err := ogmav1.RegisterOgmaServiceHandlerFromEndpoint(gctx, gw, s.grpcAddr,
 		[]grpc.DialOption{grpc.WithTransportCredentials(gatewayCreds),
 			// Answers up to maxAnswer pass the gateway; usage and the audit log

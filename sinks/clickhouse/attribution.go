@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 
@@ -10,7 +11,7 @@ import (
 // Attribution: who a vendor subject (a user, an API key) and each usage
 // row belong to, resolved when read, so that a late directory update or a
 // link changes the past without touching the chain. The rules live here
-// alone — a subject's in peopleOf, a usage row's (its user's, else its
+// alone — a subject's in people, a usage row's (its user's, else its
 // key's) in attribute — and the API's people, the usage queries and the
 // unmapped panel all read them through these. In order:
 //
@@ -20,8 +21,8 @@ import (
 //     users list) → key_owner (inferred; to confirm)
 //   - anything else (service account, unknown key or user) → unmapped
 //
-// Every query filters by tenant before it aggregates or joins. 18.16 has
-// one JOIN per SELECT, hence the nesting.
+// What each subject is now (subjectsOf) is SQL, filtered by tenant before
+// it aggregates; the rules are Go.
 
 // query is SQL with its arguments, in order.
 type query struct {
@@ -55,27 +56,51 @@ func subjectsOf(tenant string) query {
 			GROUP BY vendor, subject_kind, subject_id`, []any{tenant, tenant}}
 }
 
-// peopleOf returns the query of each user and API key of tenant with the
-// person (a lower-cased email, "" for none) and attribution the rules give
-// it, beside subjectsOf's columns: vendor, subject_kind, subject_id,
-// person, attribution, linked_email, owner_kind, owner_id, name, absent.
-func peopleOf(tenant string) query {
-	subjects, users := subjectsOf(tenant), subjectsOf(tenant)
-	return query{`SELECT vendor, subject_kind, subject_id,
-				if(linked_email != '', linked_email, holder_email) AS person,
-				multiIf(linked_email != '', 'user', holder_email != '', if(subject_kind = 'user', 'user', 'key_owner'), 'unmapped') AS attribution,
-				linked_email, owner_kind, owner_id, name, absent
-			FROM (
-				SELECT vendor, subject_kind, subject_id, linked_email, owner_kind, owner_id, name, absent,
-					multiIf(subject_kind = 'user', directory_email,
-						owner_kind != 'user', '',
-						directory_email != '', directory_email, owner_email) AS holder_email
-				FROM (SELECT * FROM (` + subjects.text + `) WHERE subject_kind IN ('user', 'api_key'))
-				ANY LEFT JOIN (
-					SELECT vendor, subject_id AS owner_id, if(linked_email != '', linked_email, directory_email) AS owner_email
-					FROM (` + users.text + `) WHERE subject_kind = 'user'
-				) USING (vendor, owner_id)
-			)`, append(subjects.args, users.args...)}
+// subjectRow is a row of subjectsOf, before the rules give it a person.
+type subjectRow struct {
+	Subject
+	linked, directory string // linked_email, directory_email
+}
+
+// people gives each user and API key its person and attribution: the
+// subject's rule. A key's holder is found among the users of its vendor.
+func people(rows []subjectRow) []Subject {
+	owners := map[[2]string]string{} // a user's email: linked, else the directory's
+	for _, r := range rows {
+		if r.Kind == normalize.SubjectUser {
+			owners[[2]string{r.Vendor, r.ID}] = cmp.Or(r.linked, r.directory)
+		}
+	}
+	out := make([]Subject, 0, len(rows))
+	for _, r := range rows {
+		if r.Kind != normalize.SubjectUser && r.Kind != normalize.SubjectAPIKey {
+			continue
+		}
+		var holder string
+		switch {
+		case r.Kind == normalize.SubjectUser:
+			holder = r.directory
+		case r.OwnerKind != normalize.SubjectUser:
+		case r.directory != "": // the holder's email, given inline
+			holder = r.directory
+		default:
+			holder = owners[[2]string{r.Vendor, r.OwnerID}]
+		}
+		sub := r.Subject
+		sub.Person, sub.Linked = cmp.Or(r.linked, holder), r.linked != ""
+		switch {
+		case r.linked != "":
+			sub.Attribution = "user"
+		case holder == "":
+			sub.Attribution = "unmapped"
+		case r.Kind == normalize.SubjectUser:
+			sub.Attribution = "user"
+		default:
+			sub.Attribution = "key_owner"
+		}
+		out = append(out, sub)
+	}
+	return out
 }
 
 // subjects are a tenant's users and API keys by vendor, kind and id.

@@ -29,26 +29,27 @@ type Subject struct {
 func (s *Store) Subjects(ctx context.Context, tenant string) ([]Subject, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	q := peopleOf(tenant)
-	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_kind, subject_id, person, attribution, linked_email, owner_kind, owner_id, name, absent
+	q := subjectsOf(tenant)
+	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_kind, subject_id, linked_email, directory_email, owner_kind, owner_id, name, absent
 		FROM (`+q.text+`) ORDER BY vendor, subject_kind, subject_id`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("subjects query: %w", err)
 	}
 	defer rows.Close()
-	var out []Subject
+	var subs []subjectRow
 	for rows.Next() {
-		var sub Subject
-		var linked string
+		var r subjectRow
 		var absent uint8
-		if err := rows.Scan(&sub.Vendor, &sub.Kind, &sub.ID, &sub.Person, &sub.Attribution, &linked, &sub.OwnerKind, &sub.OwnerID,
-			&sub.Name, &absent); err != nil {
+		if err := rows.Scan(&r.Vendor, &r.Kind, &r.ID, &r.linked, &r.directory, &r.OwnerKind, &r.OwnerID, &r.Name, &absent); err != nil {
 			return nil, fmt.Errorf("subjects query: %w", err)
 		}
-		sub.Linked, sub.Absent = linked != "", absent == 1
-		out = append(out, sub)
+		r.Absent = absent == 1
+		subs = append(subs, r)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("subjects query: %w", err)
+	}
+	return people(subs), nil
 }
 
 // Names returns the directory's name of each subject of kind (a

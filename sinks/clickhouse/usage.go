@@ -107,10 +107,6 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		}
 		cols, aliases, keep = append(cols, c+" AS "+alias), append(aliases, alias), append(keep, rawColumn[d])
 	}
-	settled, open, err := s.sources(ctx, q, keep...)
-	if err != nil {
-		return nil, err
-	}
 	sel, group := "", ""
 	if len(cols) > 0 {
 		sel = strings.Join(cols, ", ") + ", "
@@ -122,17 +118,24 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		sel = "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, " + sel
 		group = " GROUP BY " + strings.Join(append([]string{"a_vendor", "a_user", "a_key"}, aliases...), ", ")
 	}
-	text := "SELECT * FROM (SELECT 0 AS p, " + sel + partialTotals + " FROM (" + settled.text + ")" + group +
-		" UNION ALL SELECT 1 AS p, " + sel + partialTotals + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
-	args := append(settled.args, open.args...)
-	if !attributed {
-		if q.Limit > 0 {
+	sums := func() (query, error) {
+		settled, open, err := s.sources(ctx, q, keep...)
+		text := "SELECT * FROM (SELECT 0 AS p, " + sel + partialTotals + " FROM (" + settled.text + ")" + group +
+			" UNION ALL SELECT 1 AS p, " + sel + partialTotals + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
+		if !attributed && q.Limit > 0 {
 			text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
 		}
-		rows, err := s.partials(ctx, text, args, len(aliases), false)
+		return query{text, append(settled.args, open.args...)}, err
+	}
+	if !attributed {
+		sq, err := sums()
+		if err != nil {
+			return nil, err
+		}
+		rows, err := s.partials(ctx, sq.text, sq.args, len(aliases), false)
 		return usageRows(rows, q.GroupBy), err
 	}
-	rows, err := s.partialsAttributed(ctx, q, text, args, len(aliases))
+	rows, err := s.partialsAttributed(ctx, q, len(aliases), sums)
 	if err != nil {
 		return nil, err
 	}
@@ -351,14 +354,22 @@ func (s *Store) partials(ctx context.Context, text string, args []any, ndims int
 	return out, rows.Err()
 }
 
-// partialsAttributed runs partials, attributed, beside the query of the
-// tenant's subjects that attributes its rows, and returns the rows q's
-// filters on people keep, each with its person and attribution.
-func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, text string, args []any, ndims int) ([]*partial, error) {
+// partialsAttributed runs partials, attributed, on the query sums makes
+// — made and run while the tenant's subjects, which attribute its rows,
+// are read beside it — and returns the rows q's filters on people keep,
+// each with its person and attribution.
+func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int, sums func() (query, error)) ([]*partial, error) {
 	var g errgroup.Group
 	var rows []*partial
 	var subs []Subject
-	g.Go(func() (err error) { rows, err = s.partials(ctx, text, args, ndims, true); return err })
+	g.Go(func() error {
+		sq, err := sums()
+		if err != nil {
+			return err
+		}
+		rows, err = s.partials(ctx, sq.text, sq.args, ndims, true)
+		return err
+	})
 	g.Go(func() (err error) { subs, err = s.Subjects(ctx, q.Tenant); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
@@ -433,13 +444,12 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	settled, open, err := s.sources(ctx, q, "project_id")
-	if err != nil {
-		return nil, err
-	}
-	by := "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0"
-	text := "SELECT 0 AS p, " + by + ", " + partialTotals + " FROM (" + settled.text + " UNION ALL " + open.text + ") GROUP BY a_vendor, a_user, a_key, d0"
-	rows, err := s.partialsAttributed(ctx, q, text, append(settled.args, open.args...), 1)
+	rows, err := s.partialsAttributed(ctx, q, 1, func() (query, error) {
+		settled, open, err := s.sources(ctx, q, "project_id")
+		by := "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0"
+		return query{"SELECT 0 AS p, " + by + ", " + partialTotals + " FROM (" + settled.text + " UNION ALL " + open.text + ") GROUP BY a_vendor, a_user, a_key, d0",
+			append(settled.args, open.args...)}, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("unmapped: %w", err)
 	}
