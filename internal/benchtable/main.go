@@ -81,10 +81,13 @@ func main() {
 		"BenchmarkEndToEnd/loop=bare", "rows/s", 0.5)
 	ratioRow("raw → ClickHouse (processor and sink) vs a bare clickhouse-go insert", "BenchmarkEndToEnd/loop=pipeline", "events/s",
 		"BenchmarkEndToEnd/loop=bare", "rows/s", 0.5)
-	if p50, ok := get("BenchmarkUsageQuery", "p50-ms"); ok {
-		p99, _ := get("BenchmarkUsageQuery", "p99-ms")
-		rows = append(rows, row{what: "`GET /v1/usage` person × model, 90 days × 1,000 users (270k facts), p50 / p99",
-			figure: fmt.Sprintf("%.0f / %.0f ms", p50, p99), target: "p99 < 50 ms " + mark(p99 < 50)})
+	for _, written := range []struct{ name, what string }{{"none", "every row in the rollup"}, {"since", "300 facts restated since its build"}} {
+		name := "BenchmarkUsageQuery/written=" + written.name
+		if p50, ok := get(name, "p50-ms"); ok {
+			p99, _ := get(name, "p99-ms")
+			rows = append(rows, row{what: "`GET /v1/usage` person × model, 90 days × 1,000 users (270k facts), " + written.what + ", p50 / p99",
+				figure: fmt.Sprintf("%.0f / %.0f ms", p50, p99), target: "p99 < 50 ms " + mark(p99 < 50)})
+		}
 	}
 	for _, screen := range []string{"usage", "users", "person", "unmapped", "insights", "settings"} {
 		name := "BenchmarkConsoleScreens/screen=" + screen

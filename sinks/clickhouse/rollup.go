@@ -164,9 +164,13 @@ func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bo
 			FROM usage
 			-- read no other column of a fact not written since
 			PREWHERE (fact_hash, fact_hash2) IN (SELECT fact_hash, fact_hash2 FROM usage WHERE tenant = ? AND written_at >= toDateTime(?))
-			WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1` + where.text + `)
+			-- and only the days of those facts (the sort key's): new rows are
+			-- mostly of the last days, and reading every day's hashes cost more
+			-- than the rest of the correction
+			WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1
+				AND day IN (SELECT day FROM usage WHERE tenant = ? AND written_at >= toDateTime(?))` + where.text + `)
 		GROUP BY fact_hash, fact_hash2, day, ` + rollupDims,
-		append(append(dayArgs, cut, tenant, cut, tenant, start.Format(time.DateOnly), end.Format(time.DateOnly)), where.args...)}
+		append(append(dayArgs, cut, tenant, cut, tenant, start.Format(time.DateOnly), end.Format(time.DateOnly), tenant, cut), where.args...)}
 	return query{rollup.text + " UNION ALL " + delta.text, append(rollup.args, delta.args...)}
 }
 
