@@ -36,7 +36,7 @@ type rollupBuild struct {
 }
 
 // rollupSums are partialSums over settledRollup's rows.
-var rollupSums = countSums + "sum(estimated_usd) AS s_usd, toUInt8(sum(unpriced) <= 0) AS s_priced, max(price_version) AS s_version, " +
+var rollupSums = countSums + "sum(estimated_usd) AS s_usd, sum(unpriced) AS s_unpriced, max(price_version) AS s_version, " +
 	"toUInt64(sum(n)) AS s_n, min(first_day) AS s_first, max(last_day) AS s_last"
 
 // latestRollup returns tenant's latest rollup build, and whether rows were
@@ -112,13 +112,14 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// settledRollup returns the query of tenant's settled usage rows in
+// settledRollup returns the queries of tenant's settled usage rows in
 // [start, end), as rows of one shape whatever their source — rollup rows
 // of build b (whole months and tenths when coarse, else days) and, when
 // some rows were written since b's cutoff (pending), each fact written
 // since as its latest revision minus the one b counted — with where
-// (conditions on the columns of rollupDims) applied to both.
-func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bool, where query) query {
+// (conditions on the columns of rollupDims) applied to both. Their rows
+// are summed together: apart, as a caller may run them side by side.
+func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bool, where query) []query {
 	months, decades, days := pieces(start, end, coarse)
 	var grains []string
 	var args []any
@@ -142,11 +143,10 @@ func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bo
 		WHERE tenant = ? AND build = ? AND (` + strings.Join(grains, " OR ") + `)` + where.text,
 		append(append([]any{tenant, b.build}, args...), where.args...)}
 	if !b.pending {
-		return rollup
+		return []query{rollup}
 	}
 	// old: a row the build counted. A fact takes the day of the rollup
-	// row it corrects, so that it falls in its group (whether a group is
-	// all priced is not a sum).
+	// row it corrects, so that it falls in its group.
 	day, dayArgs := "day", []any(nil)
 	if len(decades) > 0 { // (an empty array literal has no type on 18.16)
 		day, dayArgs = "if(has(?, toString("+decadeOf+")), "+decadeOf+", "+day+")", append([]any{dates(decades)}, dayArgs...)
@@ -171,7 +171,10 @@ func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bo
 				AND day IN (SELECT day FROM usage WHERE tenant = ? AND written_at >= toDateTime(?))` + where.text + `)
 		GROUP BY fact_hash, fact_hash2, day, ` + rollupDims,
 		append(append(dayArgs, cut, tenant, cut, tenant, start.Format(time.DateOnly), end.Format(time.DateOnly), tenant, cut), where.args...)}
-	return query{rollup.text + " UNION ALL " + delta.text, append(rollup.args, delta.args...)}
+	// Named as the rollup's rows are (18.16 takes day AS day for a cycle).
+	delta.text = `SELECT rollup_day AS day, ` + rollupDims + `, ` + countColumns + `, estimated_usd, unpriced, price_version, n, first_day, last_day
+		FROM (` + delta.text + `)`
+	return []query{rollup, delta}
 }
 
 func dates(ts []time.Time) []string {

@@ -118,24 +118,33 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		sel = "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, " + sel
 		group = " GROUP BY " + strings.Join(append([]string{"a_vendor", "a_user", "a_key"}, aliases...), ", ")
 	}
-	sums := func() (query, error) {
-		settled, open, err := s.sources(ctx, q, keep...)
-		text := "SELECT * FROM (SELECT 0 AS p, " + sel + partialTotals + " FROM (" + settled.text + ")" + group +
-			" UNION ALL SELECT 1 AS p, " + sel + partialTotals + " FROM (" + open.text + ")" + group + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
-		if !attributed && q.Limit > 0 {
-			text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
-		}
-		return query{text, append(settled.args, open.args...)}, err
+	// totals sums from's rows again by the groups asked for, as branch p
+	// (0 settled, 1 open).
+	totals := func(p int, from query) query {
+		return query{fmt.Sprintf("SELECT %d AS p, ", p) + sel + partialTotals + " FROM (" + from.text + ")" + group, from.args}
 	}
 	if !attributed {
-		sq, err := sums()
+		settled, open, err := s.sources(ctx, q, keep...)
 		if err != nil {
 			return nil, err
 		}
-		rows, err := s.partials(ctx, sq.text, sq.args, len(aliases), false)
+		sq := union(totals(0, union(settled...)), totals(1, open))
+		text := "SELECT * FROM (" + sq.text + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
+		if q.Limit > 0 {
+			text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
+		}
+		rows, err := s.partials(ctx, text, sq.args, len(aliases), false)
 		return usageRows(rows, q.GroupBy), err
 	}
-	rows, err := s.partialsAttributed(ctx, q, len(aliases), sums)
+	// Each source on its own, side by side: the rows are summed again in Go.
+	rows, err := s.partialsAttributed(ctx, q, len(aliases), func() ([]query, error) {
+		settled, open, err := s.sources(ctx, q, keep...)
+		var qs []query
+		for _, part := range settled {
+			qs = append(qs, totals(0, part))
+		}
+		return append(qs, totals(1, open)), err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +212,7 @@ func usageRows(ps []*partial, dims []string) []UsageRow {
 		if p.n == 0 && p.provisional {
 			continue
 		}
-		r := UsageRow{Dims: map[string]string{}, Provisional: p.provisional, EstimatedUSD: p.usd, Unpriced: !p.priced, PriceVersion: p.version}
+		r := UsageRow{Dims: map[string]string{}, Provisional: p.provisional, EstimatedUSD: p.usd, Unpriced: p.unpriced > 0, PriceVersion: p.version}
 		c := p.counts
 		r.InputTokens, r.InputCachedTokens, r.InputCacheWrite5m, r.InputCacheWrite1h, r.OutputTokens, r.NumModelRequests = c[0], c[1], c[2], c[3], c[4], c[5]
 		r.Images, r.Characters, r.Seconds, r.Bytes, r.Sessions, r.Calls = c[6], c[7], c[8], c[9], c[10], c[11]
@@ -221,9 +230,11 @@ var rawColumn = map[string]string{"day": "day", "week": "day", "month": "day", "
 	"user": "user_id", "project": "project_id", "api_key": "api_key_id", "usage_type": "stream"}
 
 // partialSums are the sums sources gives per group: each count (s_<column>),
-// the estimate (s_usd), whether all is priced (s_priced), the latest table
-// version (s_version), the rows (s_n), the first and last day.
-var partialSums = countSums + "sum(estimated_usd) AS s_usd, min(priced) AS s_priced, max(price_version) AS s_version, count() AS s_n, " +
+// the estimate (s_usd), the facts the price table does not price
+// (s_unpriced: a count, so that a correction of the rollup can take one
+// back), the latest table version (s_version), the facts (s_n), the first
+// and last day.
+var partialSums = countSums + "sum(estimated_usd) AS s_usd, toInt64(countIf(priced = 0)) AS s_unpriced, max(price_version) AS s_version, count() AS s_n, " +
 	"min(day) AS s_first, max(day) AS s_last"
 
 // countSums sums each count column c as s_c.
@@ -241,14 +252,14 @@ func eachCount(format string) string {
 
 // partialTotals sums partialSums' columns again, in the order partials
 // scans them.
-var partialTotals = eachCount("sum(s_%[1]s)") + ", sum(s_usd), min(s_priced), max(s_version), sum(s_n), min(s_first), max(s_last)"
+var partialTotals = eachCount("sum(s_%[1]s)") + ", sum(s_usd), sum(s_unpriced), max(s_version), sum(s_n), min(s_first), max(s_last)"
 
 // sources returns the queries of the usage rows q asks about — settled
 // facts that totals count (from the tenant's latest rollup build and the
 // facts written since), and open buckets as last fetched — summed by
 // vendor, user, API key and the columns keep names. Filters on people are
 // left to the caller, who attributes the rows.
-func (s *Store) sources(ctx context.Context, q UsageQuery, keep ...string) (settled, open query, err error) {
+func (s *Store) sources(ctx context.Context, q UsageQuery, keep ...string) (settled []query, open query, err error) {
 	b, err := s.latestRollup(ctx, q.Tenant)
 	if err != nil {
 		return settled, open, err
@@ -275,8 +286,9 @@ func (s *Store) sources(ctx context.Context, q UsageQuery, keep ...string) (sett
 	cols := strings.Join(group, ", ")
 	// Whole months and tenths are read from the rollup unless days are asked for.
 	coarse := !slices.Contains(q.GroupBy, "day") && !slices.Contains(q.GroupBy, "week")
-	rows := settledRollup(q.Tenant, b, q.Start, q.End, coarse, filters)
-	settled = query{"SELECT " + cols + ", " + rollupSums + " FROM (" + rows.text + ") GROUP BY " + cols, rows.args}
+	for _, rows := range settledRollup(q.Tenant, b, q.Start, q.End, coarse, filters) {
+		settled = append(settled, query{"SELECT " + cols + ", " + rollupSums + " FROM (" + rows.text + ") GROUP BY " + cols, rows.args})
+	}
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
 	where := "tenant = ? AND day >= toDate(?) AND day < toDate(?)" + filters.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
 		"(SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start)"
@@ -296,7 +308,7 @@ type partial struct {
 	dims                []string
 	counts              [12]int64 // countColumns' order
 	usd                 decimal.Decimal
-	priced              bool
+	unpriced            int64 // facts; a group is unpriced when it has any
 	version             string
 	n                   uint64
 	first, last         time.Time
@@ -308,7 +320,7 @@ func (p *partial) add(o *partial) {
 		p.counts[i] += o.counts[i]
 	}
 	p.usd = p.usd.Add(o.usd)
-	p.priced = p.priced && o.priced
+	p.unpriced += o.unpriced
 	p.version = max(p.version, o.version)
 	p.n += o.n
 	if o.first.Before(p.first) {
@@ -332,7 +344,7 @@ func (s *Store) partials(ctx context.Context, text string, args []any, ndims int
 	var out []*partial
 	for rows.Next() {
 		r := &partial{dims: make([]string, ndims)}
-		var provisional, priced uint8
+		var provisional uint8
 		dest := make([]any, 0, 4+ndims+18)
 		dest = append(dest, &provisional)
 		if attributed {
@@ -344,41 +356,57 @@ func (s *Store) partials(ctx context.Context, text string, args []any, ndims int
 		for i := range r.counts {
 			dest = append(dest, &r.counts[i])
 		}
-		dest = append(dest, &r.usd, &priced, &r.version, &r.n, &r.first, &r.last)
+		dest = append(dest, &r.usd, &r.unpriced, &r.version, &r.n, &r.first, &r.last)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("usage query: %w", err)
 		}
-		r.provisional, r.priced = provisional == 1, priced == 1
+		r.provisional = provisional == 1
 		out = append(out, r)
 	}
 	return out, rows.Err()
 }
 
-// partialsAttributed runs partials, attributed, on the query sums makes
-// — made and run while the tenant's subjects, which attribute its rows,
-// are read beside it — and returns the rows q's filters on people keep,
-// each with its person and attribution.
-func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int, sums func() (query, error)) ([]*partial, error) {
+// partialsAttributed runs partials, attributed, on the queries sums
+// makes, side by side — made and run while the tenant's subjects, which
+// attribute their rows, are read beside them — and returns the rows q's
+// filters on people keep, each with its person and attribution.
+func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int, sums func() ([]query, error)) ([]*partial, error) {
 	var g errgroup.Group
-	var rows []*partial
+	var parts [][]*partial
 	var subs []Subject
 	g.Go(func() error {
-		sq, err := sums()
+		qs, err := sums()
 		if err != nil {
 			return err
 		}
-		rows, err = s.partials(ctx, sq.text, sq.args, ndims, true)
-		return err
+		parts = make([][]*partial, len(qs))
+		var pg errgroup.Group
+		for i, sq := range qs {
+			pg.Go(func() (err error) { parts[i], err = s.partials(ctx, sq.text, sq.args, ndims, true); return err })
+		}
+		return pg.Wait()
 	})
 	g.Go(func() (err error) { subs, err = s.Subjects(ctx, q.Tenant); return err })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	by := subjectsByID(subs)
-	return slices.DeleteFunc(rows, func(r *partial) bool {
+	return slices.DeleteFunc(slices.Concat(parts...), func(r *partial) bool {
 		r.person, r.attribution = by.attribute(r.vendor, r.user, r.key)
 		return !q.keeps(r.person, r.attribution)
 	}), nil
+}
+
+// union is the UNION ALL of qs.
+func union(qs ...query) query {
+	var u query
+	for i, q := range qs {
+		if i > 0 {
+			u.text += " UNION ALL "
+		}
+		u.text, u.args = u.text+q.text, append(u.args, q.args...)
+	}
+	return u
 }
 
 // CompleteThrough returns when tenant's reports of kind (usage or cost)
@@ -444,11 +472,11 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	rows, err := s.partialsAttributed(ctx, q, 1, func() (query, error) {
+	rows, err := s.partialsAttributed(ctx, q, 1, func() ([]query, error) {
 		settled, open, err := s.sources(ctx, q, "project_id")
+		all := union(append(settled, open)...)
 		by := "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0"
-		return query{"SELECT 0 AS p, " + by + ", " + partialTotals + " FROM (" + settled.text + " UNION ALL " + open.text + ") GROUP BY a_vendor, a_user, a_key, d0",
-			append(settled.args, open.args...)}, err
+		return []query{{"SELECT 0 AS p, " + by + ", " + partialTotals + " FROM (" + all.text + ") GROUP BY a_vendor, a_user, a_key, d0", all.args}}, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unmapped: %w", err)
@@ -481,7 +509,7 @@ func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, 
 		k.Users = k.Users[:min(len(k.Users), maxUnmappedUsers)]
 		k.FirstSeen, k.LastSeen = k.sum.first, k.sum.last
 		k.InputTokens, k.OutputTokens, k.NumModelRequests = k.sum.counts[0], k.sum.counts[4], k.sum.counts[5]
-		k.EstimatedUSD, k.Unpriced = k.sum.usd, !k.sum.priced
+		k.EstimatedUSD, k.Unpriced = k.sum.usd, k.sum.unpriced > 0
 		out = append(out, k.UnmappedKey)
 	}
 	slices.SortFunc(out, func(a, b UnmappedKey) int {
