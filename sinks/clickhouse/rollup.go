@@ -162,15 +162,14 @@ func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bo
 		FROM (SELECT fact_hash, fact_hash2, day, ` + rollupDims + `, ` + countColumns + `, estimated_usd, priced, price_version, seq,
 				written_at < toDateTime(?) AS old
 			FROM usage
-			-- read no other column of a fact not written since
-			PREWHERE (fact_hash, fact_hash2) IN (SELECT fact_hash, fact_hash2 FROM usage WHERE tenant = ? AND written_at >= toDateTime(?))
-			-- and only the days of those facts (the sort key's): new rows are
-			-- mostly of the last days, and reading every day's hashes cost more
-			-- than the rest of the correction
-			WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1
-				AND day IN (SELECT day FROM usage WHERE tenant = ? AND written_at >= toDateTime(?))` + where.text + `)
+			-- read no other column of a fact not written since; the day (a
+			-- fact has one) with the hashes, the sort key after the tenant:
+			-- new rows are mostly of the last days, and reading every day's
+			-- hashes cost more than the rest of the correction
+			PREWHERE (day, fact_hash, fact_hash2) IN (SELECT day, fact_hash, fact_hash2 FROM usage WHERE tenant = ? AND written_at >= toDateTime(?))
+			WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1` + where.text + `)
 		GROUP BY fact_hash, fact_hash2, day, ` + rollupDims,
-		append(append(dayArgs, cut, tenant, cut, tenant, start.Format(time.DateOnly), end.Format(time.DateOnly), tenant, cut), where.args...)}
+		append(append(dayArgs, cut, tenant, cut, tenant, start.Format(time.DateOnly), end.Format(time.DateOnly)), where.args...)}
 	// Named as the rollup's rows are (18.16 takes day AS day for a cycle).
 	delta.text = `SELECT rollup_day AS day, ` + rollupDims + `, ` + countColumns + `, estimated_usd, unpriced, price_version, n, first_day, last_day
 		FROM (` + delta.text + `)`
