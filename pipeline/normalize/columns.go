@@ -166,16 +166,28 @@ func openAIUsageFlat(data []byte) (Usage, bool) {
 // where encoding/json's rules decide.
 func openAIUsageMembers(members []jsonscan.Member) (Usage, bool) {
 	var u Usage
+	ok := readOpenAIUsage(members, &u)
+	return u, ok
+}
+
+// readOpenAIUsage reads the columns of a flat row's members into u, or
+// only checks that it can when u is nil (a copy of each string column
+// costs more than the check); false where encoding/json's rules decide.
+func readOpenAIUsage(members []jsonscan.Member, u *Usage) bool {
 	for _, m := range members {
 		name, v := string(m.Name), m.Value
 		if f, ok := usageStrings[name]; ok {
 			switch v[0] {
 			case '"':
-				*f(&u) = string(v[1 : len(v)-1])
+				if u != nil {
+					*f(u) = string(v[1 : len(v)-1])
+				}
 			case 'n':
-				*f(&u) = ""
+				if u != nil {
+					*f(u) = ""
+				}
 			default:
-				return Usage{}, false
+				return false
 			}
 			continue
 		}
@@ -184,31 +196,40 @@ func openAIUsageMembers(members []jsonscan.Member) (Usage, bool) {
 			case 'n':
 				// null leaves the column as it is, as with encoding/json
 			case '"', 't', 'f':
-				return Usage{}, false
+				return false
 			default:
 				n, err := strconv.ParseInt(string(v), 10, 64)
 				if err != nil {
-					return Usage{}, false
+					return false
 				}
-				*f(&u) = n
+				if u != nil {
+					*f(u) = n
+				}
 			}
 			continue
 		}
 		switch {
 		case name == "batch" && (v[0] == 't' || v[0] == 'f'):
-			u.Batch = string(v)
+			if u != nil {
+				u.Batch = string(v)
+			}
 		case name == "batch" && v[0] == 'n':
-			u.Batch = ""
+			if u != nil {
+				u.Batch = ""
+			}
 		case name == "batch" || knownUsageField(name):
-			return Usage{}, false // another type, or another case: encoding/json's rules
+			return false // another type, or another case: encoding/json's rules
 		}
 	}
-	return u, true
+	return true
 }
 
 // knownUsageField reports whether name matches a usage field only without
 // regard to case, as encoding/json matches it.
 func knownUsageField(name string) bool {
+	if lowerASCII(name) {
+		return false // the field names are: only the same name would match
+	}
 	for f := range usageStrings {
 		if strings.EqualFold(f, name) {
 			return true
@@ -220,6 +241,17 @@ func knownUsageField(name string) bool {
 		}
 	}
 	return strings.EqualFold("batch", name)
+}
+
+// lowerASCII reports whether s holds no upper-case letter and no byte
+// outside ASCII.
+func lowerASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x80 || 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
 }
 
 func openAIUsageJSON(data []byte) (Usage, error) {

@@ -177,7 +177,7 @@ func usageFlat(r *envelope.Raw) (Fact, bool) {
 	if !ok {
 		return Fact{}, false
 	}
-	if _, ok := openAIUsageMembers(row); !ok {
+	if !readOpenAIUsage(row, nil) {
 		return Fact{}, false // the general path reads its columns, or refuses the row
 	}
 	data, ok := jsonscan.AppendObject(make([]byte, 0, len(r.Data)), row)
