@@ -187,13 +187,16 @@ func usageFlat(r *envelope.Raw) (Fact, bool) {
 	// The key: its fixed fields and the group dimensions, each list in
 	// name order, merged.
 	fixed := [4]string{"bucket_start", "bucket_width", "endpoint", "group_set"}
-	var vals []byte // the fixed fields' values, back to back
+	vals := make([]byte, 0, 128) // the fixed fields' values, back to back
 	var ends [4]int
-	for i, v := range []string{event.Time(time.Unix(r.Bucket.Start, 0)), r.Bucket.Width, spec.Endpoint} {
+	// event.Time's form, written in place: its characters need no escape.
+	vals = append(time.Unix(r.Bucket.Start, 0).UTC().AppendFormat(append(vals, '"'), time.RFC3339Nano), '"')
+	ends[0] = len(vals)
+	for i, v := range []string{r.Bucket.Width, spec.Endpoint} {
 		if vals, ok = event.AppendString(vals, v); !ok {
 			return Fact{}, false
 		}
-		ends[i] = len(vals)
+		ends[i+1] = len(vals)
 	}
 	vals = append(vals, '[')
 	for i, dim := range r.GroupSet {
