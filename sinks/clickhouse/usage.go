@@ -342,11 +342,12 @@ func (s *Store) partials(ctx context.Context, text string, args []any, ndims int
 	}
 	defer rows.Close()
 	var out []*partial
+	// One of each for every row: thousands of rows are common.
+	dest := make([]any, 0, 4+ndims+18)
+	var provisional uint8
 	for rows.Next() {
 		r := &partial{dims: make([]string, ndims)}
-		var provisional uint8
-		dest := make([]any, 0, 4+ndims+18)
-		dest = append(dest, &provisional)
+		dest = append(dest[:0], &provisional)
 		if attributed {
 			dest = append(dest, &r.vendor, &r.user, &r.key)
 		}
