@@ -39,11 +39,7 @@ const (
 // always has rows younger than the build's margin.
 func BenchmarkUsageQuery(b *testing.B) {
 	store, cfg := chtest.NewStore(b)
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(b, cfg)
 	first := time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)
 	seedUsage(b, conn, first)
 	buildRollup(b, store, conn)
@@ -170,11 +166,7 @@ func writeUsage(b *testing.B, conn ch.Conn, each func(add func(day time.Time, u,
 // 14's target: no screen waits more than a second).
 func BenchmarkConsoleScreens(b *testing.B) {
 	store, cfg := chtest.NewStore(b)
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(b, cfg)
 	today := time.Now().UTC().Truncate(24 * time.Hour)
 	seedUsage(b, conn, today.AddDate(0, 0, 1-benchDays))
 	buildRollup(b, store, conn)

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -78,11 +77,7 @@ func newIdentityOrg(t *testing.T) *identityOrg {
 	go func() { proc.Run(ctx); done <- struct{}{} }()
 	go func() { sink.Run(ctx); done <- struct{}{} }()
 	t.Cleanup(func() { cancel(); <-done; <-done })
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := chtest.Conn(t, cfg)
 	return &identityOrg{fixture: f, store: store, ch: conn, seq: new(int), tenant: "acme"}
 }
 

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ogma-dev/ogma/connectors/openai/openaisim"
@@ -253,11 +252,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	// One data byte of the event at seq 8 (a later insert of the same
 	// tenant, seq and hash is what FINAL reads).
 	const bad = 8
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(t, cfg)
 	rewrite(t, conn, bad, func(s string) string { return s }, func(data string) string { return strings.Replace(data, `"`, `"x`, 1) })
 	do("verify again", chromedp.Click(css(`main button`)))
 	wait.Until(t, "verify-now to report the tampering", func() bool { return strings.Contains(result(), "failed") })

@@ -48,11 +48,7 @@ func runPipeline(ctx context.Context, b *testing.B, c *topictest.Cluster, store 
 }
 
 func ledgerRows(b *testing.B, cfg clickhouse.Config) uint64 {
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(b, cfg)
 	var n uint64
 	if err := conn.QueryRow(b.Context(), "SELECT count() FROM events").Scan(&n); err != nil {
 		b.Fatal(err)
@@ -93,14 +89,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			_, cfg := chtest.NewStore(b)
-			conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-			if err != nil {
-				b.Fatal(err)
-			}
+			conn := chtest.Conn(b, cfg)
 			b.StartTimer()
 			bareInsert(b, conn, rows)
 			b.StopTimer()
-			conn.Close()
 		}
 		b.ReportMetric(float64(len(recs)*b.N)/b.Elapsed().Seconds(), "rows/s")
 	})

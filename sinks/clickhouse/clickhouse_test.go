@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
 )
@@ -85,11 +84,7 @@ func TestUsageResortKeepsEveryRow(t *testing.T) {
 	if _, err := clickhouse.MigrateTo(t.Context(), s, clickhouse.Migrations[:before]); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(t, cfg)
 	batch, err := conn.PrepareBatch(t.Context(), `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model,
 		input_tokens, rev, seq, images)`)
 	if err != nil {

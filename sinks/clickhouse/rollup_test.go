@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/shopspring/decimal"
 
 	"github.com/ogma-dev/ogma/internal/wait"
@@ -19,11 +18,7 @@ import (
 // window and grouping; and so again after the next build.
 func TestRollupCountsEachFactOnceAtItsLatestRevision(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(t, cfg)
 	type fact struct {
 		key, model, user string
 		day              time.Time
@@ -168,11 +163,7 @@ func TestRollupCountsEachFactOnceAtItsLatestRevision(t *testing.T) {
 // project "n p".
 func TestAttributedGroupsDoNotRunTogether(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(t, cfg)
 	day := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	b, err := conn.PrepareBatch(t.Context(), `INSERT INTO usage (tenant, vendor, stream, key, primary_set, day, bucket_start, model,
 		project_id, input_tokens, seq)`)

@@ -23,8 +23,6 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 	"github.com/ogma-dev/ogma/sinks/clickhouse/chtest"
-
-	ch "github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // runSink runs a sink of store on c until the returned stop; cfg flushes
@@ -58,11 +56,7 @@ func countUsage(t *testing.T, cfg clickhouse.Config, tenant string) uint64 {
 
 func countRows(t *testing.T, cfg clickhouse.Config, table, tenant string) uint64 {
 	t.Helper()
-	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := chtest.Conn(t, cfg)
 	var n uint64
 	if err := conn.QueryRow(t.Context(), "SELECT count() FROM "+table+" FINAL WHERE tenant = ?", tenant).Scan(&n); err != nil {
 		t.Fatal(err)

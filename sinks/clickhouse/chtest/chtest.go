@@ -69,6 +69,18 @@ func NewStore(t testing.TB) (*clickhouse.Store, clickhouse.Config) {
 	return store, cfg
 }
 
+// Conn opens a connection of its own to cfg's database, for what a test
+// reads or writes beside the store, and closes it when the test ends.
+func Conn(t testing.TB, cfg clickhouse.Config) ch.Conn {
+	t.Helper()
+	conn, err := ch.Open(&ch.Options{Addr: []string{cfg.Addr}, Auth: ch.Auth{Database: cfg.Database}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // UsersDir returns the users.d directory of the test server, where a file
 // adds a login (ClickHouse 18.16 takes users from files only): the one at
 // $OGMA_TEST_CLICKHOUSE_USERS_D, default .ogma/clickhouse/users.d of this
