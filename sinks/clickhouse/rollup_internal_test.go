@@ -31,3 +31,12 @@ func TestPiecesCoverAWindowOnce(t *testing.T) {
 		}
 	}
 }
+
+// dates writes each of ts as a date.
+func dates(ts []time.Time) []string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Format(time.DateOnly)
+	}
+	return out
+}

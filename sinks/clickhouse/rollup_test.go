@@ -110,6 +110,37 @@ func TestRollupCountsEachFactOnceAtItsLatestRevision(t *testing.T) {
 				if fmt.Sprint(got) != fmt.Sprint(want) {
 					t.Errorf("%s, %s to %s by %q:\n got %v\nwant %v", when, w[0].Format(time.DateOnly), w[1].Format(time.DateOnly), g, got, want)
 				}
+				if g != "month" {
+					continue
+				}
+				// Read by person, each source is summed in Go: by month
+				// again, the same sums.
+				q.GroupBy = []string{"month", "person"}
+				rows, err = store.Usage(t.Context(), q)
+				if err != nil {
+					t.Fatalf("%s: %v", when, err)
+				}
+				type sums struct {
+					tokens, images int64
+					usd            decimal.Decimal
+					unpriced       bool
+				}
+				byMonth := map[string]*sums{}
+				for _, r := range rows {
+					m := byMonth[r.Dims["month"]]
+					if m == nil {
+						m = &sums{}
+						byMonth[r.Dims["month"]] = m
+					}
+					m.tokens, m.images, m.usd, m.unpriced = m.tokens+r.InputTokens, m.images+r.Images, m.usd.Add(r.EstimatedUSD), m.unpriced || r.Unpriced
+				}
+				got = map[string]string{}
+				for k, m := range byMonth {
+					got[k] = fmt.Sprintf("%d tokens %d images %s usd unpriced %v", m.tokens, m.images, m.usd.String(), m.unpriced)
+				}
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%s, %s to %s by month and person, summed by month:\n got %v\nwant %v", when, w[0].Format(time.DateOnly), w[1].Format(time.DateOnly), got, want)
+				}
 			}
 		}
 	}

@@ -95,7 +95,7 @@ type UsageRow struct {
 // provisional. Rows are attributed to people as the identity tables stand
 // now.
 func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
-	var cols, aliases, keep []string
+	var cols, aliases []string
 	for i, d := range q.GroupBy {
 		c, ok := UsageDims[d]
 		if !ok {
@@ -105,45 +105,45 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		if d == "person" || d == "attribution" {
 			c = "''" // attributed below
 		}
-		cols, aliases, keep = append(cols, c+" AS "+alias), append(aliases, alias), append(keep, rawColumn[d])
+		cols, aliases = append(cols, c+" AS "+alias), append(aliases, alias)
+	}
+	attributed := q.attributed()
+	if attributed {
+		// Each group keeps its vendor user and key until attributed.
+		cols, aliases = append([]string{"vendor AS a_vendor", "user_id AS a_user", "api_key_id AS a_key"}, cols...),
+			append([]string{"a_vendor", "a_user", "a_key"}, aliases...)
 	}
 	sel, group := "", ""
 	if len(cols) > 0 {
 		sel = strings.Join(cols, ", ") + ", "
 		group = " GROUP BY " + strings.Join(aliases, ", ")
 	}
-	attributed := q.attributed()
-	if attributed {
-		// Each group keeps its vendor user and key until attributed.
-		sel = "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, " + sel
-		group = " GROUP BY " + strings.Join(append([]string{"a_vendor", "a_user", "a_key"}, aliases...), ", ")
-	}
-	// totals sums from's rows again by the groups asked for, as branch p
-	// (0 settled, 1 open).
-	totals := func(p int, from query) query {
-		return query{fmt.Sprintf("SELECT %d AS p, ", p) + sel + partialTotals + " FROM (" + from.text + ")" + group, from.args}
-	}
 	if !attributed {
-		settled, open, err := s.sources(ctx, q, keep...)
+		settled, open, err := s.sources(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		sq := union(totals(0, union(settled...)), totals(1, open))
-		text := "SELECT * FROM (" + sq.text + ") ORDER BY " + strings.Join(append([]string{"p"}, aliases...), ", ")
+		var branches []query
+		for _, src := range settled {
+			branches = append(branches, src.sums(0, sel, group))
+		}
+		all := union(append(branches, open.sums(1, sel, group))...)
+		order := strings.Join(append([]string{"p"}, aliases...), ", ")
+		text := "SELECT " + order + ", " + partialTotals + " FROM (" + all.text + ") GROUP BY " + order + " ORDER BY " + order
 		if q.Limit > 0 {
 			text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
 		}
-		rows, err := s.partials(ctx, text, sq.args, len(aliases), false)
+		rows, err := s.partials(ctx, text, all.args, len(q.GroupBy), false)
 		return usageRows(rows, q.GroupBy), err
 	}
 	// Each source on its own, side by side: the rows are summed again in Go.
-	rows, err := s.partialsAttributed(ctx, q, len(aliases), func() ([]query, error) {
-		settled, open, err := s.sources(ctx, q, keep...)
+	rows, err := s.partialsAttributed(ctx, q, len(q.GroupBy), func() ([]query, error) {
+		settled, open, err := s.sources(ctx, q)
 		var qs []query
-		for _, part := range settled {
-			qs = append(qs, totals(0, part))
+		for _, src := range settled {
+			qs = append(qs, src.sums(0, sel, group))
 		}
-		return append(qs, totals(1, open)), err
+		return append(qs, open.sums(1, sel, group)), err
 	})
 	if err != nil {
 		return nil, err
@@ -224,12 +224,8 @@ func usageRows(ps []*partial, dims []string) []UsageRow {
 	return out
 }
 
-// rawColumn is the column of the usage tables each dimension reads;
-// person and attribution come with the attribution.
-var rawColumn = map[string]string{"day": "day", "week": "day", "month": "day", "vendor": "vendor", "model": "model",
-	"user": "user_id", "project": "project_id", "api_key": "api_key_id", "usage_type": "stream"}
-
-// partialSums are the sums sources gives per group: each count (s_<column>),
+// partialSums are the sums of a group of usage facts that partials scans:
+// each count (s_<column>),
 // the estimate (s_usd), the facts the price table does not price
 // (s_unpriced: a count, so that a correction of the rollup can take one
 // back), the latest table version (s_version), the facts (s_n), the first
@@ -250,16 +246,28 @@ func eachCount(format string) string {
 	return strings.Join(out, ", ")
 }
 
-// partialTotals sums partialSums' columns again, in the order partials
-// scans them.
+// partialTotals sums partialSums' columns again, in the same order.
 var partialTotals = eachCount("sum(s_%[1]s)") + ", sum(s_usd), sum(s_unpriced), max(s_version), sum(s_n), min(s_first), max(s_last)"
 
-// sources returns the queries of the usage rows q asks about — settled
+// source is where a query of usage finds its rows: from, the FROM clause
+// with its conditions, and what sums them as partials scans them.
+type source struct {
+	from query
+	sum  string
+}
+
+// sums returns the query of src's sums by group, whose columns sel
+// selects (each followed by ", "), as branch p (0 settled, 1 open).
+func (src source) sums(p int, sel, group string) query {
+	return query{fmt.Sprintf("SELECT %d AS p, ", p) + sel + src.sum + " " + src.from.text + group, src.from.args}
+}
+
+// sources returns the sources of the usage rows q asks about: settled
 // facts that totals count (from the tenant's latest rollup build and the
-// facts written since), and open buckets as last fetched — summed by
-// vendor, user, API key and the columns keep names. Filters on people are
-// left to the caller, who attributes the rows.
-func (s *Store) sources(ctx context.Context, q UsageQuery, keep ...string) (settled []query, open query, err error) {
+// facts written since), and open buckets as last fetched. Each has the
+// columns day, vendor, stream, model, user_id, project_id and api_key_id
+// that UsageDims read. Filters on people are left to the caller.
+func (s *Store) sources(ctx context.Context, q UsageQuery) (settled []source, open source, err error) {
 	b, err := s.latestRollup(ctx, q.Tenant)
 	if err != nil {
 		return settled, open, err
@@ -277,24 +285,14 @@ func (s *Store) sources(ctx context.Context, q UsageQuery, keep ...string) (sett
 			filters.text, filters.args = filters.text+" AND has(?, "+c+")", append(filters.args, q.Filters[d])
 		}
 	}
-	group := []string{"vendor", "user_id", "api_key_id"}
-	for _, c := range keep {
-		if c != "" && !slices.Contains(group, c) {
-			group = append(group, c)
-		}
-	}
-	cols := strings.Join(group, ", ")
 	// Whole months and tenths are read from the rollup unless days are asked for.
 	coarse := !slices.Contains(q.GroupBy, "day") && !slices.Contains(q.GroupBy, "week")
-	for _, rows := range settledRollup(q.Tenant, b, q.Start, q.End, coarse, filters) {
-		settled = append(settled, query{"SELECT " + cols + ", " + rollupSums + " FROM (" + rows.text + ") GROUP BY " + cols, rows.args})
-	}
+	settled = settledRollup(q.Tenant, b, q.Start, q.End, coarse, filters)
 	// Dates bind as text: 18.16 does not compare a Date with a DateTime.
 	where := "tenant = ? AND day >= toDate(?) AND day < toDate(?)" + filters.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
 		"(SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start)"
 	args := append(append([]any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}, filters.args...), q.Tenant)
-	open = query{"SELECT " + cols + ", " + partialSums + " FROM usage_provisional WHERE " + where + " GROUP BY " + cols, args}
-	return settled, open, nil
+	return settled, source{query{"FROM usage_provisional WHERE " + where, args}, partialSums}, nil
 }
 
 // partial is a row of partialTotals: a group's sums, by dimension values,
@@ -474,10 +472,12 @@ const maxUnmappedUsers = 20
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
 	rows, err := s.partialsAttributed(ctx, q, 1, func() ([]query, error) {
-		settled, open, err := s.sources(ctx, q, "project_id")
-		all := union(append(settled, open)...)
-		by := "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0"
-		return []query{{"SELECT 0 AS p, " + by + ", " + partialTotals + " FROM (" + all.text + ") GROUP BY a_vendor, a_user, a_key, d0", all.args}}, err
+		settled, open, err := s.sources(ctx, q)
+		var qs []query
+		for _, src := range append(settled, open) {
+			qs = append(qs, src.sums(0, "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0, ", " GROUP BY a_vendor, a_user, a_key, d0"))
+		}
+		return qs, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unmapped: %w", err)
