@@ -31,29 +31,24 @@ const rollupDims = "vendor, stream, model, user_id, project_id, api_key_id"
 type rollupBuild struct {
 	build   uint64
 	through time.Time
-	// pending: rows were written since through.
-	pending bool
 }
 
-// rollupSums are partialSums over rows of the rollup's shape: the
-// rollup's own, and the correction's.
+// rollupSums are partialSums over the rollup's rows.
 var rollupSums = countSums + "sum(estimated_usd) AS s_usd, toInt64(sum(unpriced)) AS s_unpriced, max(price_version) AS s_version, " +
 	"toUInt64(sum(n)) AS s_n, min(first_day) AS s_first, max(last_day) AS s_last"
 
-// latestRollup returns tenant's latest rollup build, and whether rows were
-// written since its cutoff.
+// latestRollup returns tenant's latest rollup build.
 func (s *Store) latestRollup(ctx context.Context, tenant string) (rollupBuild, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var b rollupBuild
-	var through, written uint32
-	err := s.conn.QueryRow(ctx, `SELECT max(build), toUInt32(argMax(through, build)),
-			(SELECT toUInt32(max(written_at)) FROM usage WHERE tenant = ?)
-		FROM usage_rollup_builds WHERE tenant = ? AND done = 1`, tenant, tenant).Scan(&b.build, &through, &written)
+	var through uint32
+	err := s.conn.QueryRow(ctx, `SELECT max(build), toUInt32(argMax(through, build))
+		FROM usage_rollup_builds WHERE tenant = ? AND done = 1`, tenant).Scan(&b.build, &through)
 	if err != nil {
 		return b, fmt.Errorf("usage rollup of %s: %w", tenant, err)
 	}
-	b.through, b.pending = time.Unix(int64(through), 0).UTC(), written >= through
+	b.through = time.Unix(int64(through), 0).UTC()
 	return b, nil
 }
 
@@ -115,11 +110,13 @@ func minTime(a, b time.Time) time.Time {
 
 // settledRollup returns the sources of tenant's settled usage rows in
 // [start, end): rollup rows of build b (whole months and tenths when
-// coarse, else days) and, when some rows were written since b's cutoff
-// (pending), each fact written since as its latest revision minus the one
-// b counted — rows of one shape, with where (conditions on the columns of
-// rollupDims) applied to both. Their sums are summed together: apart, as a
-// caller may run them side by side.
+// coarse, else days), and the correction: each fact with a row written
+// since b's cutoff as its latest revision minus the one b counted — with
+// where (conditions on the columns of rollupDims) applied to both. Their
+// sums are summed together: apart, as a caller may run them side by side.
+// The correction is read whether or not rows were written since: a running
+// installation always has some, and finding out costs the scan it starts
+// with.
 func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bool, where query) []source {
 	months, decades, days := pieces(start, end, coarse)
 	var grains []string
@@ -140,31 +137,29 @@ func settledRollup(tenant string, b rollupBuild, start, end time.Time, coarse bo
 	// The table itself, not a subquery of it: on 18.16 each level of
 	// subquery costs a read ~6 ms, whatever its rows. Each condition names
 	// a range of the sort key: a read touches its rows alone.
-	rollup := source{query{`FROM usage_rollup WHERE tenant = ? AND build = ? AND (` + strings.Join(grains, " OR ") + `)` + where.text,
-		append(append([]any{tenant, b.build}, args...), where.args...)}, rollupSums}
-	if !b.pending {
-		return []source{rollup}
-	}
-	// old: a row the build counted. A fact keeps its day: the groups a
-	// coarse read can ask for (months, not days or weeks) hold it beside
-	// the rollup row of its month or tenth.
-	cut := b.through.Unix()
-	delta := source{query{`FROM (SELECT day, ` + rollupDims + `, ` + eachCount("argMax(%[1]s, seq) - argMaxIf(%[1]s, seq, old) AS %[1]s") + `,
-			CAST(argMax(estimated_usd, seq) - argMaxIf(estimated_usd, seq, old) AS Decimal(18, 9)) AS estimated_usd,
-			toInt64(argMax(priced, seq) = 0) - toInt64(max(old) AND argMaxIf(priced, seq, old) = 0) AS unpriced,
-			argMax(price_version, seq) AS price_version, 1 - toInt64(max(old)) AS n, day AS first_day, day AS last_day
-		FROM (SELECT fact_hash, fact_hash2, day, ` + rollupDims + `, ` + countColumns + `, estimated_usd, priced, price_version, seq,
-				written_at < toDateTime(?) AS old
-			FROM usage
+	rollup := source{sum: query{text: rollupSums}, from: query{`FROM usage_rollup WHERE tenant = ? AND build = ? AND (` + strings.Join(grains, " OR ") + `)` + where.text,
+		append(append([]any{tenant, b.build}, args...), where.args...)}}
+	// One row per fact with a row written since the cutoff (old: a row the
+	// build counted), in the columns of rollupSums: the caller sums them
+	// into its groups, which are of the fact's columns. A fact keeps its
+	// day: the groups of a coarse read (months, not days or weeks) hold it
+	// beside the rollup row of its month or tenth.
+	correction := source{
+		sum: query{eachCount("argMax(%[1]s, seq) - argMaxIf(%[1]s, seq, old) AS s_%[1]s") + `,
+			CAST(argMax(estimated_usd, seq) - argMaxIf(estimated_usd, seq, (written_at < toDateTime(?)) AS old) AS Decimal(38, 9)) AS s_usd,
+			toInt64(argMax(priced, seq) = 0) - toInt64(max(old) AND argMaxIf(priced, seq, old) = 0) AS s_unpriced,
+			argMax(price_version, seq) AS s_version, toUInt64(1 - max(old)) AS s_n, day AS s_first, day AS s_last`, []any{b.through.Unix()}},
+		from: query{`FROM usage
 			-- read no other column of a fact not written since; the day (a
 			-- fact has one) with the hashes, the sort key after the tenant:
 			-- new rows are mostly of the last days, and reading every day's
 			-- hashes cost more than the rest of the correction
 			PREWHERE (day, fact_hash, fact_hash2) IN (SELECT day, fact_hash, fact_hash2 FROM usage WHERE tenant = ? AND written_at >= toDateTime(?))
-			WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1` + where.text + `)
-		GROUP BY fact_hash, fact_hash2, day, ` + rollupDims + `)`,
-		append([]any{cut, tenant, cut, tenant, start.Format(time.DateOnly), end.Format(time.DateOnly)}, where.args...)}, rollupSums}
-	return []source{rollup, delta}
+			WHERE tenant = ? AND day >= toDate(?) AND day < toDate(?) AND primary_set = 1` + where.text,
+			append([]any{tenant, b.through.Unix(), tenant, start.Format(time.DateOnly), end.Format(time.DateOnly)}, where.args...)},
+		group: " GROUP BY fact_hash, fact_hash2, day, " + rollupDims,
+	}
+	return []source{rollup, correction}
 }
 
 // RefreshRollup builds tenant's usage rollup again when cfg says enough

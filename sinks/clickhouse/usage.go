@@ -249,17 +249,22 @@ func eachCount(format string) string {
 // partialTotals sums partialSums' columns again, in the same order.
 var partialTotals = eachCount("sum(s_%[1]s)") + ", sum(s_usd), sum(s_unpriced), max(s_version), sum(s_n), min(s_first), max(s_last)"
 
-// source is where a query of usage finds its rows: from, the FROM clause
-// with its conditions, and what sums them as partials scans them.
+// source is where a query of usage finds its rows (from, the FROM clause
+// with its conditions) and what sums them as partials scans them. A
+// source with a group of its own gives rows of finer groups (the
+// correction: one per fact), which its caller sums into its own.
 type source struct {
-	from query
-	sum  string
+	sum, from query
+	group     string
 }
 
 // sums returns the query of src's sums by group, whose columns sel
 // selects (each followed by ", "), as branch p (0 settled, 1 open).
 func (src source) sums(p int, sel, group string) query {
-	return query{fmt.Sprintf("SELECT %d AS p, ", p) + sel + src.sum + " " + src.from.text + group, src.from.args}
+	if src.group != "" {
+		group = src.group
+	}
+	return query{fmt.Sprintf("SELECT %d AS p, ", p) + sel + src.sum.text + " " + src.from.text + group, append(slices.Clip(src.sum.args), src.from.args...)}
 }
 
 // sources returns the sources of the usage rows q asks about: settled
@@ -292,7 +297,7 @@ func (s *Store) sources(ctx context.Context, q UsageQuery) (settled []source, op
 	where := "tenant = ? AND day >= toDate(?) AND day < toDate(?)" + filters.text + " AND kind = 0 AND (vendor, stream, bucket_start, version) IN " +
 		"(SELECT vendor, stream, bucket_start, max(version) FROM usage_provisional WHERE tenant = ? GROUP BY vendor, stream, bucket_start)"
 	args := append(append([]any{q.Tenant, q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}, filters.args...), q.Tenant)
-	return settled, source{query{"FROM usage_provisional WHERE " + where, args}, partialSums}, nil
+	return settled, source{sum: query{text: partialSums}, from: query{"FROM usage_provisional WHERE " + where, args}}, nil
 }
 
 // partial is a row of partialTotals: a group's sums, by dimension values,
