@@ -1,9 +1,13 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // Subject is a vendor user or API key as the identity tables know it now,
@@ -29,27 +33,62 @@ type Subject struct {
 func (s *Store) Subjects(ctx context.Context, tenant string) ([]Subject, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	q := subjectsOf(tenant)
-	rows, err := s.conn.Query(ctx, `SELECT vendor, subject_kind, subject_id, linked_email, directory_email, owner_kind, owner_id, name, absent
-		FROM (`+q.text+`) ORDER BY vendor, subject_kind, subject_id`, q.args...)
-	if err != nil {
+	var dir []subjectRow
+	links := map[[3]string]string{}
+	var g errgroup.Group
+	g.Go(func() error {
+		return s.each(ctx, directoryOf(tenant), func(scan func(...any) error) error {
+			var r subjectRow
+			var absent uint8
+			if err := scan(&r.Vendor, &r.Kind, &r.ID, &r.directory, &r.OwnerKind, &r.OwnerID, &r.Name, &absent); err != nil {
+				return err
+			}
+			r.Absent = absent == 1
+			dir = append(dir, r)
+			return nil
+		})
+	})
+	g.Go(func() error {
+		return s.each(ctx, linksOf(tenant), func(scan func(...any) error) error {
+			var k [3]string
+			var email string
+			if err := scan(&k[0], &k[1], &k[2], &email); err != nil {
+				return err
+			}
+			links[k] = email
+			return nil
+		})
+	})
+	if err := g.Wait(); err != nil {
 		return nil, fmt.Errorf("subjects query: %w", err)
+	}
+	for i := range dir {
+		k := [3]string{dir[i].Vendor, dir[i].Kind, dir[i].ID}
+		dir[i].linked = links[k]
+		delete(links, k)
+	}
+	for k, email := range links { // linked, and not (yet) in the directory
+		dir = append(dir, subjectRow{Subject: Subject{Vendor: k[0], Kind: k[1], ID: k[2]}, linked: email})
+	}
+	slices.SortFunc(dir, func(a, b subjectRow) int {
+		return cmp.Or(cmp.Compare(a.Vendor, b.Vendor), cmp.Compare(a.Kind, b.Kind), cmp.Compare(a.ID, b.ID))
+	})
+	return people(dir), nil
+}
+
+// each runs q and calls row for each of its rows, with what scans it.
+func (s *Store) each(ctx context.Context, q query, row func(scan func(...any) error) error) error {
+	rows, err := s.conn.Query(ctx, q.text, q.args...)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
-	var subs []subjectRow
 	for rows.Next() {
-		var r subjectRow
-		var absent uint8
-		if err := rows.Scan(&r.Vendor, &r.Kind, &r.ID, &r.linked, &r.directory, &r.OwnerKind, &r.OwnerID, &r.Name, &absent); err != nil {
-			return nil, fmt.Errorf("subjects query: %w", err)
+		if err := row(rows.Scan); err != nil {
+			return err
 		}
-		r.Absent = absent == 1
-		subs = append(subs, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("subjects query: %w", err)
-	}
-	return people(subs), nil
+	return rows.Err()
 }
 
 // Names returns the directory's name of each subject of kind (a
