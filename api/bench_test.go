@@ -111,6 +111,19 @@ func seedUsage(b *testing.B, conn ch.Conn, first time.Time) {
 	if err := ids.Send(); err != nil {
 		b.Fatal(err)
 	}
+	// Each day settled, as its manifest says (complete_through).
+	manifests, err := conn.PrepareBatch(b.Context(), `INSERT INTO manifests (tenant, vendor, stream, bucket_start, seq)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for d := range benchDays {
+		if err := manifests.Append("acme", stream.OpenAI, "usage.completions", first.AddDate(0, 0, d).Format(time.RFC3339), uint64(d+1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := manifests.Send(); err != nil {
+		b.Fatal(err)
+	}
 	writeUsage(b, conn, func(add func(day time.Time, u, m int, rev uint32, seq uint64)) {
 		seq := uint64(benchUsers)
 		for d := range benchDays {

@@ -128,10 +128,8 @@ type Coverage struct {
 func (s *Store) Coverage(ctx context.Context, tenant string) ([]Coverage, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	rows, err := s.conn.Query(ctx, `SELECT vendor, stream, uniqExact(b), min(b), max(b) FROM (
-			SELECT vendor, stream, visitParamExtractString(key, 'bucket_start') AS b FROM events
-			WHERE tenant = ? AND kind = 'manifest')
-		GROUP BY vendor, stream ORDER BY vendor, stream`, tenant)
+	rows, err := s.conn.Query(ctx, `SELECT vendor, stream, uniqExact(bucket_start), min(bucket_start), max(bucket_start) FROM manifests
+		WHERE tenant = ? GROUP BY vendor, stream ORDER BY vendor, stream`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("read coverage: %w", err)
 	}

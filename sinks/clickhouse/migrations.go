@@ -459,6 +459,28 @@ var Migrations = []Migration{
 			ORDER BY (tenant, build)`,
 		},
 	},
+	{
+		Version: 14,
+		Name:    "manifests",
+		Statements: []string{
+			// Each settled bucket of each report stream (a manifest event),
+			// so that how complete a tenant's reports are is read from its
+			// own rows, not found among every event of the ledger, where
+			// manifests are one row in many (~15 ms of each usage read at
+			// 300k events, growing with the ledger). Filled from the
+			// ledger once; a repeat of a row collapses on its key.
+			`CREATE TABLE IF NOT EXISTS manifests (
+				tenant String,
+				vendor String,
+				stream String,
+				bucket_start String,
+				seq UInt64
+			) ENGINE = ReplacingMergeTree(seq)
+			ORDER BY (tenant, vendor, stream, bucket_start)`,
+			`INSERT INTO manifests (tenant, vendor, stream, bucket_start, seq)
+				SELECT tenant, vendor, stream, visitParamExtractString(key, 'bucket_start'), seq FROM events WHERE kind = 'manifest'`,
+		},
+	},
 }
 
 // estimateColumns are the columns migration 8 adds to the usage tables;

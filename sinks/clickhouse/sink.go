@@ -413,9 +413,11 @@ func (s *Sink) insertLedger(ctx context.Context, events []*event.Record) error {
 }
 
 func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) error {
-	var usage, costs, audits []*event.Record
+	var usage, costs, audits, manifests []*event.Record
 	for _, r := range events {
 		switch {
+		case r.Event.Kind == event.Manifest:
+			manifests = append(manifests, r)
 		case r.Event.Kind != event.Fact:
 		case stream.KindOf(r.Event.Vendor, r.Event.Stream) == stream.UsageReport:
 			usage = append(usage, r)
@@ -432,6 +434,9 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 		return err
 	}
 	if err := s.insertIdentities(ctx, events); err != nil {
+		return err
+	}
+	if err := s.insertManifests(ctx, manifests); err != nil {
 		return err
 	}
 	if len(usage) == 0 {
@@ -468,6 +473,30 @@ func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) er
 		})
 	if err != nil {
 		return fmt.Errorf("insert usage: %w", err)
+	}
+	return nil
+}
+
+// insertManifests records the bucket each manifest settles.
+func (s *Sink) insertManifests(ctx context.Context, manifests []*event.Record) error {
+	if len(manifests) == 0 {
+		return nil
+	}
+	err := s.store.batch(ctx, `INSERT INTO manifests (tenant, vendor, stream, bucket_start, seq)`, func(add func(...any) error) error {
+		for _, r := range manifests {
+			k, err := parseKey(r.Event.Key)
+			if err != nil {
+				return fmt.Errorf("manifest key of %s seq %d: %w", r.Event.Tenant, r.Event.Seq, err)
+			}
+			e := r.Event
+			if err := add(e.Tenant, e.Vendor, e.Stream, event.Time(k.BucketStart), e.Seq); err != nil { // as the key writes it
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert manifests: %w", err)
 	}
 	return nil
 }

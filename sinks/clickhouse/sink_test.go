@@ -312,6 +312,71 @@ func TestCostsAreExactAndFlagRestatements(t *testing.T) {
 	}
 }
 
+// How complete a tenant's reports are comes from the manifests the sink
+// writes: settled through the day after the latest bucket of the stream
+// furthest behind; each stream's coverage counts its buckets once, however
+// often a manifest is restated or redelivered; another tenant's are not
+// the tenant's.
+func TestCompletenessIsReadFromManifests(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	c := topictest.New(t)
+	completions, embeddings := stream.Must(stream.OpenAI, "usage.completions"), stream.Must(stream.OpenAI, "usage.embeddings")
+	day := func(d int) *envelope.Bucket {
+		start := time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC)
+		return &envelope.Bucket{Start: start.Unix(), End: start.AddDate(0, 0, 1).Unix(), Width: "1d"}
+	}
+	manifests := func(tenant string, each ...struct {
+		spec   stream.Spec
+		bucket *envelope.Bucket
+	}) []*event.Record {
+		prev := event.Genesis
+		var recs []*event.Record
+		for i, m := range each {
+			key, err := normalize.ManifestKey(m.spec, m.bucket, m.spec.GroupSet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: uint64(i + 1), Prev: prev, Kind: event.Manifest, Vendor: m.spec.Vendor,
+				Stream: m.spec.Name, Key: key, ObservedAt: "2026-11-23T12:00:00Z"}, []byte(`{"rows":1}`), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev = rec.Hash
+			recs = append(recs, rec)
+		}
+		return recs
+	}
+	type m = struct {
+		spec   stream.Spec
+		bucket *envelope.Bucket
+	}
+	acme := manifests("acme", m{completions, day(1)}, m{completions, day(2)}, m{completions, day(3)}, m{completions, day(3)},
+		m{embeddings, day(1)}, m{embeddings, day(2)})
+	c.ProduceEvents(t, append(acme, manifests("globex", m{completions, day(9)}, m{embeddings, day(9)})...)...)
+	c.ProduceEvents(t, acme[2]) // redelivered
+	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
+	wait.Until(t, "every event in the ledger", func() bool { return count(t, cfg, "acme") == 6 && count(t, cfg, "globex") == 2 })
+
+	through, ok, err := store.CompleteThrough(t.Context(), "acme", stream.OpenAI, stream.UsageReport)
+	if want := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC); err != nil || !ok || !through.Equal(want) {
+		t.Errorf("complete through %v (%v, %v), want %v: embeddings are settled through 2026-11-02", through, ok, err, want)
+	}
+	if _, ok, err := store.CompleteThrough(t.Context(), "acme", stream.OpenAI, stream.CostReport); err != nil || ok {
+		t.Errorf("costs complete: %v, %v; want none settled", ok, err)
+	}
+	cov, err := store.Coverage(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []clickhouse.Coverage{
+		{Vendor: "openai", Stream: "usage.completions", Buckets: 3, First: "2026-11-01T00:00:00Z", Last: "2026-11-03T00:00:00Z"},
+		{Vendor: "openai", Stream: "usage.embeddings", Buckets: 2, First: "2026-11-01T00:00:00Z", Last: "2026-11-02T00:00:00Z"},
+	}
+	if !slices.Equal(cov, want) {
+		t.Errorf("coverage\n got %+v\nwant %+v", cov, want)
+	}
+}
+
 // fact is one report row to chain in a test.
 type fact struct {
 	spec     stream.Spec

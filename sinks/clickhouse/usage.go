@@ -428,8 +428,8 @@ func (s *Store) CompleteThrough(ctx context.Context, tenant, vendor string, kind
 			}
 		}
 	}
-	rows, err := s.conn.Query(ctx, `SELECT max(visitParamExtractString(key, 'bucket_start')) FROM events
-		WHERE tenant = ? AND kind = 'manifest' AND has(?, concat(vendor, ' ', stream))
+	rows, err := s.conn.Query(ctx, `SELECT max(bucket_start) FROM manifests
+		WHERE tenant = ? AND has(?, concat(vendor, ' ', stream))
 		GROUP BY vendor, stream`, tenant, reports)
 	if err != nil {
 		return t, false, fmt.Errorf("complete through: %w", err)
