@@ -148,8 +148,13 @@ func (s *Sink) Run(ctx context.Context) error {
 	for {
 		wait := s.cfg.FlushEvery
 		if burst && len(pending) > 0 {
-			// Until the small-insert gap since the last insert is out.
-			wait = max(tailGap-time.Since(flushed), time.Millisecond)
+			// Until the backlog stops coming (a poll of linger came back
+			// empty), and, for a small insert, the gap since the last
+			// insert is out.
+			wait = linger
+			if len(pending) < s.cfg.BatchRows/4 {
+				wait = max(tailGap-time.Since(flushed), linger)
+			}
 		}
 		pctx, cancel := context.WithTimeout(ctx, wait)
 		fetches := cl.PollRecords(pctx, s.cfg.BatchRows)
@@ -178,13 +183,16 @@ func (s *Sink) Run(ctx context.Context) error {
 		pending = append(pending, recs...)
 		// A batch is due when full, when its first row has waited
 		// FlushEvery, or when the sink is reading a backlog (a batch was
-		// full, and no poll has waited FlushEvery in vain since) and has
-		// nothing more buffered: a burst's tail need not wait for the
+		// full, and no poll has waited FlushEvery in vain since) and the
+		// backlog has stopped coming: a burst's tail need not wait for the
 		// timer, while a trickle still makes one insert per FlushEvery.
+		// Only a poll that came back empty says so — nothing buffered
+		// says only that the next fetch is on its way, and flushing then
+		// cut a backlog into an insert per fetch.
 		full := len(pending) >= s.cfg.BatchRows
 		// The insert rate is bounded for small inserts only: a quarter
 		// batch is an efficient insert whenever it comes.
-		tail := burst && cl.BufferedFetchRecords() == 0 && (time.Since(flushed) >= tailGap || len(pending) >= s.cfg.BatchRows/4)
+		tail := burst && len(recs) == 0 && (time.Since(flushed) >= tailGap || len(pending) >= s.cfg.BatchRows/4)
 		if len(pending) > 0 && (full || tail || time.Since(since) >= s.cfg.FlushEvery) {
 			flushed = time.Now()
 			err := s.flush(ctx, pending)
@@ -210,6 +218,11 @@ func (s *Sink) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// linger is how long a sink reading a backlog waits for more of it
+// before it writes what it holds: fetches of a backlog come back far
+// sooner.
+const linger = 20 * time.Millisecond
 
 // gaps a tenant's chain may show in a row, each read again, before the
 // sink refuses the tenant.
