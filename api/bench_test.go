@@ -44,6 +44,7 @@ func BenchmarkUsageQuery(b *testing.B) {
 	seedUsage(b, conn, first)
 	buildRollup(b, store, conn)
 	f := serveDeps(b, func(_ *topictest.Cluster, d *api.Deps) { d.Usage, d.Identity = store, store })
+	// 90 settled days; then also today's open bucket (open=today).
 	url := fmt.Sprintf("http://%s/v1/usage?start=%s&end=%s&group_by=person,model&page_size=10000", f.srv.HTTPAddr(),
 		first.Format(time.DateOnly), first.AddDate(0, 0, benchDays).Format(time.DateOnly))
 	get := func(b *testing.B) {
@@ -77,6 +78,8 @@ func BenchmarkUsageQuery(b *testing.B) {
 	b.Run("written=none", run)
 	restate(b, conn, first.AddDate(0, 0, benchDays-3), 300)
 	b.Run("written=since", run)
+	url = strings.Replace(url, "end="+first.AddDate(0, 0, benchDays).Format(time.DateOnly), "end="+first.AddDate(0, 0, benchDays+1).Format(time.DateOnly), 1)
+	b.Run("open=today", run)
 }
 
 // buildRollup builds the rollup of every row seeded, as the sink's
@@ -111,7 +114,10 @@ func seedUsage(b *testing.B, conn ch.Conn, first time.Time) {
 	if err := ids.Send(); err != nil {
 		b.Fatal(err)
 	}
-	// Each day settled, as its manifest says (complete_through).
+	// Each day settled, as its manifest says (complete_through), and each
+	// day's bucket as fetched while open, every hour, as ClickHouse keeps
+	// it (usage_provisional keeps every version), settled by a last
+	// version — and the day after, today, still open.
 	manifests, err := conn.PrepareBatch(b.Context(), `INSERT INTO manifests (tenant, vendor, stream, bucket_start, seq)`)
 	if err != nil {
 		b.Fatal(err)
@@ -123,6 +129,26 @@ func seedUsage(b *testing.B, conn ch.Conn, first time.Time) {
 	}
 	if err := manifests.Send(); err != nil {
 		b.Fatal(err)
+	}
+	const fetches, bucketRows = 24, benchUsers * benchModels
+	for _, stmt := range []string{
+		fmt.Sprintf(`INSERT INTO usage_provisional (tenant, vendor, stream, bucket_start, version, kind, row, day, model, user_id, project_id,
+			api_key_id, batch, service_tier, input_tokens, input_cached_tokens, output_tokens, num_model_requests, fetched_at, estimated_usd, priced, price_version)
+			SELECT 'acme', 'openai', 'usage.completions', toDateTime('%s', 'UTC') + 86400 * intDiv(number, %d) AS b, intDiv(number, %d), 0,
+				number %% %d, toDate(b), ['gpt-6-sol', 'gpt-6-luna', 'gpt-4.1-mini'][number %% 3 + 1],
+				concat('user-', substring(toString(10000 + intDiv(number %% %[4]d, 3)), 2)), 'proj_1',
+				concat('key_', substring(toString(10000 + intDiv(number %% %[4]d, 3)), 2)), 'false', 'default', 1000, 100, 200, 3, b,
+				toDecimal64('0.001', 9), 1, '2026-12-02'
+			FROM numbers(%d)`, first.Format(time.DateTime), fetches*bucketRows, bucketRows, bucketRows, (benchDays+1)*fetches*bucketRows),
+		fmt.Sprintf(`INSERT INTO usage_provisional (tenant, vendor, stream, bucket_start, version, kind, day)
+			SELECT 'acme', 'openai', 'usage.completions', toDateTime('%s', 'UTC') + 86400 * number AS b, 1000000 + number, 1, toDate(b)
+			FROM numbers(%d)`, first.Format(time.DateTime), benchDays),
+		`INSERT INTO provisional_versions (tenant, vendor, stream, bucket_start, version)
+			SELECT tenant, vendor, stream, bucket_start, version FROM usage_provisional GROUP BY tenant, vendor, stream, bucket_start, version`,
+	} {
+		if err := conn.Exec(b.Context(), stmt); err != nil {
+			b.Fatal(err)
+		}
 	}
 	writeUsage(b, conn, func(add func(day time.Time, u, m int, rev uint32, seq uint64)) {
 		seq := uint64(benchUsers)

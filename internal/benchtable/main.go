@@ -81,8 +81,9 @@ func main() {
 		"BenchmarkEndToEnd/loop=bare", "rows/s", 0.5)
 	ratioRow("raw → ClickHouse (processor and sink) vs a bare clickhouse-go insert", "BenchmarkEndToEnd/loop=pipeline", "events/s",
 		"BenchmarkEndToEnd/loop=bare", "rows/s", 0.5)
-	for _, written := range []struct{ name, what string }{{"none", "every row in the rollup"}, {"since", "300 facts restated since its build"}} {
-		name := "BenchmarkUsageQuery/written=" + written.name
+	for _, written := range []struct{ name, what string }{{"written=none", "every row in the rollup"},
+		{"written=since", "300 facts restated since its build"}, {"open=today", "those, and today's bucket open (3,000 rows more)"}} {
+		name := "BenchmarkUsageQuery/" + written.name
 		if p50, ok := get(name, "p50-ms"); ok {
 			p99, _ := get(name, "p99-ms")
 			rows = append(rows, row{what: "`GET /v1/usage` person × model, 90 days × 1,000 users (270k facts), " + written.what + ", p50 / p99",

@@ -11,7 +11,7 @@ import (
 // identities, links, refusals. Anchors stay: they hold seqs and hashes
 // only, and the chain's proof.
 // (Table names, written as one string: some are also stream names.)
-var erasedTables = strings.Fields(`usage usage_provisional usage_rollup usage_rollup_builds manifests costs identities links audit_logs refusals`)
+var erasedTables = strings.Fields(`usage usage_provisional provisional_versions usage_rollup usage_rollup_builds manifests costs identities links audit_logs refusals`)
 
 // EraseTenant erases what the ledger and its projections hold of tenant:
 // each event keeps its canonical bytes and hash, so the chain still

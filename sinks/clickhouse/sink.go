@@ -665,6 +665,22 @@ func (s *Sink) insertProvisional(ctx context.Context, rows []provRow) error {
 	if err != nil {
 		return fmt.Errorf("insert usage_provisional: %w", err)
 	}
+	// Each version once its rows are in: a read takes a bucket's highest
+	// version from here, never one whose rows are still on their way.
+	err = s.store.batch(ctx, `INSERT INTO provisional_versions (tenant, vendor, stream, bucket_start, version)`, func(add func(...any) error) error {
+		for i, r := range rows {
+			if p := rows[max(i-1, 0)]; i > 0 && r.version == p.version && r.tenant == p.tenant && r.vendor == p.vendor && r.stream == p.stream && r.start.Equal(p.start) {
+				continue // a version's rows come together
+			}
+			if err := add(r.tenant, r.vendor, r.stream, r.start, r.version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert provisional_versions: %w", err)
+	}
 	return nil
 }
 

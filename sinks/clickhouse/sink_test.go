@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/price"
 	"github.com/ogma-dev/ogma/pipeline/stream"
+	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -321,38 +325,11 @@ func TestCompletenessIsReadFromManifests(t *testing.T) {
 	store, cfg := chtest.NewStore(t)
 	c := topictest.New(t)
 	completions, embeddings := stream.Must(stream.OpenAI, "usage.completions"), stream.Must(stream.OpenAI, "usage.embeddings")
-	day := func(d int) *envelope.Bucket {
-		start := time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC)
-		return &envelope.Bucket{Start: start.Unix(), End: start.AddDate(0, 0, 1).Unix(), Width: "1d"}
-	}
-	manifests := func(tenant string, each ...struct {
-		spec   stream.Spec
-		bucket *envelope.Bucket
-	}) []*event.Record {
-		prev := event.Genesis
-		var recs []*event.Record
-		for i, m := range each {
-			key, err := normalize.ManifestKey(m.spec, m.bucket, m.spec.GroupSet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec, err := event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: uint64(i + 1), Prev: prev, Kind: event.Manifest, Vendor: m.spec.Vendor,
-				Stream: m.spec.Name, Key: key, ObservedAt: "2026-11-23T12:00:00Z"}, []byte(`{"rows":1}`), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			prev = rec.Hash
-			recs = append(recs, rec)
-		}
-		return recs
-	}
-	type m = struct {
-		spec   stream.Spec
-		bucket *envelope.Bucket
-	}
-	acme := manifests("acme", m{completions, day(1)}, m{completions, day(2)}, m{completions, day(3)}, m{completions, day(3)},
+	day := func(d int) *envelope.Bucket { return dayBucket(time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC)) }
+	type m = settledBucket
+	acme := manifestEvents(t, "acme", m{completions, day(1)}, m{completions, day(2)}, m{completions, day(3)}, m{completions, day(3)},
 		m{embeddings, day(1)}, m{embeddings, day(2)})
-	c.ProduceEvents(t, append(acme, manifests("globex", m{completions, day(9)}, m{embeddings, day(9)})...)...)
+	c.ProduceEvents(t, append(acme, manifestEvents(t, "globex", m{completions, day(9)}, m{embeddings, day(9)})...)...)
 	c.ProduceEvents(t, acme[2]) // redelivered
 	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
 	wait.Until(t, "every event in the ledger", func() bool { return count(t, cfg, "acme") == 6 && count(t, cfg, "globex") == 2 })
@@ -375,6 +352,94 @@ func TestCompletenessIsReadFromManifests(t *testing.T) {
 	if !slices.Equal(cov, want) {
 		t.Errorf("coverage\n got %+v\nwant %+v", cov, want)
 	}
+}
+
+// A read's open buckets are each bucket's latest version as fetched —
+// not one settled since, by a later version saying so or by its manifest
+// (its facts are counted instead) — of the vendors asked about.
+func TestOpenBucketsAreTheirLatestVersionUntilSettled(t *testing.T) {
+	store, cfg := chtest.NewStore(t)
+	c := topictest.New(t)
+	spec := stream.Must(stream.OpenAI, "usage.completions")
+	day := func(d int) *envelope.Bucket { return dayBucket(time.Date(2026, 11, d, 0, 0, 0, 0, time.UTC)) }
+	fetched := func(b *envelope.Bucket, input int) *kgo.Record {
+		v, err := json.Marshal(envelope.Provisional{Tenant: "acme", Vendor: spec.Vendor, Stream: spec.Name, Bucket: *b, GroupSet: spec.GroupSet,
+			FetchedAt: time.Unix(b.Start, 0), Rows: []json.RawMessage{json.RawMessage(fmt.Sprintf(
+				`{"api_key_id":"key_1","batch":false,"input_tokens":%d,"model":"m","num_model_requests":1,"output_tokens":10,"project_id":"p","service_tier":"default","user_id":"u"}`, input))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Layout.Record(topic.Provisional, "acme", envelope.ProvisionalKey(stream.ID{Tenant: "acme", Vendor: spec.Vendor, Stream: spec.Name}, b.Start), v)
+	}
+	settled := func(b *envelope.Bucket) *kgo.Record {
+		return c.Layout.Record(topic.Provisional, "acme", envelope.ProvisionalKey(stream.ID{Tenant: "acme", Vendor: spec.Vendor, Stream: spec.Name}, b.Start), nil)
+	}
+	c.Produce(t,
+		fetched(day(1), 100), // settled by its manifest, its marker lost
+		fetched(day(2), 100), fetched(day(2), 150), settled(day(2)),
+		fetched(day(3), 200), fetched(day(4), 300), fetched(day(3), 250))
+	c.ProduceEvents(t, manifestEvents(t, "acme", settledBucket{spec, day(1)}, settledBucket{spec, day(2)})...)
+	defer runSink(t, c, store, clickhouse.SinkConfig{}, clickhouse.SinkDeps{})()
+	conn := chtest.Conn(t, cfg)
+	wait.Until(t, "every version in ClickHouse", func() bool {
+		var versions uint64
+		err := conn.QueryRow(t.Context(), "SELECT uniqExact(version) FROM provisional_versions WHERE tenant = 'acme'").Scan(&versions)
+		return err == nil && versions == 7
+	})
+	wait.Until(t, "both manifests", func() bool { return count(t, cfg, "acme") == 2 })
+
+	for _, vendor := range []string{"", stream.OpenAI, stream.Anthropic} {
+		rows, err := store.Usage(t.Context(), clickhouse.UsageQuery{Tenant: "acme", Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+			End: time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC), GroupBy: []string{"day"}, Vendor: vendor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, r := range rows {
+			if r.Provisional {
+				got[r.Dims["day"]] = r.InputTokens
+			}
+		}
+		want := map[string]int64{"2026-11-03": 250, "2026-11-04": 300}
+		if vendor == stream.Anthropic {
+			want = map[string]int64{}
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("vendor %q: open buckets %v, want %v", vendor, got, want)
+		}
+	}
+}
+
+// settledBucket is a bucket of a report stream that a manifest settles.
+type settledBucket struct {
+	spec   stream.Spec
+	bucket *envelope.Bucket
+}
+
+// manifestEvents returns tenant's chain from seq 1 of a manifest of each.
+func manifestEvents(t *testing.T, tenant string, each ...settledBucket) []*event.Record {
+	t.Helper()
+	prev := event.Genesis
+	var recs []*event.Record
+	for i, m := range each {
+		key, err := normalize.ManifestKey(m.spec, m.bucket, m.spec.GroupSet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: uint64(i + 1), Prev: prev, Kind: event.Manifest, Vendor: m.spec.Vendor,
+			Stream: m.spec.Name, Key: key, ObservedAt: "2026-11-23T12:00:00Z"}, []byte(`{"rows":1}`), strings.Repeat("0a", 32), event.Source{Offset: int64(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = rec.Hash
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// dayBucket is the daily bucket starting at start.
+func dayBucket(start time.Time) *envelope.Bucket {
+	return &envelope.Bucket{Start: start.Unix(), End: start.AddDate(0, 0, 1).Unix(), Width: "1d"}
 }
 
 // fact is one report row to chain in a test.
