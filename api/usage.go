@@ -231,6 +231,7 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 		out.NextPageToken = pageToken(usageQuery(q), q.Offset+len(rows), q.Limit)
 	}
 	out.Rows = make([]*ogmav1.UsageRow, 0, len(rows))
+	people := map[string]string{} // each person's id, once: a digest
 	for _, r := range rows {
 		row := &ogmav1.UsageRow{InputTokens: r.InputTokens, InputCachedTokens: r.InputCachedTokens,
 			OutputTokens: r.OutputTokens, NumModelRequests: r.NumModelRequests, Provisional: r.Provisional,
@@ -239,23 +240,36 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 			InputTotal: r.InputTokens, InputCacheRead: r.InputCachedTokens, Output: r.OutputTokens, Requests: r.NumModelRequests,
 			InputUncached: r.InputTokens - r.InputCachedTokens - r.InputCacheWrite5m - r.InputCacheWrite1h,
 			Images:        r.Images, Characters: r.Characters, Seconds: r.Seconds, Bytes: r.Bytes, Sessions: r.Sessions, Calls: r.Calls}
-		set := dimSetter(r.Dims)
-		set("day", &row.Day)
-		set("week", &row.Week)
-		set("month", &row.Month)
-		set("vendor", &row.Vendor)
-		set("model", &row.Model)
-		set("user", &row.User)
-		set("project", &row.Project)
-		set("api_key", &row.ApiKey)
-		set("attribution", &row.Attribution)
-		set("usage_type", &row.UsageType)
-		if email, ok := r.Dims["person"]; ok {
-			id := ""
-			if email != "" {
-				id = PersonID(q.Tenant, email)
+		for d, v := range r.Dims { // a row has the few it was grouped by
+			switch d {
+			case "day":
+				row.Day = &v
+			case "week":
+				row.Week = &v
+			case "month":
+				row.Month = &v
+			case "vendor":
+				row.Vendor = &v
+			case "model":
+				row.Model = &v
+			case "user":
+				row.User = &v
+			case "project":
+				row.Project = &v
+			case "api_key":
+				row.ApiKey = &v
+			case "attribution":
+				row.Attribution = &v
+			case "usage_type":
+				row.UsageType = &v
+			case "person":
+				id, ok := people[v]
+				if !ok && v != "" {
+					id = PersonID(q.Tenant, v)
+					people[v] = id
+				}
+				row.Person = &id
 			}
-			row.Person = &id
 		}
 		out.Rows = append(out.Rows, row)
 	}
