@@ -33,7 +33,7 @@ type rollupBuild struct {
 	through time.Time
 }
 
-// rollupSums are partialSums over the rollup's rows.
+// rollupSums are a source's sums over the rollup's rows.
 var rollupSums = countSums + "sum(estimated_usd) AS s_usd, toInt64(sum(unpriced)) AS s_unpriced, max(price_version) AS s_version, " +
 	"toUInt64(sum(n)) AS s_n, min(first_day) AS s_first, max(last_day) AS s_last"
 

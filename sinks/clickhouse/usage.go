@@ -228,14 +228,12 @@ func usageRows(ps []*partial, dims []string) []UsageRow {
 	return out
 }
 
-// partialSums are the sums of a group of usage facts that partials scans:
-// each count (s_<column>),
-// the estimate (s_usd), the facts the price table does not price
-// (s_unpriced: a count, so that a correction of the rollup can take one
-// back), the latest table version (s_version), the facts (s_n), the first
-// and last day.
-var partialSums = countSums + "sum(estimated_usd) AS s_usd, toInt64(countIf(priced = 0)) AS s_unpriced, max(price_version) AS s_version, count() AS s_n, " +
-	"min(day) AS s_first, max(day) AS s_last"
+// A source's sums, in the order partials scans them, are each count
+// (s_<column>), the estimate (s_usd, Decimal(38, 9) in every source, as
+// a union needs), the facts the price table does not price (s_unpriced:
+// a count, so that a correction of the rollup can take one back), the
+// latest table version (s_version), the facts (s_n), the first and last
+// day: rollupSums, the correction's, rowSums.
 
 // countSums sums each count column c as s_c.
 var countSums = eachCount("sum(%[1]s) AS s_%[1]s") + ", "
@@ -250,26 +248,36 @@ func eachCount(format string) string {
 	return strings.Join(out, ", ")
 }
 
-// partialTotals sums partialSums' columns again, in the same order.
+// partialTotals sums a source's sums again, in the same order.
 var partialTotals = eachCount("sum(s_%[1]s)") + ", sum(s_usd), sum(s_unpriced), max(s_version), sum(s_n), min(s_first), max(s_last)"
 
 // source is where a query of usage finds its rows (from, the FROM clause
 // with its conditions) and what sums them as partials scans them. A
 // source with a group of its own gives rows of finer groups (the
-// correction: one per fact), which its caller sums into its own.
+// correction: one per fact), and one whose rows are its groups (perRow:
+// the open buckets' rows) gives them as they are; its caller sums them
+// into its own.
 type source struct {
 	sum, from query
 	group     string
+	perRow    bool
 }
 
 // sums returns the query of src's sums by group, whose columns sel
 // selects (each followed by ", "), as branch p (0 settled, 1 open).
 func (src source) sums(p int, sel, group string) query {
-	if src.group != "" {
+	switch {
+	case src.perRow:
+		group = ""
+	case src.group != "":
 		group = src.group
 	}
 	return query{fmt.Sprintf("SELECT %d AS p, ", p) + sel + src.sum.text + " " + src.from.text + group, append(slices.Clip(src.sum.args), src.from.args...)}
 }
+
+// rowSums are the sums of a single row of usage_provisional.
+var rowSums = eachCount("%[1]s AS s_%[1]s") + ", CAST(estimated_usd AS Decimal(38, 9)) AS s_usd, toInt64(priced = 0) AS s_unpriced, " +
+	"price_version AS s_version, toUInt64(1) AS s_n, day AS s_first, day AS s_last"
 
 // sources returns the sources of the usage rows q asks about: settled
 // facts that totals count (from the tenant's latest rollup build and the
@@ -343,7 +351,10 @@ func openBuckets(q UsageQuery, settledThrough map[[2]string]time.Time, filters q
 	where := "tenant = ? AND " + streams + " AND day >= toDate(?) AND day < toDate(?)" + filters.text + " AND kind = 0 AND (tenant, vendor, stream, bucket_start, version) IN " +
 		"(SELECT tenant, vendor, stream, bucket_start, max(version) FROM provisional_versions WHERE tenant = ? AND " + streams + " GROUP BY tenant, vendor, stream, bucket_start)"
 	args := slices.Concat([]any{q.Tenant}, openArgs, []any{q.Start.Format(time.DateOnly), q.End.Format(time.DateOnly)}, filters.args, []any{q.Tenant}, openArgs)
-	return source{sum: query{text: partialSums}, from: query{"FROM usage_provisional WHERE " + where, args}}
+	// Row by row, not summed: an open bucket holds about as many rows as
+	// groups, and 18.16's sums of so many columns cost more than the rows
+	// (~20 against ~13 ms for 3,000).
+	return source{sum: query{text: rowSums}, from: query{"FROM usage_provisional WHERE " + where, args}, perRow: true}
 }
 
 // settledThrough returns, per report stream of tenant ({vendor, stream}),
