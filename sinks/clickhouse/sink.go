@@ -669,8 +669,8 @@ func (s *Sink) insertProvisional(ctx context.Context, rows []provRow) error {
 	// version from here, never one whose rows are still on their way.
 	err = s.store.batch(ctx, `INSERT INTO provisional_versions (tenant, vendor, stream, bucket_start, version)`, func(add func(...any) error) error {
 		for i, r := range rows {
-			if p := rows[max(i-1, 0)]; i > 0 && r.version == p.version && r.tenant == p.tenant && r.vendor == p.vendor && r.stream == p.stream && r.start.Equal(p.start) {
-				continue // a version's rows come together
+			if i > 0 && r.tenant == rows[i-1].tenant && r.version == rows[i-1].version {
+				continue // one record's rows, which come together: a version is its offset on the tenant's partition
 			}
 			if err := add(r.tenant, r.vendor, r.stream, r.start, r.version); err != nil {
 				return err

@@ -119,15 +119,11 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		group = " GROUP BY " + strings.Join(aliases, ", ")
 	}
 	if !attributed {
-		settled, open, err := s.sources(ctx, q)
+		branches, err := s.sources(ctx, q, sel, group)
 		if err != nil {
 			return nil, err
 		}
-		var branches []query
-		for _, src := range settled {
-			branches = append(branches, src.sums(0, sel, group))
-		}
-		all := union(append(branches, open.sums(1, sel, group))...)
+		all := union(branches...)
 		order := strings.Join(append([]string{"p"}, aliases...), ", ")
 		text := "SELECT " + order + ", " + partialTotals + " FROM (" + all.text + ") GROUP BY " + order + " ORDER BY " + order
 		if q.Limit > 0 {
@@ -137,14 +133,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		return usageRows(rows, q.GroupBy), err
 	}
 	// Each source on its own, side by side: the rows are summed again in Go.
-	rows, err := s.partialsAttributed(ctx, q, len(q.GroupBy), func() ([]query, error) {
-		settled, open, err := s.sources(ctx, q)
-		var qs []query
-		for _, src := range settled {
-			qs = append(qs, src.sums(0, sel, group))
-		}
-		return append(qs, open.sums(1, sel, group)), err
-	})
+	rows, err := s.partialsAttributed(ctx, q, len(q.GroupBy), sel, group)
 	if err != nil {
 		return nil, err
 	}
@@ -279,19 +268,21 @@ func (src source) sums(p int, sel, group string) query {
 var rowSums = eachCount("%[1]s AS s_%[1]s") + ", CAST(estimated_usd AS Decimal(38, 9)) AS s_usd, toInt64(priced = 0) AS s_unpriced, " +
 	"price_version AS s_version, toUInt64(1) AS s_n, day AS s_first, day AS s_last"
 
-// sources returns the sources of the usage rows q asks about: settled
+// sources returns the queries of the sums of the usage rows q asks about
+// by group, whose columns sel selects (see source.sums): of the settled
 // facts that totals count (from the tenant's latest rollup build and the
-// facts written since), and open buckets as last fetched. Each has the
-// columns day, vendor, stream, model, user_id, project_id and api_key_id
-// that UsageDims read. Filters on people are left to the caller.
-func (s *Store) sources(ctx context.Context, q UsageQuery) (settled []source, open source, err error) {
+// facts written since) as branch 0, then of open buckets as last fetched
+// as branch 1. Each source has the columns day, vendor, stream, model,
+// user_id, project_id and api_key_id that UsageDims read. Filters on
+// people are left to the caller.
+func (s *Store) sources(ctx context.Context, q UsageQuery, sel, group string) ([]query, error) {
 	var b rollupBuild
 	var through map[[2]string]time.Time
 	var g errgroup.Group
 	g.Go(func() (err error) { b, err = s.latestRollup(ctx, q.Tenant); return err })
 	g.Go(func() (err error) { through, err = s.settledThrough(ctx, q.Tenant); return err })
 	if err := g.Wait(); err != nil {
-		return settled, open, err
+		return nil, err
 	}
 	var filters query
 	if q.Vendor != "" {
@@ -300,7 +291,7 @@ func (s *Store) sources(ctx context.Context, q UsageQuery) (settled []source, op
 	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
 		c, ok := UsageDims[d]
 		if !ok || d == "day" || d == "week" || d == "month" {
-			return settled, open, fmt.Errorf("usage: no filter on %q", d)
+			return nil, fmt.Errorf("usage: no filter on %q", d)
 		}
 		if d != "person" && d != "attribution" {
 			filters.text, filters.args = filters.text+" AND has(?, "+c+")", append(filters.args, q.Filters[d])
@@ -308,8 +299,11 @@ func (s *Store) sources(ctx context.Context, q UsageQuery) (settled []source, op
 	}
 	// Whole months and tenths are read from the rollup unless days are asked for.
 	coarse := !slices.Contains(q.GroupBy, "day") && !slices.Contains(q.GroupBy, "week")
-	settled = settledRollup(q.Tenant, b, q.Start, q.End, coarse, filters)
-	return settled, openBuckets(q, through, filters), nil
+	var qs []query
+	for _, src := range settledRollup(q.Tenant, b, q.Start, q.End, coarse, filters) {
+		qs = append(qs, src.sums(0, sel, group))
+	}
+	return append(qs, openBuckets(q, through, filters).sums(1, sel, group)), nil
 }
 
 // openBuckets returns the source of q's open buckets as last fetched,
@@ -453,16 +447,18 @@ func (s *Store) partials(ctx context.Context, text string, args []any, ndims int
 	return out, rows.Err()
 }
 
-// partialsAttributed runs partials, attributed, on the queries sums
-// makes, side by side — made and run while the tenant's subjects, which
-// attribute their rows, are read beside them — and returns the rows q's
-// filters on people keep, each with its person and attribution.
-func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int, sums func() ([]query, error)) ([]*partial, error) {
+// partialsAttributed runs partials, attributed, on the queries of q's
+// sources by group (sel and group begin with the vendor, user and key as
+// a_vendor, a_user, a_key), side by side — made and run while the tenant's
+// subjects, which attribute their rows, are read beside them — and returns
+// the rows q's filters on people keep, each with its person and
+// attribution.
+func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int, sel, group string) ([]*partial, error) {
 	var g errgroup.Group
 	var parts [][]*partial
 	var subs []Subject
 	g.Go(func() error {
-		qs, err := sums()
+		qs, err := s.sources(ctx, q, sel, group)
 		if err != nil {
 			return err
 		}
@@ -541,14 +537,8 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	rows, err := s.partialsAttributed(ctx, q, 1, func() ([]query, error) {
-		settled, open, err := s.sources(ctx, q)
-		var qs []query
-		for _, src := range append(settled, open) {
-			qs = append(qs, src.sums(0, "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0, ", " GROUP BY a_vendor, a_user, a_key, d0"))
-		}
-		return qs, err
-	})
+	rows, err := s.partialsAttributed(ctx, q, 1, "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0, ",
+		" GROUP BY a_vendor, a_user, a_key, d0")
 	if err != nil {
 		return nil, fmt.Errorf("unmapped: %w", err)
 	}
