@@ -261,11 +261,7 @@ func TestAttributionFollowsDirectoryAndLinks(t *testing.T) {
 		t.Errorf("key_dan's later usage: %q, want user %s", got["key_dan"], carol)
 	}
 	var links []*event.Record
-	for _, r := range o.cluster.Records(t, topic.Events) {
-		rec, err := event.DecodeRecord(r.Value)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, rec := range o.cluster.Events(t) {
 		if rec.Event.Kind == event.Link {
 			links = append(links, rec)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/sinks/clickhouse"
 )
 
@@ -66,13 +67,13 @@ func newTenantDeleteCmd(c *common) *cobra.Command {
 	cfg := &tenantAdmin{common: c}
 	cmd := &cobra.Command{
 		Use:   "delete",
-		Short: "Offboard a tenant: destroy its keys and tokens, and with --erase its data in ClickHouse (the chain still verifies)",
+		Short: "Offboard a tenant: destroy its keys and tokens, and with --erase its data in Kafka and ClickHouse (the chain still verifies)",
 		Args:  cobra.NoArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runTenantDelete(cmd.Context(), cfg) },
 	}
 	cmd.Flags().StringVar(&cfg.id, "id", "", "the tenant to delete")
 	cmd.Flags().StringVar(&cfg.confirm, "confirm", "", "the tenant id again: deleting cannot be undone")
-	cmd.Flags().BoolVar(&cfg.erase, "erase", false, "also erase the tenant's data in ClickHouse: events keep their hashes, not their data and salt")
+	cmd.Flags().BoolVar(&cfg.erase, "erase", false, "also erase the tenant's data: its data key in Kafka, its data and salt in ClickHouse; events keep their hashes")
 	addClickHouseFlags(cmd, &cfg.clickhouse, &c.chSec)
 	return cmd
 }
@@ -95,6 +96,10 @@ func runTenantDelete(ctx context.Context, cfg *tenantAdmin) error {
 	if !cfg.erase {
 		return nil
 	}
+	if err := datakey.Erase(ctx, dial, layout, cfg.id, time.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(cfg.stdout, "tenant %s erased in Kafka: its data key is destroyed (ogma.events keeps its chain, sealed data that no longer opens) and its open buckets are tombstoned\n", cfg.id)
 	store, err := cfg.openStore(ctx, cfg.clickhouse)
 	if err != nil {
 		return err

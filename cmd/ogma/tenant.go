@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -90,6 +91,13 @@ func createTenant(ctx context.Context, dial topic.Dial, l topic.Layout, kr *seal
 	}
 	if _, ok := st.Tenants[t.ID]; ok {
 		return fmt.Errorf("tenant %s already exists", t.ID)
+	}
+	keys := datakey.New(dial, l)
+	if err := keys.Reload(ctx); err != nil {
+		return err
+	}
+	if _, err := keys.Get(t.ID); errors.Is(err, datakey.ErrErased) {
+		return fmt.Errorf("tenant %s was erased: its id is not given out again", t.ID)
 	}
 	return control.Publish(ctx, dial, kr, control.TenantRecord(l, t))
 }

@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,18 +34,34 @@ func decodeFast(b []byte) (r *Record, ok bool) {
 	if !p.Lit(`,"hash":`) {
 		return nil, false
 	}
-	if r.Hash, ok = p.PlainString(); !ok || !p.Lit(`,"data":`) {
+	if r.Hash, ok = p.PlainString(); !ok {
 		return nil, false
 	}
-	data, ok := p.Skip()
-	if !ok {
-		return nil, false
+	if p.Lit(`,"sealed":`) {
+		s, ok := p.PlainString()
+		if !ok {
+			return nil, false
+		}
+		if r.Sealed, ok = decodeBase64(s); !ok {
+			return nil, false
+		}
+	} else {
+		if !p.Lit(`,"data":`) {
+			return nil, false
+		}
+		data, ok := p.Skip()
+		if !ok {
+			return nil, false
+		}
+		r.Data = bytes.Clone(data)
+		if !p.Lit(`,"salt":`) {
+			return nil, false
+		}
+		if r.Salt, ok = p.PlainString(); !ok {
+			return nil, false
+		}
 	}
-	r.Data = bytes.Clone(data)
-	if !p.Lit(`,"salt":`) {
-		return nil, false
-	}
-	if r.Salt, ok = p.PlainString(); !ok || !p.Lit(`,"source":{"partition":`) {
+	if !p.Lit(`,"source":{"partition":`) {
 		return nil, false
 	}
 	part, ok := p.Int()
@@ -57,6 +74,13 @@ func decodeFast(b []byte) (r *Record, ok bool) {
 	}
 	r.Source = Source{Partition: int32(part), Offset: off}
 	return r, true
+}
+
+// decodeBase64 decodes s as encoding/json decodes a []byte: standard
+// base64 with padding.
+func decodeBase64(s string) ([]byte, bool) {
+	b, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), []byte(s))
+	return b, err == nil
 }
 
 // parseEvent reads an event's JCS bytes: its members in sorted order, no

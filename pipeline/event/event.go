@@ -17,6 +17,7 @@ package event
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -128,15 +129,19 @@ func ContentDigest(data []byte) string {
 func Time(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Record is an ogma.events record: the event, its canonical bytes and
-// hash, the data and salt kept beside it, and where it came from in
-// ogma.raw. [Record.Marshal] and [DecodeRecord] give its form in Kafka.
+// hash, the data and salt kept beside it — sealed under the tenant's data
+// key, until [Record.Open] — and where it came from in ogma.raw.
+// [Record.Marshal] and [DecodeRecord] give its form in Kafka.
 type Record struct {
 	Event     Event
 	Canonical string
 	Hash      string
 	Data      json.RawMessage
 	Salt      string
-	Source    Source
+	// Sealed is Data and Salt sealed ([SealData]); a record carries
+	// either, and Marshal writes Sealed when it is set.
+	Sealed []byte
+	Source Source
 }
 
 // Source is the raw record an event was made from: the last one, for
@@ -182,29 +187,41 @@ func seal(e Event, data []byte, salt string, src Source, canonicalKey bool) (*Re
 
 // Marshal returns r as the value of an ogma.events record:
 //
-//	{"event":<the canonical bytes>,"hash":"…","data":<data>,"salt":"…","source":{"partition":p,"offset":o}}
+//	{"event":<the canonical bytes>,"hash":"…","sealed":"<base64>","source":{"partition":p,"offset":o}}
 //
-// The event member is the exact hashed bytes — JCS output is a JSON object
-// — so the record carries them once, unescaped; a reader that parses it
-// with any JSON library can canonicalize it again to the same bytes. r.Data
+// or, with data and salt in the clear (r.Sealed nil, as records were
+// before sealing), "data":<data>,"salt":"…" in place of "sealed". The
+// event member is the exact hashed bytes — JCS output is a JSON object —
+// so the record carries them once, unescaped; a reader that parses it with
+// any JSON library can canonicalize it again to the same bytes. r.Data
 // must be JSON (it is canonical everywhere Ogma makes it); empty is null.
 func (r *Record) Marshal() []byte {
-	b := make([]byte, 0, 96+len(r.Canonical)+len(r.Hash)+len(r.Data)+len(r.Salt))
+	b := make([]byte, 0, 96+len(r.Canonical)+len(r.Hash)+len(r.Data)+len(r.Salt)+base64.StdEncoding.EncodedLen(len(r.Sealed)))
 	b = append(b, `{"event":`...)
 	b = append(b, r.Canonical...)
-	return appendRecordRest(b, r.Hash, r.Data, r.Salt, r.Source)
-}
-
-// appendRecordRest appends what follows the event in a record's value.
-func appendRecordRest(b []byte, hash string, data []byte, salt string, src Source) []byte {
-	b = appendJSONString(append(b, `,"hash":`...), hash)
+	b = appendJSONString(append(b, `,"hash":`...), r.Hash)
+	if r.Sealed != nil {
+		return appendRecordTail(b, r.Sealed, r.Source)
+	}
 	b = append(b, `,"data":`...)
-	if len(data) == 0 {
+	if len(r.Data) == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = append(b, data...)
+		b = append(b, r.Data...)
 	}
-	b = appendJSONString(append(b, `,"salt":`...), salt)
+	b = appendJSONString(append(b, `,"salt":`...), r.Salt)
+	return appendSource(b, r.Source)
+}
+
+// appendRecordTail appends what follows the hash in a sealed record.
+func appendRecordTail(b, sealed []byte, src Source) []byte {
+	b = append(b, `,"sealed":"`...)
+	b = base64.StdEncoding.AppendEncode(b, sealed)
+	return appendSource(append(b, '"'), src)
+}
+
+// appendSource appends a record's last member.
+func appendSource(b []byte, src Source) []byte {
 	b = strconv.AppendInt(append(b, `,"source":{"partition":`...), int64(src.Partition), 10)
 	b = strconv.AppendInt(append(b, `,"offset":`...), src.Offset, 10)
 	return append(b, "}}"...)
@@ -224,7 +241,7 @@ func appendJSONString(b []byte, s string) []byte {
 // earlier form, which carried the event as an object beside its canonical
 // bytes as a string.
 func DecodeRecord(b []byte) (*Record, error) {
-	if r, ok := decodeFast(b); ok && r.Event.V == Version && jsonscan.Valid(r.Event.Key) && jsonscan.Valid(r.Data) {
+	if r, ok := decodeFast(b); ok && r.Event.V == Version && jsonscan.Valid(r.Event.Key) && (r.Sealed != nil || jsonscan.Valid(r.Data)) {
 		return r, nil
 	}
 	return decodeGeneric(b)
@@ -238,12 +255,13 @@ func decodeGeneric(b []byte) (*Record, error) {
 		Hash      string          `json:"hash"`
 		Data      json.RawMessage `json:"data"`
 		Salt      string          `json:"salt"`
+		Sealed    []byte          `json:"sealed"`
 		Source    Source          `json:"source"`
 	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return nil, fmt.Errorf("event record: %w", err)
 	}
-	r := &Record{Canonical: string(w.Event), Hash: w.Hash, Data: w.Data, Salt: w.Salt, Source: w.Source}
+	r := &Record{Canonical: string(w.Event), Hash: w.Hash, Data: w.Data, Salt: w.Salt, Sealed: w.Sealed, Source: w.Source}
 	if w.Canonical != nil {
 		r.Canonical = *w.Canonical
 	}

@@ -151,7 +151,8 @@ func FuzzCanonicalFast(f *testing.F) {
 		drafted.DataDigest = a.Event.DataDigest
 		drafted.Prev, drafted.Rev, drafted.Seq = "", 0, 0
 		if d, ok := event.NewDraft(drafted); ok {
-			v, hash, ok := d.Seal(e.Prev, e.Rev, e.Seq, []byte(`{}`), strings.Repeat("ab", 32), event.Source{})
+			a.Sealed = []byte("sealed bytes")
+			v, hash, ok := d.Seal(e.Prev, e.Rev, e.Seq, a.Sealed, event.Source{})
 			if !ok && e.Seq > 1<<53-1 {
 				return // beyond JCS's exact integers: Seal's path
 			}

@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -220,16 +221,17 @@ func (d *Draft) DataDigest() string { return d.e.DataDigest }
 
 // Seal places the draft in the chain and returns the value of its
 // ogma.events record — what [Record.Marshal] writes for the record
-// [SealCanonicalKey] makes of the same event at prev, rev and seq — and its
-// hash, written in one buffer. ok is false when prev is not UTF-8 or seq
-// beyond what JCS writes exactly.
-func (d *Draft) Seal(prev string, rev uint32, seq uint64, data []byte, salt string, src Source) (value []byte, hash string, ok bool) {
-	b := make([]byte, 0, 320+len(d.head)+len(prev)+len(d.tail)+len(data)+len(salt))
+// [SealCanonicalKey] makes of the same event at prev, rev and seq, with
+// sealed its Sealed ([SealData]) — and its hash, written in one buffer. ok
+// is false when prev is not UTF-8 or seq beyond what JCS writes exactly.
+func (d *Draft) Seal(prev string, rev uint32, seq uint64, sealed []byte, src Source) (value []byte, hash string, ok bool) {
+	b := make([]byte, 0, 224+len(d.head)+len(prev)+len(d.tail)+base64.StdEncoding.EncodedLen(len(sealed)))
 	b = append(append(b, `{"event":`...), d.head...)
 	if b, ok = appendPlace(b, prev, rev, seq); !ok {
 		return nil, "", false
 	}
 	b = append(b, d.tail...)
 	hash = Hash(b[len(`{"event":`):])
-	return appendRecordRest(b, hash, data, salt, src), hash, true
+	b = appendJSONString(append(b, `,"hash":`...), hash)
+	return appendRecordTail(b, sealed, src), hash, true
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
@@ -67,7 +68,8 @@ type Config struct {
 
 // Deps are a Processor's collaborators.
 type Deps struct {
-	// Dial opens side clients (restoring state from ogma.events).
+	// Dial opens side clients: restoring state from ogma.events,
+	// following the data keys in ogma.keys.
 	Dial topic.Dial
 	// Session are the client options (seeds, logger) of the transactional
 	// session, which kgo builds itself.
@@ -110,6 +112,9 @@ type Processor struct {
 	// in an aborted batch, with why; aborts counts aborted batches in a row.
 	refused map[int32]map[int64]refusal
 	aborts  int
+	// keys are the tenants' data keys, followed in ogma.keys; the
+	// transform seals every event's data and salt under its tenant's.
+	keys *datakey.Keys
 }
 
 // New returns a processor; it does nothing until Run.
@@ -145,7 +150,7 @@ func New(cfg Config, deps Deps) (*Processor, error) {
 	}
 	return &Processor{cfg: cfg, deps: deps, log: deps.Logger.With("component", "processor"),
 		metrics: newMetrics(deps.Registerer), ready: make(chan struct{}), revoked: map[int32]bool{}, assigned: map[int32]bool{},
-		refused: map[int32]map[int64]refusal{}}, nil
+		refused: map[int32]map[int64]refusal{}, keys: datakey.New(deps.Dial, deps.Layout)}, nil
 }
 
 func (p *Processor) now() time.Time {
@@ -174,10 +179,13 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	defer store.Close()
+	p.keys.OnMake = store.keepPendingKey
 
 	var lagWatch sync.WaitGroup
 	lctx, stopLag := context.WithCancel(ctx)
 	lagWatch.Go(func() { p.watchLag(lctx, p.cfg.LagInterval) })
+	// Erasures take effect as they come; restoring reads the keys whole.
+	lagWatch.Go(func() { p.keys.Follow(lctx, nil) })
 	defer lagWatch.Wait()
 	defer stopLag()
 
@@ -456,7 +464,7 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		for _, part := range slices.Sorted(maps.Keys(recs)) {
 			t := byT[part]
 			if t == nil {
-				t = newTransform(store, part, p.deps.Layout)
+				t = newTransform(store, part, p.deps.Layout, p.keys)
 				t.ship, t.refused = ship, p.refused[part]
 				byT[part] = t
 				ts = append(ts, t)
@@ -540,6 +548,11 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		}
 		p.log.Log(ctx, level, "transaction aborted", "in_a_row", p.aborts, "refused_outputs", len(refusedNow), "err", produceErr)
 		return nil
+	}
+	for _, tenant := range p.keys.Commit() {
+		if err := store.dropPendingKey(tenant); err != nil {
+			return err
+		}
 	}
 	p.aborts = 0
 	p.metrics.aborts.Set(0)
@@ -678,6 +691,11 @@ func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, f
 	}
 	applied, repeats := 0, 0
 	heads := map[string]Head{}
+	// Every key of the partition's events is in ogma.keys with them; an
+	// erased tenant's events restore its chain, not what it held.
+	if err := p.restoreKeys(ctx, store); err != nil {
+		return nil, fmt.Errorf("restore partition %d: %w", part, err)
+	}
 	err := topic.ReadFrom(ctx, p.deps.Dial, topic.Events, map[int32]int64{part: ck.Events + 1}, func(r *kgo.Record) error {
 		rec, err := event.DecodeRecord(r.Value)
 		if err != nil {
@@ -707,6 +725,20 @@ func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, f
 		head = Head{Seq: e.Seq, Hash: rec.Hash}
 		heads[e.Tenant] = head
 		ov.setJSON(headKey(part, e.Tenant), head)
+		ck.Raw = max(ck.Raw, rec.Source.Offset)
+		applied++
+		if rec.Sealed != nil {
+			aead, err := p.keys.Lookup(ctx, e.Tenant)
+			if errors.Is(err, datakey.ErrErased) {
+				return nil
+			}
+			if err == nil {
+				err = rec.Open(aead)
+			}
+			if err != nil {
+				return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
+			}
+		}
 		digest := event.ContentDigest(rec.Data)
 		if e.Kind == event.Identity {
 			if digest, err = normalize.DirectoryDigest(rec.Data); err != nil {
@@ -715,8 +747,6 @@ func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, f
 		}
 		ov.setEntry(dedupeKey(part, e.Tenant, e.Vendor, e.Stream, e.Key), Entry{Digest: digest, Rev: e.Rev,
 			DataDigest: e.DataDigest, Absent: string(rec.Data) == "null"})
-		ck.Raw = max(ck.Raw, rec.Source.Offset)
-		applied++
 		return nil
 	})
 	if err != nil {
@@ -753,6 +783,31 @@ func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, f
 	p.log.InfoContext(ctx, "partition restored", "partition", part, "events_applied", applied, "events_repeated", repeats,
 		"raw_offset", ck.Raw, "duration", time.Since(start))
 	return &partState{skipThrough: ck.Raw}, nil
+}
+
+// restoreKeys reads the data keys committed, then takes back the keys this
+// instance made for a batch that did not commit, so that the batch read
+// again is sealed as it was; a kept key that committed meanwhile is dropped.
+func (p *Processor) restoreKeys(ctx context.Context, store *Store) error {
+	if err := p.keys.Reload(ctx); err != nil {
+		return err
+	}
+	kept, err := store.pendingKeys()
+	if err != nil {
+		return err
+	}
+	for _, k := range kept {
+		pended, err := p.keys.Pend(k)
+		if err != nil {
+			return err
+		}
+		if !pended {
+			if err := store.dropPendingKey(k.Tenant); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // refusesRecord reports whether err is Kafka refusing one record as such,

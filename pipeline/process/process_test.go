@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,8 @@ import (
 	"github.com/ogma-dev/ogma/connectors/poll"
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/control"
+	"github.com/ogma-dev/ogma/pipeline/datakey"
+	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/process"
 	"github.com/ogma-dev/ogma/pipeline/seal"
 	"github.com/ogma-dev/ogma/pipeline/seal/sealtest"
@@ -211,6 +214,7 @@ type ledgerEvent struct {
 func (p *pipeline) events(t *testing.T) []ledgerEvent {
 	t.Helper()
 	var out []ledgerEvent
+	keys := datakey.New(p.cluster.Dial, p.cluster.Layout)
 	for _, r := range p.cluster.Records(t, topic.Events) {
 		var e ledgerEvent
 		if err := json.Unmarshal(r.Value, &e); err != nil {
@@ -219,6 +223,9 @@ func (p *pipeline) events(t *testing.T) []ledgerEvent {
 		if err := json.Unmarshal(e.Canonical, &e.Event); err != nil {
 			t.Fatal(err)
 		}
+		// The data and salt travel sealed under the tenant's key.
+		opened := topictest.OpenEvent(t, keys, r.Value)
+		e.Data, e.Salt = opened.Data, opened.Salt
 		out = append(out, e)
 	}
 	return out
@@ -405,15 +412,21 @@ func TestAbortedBatchRetriesByteIdentical(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListEndOffsets(t.Context(), topic.Events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic.Events, topic.Partition("acme", topictest.Partitions))
 	var all [][]byte
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	for len(all) < len(committed)+1 {
+	for last := int64(-1); last < end.Offset-2; { // the last offset is the commit's marker
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
 			break
 		}
-		fs.EachRecord(func(r *kgo.Record) { all = append(all, r.Value) })
+		fs.EachRecord(func(r *kgo.Record) { all, last = append(all, r.Value), r.Offset })
 	}
 	if len(all) <= len(committed) {
 		t.Fatalf("read %d records uncommitted, %d committed: the aborted attempt left nothing to compare", len(all), len(committed))
@@ -602,4 +615,76 @@ func metric(t *testing.T, reg *prometheus.Registry, name string, match func(*dto
 		}
 	}
 	return nil
+}
+
+// Issue 13: erasing a tenant destroys its data key, so that ogma.events —
+// kept without end, shared by the tenants of a partition — no longer opens
+// its data, while its chain still verifies: after compaction no record of
+// ogma.keys holds the key, no event holds the data in the clear, the
+// open buckets are gone from ogma.provisional, and what the tenant's
+// connector fetches afterwards is not processed.
+func TestErasureDestroysTheTenantsDataInKafka(t *testing.T) {
+	p := newPipeline(t, usageOnly)
+	p.settle(t, 1)
+	before := p.events(t)
+	verifyChain(t, before)
+	var key []byte
+	for _, r := range p.cluster.Records(t, topic.Keys) {
+		if string(r.Key) == "datakey/acme" {
+			var k datakey.Key
+			json.Unmarshal(r.Value, &k)
+			key = k.Key
+		}
+	}
+	if len(key) == 0 || len(before) == 0 || len(before[0].Data) == 0 {
+		t.Fatalf("before erasure: key %x, %d events, the first with data %s", key, len(before), before[0].Data)
+	}
+
+	if err := datakey.Erase(t.Context(), p.cluster.Dial, p.cluster.Layout, "acme", simNow); err != nil {
+		t.Fatal(err)
+	}
+	// More usage comes, and the bucket of today settles: the connector
+	// still polls (this test keeps the integration), the processor drops it.
+	today := simNow.Truncate(24 * time.Hour)
+	p.simClock.Set(today.Add(24*time.Hour + 2*time.Hour))
+	p.clock.Set(today.Add(24*time.Hour + 2*time.Hour))
+	p.settle(t, 2)
+	p.cluster.Broker.Cluster().Compact()
+
+	for _, r := range p.cluster.Records(t, topic.Keys) {
+		if bytes.Contains(r.Value, []byte(base64.StdEncoding.EncodeToString(key))) {
+			t.Errorf("after compaction, ogma.keys's %s still holds the data key", r.Key)
+		}
+	}
+	// An open bucket's last record is its tombstone, which compaction
+	// carries out once it leaves the active segment (the broker never
+	// compacts that one, and no other tenant writes here).
+	last := map[string][]byte{}
+	for _, r := range p.cluster.Records(t, topic.Provisional) {
+		if bytes.HasPrefix(r.Key, []byte("acme/")) {
+			last[string(r.Key)] = r.Value
+		}
+	}
+	for k, v := range last {
+		if v != nil {
+			t.Errorf("ogma.provisional's open bucket %s outlives the erasure", k)
+		}
+	}
+	after := p.cluster.Events(t)
+	if len(after) != len(before) {
+		t.Errorf("%d events after the erasure, %d before: the erased tenant's usage was chained", len(after), len(before))
+	}
+	for _, r := range p.cluster.Records(t, topic.Events) {
+		if bytes.Contains(r.Value, []byte(`"input_tokens"`)) || bytes.Contains(r.Value, []byte(before[0].Salt)) {
+			t.Fatalf("an event holds the erased tenant's data or salt in the clear: %s", r.Value)
+		}
+	}
+	for _, e := range after {
+		if e.Data != nil || e.Salt != "" {
+			t.Fatalf("seq %d opens after the erasure: %s", e.Event.Seq, e.Data)
+		}
+		if event.Hash([]byte(e.Canonical)) != e.Hash {
+			t.Fatalf("seq %d: the chain no longer verifies", e.Event.Seq)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
@@ -168,7 +169,7 @@ func BenchmarkRestore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := newTransform(s, part, c.Layout)
+	tr := newTransform(s, part, c.Layout, datakey.New(nil, c.Layout))
 	raw := topictest.UsageRows(c.Layout, tenant, 20000)
 	for i, r := range raw {
 		r.Offset = int64(i)
@@ -177,12 +178,16 @@ func BenchmarkRestore(b *testing.B) {
 		b.Fatal(err)
 	}
 	s.Close()
-	var events []*kgo.Record
+	var events, keys []*kgo.Record
 	for _, r := range tr.out {
-		if r.Topic == topic.Events {
+		switch r.Topic {
+		case topic.Events:
 			events = append(events, r)
+		case topic.Control:
+			keys = append(keys, r) // the tenant's data key, which restore opens the events with
 		}
 	}
+	c.Produce(b, keys...)
 	c.Produce(b, events...)
 	p, err := New(Config{StateDir: b.TempDir()}, Deps{Dial: c.Dial, Layout: c.Layout})
 	if err != nil {

@@ -23,7 +23,7 @@ func BenchmarkStages(b *testing.B) {
 		b.ReportAllocs()
 		var dec envelope.Decoder
 		for i := 0; b.Loop(); i++ {
-			if d := decode(&dec, s, recs[i%len(recs)]); d.err != nil || d.nerr != nil {
+			if d := decode(&dec, s, testKeys, recs[i%len(recs)]); d.err != nil || d.nerr != nil {
 				b.Fatal(d.err, d.nerr)
 			}
 		}
@@ -31,7 +31,7 @@ func BenchmarkStages(b *testing.B) {
 	b.Run("transform", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			t := newTransform(s, 0, l)
+			t := newTransform(s, 0, l, testKeys)
 			if err := t.run(recs, -1, true); err != nil {
 				b.Fatal(err)
 			}

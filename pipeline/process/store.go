@@ -14,6 +14,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/ogma-dev/ogma/pipeline/datakey"
+
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 )
@@ -77,6 +79,50 @@ func (s *Store) get(k string) ([]byte, bool, error) {
 	}
 	defer c.Close()
 	return slices.Clone(v), true, nil
+}
+
+// Pending data keys ([datakey.Keys.OnMake]) are kept apart from the
+// batches' state: one is written as it is made, before anything is sealed
+// under it, and deleted once its transaction committed.
+
+func pendingKeyKey(tenant string) string { return "k/" + tenant }
+
+func (s *Store) keepPendingKey(k datakey.Key) error {
+	v, err := json.Marshal(k)
+	if err == nil {
+		err = s.db.Set([]byte(pendingKeyKey(k.Tenant)), v, pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("state: keep data key: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) dropPendingKey(tenant string) error {
+	if err := s.db.Delete([]byte(pendingKeyKey(tenant)), pebble.Sync); err != nil {
+		return fmt.Errorf("state: drop data key: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) pendingKeys() ([]datakey.Key, error) {
+	names, err := s.keys(pendingKeyKey(""))
+	if err != nil {
+		return nil, err
+	}
+	var out []datakey.Key
+	for _, n := range names {
+		v, _, err := s.get(n)
+		if err != nil {
+			return nil, err
+		}
+		var k datakey.Key
+		if err := json.Unmarshal(v, &k); err != nil {
+			return nil, fmt.Errorf("state: data key %s: %w", n, err)
+		}
+		out = append(out, k)
+	}
+	return out, nil
 }
 
 // keys returns the keys under prefix, in order.

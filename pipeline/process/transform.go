@@ -1,6 +1,7 @@
 package process
 
 import (
+	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
@@ -33,6 +35,7 @@ const (
 	outcomeProvisional = "provisional"
 	outcomeDeadletter  = "deadlettered"
 	outcomeSkipped     = "skipped"
+	outcomeErased      = "erased"
 )
 
 // transform turns the raw records of one partition, in offset order, into
@@ -65,6 +68,20 @@ type transform struct {
 	// refused holds raw offsets whose output Kafka refused in an earlier
 	// try of this batch: each is deadlettered instead.
 	refused map[int64]refusal
+	// keys are the tenants' data keys, which seal each event's data and
+	// salt; they are an input, as the store is. sealers holds each key
+	// this transform used (published if it was pending), erased whether
+	// each tenant seen was erased: an erasure takes effect from the next
+	// batch on.
+	keys    dataKeys
+	sealers map[string]cipher.AEAD
+	erased  map[string]bool
+}
+
+// dataKeys are the tenants' data keys, as [datakey.Keys] holds them.
+type dataKeys interface {
+	Get(tenant string) (cipher.AEAD, error)
+	Key(tenant string, now time.Time) (aead cipher.AEAD, pending *kgo.Record, err error)
 }
 
 // refusal is why Kafka refused a raw record's output; bare is set once it
@@ -86,8 +103,8 @@ func (t *transform) add(r *kgo.Record, from int64) {
 	t.from = append(t.from, from)
 }
 
-func newTransform(s *Store, p int32, l topic.Layout) *transform {
-	return &transform{p: p, layout: l, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1,
+func newTransform(s *Store, p int32, l topic.Layout, keys dataKeys) *transform {
+	return &transform{p: p, layout: l, keys: keys, sealers: map[string]cipher.AEAD{}, erased: map[string]bool{}, ov: newOverlay(s), counts: map[string]int{}, lastRaw: -1,
 		open: map[string][]row{}, heads: map[string]Head{}}
 }
 
@@ -110,7 +127,7 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 		}
 	}()
 	open := t.open
-	pre := startPrepass(t.ov.s, recs, skipThrough)
+	pre := startPrepass(t.ov.s, t.keys, recs, skipThrough)
 	defer pre.stop()
 	defer t.shipOut()
 	for i, r := range recs {
@@ -127,6 +144,10 @@ func (t *transform) run(recs []*kgo.Record, skipThrough int64, flush bool) error
 		raw := d.raw
 		if d.err != nil {
 			t.deadletter(r, d.err.Error())
+			continue
+		}
+		if t.isErased(raw.Tenant) {
+			t.counts[outcomeErased]++ // an erased tenant's data is not processed again
 			continue
 		}
 		switch {
@@ -305,12 +326,15 @@ func (t *transform) count(outcome string) {
 }
 
 // prepared is what the pre-pass makes of a fact, off the chain step: its
-// dedupe key, the key's entry as the store held it before the batch, and
-// its event drafted. Empty means not prepared.
+// dedupe key, the key's entry as the store held it before the batch, its
+// event drafted, and its data sealed under the tenant's key (sealedBy).
+// Empty means not prepared.
 type prepared struct {
 	dedupeKey string
 	entry     committed
 	draft     *event.Draft
+	sealed    []byte
+	sealedBy  cipher.AEAD
 }
 
 // fact chains f unless its content is unchanged since its last event, and
@@ -348,7 +372,10 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	if had {
 		rev = ent.Rev + 1
 	}
-	dd, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre.draft, src)
+	dd, err := t.emit(raw.Tenant, raw.Vendor, raw.Stream, f.Kind, f.Key, rev, raw.FetchedAt, f.Data, salt, pre, src)
+	if errors.Is(err, datakey.ErrErased) {
+		return "", outcomeErased, nil // erased since the batch began
+	}
 	var unproducible *unproducibleError
 	if errors.As(err, &unproducible) && rawValue != nil {
 		t.deadletter(&kgo.Record{Partition: src.Partition, Offset: src.Offset, Value: rawValue}, unproducible.reason)
@@ -361,9 +388,9 @@ func (t *transform) fact(raw *envelope.Raw, f normalize.Fact, salt string, src e
 	return dd, outcomeEmitted, nil
 }
 
-// emit appends the next event of tenant's chain — draft sealed, if the
-// pre-pass drafted it — and returns its data digest.
-func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt string, draft *event.Draft, src event.Source) (string, error) {
+// emit appends the next event of tenant's chain — the pre-pass's draft and
+// sealed data, if it made them — and returns its data digest.
+func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev uint32, observed time.Time, data []byte, salt string, pre prepared, src event.Source) (string, error) {
 	head, ok := t.heads[tenant]
 	if !ok {
 		head = Head{Hash: event.Genesis}
@@ -371,18 +398,31 @@ func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev ui
 			return "", err
 		}
 	}
+	aead, err := t.dataKey(tenant, observed)
+	if err != nil {
+		return "", err
+	}
 	seq := head.Seq + 1
 	var value []byte
 	var hash, dataDigest string
-	sealed := false
-	if draft != nil {
-		value, hash, sealed = draft.Seal(head.Hash, rev, seq, data, salt, src)
+	drafted := false
+	if draft := pre.draft; draft != nil {
 		dataDigest = draft.DataDigest()
+		sealed := pre.sealed
+		if sealed == nil || pre.sealedBy != aead { // its key replaced since the pre-pass
+			if sealed, err = event.SealData(aead, tenant, dataDigest, data, salt); err != nil {
+				return "", err
+			}
+		}
+		value, hash, drafted = draft.Seal(head.Hash, rev, seq, sealed, src)
 	}
-	if !sealed {
+	if !drafted {
 		rec, err := event.SealCanonicalKey(event.Event{Tenant: tenant, Seq: seq, Prev: head.Hash, Kind: kind,
 			Vendor: vendor, Stream: stream, Key: key, Rev: rev, ObservedAt: event.Time(observed)}, data, salt, src)
 		if err != nil {
+			return "", err
+		}
+		if rec.Sealed, err = event.SealData(aead, tenant, rec.Event.DataDigest, data, salt); err != nil {
 			return "", err
 		}
 		value, hash, dataDigest = rec.Marshal(), rec.Hash, rec.Event.DataDigest
@@ -394,6 +434,35 @@ func (t *transform) emit(tenant, vendor, stream, kind string, key []byte, rev ui
 	t.heads[tenant] = Head{Seq: seq, Hash: hash}
 	t.add(t.layout.Record(topic.Events, tenant, rk, value), src.Offset)
 	return dataDigest, nil
+}
+
+// dataKey returns tenant's data key, made when it has none; a key not
+// committed yet is published in this batch, beside the events it seals.
+func (t *transform) dataKey(tenant string, now time.Time) (cipher.AEAD, error) {
+	if aead, ok := t.sealers[tenant]; ok {
+		return aead, nil
+	}
+	aead, pending, err := t.keys.Key(tenant, now)
+	if err != nil {
+		return nil, err
+	}
+	t.sealers[tenant] = aead
+	if pending != nil {
+		t.add(pending, -1)
+	}
+	return aead, nil
+}
+
+// isErased reports whether tenant was erased when the transform first
+// looked.
+func (t *transform) isErased(tenant string) bool {
+	e, ok := t.erased[tenant]
+	if !ok {
+		_, err := t.keys.Get(tenant)
+		e = errors.Is(err, datakey.ErrErased)
+		t.erased[tenant] = e
+	}
+	return e
 }
 
 // unproducibleError is an event that cannot be produced; its raw record is
@@ -559,6 +628,7 @@ type decoded struct {
 // work is spread.
 type prepass struct {
 	s       *Store
+	keys    dataKeys
 	out     []decoded
 	done    []chan struct{} // closed when its chunk is decoded
 	ready   int             // out[:ready] may be read
@@ -569,8 +639,8 @@ type prepass struct {
 // prepassChunk is the number of records a worker takes at once.
 const prepassChunk = 256
 
-func startPrepass(s *Store, recs []*kgo.Record, skipThrough int64) *prepass {
-	p := &prepass{s: s, out: make([]decoded, len(recs))}
+func startPrepass(s *Store, keys dataKeys, recs []*kgo.Record, skipThrough int64) *prepass {
+	p := &prepass{s: s, keys: keys, out: make([]decoded, len(recs))}
 	chunks := (len(recs) + prepassChunk - 1) / prepassChunk
 	workers := min(runtime.GOMAXPROCS(0), chunks-1)
 	if workers < 1 {
@@ -601,7 +671,7 @@ func (p *prepass) decode(recs []*kgo.Record, skipThrough int64, lo, hi int) {
 	var dec envelope.Decoder
 	for i := lo; i < hi; i++ {
 		if recs[i].Offset > skipThrough {
-			p.out[i] = decode(&dec, p.s, recs[i])
+			p.out[i] = decode(&dec, p.s, p.keys, recs[i])
 		}
 	}
 }
@@ -624,7 +694,7 @@ func (p *prepass) stop() {
 	p.workers.Wait()
 }
 
-func decode(dec *envelope.Decoder, s *Store, r *kgo.Record) decoded {
+func decode(dec *envelope.Decoder, s *Store, keys dataKeys, r *kgo.Record) decoded {
 	raw, err := dec.Decode(r.Value)
 	if err != nil {
 		return decoded{err: err}
@@ -650,6 +720,16 @@ func decode(dec *envelope.Decoder, s *Store, r *kgo.Record) decoded {
 		if dd, err := event.DataDigest(raw.Salt, d.fact.Data); err == nil {
 			pre.draft, _ = event.NewDraft(event.Event{Tenant: raw.Tenant, Kind: d.fact.Kind, Vendor: raw.Vendor, Stream: raw.Stream,
 				Key: d.fact.Key, ObservedAt: event.Time(raw.FetchedAt), DataDigest: dd})
+			// The key made here when the tenant has none: the chain step
+			// publishes it with the tenant's first event.
+			aead, err := keys.Get(raw.Tenant)
+			if errors.Is(err, datakey.ErrNoKey) {
+				aead, _, err = keys.Key(raw.Tenant, raw.FetchedAt)
+			}
+			if err == nil && pre.draft != nil {
+				pre.sealed, _ = event.SealData(aead, raw.Tenant, dd, d.fact.Data, raw.Salt)
+				pre.sealedBy = aead
+			}
 		}
 	}
 	return d

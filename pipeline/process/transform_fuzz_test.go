@@ -9,6 +9,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -46,7 +47,7 @@ func FuzzTransform(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+		tr := newTransform(s, 0, topic.Layout{Partitions: 1}, datakey.New(nil, topic.Layout{Partitions: 1}))
 		if err := tr.run([]*kgo.Record{{Value: value}}, -1, true); err != nil {
 			t.Fatalf("the batch failed: %v", err)
 		}

@@ -9,12 +9,30 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/topic"
+	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
 )
 
 var fetched = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// testKeys hold a data key for each tenant of these tests, committed, as a
+// processor holds them after each tenant's first batch: the transform's
+// input like its store, the same for every run.
+var testKeys = committedKeys("acme", "globex")
+
+func committedKeys(tenants ...string) *datakey.Keys {
+	k := datakey.New(nil, topic.Layout{Partitions: 1})
+	for _, t := range tenants {
+		if _, _, err := k.Key(t, fetched); err != nil {
+			panic(err)
+		}
+	}
+	k.Commit()
+	return k
+}
 
 // walk returns the raw records of one complete directory walk of users.
 func walk(snap string, users ...string) []*kgo.Record {
@@ -38,7 +56,7 @@ func walk(snap string, users ...string) []*kgo.Record {
 // runBatch transforms recs as one committed batch and returns the events.
 func runBatch(t *testing.T, s *Store, recs []*kgo.Record) []*event.Record {
 	t.Helper()
-	tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+	tr := newTransform(s, 0, topic.Layout{Partitions: 1}, testKeys)
 	if err := tr.run(recs, -1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +66,7 @@ func runBatch(t *testing.T, s *Store, recs []*kgo.Record) []*event.Record {
 	var out []*event.Record
 	for _, r := range tr.out {
 		if r.Topic == topic.Events {
-			e, err := event.DecodeRecord(r.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, e)
+			out = append(out, topictest.OpenEvent(t, testKeys, r.Value))
 		}
 	}
 	return out
@@ -107,7 +121,7 @@ func TestTransformIsDeterministic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+		tr := newTransform(s, 0, topic.Layout{Partitions: 1}, testKeys)
 		if err := tr.run(walk("s1", `{"id":"user-1"}`, `{"id":"user-2"}`), -1, true); err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +177,7 @@ func TestInterleavedBucketsComplete(t *testing.T) {
 			for i, r := range tt.recs {
 				r.Offset = int64(i)
 			}
-			tr := newTransform(s, 0, topic.Layout{Partitions: 2})
+			tr := newTransform(s, 0, topic.Layout{Partitions: 2}, testKeys)
 			if err := tr.run(tt.recs, -1, true); err != nil {
 				t.Fatal(err)
 			}
@@ -200,7 +214,7 @@ func TestTransformIncrementalIsWhole(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer s.Close()
-		tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+		tr := newTransform(s, 0, topic.Layout{Partitions: 1}, testKeys)
 		for i, p := range parts {
 			if err := tr.run(p, -1, i == len(parts)-1); err != nil {
 				t.Fatal(err)
@@ -242,7 +256,7 @@ func TestOversizedOutputIsDeadlettered(t *testing.T) {
 		Data:   json.RawMessage(`{"model":"mb","input_tokens":1,"note":"` + strings.Repeat("x", maxOutputBytes) + `"}`)}
 	recs[1].Value = huge.Marshal()
 
-	tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+	tr := newTransform(s, 0, topic.Layout{Partitions: 1}, testKeys)
 	if err := tr.run(recs, -1, true); err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +305,7 @@ func TestLargeOpenBucketIsServedInPart(t *testing.T) {
 			Data:   json.RawMessage(fmt.Sprintf(`{"model":"m%d","input_tokens":1,"note":"%s"}`, i, strings.Repeat("x", 8<<10)))}
 		recs = append(recs, &kgo.Record{Value: r.Marshal(), Offset: int64(i)})
 	}
-	tr := newTransform(s, 0, topic.Layout{Partitions: 1})
+	tr := newTransform(s, 0, topic.Layout{Partitions: 1}, testKeys)
 	if err := tr.run(recs, -1, true); err != nil {
 		t.Fatal(err)
 	}

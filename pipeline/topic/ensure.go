@@ -126,6 +126,19 @@ func Ensure(ctx context.Context, dial Dial, want int32) (Layout, error) {
 	return Layout{Partitions: n}, nil
 }
 
+// ReadLayout returns the installation's layout as ogma.control records it,
+// for a role that does not create topics.
+func ReadLayout(ctx context.Context, dial Dial) (Layout, error) {
+	n, err := readPartitions(ctx, dial)
+	if err == nil && n == 0 {
+		err = errors.New("ogma.control records no partition count: the topics are not set up")
+	}
+	if err != nil {
+		return Layout{}, fmt.Errorf("read layout: %w", err)
+	}
+	return Layout{Partitions: n}, nil
+}
+
 // readPartitions returns N as recorded in ogma.control, or 0 if unrecorded.
 func readPartitions(ctx context.Context, dial Dial) (int32, error) {
 	var n int32

@@ -25,6 +25,7 @@ const (
 	Anchors     = "ogma.anchors"
 	Control     = "ogma.control"
 	Deadletter  = "ogma.deadletter"
+	Keys        = "ogma.keys"
 )
 
 // Spec is a topic and the policy it is created with.
@@ -49,8 +50,11 @@ var All = []Spec{
 		"cleanup.policy": "compact"}},
 	{Name: Events, Partitioned: true, Configs: map[string]string{
 		"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}},
+	// Open buckets carry rows in the clear: an erased tenant's are
+	// tombstoned, and compacted away within a day or so, as in ogma.control.
 	{Name: Provisional, Partitioned: true, Configs: map[string]string{
-		"cleanup.policy": "compact"}},
+		"cleanup.policy": "compact", "segment.ms": ms(day), "min.cleanable.dirty.ratio": "0.01",
+		"delete.retention.ms": ms(day)}},
 	{Name: Anchors, Partitioned: false, Configs: map[string]string{
 		"cleanup.policy": "compact"}},
 	// A disconnected key's envelope is tombstoned: segments roll hourly and
@@ -61,6 +65,13 @@ var All = []Spec{
 		"min.compaction.lag.ms": "0", "delete.retention.ms": ms(day)}},
 	{Name: Deadletter, Partitioned: true, Configs: map[string]string{
 		"cleanup.policy": "delete", "retention.ms": ms(365 * day)}},
+	// The tenants' data keys, written in the processor's transactions (a
+	// topic of their own: a transaction holds back every read-committed
+	// reader of a partition, and ogma.control's must not wait on it). An
+	// erased tenant's key is tombstoned and compacted away soon.
+	{Name: Keys, Partitioned: true, Configs: map[string]string{
+		"cleanup.policy": "compact", "segment.ms": ms(day / 24), "min.cleanable.dirty.ratio": "0.01",
+		"min.compaction.lag.ms": "0", "delete.retention.ms": ms(day)}},
 }
 
 // Partition returns the partition of tenant among n partitions: FNV-1a 32 of

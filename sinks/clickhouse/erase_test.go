@@ -7,6 +7,7 @@ import (
 
 	"github.com/ogma-dev/ogma/internal/wait"
 	"github.com/ogma-dev/ogma/pipeline/anchor"
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
@@ -57,5 +58,21 @@ func TestEraseTenantKeepsTheChainVerifiable(t *testing.T) {
 	}
 	if rep := verify("globex"); rep.Failure != nil || rep.Events != 2 || rep.Erased != 0 {
 		t.Errorf("globex's chain: %+v, want 2 events with their data, verified", rep)
+	}
+
+	// Kafka's copy: acme's data key destroyed, a ledger rebuilt from
+	// ogma.events holds acme's chain without its data.
+	if err := datakey.Erase(t.Context(), c.Dial, c.Layout, "acme", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rebuilt, rcfg := chtest.NewStore(t)
+	defer runSink(t, c, rebuilt, clickhouse.SinkConfig{Group: "rebuild"}, clickhouse.SinkDeps{})()
+	wait.Until(t, "the rebuilt ledger", func() bool { return countUsage(t, rcfg, "globex") == 1 })
+	store = rebuilt
+	if rep := verify("acme"); rep.Failure != nil || rep.Events != 2 || rep.Erased != 2 {
+		t.Errorf("acme's chain rebuilt from Kafka after erasure: %+v, want 2 events, both erased, verified", rep)
+	}
+	if rep := verify("globex"); rep.Failure != nil || rep.Events != 2 || rep.Erased != 0 {
+		t.Errorf("globex's chain rebuilt from Kafka: %+v, want 2 events with their data, verified", rep)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/ogma-dev/ogma/internal/commitclock"
 	"github.com/ogma-dev/ogma/internal/jsonscan"
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/normalize"
@@ -79,6 +81,9 @@ type Sink struct {
 	gaps    map[string]int
 	broken  map[string]bool
 	metrics *sinkMetrics
+	// keys open each event's data and salt; an erased tenant's events are
+	// written without them, as erasure leaves the ledger.
+	keys *datakey.Keys
 
 	ready chan struct{}
 }
@@ -105,7 +110,8 @@ func NewSink(cfg SinkConfig, store *Store, deps SinkDeps) (*Sink, error) {
 	}
 	return &Sink{cfg: cfg, store: store, dial: deps.Dial, log: deps.Logger.With("component", "sink_clickhouse"), prices: deps.Prices,
 		refused: map[string]bool{}, heads: map[string]link{}, gaps: map[string]int{}, broken: map[string]bool{},
-		refusals: map[string]string{}, onRefuse: deps.OnRefuse, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{})}, nil
+		refusals: map[string]string{}, onRefuse: deps.OnRefuse, metrics: newSinkMetrics(deps.Registerer), ready: make(chan struct{}),
+		keys: datakey.New(deps.Dial, topic.Layout{})}, nil
 }
 
 // Ready is closed once the sink has joined its group and resumed from its
@@ -136,6 +142,13 @@ func (s *Sink) Run(ctx context.Context) error {
 		cl.AllowRebalance()
 		cl.Close()
 	}()
+	// Erasures take effect as they come: an erased tenant's events are
+	// written without data from the next batch on.
+	var follow sync.WaitGroup
+	fctx, stopFollow := context.WithCancel(ctx)
+	follow.Go(func() { s.keys.Follow(fctx, nil) })
+	defer follow.Wait()
+	defer stopFollow()
 	var pending []*kgo.Record
 	var since time.Time
 	// burst: a batch was full since the last poll that came back empty;
@@ -275,6 +288,9 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 				s.log.ErrorContext(ctx, "undecodable event record", "partition", r.Partition, "offset", r.Offset, "err", err)
 				continue
 			}
+			if err := s.open(ctx, e); err != nil {
+				return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
+			}
 			events = append(events, e)
 			at[e] = position{r.Partition, r.Offset}
 		case topic.Anchors:
@@ -319,6 +335,25 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	s.metrics.rows.WithLabelValues("anchors").Add(float64(len(anchors)))
 	return nil
 }
+
+// open opens e's sealed data and salt under its tenant's key; an erased
+// tenant's stay out.
+func (s *Sink) open(ctx context.Context, e *event.Record) error {
+	if e.Sealed == nil {
+		return nil // a record from before sealing
+	}
+	aead, err := s.keys.Lookup(ctx, e.Event.Tenant)
+	if errors.Is(err, datakey.ErrErased) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return e.Open(aead)
+}
+
+// erased reports whether r is an erased tenant's: sealed, and not opened.
+func erased(r *event.Record) bool { return r.Sealed != nil && r.Data == nil }
 
 // checkHeads drops the events of tenants whose ledger in ClickHouse holds
 // one of their seqs with another hash, and refuses those tenants for good.
@@ -426,6 +461,9 @@ func (s *Sink) insertLedger(ctx context.Context, events []*event.Record) error {
 }
 
 func (s *Sink) insertProjections(ctx context.Context, events []*event.Record) error {
+	// An erased tenant's events are in the ledger for the chain's sake;
+	// its projections went with its data.
+	events = slices.DeleteFunc(slices.Clone(events), erased)
 	var usage, costs, audits, manifests []*event.Record
 	for _, r := range events {
 		switch {

@@ -5,6 +5,7 @@ package topictest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ogma-dev/ogma/pipeline/broker"
+	"github.com/ogma-dev/ogma/pipeline/datakey"
 	"github.com/ogma-dev/ogma/pipeline/envelope"
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/topic"
@@ -70,6 +72,44 @@ func (c *Cluster) Records(t testing.TB, name string) []*kgo.Record {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Events returns every committed ogma.events record, in partition then
+// offset order, decoded, its data opened under its tenant's key from
+// ogma.control; an erased tenant's stay sealed.
+func (c *Cluster) Events(t testing.TB) []*event.Record {
+	t.Helper()
+	keys := datakey.New(c.Dial, c.Layout)
+	var out []*event.Record
+	for _, r := range c.Records(t, topic.Events) {
+		out = append(out, OpenEvent(t, keys, r.Value))
+	}
+	return out
+}
+
+// OpenEvent decodes an ogma.events record value and opens its data under
+// its tenant's key in keys, which reads ogma.control for a key it lacks;
+// an erased tenant's record stays sealed.
+func OpenEvent(t testing.TB, keys *datakey.Keys, value []byte) *event.Record {
+	t.Helper()
+	e, err := event.DecodeRecord(value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Sealed == nil {
+		return e
+	}
+	aead, err := keys.Lookup(t.Context(), e.Event.Tenant)
+	if errors.Is(err, datakey.ErrErased) {
+		return e
+	}
+	if err == nil {
+		err = e.Open(aead)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // Drained reports whether group has committed offsets at the end of every
@@ -187,12 +227,32 @@ func (c *Cluster) Produce(t testing.TB, recs ...*kgo.Record) {
 }
 
 // ProduceEvents writes recs to ogma.events, each on its tenant's
-// partition, and waits until they are stored.
+// partition, and waits until they are stored: sealed, as the processor
+// writes them, under each tenant's data key in ogma.control (made and
+// published first when it has none).
 func (c *Cluster) ProduceEvents(t testing.TB, recs ...*event.Record) {
 	t.Helper()
+	keys := datakey.New(c.Dial, c.Layout)
+	if err := keys.Reload(t.Context()); err != nil {
+		t.Fatal(err)
+	}
 	var krs []*kgo.Record
 	for _, r := range recs {
-		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, r.Marshal()))
+		sealed := *r
+		if r.Sealed == nil {
+			aead, pending, err := keys.Key(r.Event.Tenant, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pending != nil {
+				krs = append(krs, pending)
+				keys.Commit()
+			}
+			if sealed.Sealed, err = event.SealData(aead, r.Event.Tenant, r.Event.DataDigest, r.Data, r.Salt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		krs = append(krs, c.Layout.Record(topic.Events, r.Event.Tenant, nil, sealed.Marshal()))
 	}
 	c.Produce(t, krs...)
 }
