@@ -183,7 +183,7 @@ func BenchmarkRestore(b *testing.B) {
 		switch r.Topic {
 		case topic.Events:
 			events = append(events, r)
-		case topic.Control:
+		case topic.Keys:
 			keys = append(keys, r) // the tenant's data key, which restore opens the events with
 		}
 	}
