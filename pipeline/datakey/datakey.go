@@ -152,7 +152,8 @@ func New(dial topic.Dial, l topic.Layout) *Keys {
 	return &Keys{dial: dial, layout: l, keys: map[string]dataKey{}, erased: map[string]bool{}}
 }
 
-// Follow applies ogma.keys's keys and erasures as they are committed, until ctx ends, so that an erasure takes effect within
+// Follow applies the keys and erasures of ogma.keys as they are
+// committed, until ctx ends, so that an erasure takes effect within
 // moments; caughtUp is called once it has read what was committed when it
 // began (nil for none).
 func (k *Keys) Follow(ctx context.Context, caughtUp func()) error {
@@ -319,18 +320,16 @@ func (k *Keys) Pend(rec Key) (bool, error) {
 	return true, nil
 }
 
-// Commit marks every pending key committed — the transaction that
-// published them did — and returns their tenants.
-func (k *Keys) Commit() []string {
+// Commit marks the pending keys of tenants committed: the transaction
+// that published them did. A key made but not published yet (its tenant's
+// records made no event) stays pending.
+func (k *Keys) Commit(tenants ...string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	var tenants []string
-	for t, dk := range k.keys {
-		if dk.pending {
+	for _, t := range tenants {
+		if dk, ok := k.keys[t]; ok && dk.pending {
 			dk.pending = false
 			k.keys[t] = dk
-			tenants = append(tenants, t)
 		}
 	}
-	return tenants
 }

@@ -31,7 +31,7 @@ func TestKeysLiveUntilTheTenantIsErased(t *testing.T) {
 		t.Fatal("a retried transaction got another key, or another record of it")
 	}
 	c.Produce(t, pending)
-	maker.Commit()
+	maker.Commit("acme")
 	if _, pending, _ := maker.Key("acme", now); pending != nil {
 		t.Error("a committed key is published again")
 	}

@@ -549,9 +549,12 @@ func (p *Processor) batch(ctx context.Context, sess *kgo.GroupTransactSession, s
 		p.log.Log(ctx, level, "transaction aborted", "in_a_row", p.aborts, "refused_outputs", len(refusedNow), "err", produceErr)
 		return nil
 	}
-	for _, tenant := range p.keys.Commit() {
-		if err := store.dropPendingKey(tenant); err != nil {
-			return err
+	for _, t := range ts {
+		p.keys.Commit(t.published...)
+		for _, tenant := range t.published {
+			if err := store.dropPendingKey(tenant); err != nil {
+				return err
+			}
 		}
 	}
 	p.aborts = 0

@@ -76,6 +76,9 @@ type transform struct {
 	keys    dataKeys
 	sealers map[string]cipher.AEAD
 	erased  map[string]bool
+	// published lists the tenants whose pending key this transform
+	// published: committed with the batch.
+	published []string
 }
 
 // dataKeys are the tenants' data keys, as [datakey.Keys] holds them.
@@ -449,6 +452,7 @@ func (t *transform) dataKey(tenant string, now time.Time) (cipher.AEAD, error) {
 	t.sealers[tenant] = aead
 	if pending != nil {
 		t.add(pending, -1)
+		t.published = append(t.published, tenant)
 	}
 	return aead, nil
 }

@@ -30,7 +30,7 @@ func committedKeys(tenants ...string) *datakey.Keys {
 			panic(err)
 		}
 	}
-	k.Commit()
+	k.Commit(tenants...)
 	return k
 }
 
@@ -322,5 +322,51 @@ func TestLargeOpenBucketIsServedInPart(t *testing.T) {
 	}
 	if len(prov) != 1 || prov[0].RowsOmitted == 0 || len(prov[0].Rows)+prov[0].RowsOmitted != n {
 		t.Fatalf("provisional records = %d, want one holding part of the %d rows and counting the rest", len(prov), n)
+	}
+}
+
+// A tenant's key is published with its first event, whatever batch made
+// it: a batch of open buckets only makes the key (the pre-pass seals every
+// fact it drafts) but no event, and the key stays pending — published
+// with the events of the next batch, never taken as committed unseen.
+func TestKeyIsPublishedWithTheFirstEvent(t *testing.T) {
+	s, err := OpenStore(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	keys := datakey.New(nil, topic.Layout{Partitions: 1})
+	batch := func(recs []*kgo.Record) (events, published int) {
+		tr := newTransform(s, 0, topic.Layout{Partitions: 1}, keys)
+		if err := tr.run(recs, -1, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.ov.commit(); err != nil {
+			t.Fatal(err)
+		}
+		keys.Commit(tr.published...)
+		for _, r := range tr.out {
+			switch r.Topic {
+			case topic.Events:
+				events++
+			case topic.Keys:
+				published++
+			}
+		}
+		return events, published
+	}
+	today := fetched.Truncate(24 * time.Hour) // its bucket is open
+	if events, published := batch(bucketRows("initech", today, 2)); events != 0 || published != 0 {
+		t.Fatalf("a batch of open buckets made %d events and published %d keys, want none", events, published)
+	}
+	if _, pending, _ := keys.Key("initech", fetched); pending == nil {
+		t.Fatal("a key no batch published is taken as committed")
+	}
+	events, published := batch(bucketRows("initech", today.AddDate(0, 0, -2), 2))
+	if events == 0 || published != 1 {
+		t.Fatalf("the first events came with %d published keys, want 1", published)
+	}
+	if _, pending, _ := keys.Key("initech", fetched); pending != nil {
+		t.Error("the key is still pending after the batch that published it committed")
 	}
 }

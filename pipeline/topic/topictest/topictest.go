@@ -246,7 +246,7 @@ func (c *Cluster) ProduceEvents(t testing.TB, recs ...*event.Record) {
 			}
 			if pending != nil {
 				krs = append(krs, pending)
-				keys.Commit()
+				keys.Commit(r.Event.Tenant)
 			}
 			if sealed.Sealed, err = event.SealData(aead, r.Event.Tenant, r.Event.DataDigest, r.Data, r.Salt); err != nil {
 				t.Fatal(err)
