@@ -1,6 +1,7 @@
 package process
 
 import (
+	"bytes"
 	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,7 +13,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,7 +257,10 @@ func (t *transform) bucket(rows []row) error {
 		return nil
 	}
 
-	type entry struct{ key, dataDigest string }
+	type entry struct {
+		key        []byte
+		dataDigest string
+	}
 	var entries []entry
 	for _, r := range rows {
 		if r.raw.Data == nil {
@@ -274,7 +277,7 @@ func (t *transform) bucket(rows []row) error {
 		}
 		t.count(outcome)
 		if outcome != outcomeDeadletter {
-			entries = append(entries, entry{string(f.Key), dd})
+			entries = append(entries, entry{f.Key, dd})
 		}
 	}
 	if b.Rows == 0 {
@@ -283,13 +286,12 @@ func (t *transform) bucket(rows []row) error {
 
 	// The manifest: how many rows the vendor returned, and a digest over
 	// their keys and data digests, in key order.
-	slices.SortFunc(entries, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(entries, func(a, b entry) int { return bytes.Compare(a.key, b.key) })
 	h := sha256.New()
+	line := make([]byte, 0, 512)
 	for _, e := range entries {
-		h.Write([]byte(e.key))
-		h.Write([]byte{'\n'})
-		h.Write([]byte(e.dataDigest))
-		h.Write([]byte{'\n'})
+		line = append(append(append(append(line[:0], e.key...), '\n'), e.dataDigest...), '\n')
+		h.Write(line)
 	}
 	mdata, err := json.Marshal(map[string]any{
 		"bucket_end": event.Time(end),
