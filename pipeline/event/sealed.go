@@ -13,9 +13,9 @@ import (
 // (crypto-shredding) while the chain — each event and its hash — stays
 // readable and verifiable:
 //
-//	sealed = AES-256-GCM(key, nonce = data_digest[:12], salt ‖ data, additional data = tenant)
+//	sealed = AES-256-GCM(key, nonce, salt ‖ data, additional data = tenant)
 //
-// The plaintext is exactly what data_digest hashes, so the nonce is a digest
+// with the nonce the first 12 bytes of data_digest. The plaintext is exactly what data_digest hashes, so the nonce is a digest
 // of the plaintext: sealing is deterministic (a replay writes the same
 // bytes), two plaintexts share a nonce only if their digests share 96 bits,
 // and a sealed payload opens only beside the event whose digest it was
