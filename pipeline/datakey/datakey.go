@@ -155,13 +155,24 @@ func New(dial topic.Dial, l topic.Layout) *Keys {
 // Follow applies the keys and erasures of ogma.keys as they are
 // committed, until ctx ends, so that an erasure takes effect within
 // moments; caughtUp is called once it has read what was committed when it
-// began (nil for none).
-func (k *Keys) Follow(ctx context.Context, caughtUp func()) error {
-	parts, err := k.partitions(ctx)
-	if err != nil {
-		return err
+// began (nil for none). A read that fails — the broker restarting — starts
+// again a second later, from the start: applying a record twice changes
+// nothing.
+func (k *Keys) Follow(ctx context.Context, caughtUp func()) {
+	once := sync.OnceFunc(func() {
+		if caughtUp != nil {
+			caughtUp()
+		}
+	})
+	for ctx.Err() == nil {
+		if parts, err := k.partitions(ctx); err == nil {
+			topic.Follow(ctx, k.dial, topic.Keys, parts, k.apply, once) // returns once a read fails, or ctx ends
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
-	return topic.Follow(ctx, k.dial, topic.Keys, parts, k.apply, caughtUp)
 }
 
 // Reload reads ogma.keys to its end: every key and erasure committed

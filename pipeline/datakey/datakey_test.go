@@ -3,6 +3,7 @@ package datakey_test
 import (
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/ogma-dev/ogma/pipeline/event"
 	"github.com/ogma-dev/ogma/pipeline/topic"
 	"github.com/ogma-dev/ogma/pipeline/topic/topictest"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Issue 13: a tenant's data key is made once, pending until its first
@@ -74,5 +76,30 @@ func TestKeysLiveUntilTheTenantIsErased(t *testing.T) {
 	})
 	if ok, _ := maker.Pend(datakey.Key{Tenant: "acme", Key: make([]byte, event.DataKeySize)}); ok {
 		t.Error("a kept key was taken back for an erased tenant")
+	}
+}
+
+// A follower whose read fails — the broker away for a moment — reads
+// again, and still sees the erasures that come after.
+func TestFollowReadsAgainAfterAFailure(t *testing.T) {
+	c := topictest.New(t)
+	var calls atomic.Int32
+	dial := func(opts ...kgo.Opt) (*kgo.Client, error) {
+		if calls.Add(1) == 1 {
+			return nil, errors.New("broker away")
+		}
+		return c.Dial(opts...)
+	}
+	follower := datakey.New(dial, c.Layout)
+	go follower.Follow(t.Context(), nil)
+	if err := datakey.Erase(t.Context(), c.Dial, c.Layout, "acme", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, "the follower to see the erasure after its failed read", func() bool {
+		_, err := follower.Get("acme")
+		return errors.Is(err, datakey.ErrErased)
+	})
+	if calls.Load() < 2 {
+		t.Errorf("%d dials: the failed read was not tried again", calls.Load())
 	}
 }
