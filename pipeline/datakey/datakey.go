@@ -55,8 +55,8 @@ type Erasure struct {
 func keyKey(tenant string) string     { return "datakey/" + tenant }
 func erasureKey(tenant string) string { return "erased/" + tenant }
 
-// Record returns the ogma.keys record of k.
-func Record(l topic.Layout, k Key) *kgo.Record {
+// keyRecord returns the ogma.keys record of k.
+func keyRecord(l topic.Layout, k Key) *kgo.Record {
 	return record(l, k.Tenant, keyKey(k.Tenant), k)
 }
 
@@ -68,17 +68,17 @@ func record(l topic.Layout, tenant, key string, v any) *kgo.Record {
 	return l.Record(topic.Keys, tenant, []byte(key), b)
 }
 
-// EraseRecords returns what erasing tenant publishes: the erasure marker,
+// eraseRecords returns what erasing tenant publishes: the erasure marker,
 // then the tombstone of its data key.
-func EraseRecords(l topic.Layout, tenant string, now time.Time) []*kgo.Record {
-	tomb := Record(l, Key{Tenant: tenant})
+func eraseRecords(l topic.Layout, tenant string, now time.Time) []*kgo.Record {
+	tomb := keyRecord(l, Key{Tenant: tenant})
 	tomb.Value = nil
 	return []*kgo.Record{record(l, tenant, erasureKey(tenant), Erasure{Tenant: tenant, ErasedAt: now.UTC()}), tomb}
 }
 
 // Erase erases what Kafka holds of tenant's data: it publishes the
 // erasure marker and the tombstone of the tenant's data key (see
-// [EraseRecords]) and tombstones the tenant's open buckets in
+// eraseRecords) and tombstones the tenant's open buckets in
 // ogma.provisional, which carry rows in the clear until they settle.
 // Compaction then removes the key and the buckets from their topics.
 func Erase(ctx context.Context, dial topic.Dial, l topic.Layout, tenant string, now time.Time) error {
@@ -92,7 +92,7 @@ func Erase(ctx context.Context, dial topic.Dial, l topic.Layout, tenant string, 
 	if err != nil {
 		return fmt.Errorf("erase %s: read ogma.provisional: %w", tenant, err)
 	}
-	recs := EraseRecords(l, tenant, now)
+	recs := eraseRecords(l, tenant, now)
 	for _, key := range slices.Sorted(maps.Keys(open)) {
 		if open[key] {
 			recs = append(recs, l.Record(topic.Provisional, tenant, []byte(key), nil))
@@ -108,7 +108,7 @@ func Erase(ctx context.Context, dial topic.Dial, l topic.Layout, tenant string, 
 	}
 	// The marker again, alone: the tombstone's batch is then not the
 	// partition's last, which the embedded broker never compacts.
-	if err := cl.ProduceSync(ctx, EraseRecords(l, tenant, now)[0]).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, eraseRecords(l, tenant, now)[0]).FirstErr(); err != nil {
 		return fmt.Errorf("erase %s: %w", tenant, err)
 	}
 	return nil
@@ -276,6 +276,23 @@ func (k *Keys) Lookup(ctx context.Context, tenant string) (cipher.AEAD, error) {
 	return aead, err
 }
 
+// Open opens r's sealed data and salt under its tenant's key (see
+// Lookup) and reports whether the tenant was erased, r then left sealed.
+// A record from before sealing is left as it is.
+func (k *Keys) Open(ctx context.Context, r *event.Record) (erased bool, err error) {
+	if r.Sealed == nil {
+		return false, nil
+	}
+	aead, err := k.Lookup(ctx, r.Event.Tenant)
+	if errors.Is(err, ErrErased) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return false, r.Open(aead)
+}
+
 // Key returns tenant's key, making one when it has none. Until
 // [Keys.Commit], a key made here is pending, and pending is the record
 // that publishes it: it must commit in the transaction of the first event
@@ -304,7 +321,7 @@ func (k *Keys) Key(tenant string, now time.Time) (aead cipher.AEAD, pending *kgo
 		k.keys[tenant] = dk
 	}
 	if dk.pending {
-		pending = Record(k.layout, dk.rec) // the processor's layout, never zero
+		pending = keyRecord(k.layout, dk.rec) // the processor's layout, never zero
 	}
 	return dk.aead, pending, nil
 }

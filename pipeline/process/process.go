@@ -730,17 +730,12 @@ func (p *Processor) restoreOnce(ctx context.Context, store *Store, part int32, f
 		ov.setJSON(headKey(part, e.Tenant), head)
 		ck.Raw = max(ck.Raw, rec.Source.Offset)
 		applied++
-		if rec.Sealed != nil {
-			aead, err := p.keys.Lookup(ctx, e.Tenant)
-			if errors.Is(err, datakey.ErrErased) {
-				return nil
-			}
-			if err == nil {
-				err = rec.Open(aead)
-			}
-			if err != nil {
-				return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
-			}
+		erased, err := p.keys.Open(ctx, rec)
+		if err != nil {
+			return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
+		}
+		if erased {
+			return nil
 		}
 		digest := event.ContentDigest(rec.Data)
 		if e.Kind == event.Identity {

@@ -15,7 +15,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/ogma-dev/ogma/pipeline/datakey"
-
 	"github.com/ogma-dev/ogma/pipeline/normalize"
 	"github.com/ogma-dev/ogma/pipeline/stream"
 )

@@ -288,7 +288,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 				s.log.ErrorContext(ctx, "undecodable event record", "partition", r.Partition, "offset", r.Offset, "err", err)
 				continue
 			}
-			if err := s.open(ctx, e); err != nil {
+			if _, err := s.keys.Open(ctx, e); err != nil { // an erased tenant's stays sealed
 				return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
 			}
 			events = append(events, e)
@@ -334,22 +334,6 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 	s.metrics.rows.WithLabelValues("usage_provisional").Add(float64(len(prov)))
 	s.metrics.rows.WithLabelValues("anchors").Add(float64(len(anchors)))
 	return nil
-}
-
-// open opens e's sealed data and salt under its tenant's key; an erased
-// tenant's stay out.
-func (s *Sink) open(ctx context.Context, e *event.Record) error {
-	if e.Sealed == nil {
-		return nil // a record from before sealing
-	}
-	aead, err := s.keys.Lookup(ctx, e.Event.Tenant)
-	if errors.Is(err, datakey.ErrErased) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return e.Open(aead)
 }
 
 // erased reports whether r is an erased tenant's: sealed, and not opened.

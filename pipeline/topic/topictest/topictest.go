@@ -5,7 +5,6 @@ package topictest
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -76,7 +75,7 @@ func (c *Cluster) Records(t testing.TB, name string) []*kgo.Record {
 
 // Events returns every committed ogma.events record, in partition then
 // offset order, decoded, its data opened under its tenant's key from
-// ogma.control; an erased tenant's stay sealed.
+// ogma.keys; an erased tenant's stay sealed.
 func (c *Cluster) Events(t testing.TB) []*event.Record {
 	t.Helper()
 	keys := datakey.New(c.Dial, c.Layout)
@@ -88,25 +87,15 @@ func (c *Cluster) Events(t testing.TB) []*event.Record {
 }
 
 // OpenEvent decodes an ogma.events record value and opens its data under
-// its tenant's key in keys, which reads ogma.control for a key it lacks;
-// an erased tenant's record stays sealed.
+// its tenant's key in keys, which reads ogma.keys for a key it lacks; an
+// erased tenant's record stays sealed.
 func OpenEvent(t testing.TB, keys *datakey.Keys, value []byte) *event.Record {
 	t.Helper()
 	e, err := event.DecodeRecord(value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Sealed == nil {
-		return e
-	}
-	aead, err := keys.Lookup(t.Context(), e.Event.Tenant)
-	if errors.Is(err, datakey.ErrErased) {
-		return e
-	}
-	if err == nil {
-		err = e.Open(aead)
-	}
-	if err != nil {
+	if _, err := keys.Open(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
 	return e
@@ -228,7 +217,7 @@ func (c *Cluster) Produce(t testing.TB, recs ...*kgo.Record) {
 
 // ProduceEvents writes recs to ogma.events, each on its tenant's
 // partition, and waits until they are stored: sealed, as the processor
-// writes them, under each tenant's data key in ogma.control (made and
+// writes them, under each tenant's data key in ogma.keys (made and
 // published first when it has none).
 func (c *Cluster) ProduceEvents(t testing.TB, recs ...*event.Record) {
 	t.Helper()
