@@ -42,7 +42,8 @@ func decodeFast(b []byte) (r *Record, ok bool) {
 		if !ok {
 			return nil, false
 		}
-		if r.Sealed, ok = decodeBase64(s); !ok {
+		var err error
+		if r.Sealed, err = base64.StdEncoding.DecodeString(s); err != nil {
 			return nil, false
 		}
 	} else {
@@ -74,13 +75,6 @@ func decodeFast(b []byte) (r *Record, ok bool) {
 	}
 	r.Source = Source{Partition: int32(part), Offset: off}
 	return r, true
-}
-
-// decodeBase64 decodes s as encoding/json decodes a []byte: standard
-// base64 with padding.
-func decodeBase64(s string) ([]byte, bool) {
-	b, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), []byte(s))
-	return b, err == nil
 }
 
 // parseEvent reads an event's JCS bytes: its members in sorted order, no

@@ -87,23 +87,32 @@ func Hash(canonical []byte) string {
 // DataDigest returns hex(SHA-256(salt ‖ data)) for a hex salt and the
 // canonical data bytes.
 func DataDigest(saltHex string, data []byte) (string, error) {
-	var salt [32]byte
-	if len(saltHex) != 2*len(salt) {
-		return "", fmt.Errorf("event: salt must be 32 bytes of hex, got %q", saltHex)
-	}
-	for i := range salt {
-		hi, ok1 := unhex(saltHex[2*i])
-		lo, ok2 := unhex(saltHex[2*i+1])
-		if !ok1 || !ok2 {
-			return "", fmt.Errorf("event: salt must be 32 bytes of hex, got %q", saltHex)
-		}
-		salt[i] = hi<<4 | lo
+	salt, err := parseSalt(saltHex)
+	if err != nil {
+		return "", err
 	}
 	h := sha256.New()
 	h.Write(salt[:])
 	h.Write(data)
 	var sum [sha256.Size]byte
 	return hex.EncodeToString(h.Sum(sum[:0])), nil
+}
+
+// parseSalt reads a salt: 32 bytes of hex.
+func parseSalt(saltHex string) ([32]byte, error) {
+	var salt [32]byte
+	if len(saltHex) != 2*len(salt) {
+		return salt, fmt.Errorf("event: salt must be 32 bytes of hex, got %q", saltHex)
+	}
+	for i := range salt {
+		hi, ok1 := unhex(saltHex[2*i])
+		lo, ok2 := unhex(saltHex[2*i+1])
+		if !ok1 || !ok2 {
+			return salt, fmt.Errorf("event: salt must be 32 bytes of hex, got %q", saltHex)
+		}
+		salt[i] = hi<<4 | lo
+	}
+	return salt, nil
 }
 
 func unhex(c byte) (byte, bool) {

@@ -47,9 +47,9 @@ func SealData(aead cipher.AEAD, tenant, dataDigest string, data []byte, salt str
 	if err != nil {
 		return nil, err
 	}
-	var s [32]byte
-	if n, err := hex.Decode(s[:], []byte(salt)); err != nil || n != len(s) || len(salt) != 2*len(s) {
-		return nil, fmt.Errorf("event: salt must be 32 bytes of hex, got %q", salt)
+	s, err := parseSalt(salt)
+	if err != nil {
+		return nil, err
 	}
 	plain := append(make([]byte, 0, len(s)+len(data)+aead.Overhead()), s[:]...)
 	plain = append(plain, data...)
