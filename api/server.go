@@ -183,8 +183,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		gatewayCreds = credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: serverName(s.cert.Leaf), MinVersion: tls.VersionTLS12})
 	}
+	unary := chainUnary(s.unaryRequestID, s.recoverUnary, s.unaryAuth)
 	gs := grpc.NewServer(append(opts,
-		grpc.ChainUnaryInterceptor(s.unaryRequestID, s.recoverUnary, s.unaryAuth),
+		grpc.UnaryInterceptor(unary),
 		grpc.ChainStreamInterceptor(s.streamRequestID, s.recoverStream, s.streamAuth),
 		// Limits a client cannot talk its way past: small messages (the API
 		// takes a link or a key), bounded streams, idle connections closed,
@@ -208,16 +209,21 @@ func (s *Server) Run(ctx context.Context) error {
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}}}))
-	if err := ogmav1.RegisterOgmaServiceHandlerFromEndpoint(gctx, gw, s.grpcAddr,
-		[]grpc.DialOption{grpc.WithTransportCredentials(gatewayCreds),
-			// Answers up to maxAnswer pass the gateway; usage and the audit log
-			// page well below it, and a larger answer is the client's to narrow
-			// (answer_too_large), never a 500.
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxAnswer))}); err != nil {
+	// Streams go over the socket; unary calls stay in process (inProcess).
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(gatewayCreds),
+		// Answers up to maxAnswer pass the gateway; usage and the audit log
+		// page well below it, and a larger answer is the client's to narrow
+		// (answer_too_large), never a 500.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxAnswer)))
+	if err == nil {
+		err = ogmav1.RegisterOgmaServiceHandlerClient(gctx, gw, ogmav1.NewOgmaServiceClient(newInProcess(conn, &ogmav1.OgmaService_ServiceDesc, s, unary, maxAnswer)))
+	}
+	if err != nil {
 		lg.Close()
 		lh.Close()
 		return fmt.Errorf("api: gateway: %w", err)
 	}
+	defer conn.Close()
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", s.health)
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
