@@ -230,10 +230,13 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 		rows = rows[:q.Limit-1]
 		out.NextPageToken = pageToken(usageQuery(q), q.Offset+len(rows), q.Limit)
 	}
-	out.Rows = make([]*ogmav1.UsageRow, 0, len(rows))
-	people := map[string]string{} // each person's id, once: a digest
-	for _, r := range rows {
-		row := &ogmav1.UsageRow{InputTokens: r.InputTokens, InputCachedTokens: r.InputCachedTokens,
+	out.Rows = make([]*ogmav1.UsageRow, len(rows))
+	all := make([]ogmav1.UsageRow, len(rows)) // one allocation, not one a row
+	people := map[string]string{}             // each person's id, once: a digest
+	for i, r := range rows {
+		row := &all[i]
+		out.Rows[i] = row
+		*row = ogmav1.UsageRow{InputTokens: r.InputTokens, InputCachedTokens: r.InputCachedTokens,
 			OutputTokens: r.OutputTokens, NumModelRequests: r.NumModelRequests, Provisional: r.Provisional,
 			InputCacheWrite_5M: r.InputCacheWrite5m, InputCacheWrite_1H: r.InputCacheWrite1h,
 			EstimatedCostUsd: r.EstimatedUSD.String(), Unpriced: r.Unpriced, PriceVersion: r.PriceVersion,
@@ -271,7 +274,6 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 				row.Person = &id
 			}
 		}
-		out.Rows = append(out.Rows, row)
 	}
 	return out, nil
 }

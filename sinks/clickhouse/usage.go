@@ -215,7 +215,7 @@ func b2i(b bool) int {
 // usageRows returns the rows of ps: an open branch with no open bucket at
 // all (a sum over no rows) is left out.
 func usageRows(ps []*partial, dims []string) []UsageRow {
-	var out []UsageRow
+	out := make([]UsageRow, 0, len(ps))
 	for _, p := range ps {
 		if p.n == 0 && p.provisional {
 			continue
