@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -21,6 +20,7 @@ import (
 // one.
 type UsageReader interface {
 	Usage(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, error)
+	UsageThrough(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, time.Time, bool, error)
 	CompleteThrough(ctx context.Context, tenant, vendor string, kind stream.Kind) (time.Time, bool, error)
 	UnmappedKeys(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UnmappedKey, error)
 	Costs(ctx context.Context, q clickhouse.CostQuery) ([]clickhouse.CostRow, error)
@@ -212,19 +212,13 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 		return nil, status.Error(codes.Unavailable, "usage is not served by this process: no ClickHouse configured")
 	}
 	out := &ogmav1.UsageReport{}
-	// How complete the answer is does not depend on it: asked meanwhile.
-	var through errgroup.Group
-	through.Go(func() (err error) {
-		out.CompleteThrough, err = s.completeThrough(ctx, q.Tenant, q.Vendor)
-		return err
-	})
-	rows, err := s.usage.Usage(ctx, q)
-	if terr := through.Wait(); err == nil && terr != nil {
-		return nil, terr
-	}
+	rows, through, complete, err := s.usage.UsageThrough(ctx, q)
 	if err != nil {
 		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
 		return nil, queryFailed("usage")
+	}
+	if complete {
+		out.CompleteThrough = proto.String(through.UTC().Format(time.RFC3339))
 	}
 	if q.Limit > 0 && len(rows) == q.Limit {
 		rows = rows[:q.Limit-1]

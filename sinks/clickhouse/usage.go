@@ -95,11 +95,19 @@ type UsageRow struct {
 // provisional. Rows are attributed to people as the identity tables stand
 // now.
 func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
+	rows, _, _, err := s.UsageThrough(ctx, q)
+	return rows, err
+}
+
+// UsageThrough is Usage, with when q's vendor's usage is complete through
+// (see CompleteThrough) as the rows have it: both read from the same
+// manifests, so the answer and its completeness agree.
+func (s *Store) UsageThrough(ctx context.Context, q UsageQuery) (rows []UsageRow, through time.Time, ok bool, err error) {
 	var cols, aliases []string
 	for i, d := range q.GroupBy {
 		c, ok := UsageDims[d]
 		if !ok {
-			return nil, fmt.Errorf("usage: unknown dimension %q", d)
+			return nil, through, false, fmt.Errorf("usage: unknown dimension %q", d)
 		}
 		alias := fmt.Sprintf("d%d", i)
 		if d == "person" || d == "attribution" {
@@ -119,30 +127,32 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 		group = " GROUP BY " + strings.Join(aliases, ", ")
 	}
 	if !attributed {
-		branches, err := s.sources(ctx, q, sel, group)
+		branches, last, err := s.sources(ctx, q, sel, group)
 		if err != nil {
-			return nil, err
+			return nil, through, false, err
 		}
+		through, ok = last.completeThrough(q.Vendor, stream.UsageReport)
 		all := union(branches...)
 		order := strings.Join(append([]string{"p"}, aliases...), ", ")
 		text := "SELECT " + order + ", " + partialTotals + " FROM (" + all.text + ") GROUP BY " + order + " ORDER BY " + order
 		if q.Limit > 0 {
 			text += fmt.Sprintf(" LIMIT %d, %d", q.Offset, q.Limit)
 		}
-		rows, err := s.partials(ctx, text, all.args, len(q.GroupBy), false)
-		return usageRows(rows, q.GroupBy), err
+		ps, err := s.partials(ctx, text, all.args, len(q.GroupBy), false)
+		return usageRows(ps, q.GroupBy), through, ok, err
 	}
 	// Each source on its own, side by side: the rows are summed again in Go.
-	rows, err := s.partialsAttributed(ctx, q, len(q.GroupBy), sel, group)
+	ps, last, err := s.partialsAttributed(ctx, q, len(q.GroupBy), sel, group)
 	if err != nil {
-		return nil, err
+		return nil, through, false, err
 	}
+	through, ok = last.completeThrough(q.Vendor, stream.UsageReport)
 	// Summed again by the dimensions asked for, each group under its key
 	// (groupKey), which sorts as the groups are ordered.
 	byDims := map[string]*partial{}
 	var out []*partial
 	var k []byte
-	for _, r := range rows {
+	for _, r := range ps {
 		for i, d := range q.GroupBy {
 			switch d {
 			case "person":
@@ -164,7 +174,7 @@ func (s *Store) Usage(ctx context.Context, q UsageQuery) ([]UsageRow, error) {
 	if q.Limit > 0 {
 		out = out[min(q.Offset, len(out)):min(q.Offset+q.Limit, len(out))]
 	}
-	return usageRows(out, q.GroupBy), nil
+	return usageRows(out, q.GroupBy), through, ok, nil
 }
 
 // groupKey appends to k the key of a group: whether open, then each
@@ -290,16 +300,16 @@ var rowSums = eachCount("%[1]s AS s_%[1]s") + ", CAST(estimated_usd AS Decimal(3
 // if any, as branch 1. Each source has the columns day, vendor, stream, model,
 // user_id, project_id and api_key_id that UsageDims read. Filters on
 // people are left to the caller.
-func (s *Store) sources(ctx context.Context, q UsageQuery, sel, group string) ([]query, error) {
+func (s *Store) sources(ctx context.Context, q UsageQuery, sel, group string) ([]query, settled, error) {
 	var b rollupBuild
-	var through map[[2]string]time.Time
+	var through settled
 	var latest []bucketVersion
 	var g errgroup.Group
 	g.Go(func() (err error) { b, err = s.latestRollup(ctx, q.Tenant); return err })
 	g.Go(func() (err error) { through, err = s.settledThrough(ctx, q.Tenant); return err })
 	g.Go(func() (err error) { latest, err = s.latestVersions(ctx, q); return err })
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var filters query
 	if q.Vendor != "" {
@@ -308,7 +318,7 @@ func (s *Store) sources(ctx context.Context, q UsageQuery, sel, group string) ([
 	for _, d := range slices.Sorted(maps.Keys(q.Filters)) {
 		c, ok := UsageDims[d]
 		if !ok || d == "day" || d == "week" || d == "month" {
-			return nil, fmt.Errorf("usage: no filter on %q", d)
+			return nil, nil, fmt.Errorf("usage: no filter on %q", d)
 		}
 		if d != "person" && d != "attribution" {
 			filters.text, filters.args = filters.text+" AND has(?, "+c+")", append(filters.args, q.Filters[d])
@@ -323,7 +333,7 @@ func (s *Store) sources(ctx context.Context, q UsageQuery, sel, group string) ([
 	if open, ok := openBuckets(q, through, latest, filters); ok {
 		qs = append(qs, open.sums(1, sel, group))
 	}
-	return qs, nil
+	return qs, through, nil
 }
 
 // openBuckets returns the source of q's open buckets as last fetched,
@@ -341,14 +351,14 @@ func (s *Store) sources(ctx context.Context, q UsageQuery, sel, group string) ([
 // rows, the read took 270–580 ms; by the range alone 35–39 ms (the open
 // day's ~100 versions); by each bucket's highest version, looked up in a
 // subquery, 11–14; named, 3,000 rows are read in ~11 ms instead of ~15.
-func openBuckets(q UsageQuery, settledThrough map[[2]string]time.Time, latest []bucketVersion, filters query) (_ source, ok bool) {
+func openBuckets(q UsageQuery, settledThrough settled, latest []bucketVersion, filters query) (_ source, ok bool) {
 	var tuples []string
 	var args []any
 	for _, b := range latest {
 		if stream.KindOf(b.vendor, b.stream) != stream.UsageReport {
 			continue
 		}
-		if last, settled := settledThrough[[2]string{b.vendor, b.stream}]; settled && !b.start.After(last) {
+		if last, found := settledThrough[[2]string{b.vendor, b.stream}]; found && !b.start.After(last) {
 			continue
 		}
 		tuples, args = append(tuples, "(?, ?, toDateTime(?), ?)"), append(args, b.vendor, b.stream, b.start.Unix(), b.version)
@@ -397,12 +407,31 @@ func (s *Store) latestVersions(ctx context.Context, q UsageQuery) ([]bucketVersi
 	return out, nil
 }
 
-// settledThrough returns, per report stream of tenant ({vendor, stream}),
-// the start of the latest bucket its manifests settle.
-func (s *Store) settledThrough(ctx context.Context, tenant string) (map[[2]string]time.Time, error) {
+// settled holds, per report stream ({vendor, stream}), the start of the
+// latest bucket its manifests settle.
+type settled map[[2]string]time.Time
+
+// completeThrough returns when the reports of kind (usage or cost) are
+// settled up to in every such stream of vendor ("" for all) that has
+// settled any bucket. ok is false before any has.
+func (s settled) completeThrough(vendor string, kind stream.Kind) (t time.Time, ok bool) {
+	for k, last := range s {
+		if stream.KindOf(k[0], k[1]) != kind || vendor != "" && vendor != k[0] {
+			continue
+		}
+		// Reports are read in daily buckets.
+		if end := last.Add(24 * time.Hour); !ok || end.Before(t) {
+			t, ok = end, true
+		}
+	}
+	return t, ok
+}
+
+// settledThrough returns the buckets tenant's manifests settle.
+func (s *Store) settledThrough(ctx context.Context, tenant string) (settled, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	out := map[[2]string]time.Time{}
+	out := settled{}
 	err := s.each(ctx, query{`SELECT vendor, stream, max(bucket_start) FROM manifests WHERE tenant = ? GROUP BY vendor, stream`, []any{tenant}},
 		func(scan func(...any) error) error {
 			var k [2]string
@@ -500,16 +529,17 @@ func (s *Store) partials(ctx context.Context, text string, args []any, ndims int
 // subjects, which attribute their rows, are read beside them — and returns
 // the rows q's filters on people keep, each with its person and
 // attribution.
-func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int, sel, group string) ([]*partial, error) {
+func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int, sel, group string) ([]*partial, settled, error) {
 	var g errgroup.Group
 	var parts [][]*partial
 	var subs []Subject
+	var through settled
 	g.Go(func() error {
-		qs, err := s.sources(ctx, q, sel, group)
+		qs, last, err := s.sources(ctx, q, sel, group)
 		if err != nil {
 			return err
 		}
-		parts = make([][]*partial, len(qs))
+		through, parts = last, make([][]*partial, len(qs))
 		var pg errgroup.Group
 		for i, sq := range qs {
 			pg.Go(func() (err error) { parts[i], err = s.partials(ctx, sq.text, sq.args, ndims, true); return err })
@@ -518,13 +548,13 @@ func (s *Store) partialsAttributed(ctx context.Context, q UsageQuery, ndims int,
 	})
 	g.Go(func() (err error) { subs, err = s.Subjects(ctx, q.Tenant); return err })
 	if err := g.Wait(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	by := subjectsByID(subs)
 	return slices.DeleteFunc(slices.Concat(parts...), func(r *partial) bool {
 		r.person, r.attribution = by.attribute(r.vendor, r.user, r.key)
 		return !q.keeps(r.person, r.attribution)
-	}), nil
+	}), through, nil
 }
 
 // union is the UNION ALL of qs.
@@ -548,15 +578,7 @@ func (s *Store) CompleteThrough(ctx context.Context, tenant, vendor string, kind
 	if err != nil {
 		return t, false, fmt.Errorf("complete through: %w", err)
 	}
-	for k, last := range through {
-		if stream.KindOf(k[0], k[1]) != kind || vendor != "" && vendor != k[0] {
-			continue
-		}
-		// Reports are read in daily buckets.
-		if end := last.Add(24 * time.Hour); !ok || end.Before(t) {
-			t, ok = end, true
-		}
-	}
+	t, ok = through.completeThrough(vendor, kind)
 	return t, ok, nil
 }
 
@@ -584,7 +606,7 @@ const maxUnmappedUsers = 20
 // first.
 func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
 	q.Unattributed = true
-	rows, err := s.partialsAttributed(ctx, q, 1, "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0, ",
+	rows, _, err := s.partialsAttributed(ctx, q, 1, "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0, ",
 		" GROUP BY a_vendor, a_user, a_key, d0")
 	if err != nil {
 		return nil, fmt.Errorf("unmapped: %w", err)
