@@ -58,7 +58,11 @@ type field struct {
 	// presence is null unless set; the rest are written always, their
 	// zero value when unset.
 	omit, null bool
-	value      *plan // of a message field, a list's messages or a map's
+	// The descriptor's answers, asked once: each is a call through an
+	// interface, and a long list asks them of every element.
+	list, mapping bool
+	kind          protoreflect.Kind
+	value         *plan // of a message field, a list's messages or a map's
 }
 
 var plans sync.Map // protoreflect.MessageDescriptor → *plan
@@ -89,7 +93,7 @@ func build(md protoreflect.MessageDescriptor, building map[protoreflect.FullName
 	fds := md.Fields()
 	for i := range fds.Len() {
 		fd := fds.Get(i)
-		f := field{fd: fd, name: strconv.Quote(fd.TextName()) + ":"}
+		f := field{fd: fd, name: strconv.Quote(fd.TextName()) + ":", list: fd.IsList(), mapping: fd.IsMap(), kind: fd.Kind()}
 		f.omit = fd.ContainingOneof() != nil
 		f.null = !f.omit && fd.HasPresence()
 		vd := fd
@@ -133,12 +137,12 @@ func (e *encoder) message(m protoreflect.Message, p *plan) bool {
 		switch {
 		case !set:
 			e.out, ok = append(e.out, "null"...), true
-		case f.fd.IsList():
+		case f.list:
 			ok = e.list(m.Get(f.fd).List(), f)
-		case f.fd.IsMap():
+		case f.mapping:
 			ok = e.mapping(m.Get(f.fd).Map(), f)
 		default:
-			ok = e.singular(m.Get(f.fd), f.fd, f.value)
+			ok = e.singular(m.Get(f.fd), f.kind, f.fd, f.value)
 		}
 		if !ok {
 			return false
@@ -154,7 +158,7 @@ func (e *encoder) list(l protoreflect.List, f *field) bool {
 		if i > 0 {
 			e.out = append(e.out, ',')
 		}
-		if !e.singular(l.Get(i), f.fd, f.value) {
+		if !e.singular(l.Get(i), f.kind, f.fd, f.value) {
 			return false
 		}
 	}
@@ -179,7 +183,7 @@ func (e *encoder) mapping(m protoreflect.Map, f *field) bool {
 			return false
 		}
 		e.out = append(e.out, ':')
-		if !e.singular(m.Get(protoreflect.ValueOfString(k).MapKey()), f.fd.MapValue(), f.value) {
+		if vd := f.fd.MapValue(); !e.singular(m.Get(protoreflect.ValueOfString(k).MapKey()), vd.Kind(), vd, f.value) {
 			return false
 		}
 	}
@@ -187,8 +191,9 @@ func (e *encoder) mapping(m protoreflect.Map, f *field) bool {
 	return true
 }
 
-func (e *encoder) singular(v protoreflect.Value, fd protoreflect.FieldDescriptor, p *plan) bool {
-	switch fd.Kind() {
+// singular writes v, of kind (fd's, or its map value's) described by fd.
+func (e *encoder) singular(v protoreflect.Value, kind protoreflect.Kind, fd protoreflect.FieldDescriptor, p *plan) bool {
+	switch kind {
 	case protoreflect.BoolKind:
 		e.out = strconv.AppendBool(e.out, v.Bool())
 	case protoreflect.StringKind:
