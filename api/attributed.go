@@ -61,7 +61,7 @@ func attributeUsage(rows []clickhouse.UsageRow, costs []clickhouse.CostRow) map[
 	}
 	out := map[string]*personUsage{}
 	for _, r := range rows {
-		email := r.Dims["person"]
+		email := r.Dims.Get("person")
 		if email == "" {
 			continue
 		}
@@ -70,17 +70,17 @@ func attributeUsage(rows []clickhouse.UsageRow, costs []clickhouse.CostRow) map[
 			p = &personUsage{projects: map[string]bool{}, byAttrib: map[string]int64{}, vendors: map[string]*vendorUsage{}}
 			out[email] = p
 		}
-		v := p.vendors[r.Dims["vendor"]]
+		v := p.vendors[r.Dims.Get("vendor")]
 		if v == nil {
 			v = &vendorUsage{}
-			p.vendors[r.Dims["vendor"]] = v
+			p.vendors[r.Dims.Get("vendor")] = v
 		}
 		p.total.add(r)
 		v.add(r)
 		p.unpriced = p.unpriced || r.Unpriced
-		p.lastActive = max(p.lastActive, r.Dims["day"])
-		p.projects[r.Dims["project"]] = true
-		p.byAttrib[r.Dims["attribution"]] += r.InputTokens + r.OutputTokens
+		p.lastActive = max(p.lastActive, r.Dims.Get("day"))
+		p.projects[r.Dims.Get("project")] = true
+		p.byAttrib[r.Dims.Get("attribution")] += r.InputTokens + r.OutputTokens
 		c := cellOf(r.Dims)
 		b, w := billed[c], wholes[c]
 		var share decimal.Decimal

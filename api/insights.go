@@ -48,14 +48,14 @@ func (s *Server) GetForecast(ctx context.Context, req *ogmav1.GetForecastRequest
 	}
 	daily := map[string]map[time.Time]decimal.Decimal{}
 	for _, r := range rows {
-		d, err := time.Parse(time.DateOnly, r.Dims["day"])
+		d, err := time.Parse(time.DateOnly, r.Dims.Get("day"))
 		if err != nil {
 			continue
 		}
-		if daily[r.Dims["vendor"]] == nil {
-			daily[r.Dims["vendor"]] = map[time.Time]decimal.Decimal{}
+		if daily[r.Dims.Get("vendor")] == nil {
+			daily[r.Dims.Get("vendor")] = map[time.Time]decimal.Decimal{}
 		}
-		daily[r.Dims["vendor"]][d] = r.Amount
+		daily[r.Dims.Get("vendor")][d] = r.Amount
 	}
 	out := &ogmav1.Forecast{Month: month.Format("2006-01")}
 	for _, v := range stream.VendorNames() {
@@ -141,7 +141,7 @@ func modelShares(now, before []clickhouse.UsageRow) []*ogmav1.ModelShare {
 		var tokens int64
 		cost := decimal.Zero
 		for _, r := range rows {
-			k := [2]string{r.Dims["vendor"], r.Dims["model"]}
+			k := [2]string{r.Dims.Get("vendor"), r.Dims.Get("model")}
 			if by[k] == nil {
 				by[k] = &sums{cost: decimal.Zero}
 			}
@@ -235,17 +235,17 @@ func projects(tenant string, usage []clickhouse.UsageRow, costs []clickhouse.Cos
 	}
 	var whole decimal.Decimal
 	for _, c := range costs {
-		p := at(c.Dims["vendor"], c.Dims["project"])
+		p := at(c.Dims.Get("vendor"), c.Dims.Get("project"))
 		p.billed = p.billed.Add(c.Amount)
 		whole = whole.Add(c.Amount)
 	}
 	for _, r := range usage {
-		p := at(r.Dims["vendor"], r.Dims["project"])
+		p := at(r.Dims.Get("vendor"), r.Dims.Get("project"))
 		p.estimated = p.estimated.Add(r.EstimatedUSD)
 		p.out.Unpriced = p.out.Unpriced || r.Unpriced
 		p.out.InputTotal += r.InputTokens
 		p.out.Output += r.OutputTokens
-		if email := r.Dims["person"]; email != "" {
+		if email := r.Dims.Get("person"); email != "" {
 			p.people[email] = p.people[email].Add(r.EstimatedUSD)
 		} else {
 			p.unassigned = p.unassigned.Add(r.EstimatedUSD)

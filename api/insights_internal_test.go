@@ -13,7 +13,7 @@ import (
 // grows from nothing is the largest shift, one that disappears the next.
 func TestModelSharesAcrossVendors(t *testing.T) {
 	row := func(vendor, model string, tokens int64, usd string, unpriced bool) clickhouse.UsageRow {
-		return clickhouse.UsageRow{Dims: map[string]string{"vendor": vendor, "model": model}, InputTokens: tokens,
+		return clickhouse.UsageRow{Dims: clickhouse.DimsOf(map[string]string{"vendor": vendor, "model": model}), InputTokens: tokens,
 			EstimatedUSD: decimal.RequireFromString(usd), Unpriced: unpriced}
 	}
 	before := []clickhouse.UsageRow{row("openai", "gpt-6-sol", 600, "6", false), row("openai", "gpt-4.1-mini", 400, "1", false)}
@@ -47,11 +47,11 @@ func TestModelSharesAcrossVendors(t *testing.T) {
 // is priced — and unattributed usage keeps its share.
 func TestBilledCostIsSharedByEstimate(t *testing.T) {
 	row := func(person, vendor, day, project, usd string, tokens int64) clickhouse.UsageRow {
-		return clickhouse.UsageRow{Dims: map[string]string{"person": person, "vendor": vendor, "day": day, "project": project, "attribution": "user"},
+		return clickhouse.UsageRow{Dims: clickhouse.DimsOf(map[string]string{"person": person, "vendor": vendor, "day": day, "project": project, "attribution": "user"}),
 			InputTokens: tokens, EstimatedUSD: decimal.RequireFromString(usd)}
 	}
 	cost := func(vendor, day, project, amount string) clickhouse.CostRow {
-		return clickhouse.CostRow{Dims: map[string]string{"vendor": vendor, "day": day, "project": project}, Amount: decimal.RequireFromString(amount)}
+		return clickhouse.CostRow{Dims: clickhouse.DimsOf(map[string]string{"vendor": vendor, "day": day, "project": project}), Amount: decimal.RequireFromString(amount)}
 	}
 	rows := []clickhouse.UsageRow{
 		row("ann@x", "openai", "2026-11-01", "p1", "3", 10),

@@ -21,7 +21,7 @@ import (
 // cell is one vendor project's day.
 type cell struct{ vendor, day, project string }
 
-func cellOf(d map[string]string) cell { return cell{d["vendor"], d["day"], d["project"]} }
+func cellOf(d clickhouse.Dims) cell { return cell{d.Get("vendor"), d.Get("day"), d.Get("project")} }
 
 // GetReconciliation sets estimate beside bill per day and project; see the
 // proto.
@@ -82,7 +82,7 @@ func reconcile(usage []clickhouse.UsageRow, costs []clickhouse.CostRow, costsThr
 		c.billedAny = true
 		c.billed = c.billed.Add(r.Amount)
 		c.restated = c.restated || r.Restated
-		if !normalize.BillsTokens(r.Dims["vendor"], r.Dims["line_item"]) {
+		if !normalize.BillsTokens(r.Dims.Get("vendor"), r.Dims.Get("line_item")) {
 			c.withoutTokens = c.withoutTokens.Add(r.Amount)
 		}
 	}

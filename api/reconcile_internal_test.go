@@ -13,7 +13,7 @@ import (
 // its own day and project, and a day without a gap names none.
 func TestReconciliationNamesEachCause(t *testing.T) {
 	use := func(vendor, day, project, usd string, mod func(*clickhouse.UsageRow)) clickhouse.UsageRow {
-		r := clickhouse.UsageRow{Dims: map[string]string{"vendor": vendor, "day": day, "project": project},
+		r := clickhouse.UsageRow{Dims: clickhouse.DimsOf(map[string]string{"vendor": vendor, "day": day, "project": project}),
 			InputTokens: 1000, EstimatedUSD: decimal.RequireFromString(usd)}
 		if mod != nil {
 			mod(&r)
@@ -21,7 +21,7 @@ func TestReconciliationNamesEachCause(t *testing.T) {
 		return r
 	}
 	bill := func(vendor, day, project, item, amount string, restated bool) clickhouse.CostRow {
-		return clickhouse.CostRow{Dims: map[string]string{"vendor": vendor, "day": day, "project": project, "line_item": item},
+		return clickhouse.CostRow{Dims: clickhouse.DimsOf(map[string]string{"vendor": vendor, "day": day, "project": project, "line_item": item}),
 			Amount: decimal.RequireFromString(amount), Restated: restated}
 	}
 	usage := []clickhouse.UsageRow{
@@ -71,14 +71,14 @@ func TestReconciliationNamesEachCause(t *testing.T) {
 // share no one is attributed to; projects come largest bill first.
 func TestProjectsAttributeSpend(t *testing.T) {
 	use := func(vendor, project, person, usd string) clickhouse.UsageRow {
-		return clickhouse.UsageRow{Dims: map[string]string{"vendor": vendor, "project": project, "person": person},
+		return clickhouse.UsageRow{Dims: clickhouse.DimsOf(map[string]string{"vendor": vendor, "project": project, "person": person}),
 			InputTokens: 10, EstimatedUSD: decimal.RequireFromString(usd)}
 	}
 	usage := []clickhouse.UsageRow{use("openai", "p1", "ann@x", "1"), use("openai", "p1", "bob@x", "3"), use("openai", "p1", "", "4"),
 		use("anthropic", "", "ann@x", "2")}
 	costs := []clickhouse.CostRow{
-		{Dims: map[string]string{"vendor": "openai", "project": "p1"}, Amount: decimal.RequireFromString("6")},
-		{Dims: map[string]string{"vendor": "anthropic", "project": ""}, Amount: decimal.RequireFromString("2")},
+		{Dims: clickhouse.DimsOf(map[string]string{"vendor": "openai", "project": "p1"}), Amount: decimal.RequireFromString("6")},
+		{Dims: clickhouse.DimsOf(map[string]string{"vendor": "anthropic", "project": ""}), Amount: decimal.RequireFromString("2")},
 	}
 	got := projects("acme", usage, costs, map[[2]string]string{{"openai", "p1"}: "Search"})
 	if len(got.Projects) != 2 {

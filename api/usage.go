@@ -120,9 +120,9 @@ func (s *Server) GetCosts(ctx context.Context, req *ogmav1.GetCostsRequest) (*og
 
 // dimSetter returns a function that sets an optional field to a group's
 // value of a dimension, when the query grouped by it.
-func dimSetter(dims map[string]string) func(dim string, field **string) {
+func dimSetter(dims clickhouse.Dims) func(dim string, field **string) {
 	return func(dim string, field **string) {
-		if v, ok := dims[dim]; ok {
+		if v, ok := dims.Lookup(dim); ok {
 			*field = &v
 		}
 	}
@@ -237,7 +237,7 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 			InputTotal: r.InputTokens, InputCacheRead: r.InputCachedTokens, Output: r.OutputTokens, Requests: r.NumModelRequests,
 			InputUncached: r.InputTokens - r.InputCachedTokens - r.InputCacheWrite5m - r.InputCacheWrite1h,
 			Images:        r.Images, Characters: r.Characters, Seconds: r.Seconds, Bytes: r.Bytes, Sessions: r.Sessions, Calls: r.Calls}
-		for d, v := range r.Dims { // a row has the few it was grouped by
+		for d, v := range r.Dims.All() { // a row has the few it was grouped by
 			switch d {
 			case "day":
 				row.Day = &v

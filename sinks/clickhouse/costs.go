@@ -33,7 +33,7 @@ type CostQuery struct {
 // CostRow is one group's billed cost.
 type CostRow struct {
 	// Dims holds the group's value of each GroupBy dimension.
-	Dims map[string]string
+	Dims Dims
 	// Amount is exact, in Currency's major unit.
 	Amount   decimal.Decimal
 	Currency string
@@ -82,7 +82,7 @@ func (s *Store) Costs(ctx context.Context, q CostQuery) ([]CostRow, error) {
 		var amount string
 		var rev uint32
 		var n uint64
-		r := CostRow{Dims: map[string]string{}}
+		r := CostRow{Dims: Dims{names: q.GroupBy, values: vals}}
 		dest = append(dest, &amount, &r.Currency, &rev, &n)
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("costs query: %w", err)
@@ -92,9 +92,6 @@ func (s *Store) Costs(ctx context.Context, q CostQuery) ([]CostRow, error) {
 		}
 		if r.Amount, err = decimal.NewFromString(amount); err != nil {
 			return nil, fmt.Errorf("costs query: amount %q: %w", amount, err)
-		}
-		for i, d := range q.GroupBy {
-			r.Dims[d] = vals[i]
 		}
 		r.Restated = rev > 0
 		out = append(out, r)

@@ -81,12 +81,12 @@ func (s *Store) RefreshDashboards(ctx context.Context, tenant string, now time.T
 	fill := map[string]func(add func(...any) error) error{
 		"usage_daily": func(add func(...any) error) error {
 			for _, r := range usage {
-				day, err := time.Parse(time.DateOnly, r.Dims["day"])
+				day, err := time.Parse(time.DateOnly, r.Dims.Get("day"))
 				if err != nil {
-					return fmt.Errorf("usage day %q: %w", r.Dims["day"], err)
+					return fmt.Errorf("usage day %q: %w", r.Dims.Get("day"), err)
 				}
 				d := r.Dims
-				if err := add(day, d["vendor"], d["model"], d["usage_type"], d["project"], d["api_key"], d["person"], d["attribution"],
+				if err := add(day, d.Get("vendor"), d.Get("model"), d.Get("usage_type"), d.Get("project"), d.Get("api_key"), d.Get("person"), d.Get("attribution"),
 					uint64(r.InputTokens), uint64(r.InputCachedTokens), uint64(r.OutputTokens), uint64(r.NumModelRequests),
 					r.EstimatedUSD, boolByte(r.Unpriced), boolByte(r.Provisional)); err != nil {
 					return err
@@ -96,11 +96,11 @@ func (s *Store) RefreshDashboards(ctx context.Context, tenant string, now time.T
 		},
 		"costs_daily": func(add func(...any) error) error {
 			for _, r := range costs {
-				day, err := time.Parse(time.DateOnly, r.Dims["day"])
+				day, err := time.Parse(time.DateOnly, r.Dims.Get("day"))
 				if err != nil {
-					return fmt.Errorf("cost day %q: %w", r.Dims["day"], err)
+					return fmt.Errorf("cost day %q: %w", r.Dims.Get("day"), err)
 				}
-				if err := add(day, r.Dims["vendor"], r.Dims["project"], r.Dims["line_item"], r.Amount, boolByte(r.Restated)); err != nil {
+				if err := add(day, r.Dims.Get("vendor"), r.Dims.Get("project"), r.Dims.Get("line_item"), r.Amount, boolByte(r.Restated)); err != nil {
 					return err
 				}
 			}

@@ -85,7 +85,7 @@ func TestRollupCountsEachFactOnceAtItsLatestRevision(t *testing.T) {
 				}
 				got := map[string]string{}
 				for _, r := range rows {
-					got[r.Dims[g]] = fmt.Sprintf("%d tokens %d images %s usd unpriced %v", r.InputTokens, r.Images, r.EstimatedUSD.String(), r.Unpriced)
+					got[r.Dims.Get(g)] = fmt.Sprintf("%d tokens %d images %s usd unpriced %v", r.InputTokens, r.Images, r.EstimatedUSD.String(), r.Unpriced)
 				}
 				want := map[string]string{}
 				res, err := conn.Query(t.Context(), `SELECT `+col+` AS g, sum(input_tokens), sum(images), toString(sum(estimated_usd)), min(priced)
@@ -127,10 +127,10 @@ func TestRollupCountsEachFactOnceAtItsLatestRevision(t *testing.T) {
 				}
 				byMonth := map[string]*sums{}
 				for _, r := range rows {
-					m := byMonth[r.Dims["month"]]
+					m := byMonth[r.Dims.Get("month")]
 					if m == nil {
 						m = &sums{}
-						byMonth[r.Dims["month"]] = m
+						byMonth[r.Dims.Get("month")] = m
 					}
 					m.tokens, m.images, m.usd, m.unpriced = m.tokens+r.InputTokens, m.images+r.Images, m.usd.Add(r.EstimatedUSD), m.unpriced || r.Unpriced
 				}

@@ -263,7 +263,7 @@ func TestUsageCarriesListPriceEstimates(t *testing.T) {
 	version := price.Default().Version
 	byModel := map[string]clickhouse.UsageRow{}
 	for _, r := range got {
-		byModel[r.Dims["model"]] = r
+		byModel[r.Dims.Get("model")] = r
 	}
 	// vendor-apis.md §2.4's row: 1500·5 + 500·6.25 + 1000·10 + 200·0.5 + 500·25 per 1M.
 	if r := byModel["claude-opus-4-6"]; r.EstimatedUSD.String() != "0.033225" || r.Unpriced || r.PriceVersion != version ||
@@ -309,9 +309,9 @@ func TestCostsAreExactAndFlagRestatements(t *testing.T) {
 		restated bool
 	}{stream.Anthropic: {"412.81", true}, stream.OpenAI: {"0.1234567891", false}}
 	for _, r := range got {
-		w := want[r.Dims["vendor"]]
-		if r.Amount.String() != w.amount || r.Restated != w.restated || r.Currency != "usd" || r.Dims["day"] != "2026-11-20" {
-			t.Errorf("%s = %+v, want %s usd on 2026-11-20, restated %v", r.Dims["vendor"], r, w.amount, w.restated)
+		w := want[r.Dims.Get("vendor")]
+		if r.Amount.String() != w.amount || r.Restated != w.restated || r.Currency != "usd" || r.Dims.Get("day") != "2026-11-20" {
+			t.Errorf("%s = %+v, want %s usd on 2026-11-20, restated %v", r.Dims.Get("vendor"), r, w.amount, w.restated)
 		}
 	}
 }
@@ -397,7 +397,7 @@ func TestOpenBucketsAreTheirLatestVersionUntilSettled(t *testing.T) {
 		got := map[string]int64{}
 		for _, r := range rows {
 			if r.Provisional {
-				got[r.Dims["day"]] = r.InputTokens
+				got[r.Dims.Get("day")] = r.InputTokens
 			}
 		}
 		want := map[string]int64{"2026-11-03": 250, "2026-11-04": 300}

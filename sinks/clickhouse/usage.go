@@ -72,7 +72,7 @@ type UsageQuery struct {
 // UsageRow is one group's sums.
 type UsageRow struct {
 	// Dims holds the group's value of each GroupBy dimension.
-	Dims                                                           map[string]string
+	Dims                                                           Dims
 	InputTokens, InputCachedTokens, OutputTokens, NumModelRequests int64
 	// InputCacheWrite5m and InputCacheWrite1h are the cache writes (see
 	// normalize.Usage).
@@ -230,13 +230,10 @@ func usageRows(ps []*partial, dims []string) []UsageRow {
 		if p.n == 0 && p.provisional {
 			continue
 		}
-		r := UsageRow{Dims: make(map[string]string, len(dims)), Provisional: p.provisional, EstimatedUSD: p.usd, Unpriced: p.unpriced > 0, PriceVersion: p.version}
+		r := UsageRow{Dims: Dims{names: dims, values: p.dims}, Provisional: p.provisional, EstimatedUSD: p.usd, Unpriced: p.unpriced > 0, PriceVersion: p.version}
 		c := p.counts
 		r.InputTokens, r.InputCachedTokens, r.InputCacheWrite5m, r.InputCacheWrite1h, r.OutputTokens, r.NumModelRequests = c[0], c[1], c[2], c[3], c[4], c[5]
 		r.Images, r.Characters, r.Seconds, r.Bytes, r.Sessions, r.Calls = c[6], c[7], c[8], c[9], c[10], c[11]
-		for i, d := range dims {
-			r.Dims[d] = p.dims[i]
-		}
 		out = append(out, r)
 	}
 	return out

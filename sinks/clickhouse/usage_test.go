@@ -43,7 +43,7 @@ func TestUsageInEveryUnitFilteredAndPaged(t *testing.T) {
 	type units struct{ images, characters, seconds, bytes, sessions, calls, input int64 }
 	got := map[string]units{}
 	for _, r := range rows {
-		got[r.Dims["vendor"]+"/"+r.Dims["usage_type"]] = units{r.Images, r.Characters, r.Seconds, r.Bytes, r.Sessions, r.Calls, r.InputTokens}
+		got[r.Dims.Get("vendor")+"/"+r.Dims.Get("usage_type")] = units{r.Images, r.Characters, r.Seconds, r.Bytes, r.Sessions, r.Calls, r.InputTokens}
 	}
 	want := map[string]units{
 		"openai/images":                    {images: 12},
@@ -95,7 +95,7 @@ func TestUsageInEveryUnitFilteredAndPaged(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range page {
-			paged = append(paged, r.Dims["usage_type"])
+			paged = append(paged, r.Dims.Get("usage_type"))
 		}
 		if len(page) < 3 {
 			break
