@@ -17,9 +17,9 @@ import (
 // service. A unary call runs here, in the calling goroutine, through the
 // same interceptors and handler a call over the socket meets, with its
 // request, answer, metadata and status passed as they are rather than
-// encoded, framed over loopback and decoded again — on a 6,000-row usage
-// answer that round trip was a tenth of the request. Streams, and any
-// method not in desc, go over conn.
+// encoded, framed over loopback and decoded again (~4 ms of CPU for a
+// 6,000-row usage answer). Streams, and any method not in desc, go over
+// conn.
 type inProcess struct {
 	*grpc.ClientConn
 	srv       any

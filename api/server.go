@@ -209,21 +209,25 @@ func (s *Server) Run(ctx context.Context) error {
 			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 		}}}}))
+	gatewayFailed := func(err error) error {
+		lg.Close()
+		lh.Close()
+		return fmt.Errorf("api: gateway: %w", err)
+	}
 	// Streams go over the socket; unary calls stay in process (inProcess).
 	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(gatewayCreds),
 		// Answers up to maxAnswer pass the gateway; usage and the audit log
 		// page well below it, and a larger answer is the client's to narrow
 		// (answer_too_large), never a 500.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxAnswer)))
-	if err == nil {
-		err = ogmav1.RegisterOgmaServiceHandlerClient(gctx, gw, ogmav1.NewOgmaServiceClient(newInProcess(conn, &ogmav1.OgmaService_ServiceDesc, s, unary, maxAnswer)))
-	}
 	if err != nil {
-		lg.Close()
-		lh.Close()
-		return fmt.Errorf("api: gateway: %w", err)
+		return gatewayFailed(err)
 	}
 	defer conn.Close()
+	client := ogmav1.NewOgmaServiceClient(newInProcess(conn, &ogmav1.OgmaService_ServiceDesc, s, unary, maxAnswer))
+	if err := ogmav1.RegisterOgmaServiceHandlerClient(gctx, gw, client); err != nil {
+		return gatewayFailed(err)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", s.health)
 	mux.HandleFunc("GET /openapi.json", serveOpenAPI)
