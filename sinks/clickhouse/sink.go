@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -232,6 +233,39 @@ func (s *Sink) Run(ctx context.Context) error {
 	}
 }
 
+// openEvents decodes and opens each ogma.events record of recs — ~3 µs
+// each, the flush's only work before its inserts besides two queries —
+// on every core. out[i] is recs[i]'s event; nil when recs[i] is not an
+// event or is undecodable (logged). An erased tenant's events stay
+// sealed.
+func (s *Sink) openEvents(ctx context.Context, recs []*kgo.Record) (out []*event.Record, err error) {
+	out = make([]*event.Record, len(recs))
+	const chunk = 512
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0))
+	for lo := 0; lo < len(recs); lo += chunk {
+		g.Go(func() error {
+			for i := lo; i < min(lo+chunk, len(recs)); i++ {
+				r := recs[i]
+				if r.Topic != topic.Events {
+					continue
+				}
+				e, err := event.DecodeRecord(r.Value)
+				if err != nil {
+					s.log.ErrorContext(ctx, "undecodable event record", "partition", r.Partition, "offset", r.Offset, "err", err)
+					continue
+				}
+				if _, err := s.keys.Open(ctx, e); err != nil {
+					return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
+				}
+				out[i] = e
+			}
+			return nil
+		})
+	}
+	return out, g.Wait()
+}
+
 // linger is how long a sink reading a backlog waits for more of it
 // before it writes what it holds: fetches of a backlog come back far
 // sooner.
@@ -276,20 +310,20 @@ func (s *Sink) gapped(ctx context.Context, cl *kgo.Client, gap *gapError, pendin
 
 // flush writes one batch.
 func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
+	opened, err := s.openEvents(ctx, recs)
+	if err != nil {
+		return err
+	}
 	var events []*event.Record
 	at := map[*event.Record]position{}
 	var prov []provRow
 	var anchors []anchorRow
-	for _, r := range recs {
+	for i, r := range recs {
 		switch r.Topic {
 		case topic.Events:
-			e, err := event.DecodeRecord(r.Value)
-			if err != nil {
-				s.log.ErrorContext(ctx, "undecodable event record", "partition", r.Partition, "offset", r.Offset, "err", err)
-				continue
-			}
-			if _, err := s.keys.Open(ctx, e); err != nil { // an erased tenant's stays sealed
-				return fmt.Errorf("ogma.events %d/%d: %w", r.Partition, r.Offset, err)
+			e := opened[i]
+			if e == nil {
+				continue // undecodable, and logged
 			}
 			events = append(events, e)
 			at[e] = position{r.Partition, r.Offset}
@@ -312,7 +346,7 @@ func (s *Sink) flush(ctx context.Context, recs []*kgo.Record) error {
 			prov = append(prov, rows...)
 		}
 	}
-	events, err := s.checkHeads(ctx, events)
+	events, err = s.checkHeads(ctx, events)
 	if err != nil {
 		return err
 	}
