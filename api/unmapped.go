@@ -21,7 +21,7 @@ func (s *Server) ListUnmapped(ctx context.Context, req *ogmav1.ListUnmappedReque
 	if s.usage == nil || s.identity == nil {
 		return nil, status.Error(codes.Unavailable, "unmapped activity is not served by this process: no ClickHouse configured")
 	}
-	keys, err := s.usage.UnmappedKeys(ctx, q)
+	keys, through, complete, err := s.usage.UnmappedKeys(ctx, q)
 	if err != nil {
 		s.log.ErrorContext(ctx, "unmapped query failed", "tenant", q.Tenant, "err", err)
 		return nil, queryFailed("unmapped activity")
@@ -37,7 +37,7 @@ func (s *Server) ListUnmapped(ctx context.Context, req *ogmav1.ListUnmappedReque
 			known[[2]string{sub.Vendor, sub.ID}] = i
 		}
 	}
-	out := &ogmav1.Unmapped{Keys: make([]*ogmav1.UnmappedKey, 0, len(keys))}
+	out := &ogmav1.Unmapped{Keys: make([]*ogmav1.UnmappedKey, 0, len(keys)), CompleteThrough: completeThrough(through, complete)}
 	for _, k := range keys {
 		key := &ogmav1.UnmappedKey{Vendor: k.Vendor, ApiKey: k.APIKeyID, Projects: k.Projects, Attribution: k.Attribution,
 			FirstSeen: k.FirstSeen.Format(time.DateOnly), LastSeen: k.LastSeen.Format(time.DateOnly),
@@ -51,9 +51,6 @@ func (s *Server) ListUnmapped(ctx context.Context, req *ogmav1.ListUnmappedReque
 			key.InDirectory, key.Name, key.OwnerKind, key.OwnerId, key.Deleted = true, sub.Name, sub.OwnerKind, sub.OwnerID, sub.Absent
 		}
 		out.Keys = append(out.Keys, key)
-	}
-	if out.CompleteThrough, err = s.completeThrough(ctx, q.Tenant, q.Vendor); err != nil {
-		return nil, err
 	}
 	return out, nil
 }

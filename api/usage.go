@@ -22,7 +22,7 @@ type UsageReader interface {
 	Usage(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, error)
 	UsageThrough(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UsageRow, time.Time, bool, error)
 	CompleteThrough(ctx context.Context, tenant, vendor string, kind stream.Kind) (time.Time, bool, error)
-	UnmappedKeys(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UnmappedKey, error)
+	UnmappedKeys(ctx context.Context, q clickhouse.UsageQuery) ([]clickhouse.UnmappedKey, time.Time, bool, error)
 	Costs(ctx context.Context, q clickhouse.CostQuery) ([]clickhouse.CostRow, error)
 }
 
@@ -192,18 +192,13 @@ func (s *Server) usageAndCosts(ctx context.Context, q clickhouse.UsageQuery, usa
 	return usage, costs, nil
 }
 
-// completeThrough says until when every usage stream of vendor is
-// settled (RFC 3339); nil before any is.
-func (s *Server) completeThrough(ctx context.Context, tenant, vendor string) (*string, error) {
-	through, ok, err := s.usage.CompleteThrough(ctx, tenant, vendor, stream.UsageReport)
-	if err != nil {
-		s.log.ErrorContext(ctx, "complete-through query failed", "tenant", tenant, "err", err)
-		return nil, queryFailed("usage")
-	}
+// completeThrough is an answer's complete_through (RFC 3339): nil unless
+// ok, before any usage stream asked about has settled a bucket.
+func completeThrough(through time.Time, ok bool) *string {
 	if !ok {
-		return nil, nil
+		return nil
 	}
-	return proto.String(through.UTC().Format(time.RFC3339)), nil
+	return proto.String(through.UTC().Format(time.RFC3339))
 }
 
 // report runs a usage query and shapes its rows.
@@ -217,9 +212,7 @@ func (s *Server) report(ctx context.Context, q clickhouse.UsageQuery) (*ogmav1.U
 		s.log.ErrorContext(ctx, "usage query failed", "tenant", q.Tenant, "err", err)
 		return nil, queryFailed("usage")
 	}
-	if complete {
-		out.CompleteThrough = proto.String(through.UTC().Format(time.RFC3339))
-	}
+	out.CompleteThrough = completeThrough(through, complete)
 	if q.Limit > 0 && len(rows) == q.Limit {
 		rows = rows[:q.Limit-1]
 		out.NextPageToken = pageToken(usageQuery(q), q.Offset+len(rows), q.Limit)

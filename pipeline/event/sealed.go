@@ -15,11 +15,12 @@ import (
 //
 //	sealed = AES-256-GCM(key, nonce, salt ‖ data, additional data = tenant)
 //
-// with the nonce the first 12 bytes of data_digest. The plaintext is exactly what data_digest hashes, so the nonce is a digest
-// of the plaintext: sealing is deterministic (a replay writes the same
-// bytes), two plaintexts share a nonce only if their digests share 96 bits,
-// and a sealed payload opens only beside the event whose digest it was
-// sealed for.
+// with the nonce the first 12 bytes of data_digest. The plaintext is
+// exactly what data_digest hashes, so the nonce is a digest of the
+// plaintext: sealing is deterministic (a replay writes the same bytes), two
+// plaintexts share a nonce only if their digests share 96 bits, and a
+// sealed payload opens only beside the event whose digest it was sealed
+// for.
 
 // DataKeySize is the length of a tenant's data key: AES-256.
 const DataKeySize = 32

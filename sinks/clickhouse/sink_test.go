@@ -338,6 +338,17 @@ func TestCompletenessIsReadFromManifests(t *testing.T) {
 	if want := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC); err != nil || !ok || !through.Equal(want) {
 		t.Errorf("complete through %v (%v, %v), want %v: embeddings are settled through 2026-11-02", through, ok, err, want)
 	}
+	// A usage answer and the unmapped panel say as much, read with their rows.
+	q := clickhouse.UsageQuery{Tenant: "acme", Vendor: stream.OpenAI, Start: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		End: time.Date(2026, 11, 5, 0, 0, 0, 0, time.UTC)}
+	_, usageThrough, usageOK, err := store.UsageThrough(t.Context(), q)
+	if err != nil || usageOK != ok || !usageThrough.Equal(through) {
+		t.Errorf("usage complete through %v (%v, %v), want %v", usageThrough, usageOK, err, through)
+	}
+	_, unmappedThrough, unmappedOK, err := store.UnmappedKeys(t.Context(), q)
+	if err != nil || unmappedOK != ok || !unmappedThrough.Equal(through) {
+		t.Errorf("unmapped complete through %v (%v, %v), want %v", unmappedThrough, unmappedOK, err, through)
+	}
 	if _, ok, err := store.CompleteThrough(t.Context(), "acme", stream.OpenAI, stream.CostReport); err != nil || ok {
 		t.Errorf("costs complete: %v, %v; want none settled", ok, err)
 	}

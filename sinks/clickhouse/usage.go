@@ -600,14 +600,16 @@ const maxUnmappedUsers = 20
 
 // UnmappedKeys returns, per key, the usage in q's window that no vendor
 // user or link attributes, settled and open alike, largest estimate
-// first.
-func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, error) {
+// first, with when q's vendor's usage is complete through as the rows have
+// it (see UsageThrough).
+func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) (_ []UnmappedKey, through time.Time, ok bool, err error) {
 	q.Unattributed = true
-	rows, _, err := s.partialsAttributed(ctx, q, 1, "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0, ",
+	rows, last, err := s.partialsAttributed(ctx, q, 1, "vendor AS a_vendor, user_id AS a_user, api_key_id AS a_key, project_id AS d0, ",
 		" GROUP BY a_vendor, a_user, a_key, d0")
 	if err != nil {
-		return nil, fmt.Errorf("unmapped: %w", err)
+		return nil, through, false, fmt.Errorf("unmapped: %w", err)
 	}
+	through, ok = last.completeThrough(q.Vendor, stream.UsageReport)
 	type unmapped struct {
 		sum             *partial
 		projects, users map[string]bool
@@ -642,5 +644,5 @@ func (s *Store) UnmappedKeys(ctx context.Context, q UsageQuery) ([]UnmappedKey, 
 	slices.SortFunc(out, func(a, b UnmappedKey) int {
 		return cmp.Or(b.EstimatedUSD.Cmp(a.EstimatedUSD), cmp.Compare(a.Vendor, b.Vendor), cmp.Compare(a.APIKeyID, b.APIKeyID))
 	})
-	return out, nil
+	return out, through, ok, nil
 }
